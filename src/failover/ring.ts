@@ -1,0 +1,35 @@
+import HashRing from 'hashring';
+
+/**
+ * Consistent hashing (ketama-compatible) over the nodes that are up. Regular nodes are
+ * preferred; `failoverNodes` are used only when no regular node is up. Removing a node
+ * moves exactly its keys to their next node.
+ */
+export class AvailableRing {
+  private ring: HashRing | undefined;
+  private ids: string[] = [];
+
+  constructor(
+    private readonly regular: readonly string[],
+    private readonly failover: readonly string[],
+  ) {}
+
+  /** Rebuilds the ring from the current health; call it when a node goes down or up. */
+  update(isUp: (nodeId: string) => boolean): void {
+    const up = this.regular.filter(isUp);
+    this.ids = up.length > 0 ? up : this.failover.filter(isUp);
+    this.ring = this.ids.length > 0 ? new HashRing(this.ids) : undefined;
+  }
+
+  /** Up to `count` distinct nodes for `key`, primary first; empty when every node is down. */
+  nodesFor(key: string, count: number): string[] {
+    if (!this.ring) return [];
+    if (count === 1 || this.ids.length === 1) return [this.ring.get(key)];
+    return this.ring.range(key, Math.min(count, this.ids.length), true);
+  }
+
+  /** Node ids currently in the ring. */
+  members(): readonly string[] {
+    return this.ids;
+  }
+}

@@ -1,0 +1,92 @@
+import * as cookieLib from 'cookie';
+
+/** The cookie attributes a session carries, as stored alongside the session data. */
+export interface CookieData {
+  originalMaxAge: number | null;
+  partitioned?: boolean;
+  priority?: 'low' | 'medium' | 'high';
+  expires?: Date | null;
+  secure?: boolean | 'auto';
+  httpOnly?: boolean;
+  domain?: string;
+  path?: string;
+  sameSite?: boolean | 'lax' | 'strict' | 'none' | 'auto';
+}
+
+export type CookieOptions = Partial<Omit<CookieData, 'originalMaxAge'>> & {
+  maxAge?: number | null;
+  originalMaxAge?: number | null;
+};
+
+/**
+ * The session cookie, API-compatible with express-session's `Cookie`:
+ * `maxAge` counts down from `expires`, `originalMaxAge` remembers the configured lifetime.
+ */
+export class Cookie {
+  path = '/';
+  httpOnly = true;
+  originalMaxAge: number | null | undefined;
+  domain?: string;
+  secure?: boolean | 'auto';
+  sameSite?: CookieData['sameSite'];
+  partitioned?: boolean;
+  priority?: CookieData['priority'];
+  private _expires: Date | null | undefined = undefined;
+
+  constructor(options?: CookieOptions | null) {
+    this.maxAge = null;
+    if (options) {
+      if (typeof options !== 'object') throw new TypeError('argument options must be a object');
+      for (const [key, value] of Object.entries(options)) {
+        if (key !== 'data') (this as Record<string, unknown>)[key] = value;
+      }
+    }
+    if (this.originalMaxAge === undefined || this.originalMaxAge === null) {
+      this.originalMaxAge = this.maxAge;
+    }
+  }
+
+  /** Absolute expiry; setting it also records the current `maxAge` as `originalMaxAge`. */
+  set expires(date: Date | null | undefined) {
+    this._expires = date;
+    this.originalMaxAge = this.maxAge;
+  }
+  get expires(): Date | null | undefined {
+    return this._expires;
+  }
+
+  /** Milliseconds until expiry (null for a browser-session cookie). */
+  set maxAge(ms: number | Date | null | undefined) {
+    if (ms && typeof ms !== 'number' && !(ms instanceof Date)) {
+      throw new TypeError('maxAge must be a number or Date');
+    }
+    this.expires = typeof ms === 'number' ? new Date(Date.now() + ms) : ms;
+  }
+  get maxAge(): number | null | undefined {
+    return this.expires instanceof Date ? this.expires.valueOf() - Date.now() : (this.expires as null | undefined);
+  }
+
+  /** The attributes, as stored and as passed to the cookie serializer. */
+  get data(): CookieData {
+    return {
+      originalMaxAge: this.originalMaxAge ?? null,
+      partitioned: this.partitioned,
+      priority: this.priority,
+      expires: this._expires,
+      secure: this.secure,
+      httpOnly: this.httpOnly,
+      domain: this.domain,
+      path: this.path,
+      sameSite: this.sameSite,
+    };
+  }
+
+  /** `Set-Cookie` header value for `name=value` with these attributes. */
+  serialize(name: string, value: string): string {
+    return cookieLib.serialize(name, value, this.data as cookieLib.CookieSerializeOptions);
+  }
+
+  toJSON(): CookieData {
+    return this.data;
+  }
+}

@@ -1,0 +1,30 @@
+import type { SessionRequest, Session } from './session.js';
+import type { SessionData } from './store.js';
+
+/** A session as a mode hands it to the request lifecycle. */
+export interface LoadedSession {
+  /** The id the session has from now on (takeover may move it to this node's route). */
+  id: string;
+  data: SessionData;
+}
+
+/**
+ * What the request lifecycle needs from a storage mode. Implemented by the adapter for
+ * express-session stores, by sticky mode and by non-sticky mode.
+ */
+export interface SessionMode {
+  /** Loads a session, or resolves `undefined` when there is none. */
+  load(id: string, req?: SessionRequest): Promise<LoadedSession | undefined>;
+  /** Stores the session (it changed, or `resave` asks for it). */
+  save(id: string, session: Session | SessionData): Promise<void>;
+  /** Marks an unchanged session as used, extending its lifetime. */
+  touch(id: string, session: Session | SessionData): Promise<void>;
+  /** Deletes the session. */
+  destroy(id: string): Promise<void>;
+  /** The request that used `id` is over, whether it completed or the client went away. */
+  finish?(id: string, req: SessionRequest): void;
+  /** Whether `touch` does anything (express-session only touches stores that implement it). */
+  readonly touches: boolean;
+  /** Flushes pending work and releases connections. */
+  close(): Promise<void>;
+}

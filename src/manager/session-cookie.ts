@@ -1,0 +1,36 @@
+import * as cookieLib from 'cookie';
+import type { ServerResponse } from 'node:http';
+import { sign, unsign } from './signature.js';
+import type { CookieData } from './cookie.js';
+import type { SessionRequest } from './session.js';
+
+/** Cookie values longer than this are not ours (ids are ~40 characters); ignore them unread. */
+const MAX_COOKIE_VALUE = 1024;
+
+function verified(raw: unknown, secrets: readonly string[]): string | undefined {
+  if (typeof raw !== 'string' || raw.length > MAX_COOKIE_VALUE || !raw.startsWith('s:')) return undefined;
+  return unsign(raw.slice(2), secrets) || undefined;
+}
+
+/**
+ * The session id from the request's signed cookie, or undefined when it is missing,
+ * unsigned, forged or malformed (then no store lookup happens). Like express-session it also
+ * accepts ids already parsed by cookie-parser.
+ */
+export function readSessionId(req: SessionRequest, name: string, secrets: readonly string[]): string | undefined {
+  const header = req.headers.cookie;
+  let id: string | undefined;
+  if (header) id = verified(cookieLib.parse(header)[name], secrets);
+  const signedCookies = req.signedCookies as Record<string, unknown> | undefined;
+  if (!id && signedCookies && typeof signedCookies[name] === 'string') id = signedCookies[name] as string;
+  const cookies = req.cookies as Record<string, unknown> | undefined;
+  if (!id && cookies) id = verified(cookies[name], secrets);
+  return id;
+}
+
+/** Appends the signed session cookie (`s:<id>.<signature>`) to the response's Set-Cookie header. */
+export function writeSessionCookie(res: ServerResponse, name: string, id: string, secret: string, data: CookieData): void {
+  const header = cookieLib.serialize(name, `s:${sign(id, secret)}`, data as cookieLib.CookieSerializeOptions);
+  const previous = res.getHeader('Set-Cookie') ?? [];
+  res.setHeader('Set-Cookie', Array.isArray(previous) ? [...previous, header] : [String(previous), header]);
+}

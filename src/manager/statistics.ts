@@ -1,0 +1,82 @@
+import { Histogram, type LatencySummary } from './histogram.js';
+
+/** Counters kept by the manager (MSM's, plus a few of our own). */
+export const COUNTERS = [
+  'requestsWithSession',
+  'requestsWithoutSession',
+  'requestsIgnored',
+  'backups',
+  'backupsSkippedUnchanged',
+  'backupFailures',
+  'touches',
+  'touchesSkipped',
+  'loadsFromMemcached',
+  'loadFailures',
+  'corruptSessions',
+  'takeovers',
+  'memcachedFailovers',
+  'nodesMarkedDown',
+  'nodesMarkedUp',
+  'expiredRemoved',
+  'localEvictions',
+  'deletes',
+] as const;
+
+/** Operations whose latency is recorded. */
+export const TIMINGS = ['serialization', 'deserialization', 'backup', 'load', 'touch', 'delete'] as const;
+
+export type CounterName = (typeof COUNTERS)[number];
+export type TimingName = (typeof TIMINGS)[number];
+
+/** What `statistics()` returns: counters, gauges and latency summaries (ms). */
+export interface StatisticsSnapshot {
+  counters: Record<CounterName, number>;
+  timings: Record<TimingName, LatencySummary>;
+  gauges: Record<string, number>;
+}
+
+/** Counters and latency histograms; a disabled instance records nothing. */
+export class Statistics {
+  private readonly counters = Object.fromEntries(COUNTERS.map((name) => [name, 0])) as Record<CounterName, number>;
+  private readonly timings = Object.fromEntries(TIMINGS.map((name) => [name, new Histogram()])) as Record<
+    TimingName,
+    Histogram
+  >;
+  private readonly gauges = new Map<string, () => number>();
+
+  constructor(readonly enabled: boolean) {}
+
+  inc(name: CounterName, by = 1): void {
+    if (this.enabled) this.counters[name] += by;
+  }
+
+  record(name: TimingName, ms: number): void {
+    if (this.enabled) this.timings[name].record(ms);
+  }
+
+  /** Times `work` (sync or async) into `name`. */
+  async time<T>(name: TimingName, work: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.record(name, performance.now() - start);
+    }
+  }
+
+  /** Registers a value read at snapshot time (e.g. sessions held locally). */
+  gauge(name: string, read: () => number): void {
+    this.gauges.set(name, read);
+  }
+
+  snapshot(): StatisticsSnapshot {
+    return {
+      counters: { ...this.counters },
+      timings: Object.fromEntries(TIMINGS.map((name) => [name, this.timings[name].summary()])) as Record<
+        TimingName,
+        LatencySummary
+      >,
+      gauges: Object.fromEntries([...this.gauges].map(([name, read]) => [name, read()])),
+    };
+  }
+}

@@ -1,0 +1,75 @@
+import memjs from 'memjs';
+import { withDeadline } from './deadline.js';
+import type { MemcachedNodeAddress } from '../failover/node-list.js';
+
+/** Connection settings shared by every node client. */
+export interface NodeClientOptions {
+  operationTimeout: number;
+  username?: string;
+  password?: string;
+}
+
+/**
+ * One memcached node, over the binary protocol (memjs, one client per node so that routing
+ * stays ours). Every call has a deadline; expirations are passed as memcached expects them.
+ */
+export class NodeClient {
+  private readonly client: memjs.Client;
+
+  constructor(
+    readonly node: MemcachedNodeAddress,
+    private readonly options: NodeClientOptions,
+  ) {
+    const host = node.host.includes(':') ? `[${node.host}]` : node.host;
+    this.client = memjs.Client.create(`${host}:${node.port}`, {
+      username: options.username,
+      password: options.password,
+      timeout: options.operationTimeout / 1000,
+      conntimeout: options.operationTimeout / 1000,
+      retries: 0,
+      keepAlive: true,
+      // memjs logs each failure; node health reports them once instead.
+      logger: { log: () => undefined } as unknown as Console,
+    });
+  }
+
+  private call<T>(what: string, work: Promise<T>): Promise<T> {
+    return withDeadline(work, this.options.operationTimeout, `memcached ${this.node.id} ${what}`);
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    const { value } = await this.call('get', this.client.get(key));
+    return value ?? null;
+  }
+
+  async set(key: string, value: Buffer | string, expiration: number): Promise<void> {
+    await this.call('set', this.client.set(key, value as Buffer, { expires: expiration }));
+  }
+
+  /** Stores only if absent; false when the key exists. */
+  async add(key: string, value: Buffer | string, expiration: number): Promise<boolean> {
+    return this.call('add', this.client.add(key, value as Buffer, { expires: expiration }));
+  }
+
+  /** Extends an item's expiration; false when the item is gone. */
+  async touch(key: string, expiration: number): Promise<boolean> {
+    return this.call('touch', this.client.touch(key, expiration));
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.call('delete', this.client.delete(key));
+  }
+
+  /** A cheap round trip, used to probe a node that is marked down. */
+  async ping(): Promise<void> {
+    const answered = new Promise<void>((resolve, reject) => {
+      // `stats` touches no item and counts toward no get/set statistic.
+      this.client.stats((err) => (err ? reject(err) : resolve()));
+    });
+    await this.call('stats', answered);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import type { SessionData } from '../manager/store.js';
+
+/** Stored bytes that are not a session (truncated, foreign or tampered data). */
+export class CorruptSessionError extends Error {
+  constructor(reason: string) {
+    super(`stored session data is corrupt: ${reason}`);
+    this.name = 'CorruptSessionError';
+  }
+}
+
+/** A session too large for one memcached item. */
+export class SessionTooLargeError extends Error {
+  readonly code = 'ESESSIONTOOLARGE';
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(
+      `session is ${size} bytes serialized, over memcached's item size limit of ${limit} bytes ` +
+        '(raise memcached -I and the itemSizeLimit option, or store less in the session)',
+    );
+    this.name = 'SessionTooLargeError';
+  }
+}
+
+/** A session split into what changes rarely (`body`) and its cookie, plus the body's hash. */
+export interface EncodedSession {
+  /** JSON of the session's attributes, without `cookie`. */
+  body: string;
+  /** SHA-256 of `body`: equal hashes mean the attributes did not change. */
+  hash: string;
+  /** The cookie's stored form (JSON-compatible). */
+  cookie: unknown;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('base64');
+}
+
+/** JSON of a session's attributes without its cookie, keeping only attribute names that pass `filter`. */
+export function attributesJson(session: object, filter?: RegExp): string {
+  return JSON.stringify(session, function (this: unknown, key: string, value: unknown) {
+    if (this !== session) return value;
+    if (key === 'cookie' || (filter && key !== '' && !filter.test(key))) return undefined;
+    return value;
+  });
+}
+
+/** Hash of a session's attributes (cookie excluded): how the lifecycle detects a change. */
+export function hashSession(session: object): string {
+  return sha256(attributesJson(session));
+}
+
+/** Splits a session into body, hash and cookie, applying `sessionAttributeFilter`. */
+export function encodeSession(session: SessionData | object, filter?: RegExp): EncodedSession {
+  const body = attributesJson(session, filter);
+  const cookie = (session as { cookie?: { toJSON?: () => unknown } }).cookie;
+  return { body, hash: sha256(body), cookie: JSON.parse(JSON.stringify(cookie ?? null)) };
+}
+
+/** The stored JSON: `{"cookie":…, …attributes}`, built without re-serializing the body. */
+export function storedJson(encoded: Pick<EncodedSession, 'body' | 'cookie'>): string {
+  const cookie = JSON.stringify(encoded.cookie);
+  return encoded.body === '{}' ? `{"cookie":${cookie}}` : `{"cookie":${cookie},${encoded.body.slice(1)}`;
+}
+
+/** Throws SessionTooLargeError when `json` under `key` cannot be one memcached item. */
+export function checkItemSize(key: string, json: string, limit: number): void {
+  // memcached counts key, value and ~50 bytes of item header against the slab size.
+  const size = Buffer.byteLength(json) + Buffer.byteLength(key) + 50;
+  if (size > limit) throw new SessionTooLargeError(size, limit);
+}
+
+/** Parses stored bytes back into session data; throws CorruptSessionError on anything else. */
+export function decodeSession(raw: Buffer | string): SessionData {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch (err) {
+    throw new CorruptSessionError((err as Error).message);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new CorruptSessionError('not a JSON object');
+  }
+  const cookie = (parsed as { cookie?: unknown }).cookie;
+  if (typeof cookie !== 'object' || cookie === null || Array.isArray(cookie)) {
+    throw new CorruptSessionError('missing cookie');
+  }
+  return parsed as SessionData;
+}
+
+/** When a stored session expires (ms since epoch), from its cookie; undefined when the cookie has none. */
+export function cookieExpiry(data: SessionData): number | undefined {
+  const raw = data.cookie?.expires;
+  if (raw === undefined || raw === null) return undefined;
+  const at = new Date(raw as string | Date).valueOf();
+  return Number.isNaN(at) ? undefined : at;
+}
