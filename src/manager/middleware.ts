@@ -210,7 +210,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
           if (mode.touches && hasId() && cookieId === req.sessionID) return mode.touch(req.sessionID!, sess);
           return undefined;
         },
-        (err) => setImmediate(next, err),
+        (err) => next(err),
       );
       if (mode.finish) {
         let finished = false;

@@ -31,10 +31,15 @@ export function beforeHeaders(res: ServerResponse, listener: () => void): void {
 
 type EndArgs = [chunk?: unknown, encoding?: BufferEncoding, callback?: () => void];
 
+/** Headers that describe the body of a response that is discarded in favour of an error. */
+const BODY_HEADERS = ['Content-Length', 'Content-Type', 'ETag', 'Content-Encoding'];
+
 /**
- * Defers the end of a response until `work()` settles. Everything but the body's last byte is
- * sent at once, so a client can never see a complete response before the session is stored.
- * `work` returns undefined when there is nothing to wait for.
+ * Defers the end of a response until `work()` settles (`work` returns undefined when there is
+ * nothing to wait for), so a client never sees a complete response before its session is stored.
+ * If nothing was sent yet, the whole response waits, and when the work fails the response is
+ * abandoned and the error goes to `onError` (the error handler answers instead). If headers
+ * were already sent (a streamed body), only the last byte waits and the error is reported after.
  */
 export function holdEnd(res: ServerResponse, work: () => Promise<void> | undefined, onError: (err: unknown) => void): void {
   const end = res.end;
@@ -47,20 +52,26 @@ export function holdEnd(res: ServerResponse, work: () => Promise<void> | undefin
     if (typeof chunk === 'function') [chunk, callback] = [undefined, chunk as () => void];
     else if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding as () => void];
     const pending = work();
-    if (!pending) return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, encoding, callback);
+    if (!pending) return end.call(this, chunk, encoding as BufferEncoding, callback);
 
-    if (!this.headersSent) (this as unknown as { _implicitHeader(): void })._implicitHeader();
+    if (!this.headersSent) {
+      pending.then(
+        () => end.call(this, chunk, encoding as BufferEncoding, callback),
+        (err: unknown) => {
+          // Nothing was sent: hand the response to the error handler untouched.
+          this.end = end;
+          for (const name of BODY_HEADERS) this.removeHeader(name);
+          onError(err);
+        },
+      );
+      return this;
+    }
+
     let last: Buffer | undefined;
     if (chunk !== undefined && chunk !== null) {
       const body = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string, encoding);
-      // With a Content-Length the body cannot be chunked, so keep its last byte back.
-      const fixedLength = Number(this.getHeader('Content-Length')) > 0;
-      if (fixedLength && body.length > 0) {
-        last = body.subarray(body.length - 1);
-        if (body.length > 1) write.call(this, body.subarray(0, body.length - 1));
-      } else if (body.length > 0) {
-        write.call(this, body);
-      }
+      if (body.length > 1) write.call(this, body.subarray(0, body.length - 1));
+      if (body.length > 0) last = body.subarray(body.length - 1);
     }
     pending.then(
       () => end.call(this, last, undefined as never, callback),

@@ -1,7 +1,7 @@
 import type { LoadedSession, SessionMode } from '../manager/mode.js';
 import type { ManagerSettings } from '../manager/options.js';
 import type { Statistics } from '../manager/statistics.js';
-import type { Logger } from '../manager/logger.js';
+import { ThrottledWarnings, type Logger } from '../manager/logger.js';
 import type { Session } from '../manager/session.js';
 import type { SessionData } from '../manager/store.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
@@ -38,6 +38,7 @@ export class StickyMode implements SessionMode {
   /** Old ids whose memcached copies go once the renamed session is backed up (route takeover). */
   private readonly superseded = new Map<string, string>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly warnings: ThrottledWarnings;
 
   constructor(
     private readonly settings: ManagerSettings,
@@ -53,6 +54,7 @@ export class StickyMode implements SessionMode {
     stats.gauge('localBytes', () => this.local.totalBytes);
     this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL);
     this.sweeper.unref();
+    this.warnings = new ThrottledWarnings(logger);
   }
 
   async load(id: string): Promise<LoadedSession | undefined> {
@@ -220,7 +222,7 @@ export class StickyMode implements SessionMode {
       await this.stats.time('backup', () => this.cluster.run(node, (client) => client.set(key, json, expiration)));
     } catch (err) {
       this.stats.inc('backupFailures');
-      this.logger.warn(`backup to memcached node ${node} failed: ${(err as Error).message}`);
+      this.warnings.warn(`backup:${node}`, `backup to memcached node ${node} failed: ${(err as Error).message}`);
       return;
     }
     this.stats.inc('backups');
@@ -272,7 +274,7 @@ export class StickyMode implements SessionMode {
       this.stats.inc('deletes');
     } catch (err) {
       // The copy expires on its own; a failed delete must not fail the request.
-      this.logger.warn(`deleting a session from memcached node ${node} failed: ${(err as Error).message}`);
+      this.warnings.warn(`delete:${node}`, `deleting a session from memcached node ${node} failed: ${(err as Error).message}`);
     }
   }
 

@@ -1,0 +1,107 @@
+/**
+ * App-node failure in sticky mode: a second app process takes the session over from memcached.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startCluster, totalStat } from '../helpers/memcached.js';
+import { startApp, type AppProcess } from '../helpers/app-process.js';
+import { Client } from '../helpers/http.js';
+
+let cluster: Awaited<ReturnType<typeof startCluster>>;
+const apps: AppProcess[] = [];
+beforeEach(async () => {
+  cluster = await startCluster(2);
+});
+afterEach(async () => {
+  while (apps.length) await apps.pop()!.kill();
+  await cluster.stop();
+});
+
+async function app(name: string, options: Record<string, unknown>) {
+  const started = await startApp(name, { memcachedNodes: cluster.nodes, ...options });
+  apps.push(started);
+  return started;
+}
+
+function cookieValue(setCookie: string): string {
+  return decodeURIComponent(setCookie.split(';')[0].split('=')[1]);
+}
+
+describe('sticky takeover after an app node is killed', () => {
+  it('keeps every attribute when the owner dies with SIGKILL (async backup)', async () => {
+    const a = await app('a', {});
+    const b = await app('b', {});
+    const client = new Client(a.url);
+    await client.get('/set?user=ada&role=admin');
+    await client.get('/inc');
+    await client.get('/inc');
+    await client.get('/set?cart=book%2Cpen');
+    // Asynchronous backups land right after the response; give them a moment before the crash.
+    await new Promise((r) => setTimeout(r, 200));
+    await a.kill('SIGKILL');
+    client.moveTo(b.url);
+    const reply = JSON.parse((await client.get('/read')).body);
+    expect(reply.node).toBe('b');
+    expect(reply.data).toEqual({ user: 'ada', role: 'admin', count: 2, cart: 'book,pen' });
+    // b now owns it: further requests are served locally and updates continue.
+    await client.get('/inc');
+    expect(JSON.parse((await client.get('/read')).body).data.count).toBe(3);
+    const stats = JSON.parse((await client.get('/stats')).body);
+    expect(stats.counters.takeovers).toBe(1);
+    expect(stats.counters.loadsFromMemcached).toBe(1);
+  });
+
+  it('rewrites the route in the session id and re-sends the cookie with all its attributes', async () => {
+    const cookie = { path: '/', domain: 'example.test', maxAge: 3_600_000, secure: false, sameSite: 'strict' };
+    const a = await app('a', { route: 'a', sessionBackupAsync: false, cookie });
+    const b = await app('b', { route: 'b', sessionBackupAsync: false, cookie });
+    const client = new Client(a.url);
+    const first = await client.get('/set?user=ada');
+    const original = cookieValue(first.setCookie[0]);
+    // Signed cookie: s:<random>.<route>.<signature> -- the route is the second-to-last dot field.
+    expect(original).toMatch(/^s:[A-Za-z0-9_-]{32}\.a\.[A-Za-z0-9+/]{43}$/);
+    await a.kill('SIGKILL');
+    client.moveTo(b.url);
+    const reply = await client.get('/read');
+    expect(JSON.parse(reply.body).data).toEqual({ user: 'ada' });
+    expect(reply.setCookie).toHaveLength(1);
+    const moved = cookieValue(reply.setCookie[0]);
+    expect(moved.split('.')[0]).toBe(original.split('.')[0]);
+    expect(moved.split('.')[1]).toBe('b');
+    expect(reply.setCookie[0]).toMatch(/; Domain=example\.test; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Strict$/);
+    expect(JSON.parse(reply.body).id).toMatch(/\.b$/);
+    // The copy under the old id is deleted once the renamed one is backed up.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await totalStat(cluster.instances, 'curr_items')).toBe(1);
+    // The next request uses the new cookie, served by b without another load.
+    expect(JSON.parse((await client.get('/read')).body).data).toEqual({ user: 'ada' });
+    const stats = JSON.parse((await client.get('/stats')).body);
+    expect(stats.counters.loadsFromMemcached).toBe(1);
+  });
+});
+
+describe('a slow memcached node never blocks requests', () => {
+  it('keeps answering within the deadline while a node is paused with SIGSTOP', async () => {
+    const a = await app('a', { operationTimeout: 200 });
+    const clients = Array.from({ length: 6 }, () => new Client(a.url));
+    for (const c of clients) await c.get('/set?user=ada');
+    await Promise.all(cluster.instances.map((m) => m.signal('SIGSTOP')));
+    try {
+      const started = Date.now();
+      for (let round = 0; round < 5; round++) {
+        for (const c of clients) {
+          const reply = await c.get('/inc');
+          expect(reply.status).toBe(200);
+        }
+      }
+      // 30 modifying requests, none waiting on the paused nodes (backups are asynchronous).
+      expect(Date.now() - started).toBeLessThan(3000);
+      for (const c of clients) expect(JSON.parse((await c.get('/read')).body).data.count).toBe(5);
+      // The backups to the paused nodes hit their deadline and are counted as failures.
+      await new Promise((r) => setTimeout(r, 400));
+      const stats = JSON.parse((await clients[0].get('/stats')).body);
+      expect(stats.counters.backupFailures).toBeGreaterThan(0);
+    } finally {
+      await Promise.all(cluster.instances.map((m) => m.signal('SIGCONT')));
+    }
+  });
+});

@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import { inherits } from 'node:util';
+import { EventEmitter } from 'node:events';
+import cookieSignature from 'cookie-signature';
+import { sign, unsign } from '../../src/manager/signature.js';
+import { Histogram } from '../../src/manager/histogram.js';
+import { LocalSessions, type LocalSession } from '../../src/sticky/local-sessions.js';
+import { AvailableRing } from '../../src/failover/ring.js';
+import { rerouted, routeOf, withRoute } from '../../src/sticky/route.js';
+import session from '../../src/index.js';
+
+describe('cookie signature', () => {
+  it('matches cookie-signature byte for byte', () => {
+    expect(sign('abc.route', 'secret')).toBe(cookieSignature.sign('abc.route', 'secret'));
+  });
+  it('verifies with any listed secret and rejects forgeries', () => {
+    const signed = sign('abc', 'old');
+    expect(unsign(signed, ['new', 'old'])).toBe('abc');
+    expect(unsign(signed, ['new'])).toBe(false);
+    expect(unsign(signed.slice(0, -1) + 'A', ['old'])).toBe(false);
+    expect(unsign('abc', ['old'])).toBe(false);
+    expect(unsign('.sig', ['old'])).toBe(false);
+  });
+});
+
+describe('routes in session ids', () => {
+  it('appends, reads and replaces the route (the last dot field)', () => {
+    expect(withRoute('abc', 'n1')).toBe('abc.n1');
+    expect(routeOf('abc.n1')).toBe('n1');
+    expect(routeOf('abc')).toBeUndefined();
+    expect(rerouted('abc.n1', 'n2')).toBe('abc.n2');
+    expect(rerouted('abc', 'n2')).toBe('abc.n2');
+  });
+});
+
+describe('latency histogram', () => {
+  it('reports percentiles within 5%', () => {
+    const h = new Histogram();
+    for (let i = 1; i <= 1000; i++) h.record(i);
+    const s = h.summary();
+    expect(s.count).toBe(1000);
+    expect(s.min).toBe(1);
+    expect(s.max).toBe(1000);
+    expect(s.p50).toBeGreaterThanOrEqual(500);
+    expect(s.p50).toBeLessThanOrEqual(525);
+    expect(s.p99).toBeGreaterThanOrEqual(990);
+    expect(s.p99).toBeLessThanOrEqual(1000);
+  });
+});
+
+function entry(body: string, backedUp: boolean): LocalSession {
+  return { body, stored: body, hash: body, cookie: {}, expiresAt: Infinity, backupHash: backedUp ? body : undefined, backupExpiresAt: 0, backupInFlight: false };
+}
+
+describe('bounded local store', () => {
+  it('drops least recently used sessions whose backup landed, never the only copy', () => {
+    let evicted = 0;
+    const local = new LocalSessions({ maxSessions: 2, maxBytes: Infinity }, () => evicted++);
+    local.set('a', entry('{"a":1}', false));
+    local.set('b', entry('{"b":1}', true));
+    local.set('c', entry('{"c":1}', true));
+    expect(local.peek('a')).toBeDefined(); // not backed up: kept although oldest
+    expect(local.peek('b')).toBeUndefined();
+    expect(local.size).toBe(2);
+    local.get('c');
+    local.set('d', entry('{"d":1}', true));
+    expect(local.peek('c')).toBeUndefined();
+    expect(evicted).toBe(2);
+  });
+  it('honours a memory budget', () => {
+    const local = new LocalSessions({ maxSessions: Infinity, maxBytes: 1000 }, () => undefined);
+    for (let i = 0; i < 20; i++) local.set(`s${i}`, entry(`{"v":"${'x'.repeat(100)}"}`, true));
+    expect(local.totalBytes).toBeLessThanOrEqual(1000);
+    expect(local.peek('s19')).toBeDefined();
+  });
+});
+
+describe('ring of available nodes', () => {
+  it('moves only a failed node\'s keys, and uses failover nodes only when nothing else is up', () => {
+    const ring = new AvailableRing(['n1', 'n2', 'n3'], ['n4']);
+    ring.update(() => true);
+    const keys = Array.from({ length: 300 }, (_, i) => `key${i}`);
+    const before = new Map(keys.map((k) => [k, ring.nodesFor(k, 1)[0]]));
+    expect(new Set(before.values())).toEqual(new Set(['n1', 'n2', 'n3']));
+    ring.update((id) => id !== 'n2');
+    for (const k of keys) {
+      const now = ring.nodesFor(k, 1)[0];
+      if (before.get(k) !== 'n2') expect(now).toBe(before.get(k));
+      else expect(now).not.toBe('n2');
+    }
+    expect(ring.nodesFor('x', 2)).toHaveLength(2);
+    ring.update((id) => id === 'n4');
+    expect(ring.nodesFor('x', 2)).toEqual(['n4']);
+    ring.update(() => false);
+    expect(ring.nodesFor('x', 1)).toEqual([]);
+  });
+});
+
+describe('express-session store contract', () => {
+  it('Store is an ES5 constructor: Store.call(this) + util.inherits, and an EventEmitter', async () => {
+    function LegacyStore(this: Record<string, unknown>) {
+      session.Store.call(this as never);
+      this.data = new Map<string, string>();
+    }
+    inherits(LegacyStore, session.Store as never);
+    Object.assign(LegacyStore.prototype, {
+      get(this: { data: Map<string, string> }, sid: string, cb: (e: unknown, s?: unknown) => void) {
+        const raw = this.data.get(sid);
+        cb(null, raw ? JSON.parse(raw) : null);
+      },
+      set(this: { data: Map<string, string> }, sid: string, s: unknown, cb: () => void) {
+        this.data.set(sid, JSON.stringify(s));
+        cb();
+      },
+      destroy(this: { data: Map<string, string> }, sid: string, cb: () => void) {
+        this.data.delete(sid);
+        cb();
+      },
+    });
+    const store = new (LegacyStore as unknown as new () => InstanceType<typeof session.Store> & { data: Map<string, string> })();
+    expect(store).toBeInstanceOf(EventEmitter);
+    expect(store).toBeInstanceOf(session.Store);
+    const { compatApp } = await import('../helpers/compat-app.js');
+    const { Client } = await import('../helpers/http.js');
+    const server = await compatApp(session({ secret: 's', resave: false, saveUninitialized: false, store }) as never);
+    const client = new Client(server.url);
+    await client.get('/set?k=a&v=1');
+    expect(store.data.size).toBe(1);
+    expect(JSON.parse((await client.get('/get')).body).session).toEqual({ a: '1' });
+    // `store.load` and `createSession` come from the base class.
+    const sid = [...store.data.keys()][0];
+    const loaded = await new Promise<Record<string, unknown>>((resolve, reject) =>
+      store.load(sid, (err, s) => (err ? reject(err) : resolve(s as never))),
+    );
+    expect(loaded.a).toBe('1');
+    expect(loaded.cookie).toBeInstanceOf(session.Cookie);
+    await server.close();
+  });
+
+  it('store disconnect: requests proceed without a session until it reconnects', async () => {
+    const store = new session.MemoryStore();
+    const { compatApp } = await import('../helpers/compat-app.js');
+    const { Client } = await import('../helpers/http.js');
+    const server = await compatApp(session({ secret: 's', resave: false, saveUninitialized: true, store }) as never);
+    const client = new Client(server.url);
+    store.emit('disconnect');
+    expect(JSON.parse((await client.get('/get')).body).session).toBeNull();
+    store.emit('connect');
+    expect(JSON.parse((await client.get('/get')).body).session).toEqual({});
+    await server.close();
+  });
+});
+
+describe('socket.io pattern', () => {
+  it('does not crash when res is not a ServerResponse', async () => {
+    const middleware = session({ secret: 's', resave: false, saveUninitialized: false });
+    const req = { headers: {}, url: '/', method: 'GET' } as never;
+    const err = await new Promise((resolve) => middleware(req, {}, resolve));
+    expect(err).toBeUndefined();
+    expect((req as { session: unknown }).session).toBeDefined();
+  });
+});

@@ -1,0 +1,150 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import expressSession from 'express-session';
+import session from '../../src/index.js';
+import { compatApp, idSequence } from '../helpers/compat-app.js';
+import { Client } from '../helpers/http.js';
+
+type Options = Record<string, unknown>;
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (closers.length) await closers.pop()!();
+});
+
+/** Runs `paths` (with an optional cookie override per step) through both implementations. */
+async function both(options: Options, paths: Array<string | { path: string; cookie?: string; headers?: Record<string, string> }>) {
+  const results: Array<Array<{ status: number; body: unknown; setCookie: string[] }>> = [];
+  for (const factory of [expressSession, session] as const) {
+    const opts: Options = { ...options, genid: idSequence() };
+    // Compare like with like: SameSite is only added by default in this package (tested below).
+    if (factory === session) opts.cookie = { sameSite: undefined, ...(options.cookie as Options) };
+    const server = await compatApp(factory(opts as never) as never);
+    closers.push(server.close);
+    const client = new Client(server.url);
+    const run: Array<{ status: number; body: unknown; setCookie: string[] }> = [];
+    for (const step of paths) {
+      const { path, cookie, headers } = typeof step === 'string' ? { path: step, cookie: undefined, headers: {} } : step;
+      if (cookie !== undefined) client.cookie = cookie;
+      const reply = await client.get(path, headers);
+      run.push({
+        status: reply.status,
+        body: JSON.parse(reply.body),
+        // Expires differs by the clock between the two runs; compare everything else.
+        setCookie: reply.setCookie.map((c) => c.replace(/Expires=[^;]+/, 'Expires=<date>')),
+      });
+    }
+    results.push(run);
+  }
+  expect(results[1]).toEqual(results[0]);
+  return results[1];
+}
+
+const base = { secret: 'keyboard cat', resave: false, saveUninitialized: false };
+
+describe('behaves like express-session with a store', () => {
+  it('creates, modifies and reads a session; cookie is byte-identical', async () => {
+    const run = await both(base, ['/get', '/set?k=a&v=1', '/get', '/set?k=b&v=2', '/get']);
+    expect(run[0].setCookie).toEqual([]); // saveUninitialized: false
+    expect(run[1].setCookie[0]).toMatch(/^connect\.sid=s%3Aid0002\.[^;]+; Path=\/; HttpOnly$/);
+    expect(run[4].body).toMatchObject({ session: { a: '1', b: '2' } });
+  });
+
+  it('saveUninitialized, resave and rolling', async () => {
+    await both({ secret: 's', resave: true, saveUninitialized: true }, ['/get', '/get', '/set?v=3', '/get']);
+    await both({ ...base, rolling: true, cookie: { maxAge: 60_000 } }, ['/set', '/get', '/get']);
+  });
+
+  it('maxAge cookies, cookie changes and expiry', async () => {
+    await both({ ...base, cookie: { maxAge: 60_000 } }, ['/set', '/maxage?ms=1000', '/get']);
+    await both({ ...base, cookie: { maxAge: 50 } }, ['/set', { path: '/get' }]);
+  });
+
+  it('regenerate, destroy, reload and unset', async () => {
+    await both(base, ['/set', '/regenerate', '/set?k=y', '/get', '/destroy', '/get', '/set', '/reload']);
+    await both({ ...base, unset: 'destroy' }, ['/set', '/unset', '/get']);
+    await both({ ...base, unset: 'keep' }, ['/set', '/unset', '/get']);
+  });
+
+  it('ignores forged, unsigned, malformed and oversized cookies', async () => {
+    const run = await both(base, [
+      '/set',
+      { path: '/get', cookie: 'connect.sid=s%3Aid0001.forgedsignature' },
+      { path: '/get', cookie: 'connect.sid=id0001' },
+      { path: '/get', cookie: 'connect.sid=%E0%A4%A' },
+      { path: '/get', cookie: `connect.sid=s%3A${'x'.repeat(5000)}` },
+    ]);
+    for (const step of run.slice(1)) expect(step.body).toMatchObject({ session: {} });
+  });
+
+  it('secret rotation: the first secret signs, every secret verifies', async () => {
+    const first = await both({ ...base, secret: 'old' }, ['/set?v=1']);
+    const cookie = first[0].setCookie[0].split(';')[0];
+    // A new server that lists the new secret first still reads the old cookie.
+    await both({ ...base, secret: ['new', 'old'] }, [{ path: '/get', cookie }]);
+  });
+
+  it('cookie options: name, path mismatch, secure on plain http, proxy', async () => {
+    await both({ ...base, name: 'sid', cookie: { path: '/other' } }, ['/set', '/other/path', '/get']);
+    await both({ ...base, cookie: { secure: true } }, ['/set', '/get']);
+    await both({ ...base, proxy: true, cookie: { secure: true } }, [
+      { path: '/set', headers: { 'x-forwarded-proto': 'https' } },
+      { path: '/get', headers: { 'x-forwarded-proto': 'https' } },
+    ]);
+  });
+
+  it('throws the same errors for bad options', () => {
+    const bad: Options[] = [{ genid: 'nope' }, { unset: 'bogus' }, { secret: [] }];
+    for (const options of bad) {
+      let expected: unknown;
+      try {
+        expressSession(options as never);
+      } catch (err) {
+        expected = err;
+      }
+      expect(() => session(options as never)).toThrow((expected as Error).message);
+    }
+  });
+
+  it('reports a missing secret through next(err)', async () => {
+    await both({ resave: false, saveUninitialized: false }, ['/get']);
+  });
+});
+
+describe('improvements over express-session', () => {
+  it('sets SameSite=Lax by default', async () => {
+    const server = await compatApp(session({ secret: 's', resave: false, saveUninitialized: true }) as never);
+    closers.push(server.close);
+    const reply = await new Client(server.url).get('/get');
+    expect(reply.setCookie[0]).toMatch(/; HttpOnly; SameSite=Lax$/);
+  });
+
+  it('generates ids with at least 128 bits from the CSPRNG', async () => {
+    const server = await compatApp(session({ secret: 's', resave: false, saveUninitialized: true }) as never);
+    closers.push(server.close);
+    const ids = new Set<string>();
+    for (let i = 0; i < 20; i++) ids.add(JSON.parse((await new Client(server.url).get('/get')).body).id);
+    expect(ids.size).toBe(20);
+    for (const id of ids) expect(Buffer.from(id, 'base64url').length * 8).toBeGreaterThanOrEqual(128);
+  });
+
+  it('writes once for regenerate() then save() (passport login); express-session writes twice', async () => {
+    const counts: number[] = [];
+    for (const factory of [expressSession, session] as const) {
+      const store = new (factory as typeof session).MemoryStore();
+      let sets = 0;
+      const set = store.set.bind(store);
+      store.set = (...args: Parameters<typeof store.set>) => {
+        sets++;
+        set(...args);
+      };
+      const server = await compatApp(factory({ ...base, store } as never) as never);
+      closers.push(server.close);
+      const client = new Client(server.url);
+      await client.get('/set');
+      sets = 0;
+      expect(JSON.parse((await client.get('/login')).body).session.user).toEqual({ name: 'ada' });
+      counts.push(sets);
+      expect(JSON.parse((await client.get('/get')).body).session.user).toEqual({ name: 'ada' });
+    }
+    expect(counts).toEqual([2, 1]);
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { memcachedExpiration, RELATIVE_EXPIRATION_LIMIT } from '../../src/memcached/expiration.js';
+import {
+  checkItemSize,
+  CorruptSessionError,
+  decodeSession,
+  encodeSession,
+  SessionTooLargeError,
+  storedJson,
+} from '../../src/memcached/session-codec.js';
+import { isStorableId } from '../../src/memcached/storage-key.js';
+
+describe('memcached expiration arithmetic', () => {
+  const now = Date.UTC(2026, 0, 1);
+  it('uses relative seconds up to 30 days, rounding up', () => {
+    expect(memcachedExpiration(1.2, now)).toBe(2);
+    expect(memcachedExpiration(RELATIVE_EXPIRATION_LIMIT, now)).toBe(RELATIVE_EXPIRATION_LIMIT);
+  });
+  it('switches to an absolute Unix time above 30 days', () => {
+    const ttl = RELATIVE_EXPIRATION_LIMIT + 1;
+    expect(memcachedExpiration(ttl, now)).toBe(now / 1000 + ttl);
+  });
+  it('maps timeouts of 0, below 0 or infinite to "never expires"', () => {
+    expect(memcachedExpiration(0, now)).toBe(0);
+    expect(memcachedExpiration(-30, now)).toBe(0);
+    expect(memcachedExpiration(Infinity, now)).toBe(0);
+  });
+});
+
+describe('session codec', () => {
+  const session = { cookie: { originalMaxAge: null, path: '/' }, user: 'ada', cart: [1, 2], secret: 'x' };
+  it('round-trips and hashes only the attributes', () => {
+    const encoded = encodeSession(session);
+    expect(decodeSession(storedJson(encoded))).toEqual(session);
+    const touched = encodeSession({ ...session, cookie: { ...session.cookie, expires: 'later' } });
+    expect(touched.hash).toBe(encoded.hash);
+    expect(encodeSession({ ...session, user: 'bob' }).hash).not.toBe(encoded.hash);
+  });
+  it('applies sessionAttributeFilter to stored attributes', () => {
+    const encoded = encodeSession(session, /^(user|cart)$/);
+    expect(decodeSession(storedJson(encoded))).toEqual({ cookie: session.cookie, user: 'ada', cart: [1, 2] });
+  });
+  it('rejects corrupt data with a CorruptSessionError', () => {
+    for (const raw of ['{"cookie":', 'null', '[1]', '{"a":1}', Buffer.from([0xff, 0xfe])]) {
+      expect(() => decodeSession(raw)).toThrow(CorruptSessionError);
+    }
+  });
+  it('names size and limit for a session too large for one item', () => {
+    expect(() => checkItemSize('k', 'x'.repeat(2000), 1024)).toThrow(SessionTooLargeError);
+    expect(() => checkItemSize('k', 'x'.repeat(2000), 1024)).toThrow(/2051 bytes serialized, over memcached's item size limit of 1024 bytes/);
+    expect(() => checkItemSize('k', 'x'.repeat(100), 1024)).not.toThrow();
+  });
+  it('only lets valid memcached keys be looked up', () => {
+    expect(isStorableId('app:', 'abc.route')).toBe(true);
+    expect(isStorableId('', 'has space')).toBe(false);
+    expect(isStorableId('', 'x'.repeat(251))).toBe(false);
+    expect(isStorableId('', '')).toBe(false);
+  });
+});
