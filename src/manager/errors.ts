@@ -9,3 +9,25 @@ export class SessionStoreUnavailableError extends Error {
     if (cause !== undefined) (this as { cause?: unknown }).cause = cause;
   }
 }
+
+/** A session lock could not be acquired in time (lockingMode with the default fail-closed policy). */
+export class SessionLockTimeoutError extends Error {
+  readonly status = 503;
+  readonly statusCode = 503;
+  readonly code = 'ESESSIONLOCK';
+  constructor(waitedMs: number) {
+    super(`session is locked by another request; gave up after ${waitedMs} ms (retry the request)`);
+    this.name = 'SessionLockTimeoutError';
+  }
+}
+
+/** A request lost its session lock and the session changed meanwhile: its update is refused, not merged. */
+export class SessionConflictError extends Error {
+  readonly status = 409;
+  readonly statusCode = 409;
+  readonly code = 'ESESSIONCONFLICT';
+  constructor() {
+    super('session was changed by another request while this one ran without its lock; the update was not saved');
+    this.name = 'SessionConflictError';
+  }
+}

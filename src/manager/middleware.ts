@@ -15,6 +15,7 @@ import { readSessionId, writeSessionCookie } from './session-cookie.js';
 import { hashSession } from '../memcached/session-codec.js';
 import { MemcachedCluster } from '../failover/cluster.js';
 import { StickyMode } from '../sticky/sticky-mode.js';
+import { NonStickyMode } from '../nonsticky/nonsticky-mode.js';
 import { withRoute } from '../sticky/route.js';
 
 /** The middleware `session()` returns: `(req, res, next)`, plus operator controls. */
@@ -86,6 +87,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   }
   const secrets = opts.secret ? (Array.isArray(opts.secret) ? opts.secret : [opts.secret]) : undefined;
   const ignore = pattern(opts, 'requestUriIgnorePattern');
+  const touchOnly = pattern(opts, 'touchOnlyUriPattern');
   const settings = resolveManagerSettings(opts);
   const stats = new Statistics(opts.enableStatistics !== false);
   const logger = prefixed(opts.logger ?? console);
@@ -95,7 +97,9 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   let cluster: MemcachedCluster | undefined;
   if (settings) {
     cluster = new MemcachedCluster(settings, stats, logger);
-    mode = new StickyMode(settings, cluster, stats, logger);
+    mode = settings.sticky
+      ? new StickyMode(settings, cluster, stats, logger)
+      : new NonStickyMode(settings, cluster, stats, logger);
     store = new ModeStore(mode);
   } else {
     store = opts.store ?? new MemoryStore();
@@ -164,6 +168,16 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
 
     req.sessionStore = store;
     const cookieId = readSessionId(req, name, secretList);
+    if (touchOnly?.test(path)) {
+      // Keep the session alive without loading it; such requests see no req.session.
+      if (!cookieId || !mode.keepAlive) return next();
+      // Best effort: a touch-only request never fails because memcached did.
+      mode.keepAlive(cookieId).then(
+        () => next(),
+        () => next(),
+      );
+      return;
+    }
     req.sessionID = cookieId;
     const state: RequestState = { cookieId, originalId: '', originalHash: '', touched: false };
     req[STATE] = state;
@@ -188,7 +202,8 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
       }
     };
 
-    if (isHookable(res)) {
+    const hookable = isHookable(res);
+    if (hookable) {
       beforeHeaders(res, () => {
         if (!req.session || !shouldSetCookie()) return;
         if (req.session.cookie.secure && !isSecure(req, trustProxy)) return;
@@ -254,6 +269,8 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
         } catch (err) {
           return next(err);
         }
+        // Without a response to watch (socket.io), the request's hold on the session ends now.
+        if (!hookable) mode.finish?.(cookieId, req);
         next();
       },
       (err: unknown) => next(err),

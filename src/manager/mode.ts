@@ -19,6 +19,8 @@ export interface SessionMode {
   save(id: string, session: Session | SessionData): Promise<void>;
   /** Marks an unchanged session as used, extending its lifetime. */
   touch(id: string, session: Session | SessionData): Promise<void>;
+  /** Keeps a session alive without loading it (a touch-only request). */
+  keepAlive?(id: string): Promise<void>;
   /** Deletes the session. */
   destroy(id: string): Promise<void>;
   /** The request that used `id` is over, whether it completed or the client went away. */

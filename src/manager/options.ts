@@ -3,6 +3,7 @@ import type { Logger } from './logger.js';
 import type { SessionRequest } from './session.js';
 import type { Store } from './store.js';
 import { parseNodeList, parseFailoverNodes, type MemcachedNodeAddress } from '../failover/node-list.js';
+import { parseLockingMode, type LockingMode } from '../nonsticky/locking-policy.js';
 
 /** Options of the `session()` factory: express-session's, plus MSM's. */
 export interface SessionOptions {
@@ -69,6 +70,14 @@ export interface SessionOptions {
   itemSizeLimit?: number;
   /** Where health changes, corrupt data and backup failures are reported. Default `console`. */
   logger?: Logger;
+  /** Requests whose path matches keep their session alive without loading it (`req.session` is undefined). */
+  touchOnlyUriPattern?: string | RegExp;
+  /** Non-sticky mode: `none` (default), `all`, `auto` or `uriPattern:<regex>`. */
+  lockingMode?: string;
+  /** Non-sticky mode: lock lifetime in memcached, in seconds (renewed while held). Default 5. */
+  lockExpiration?: number;
+  /** Non-sticky mode: when a lock cannot be had within `operationTimeout`: `closed` (503, default) or `open` (run unlocked). */
+  lockFailure?: 'closed' | 'open';
 }
 
 /** Validated MSM settings (present only when `memcachedNodes` is given). */
@@ -88,6 +97,9 @@ export interface ManagerSettings {
   maxLocalSessions: number;
   maxLocalBytes: number;
   itemSizeLimit: number;
+  lockingMode: LockingMode;
+  lockExpiration: number;
+  lockFailOpen: boolean;
 }
 
 /** Thrown at startup for an invalid option; the message names the option. */
@@ -174,6 +186,18 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
   if ((options.username === undefined) !== (options.password === undefined)) {
     throw new OptionError(options.username === undefined ? 'username' : 'password', 'must be given together with the other SASL credential');
   }
+  const lockingMode = parseLockingMode(options.lockingMode);
+  if (sticky && lockingMode.kind !== 'none') {
+    throw new OptionError('lockingMode', 'only applies to non-sticky mode (sticky: false)');
+  }
+  const lockExpiration = positiveNumber(options, 'lockExpiration', 5);
+  if (!Number.isInteger(lockExpiration) || lockExpiration < 2) {
+    throw new OptionError('lockExpiration', 'must be a whole number of seconds, at least 2 (memcached expiry has 1 s granularity)');
+  }
+  const lockFailure = options.lockFailure ?? 'closed';
+  if (lockFailure !== 'closed' && lockFailure !== 'open') {
+    throw new OptionError('lockFailure', `must be "closed" or "open", got ${describe(lockFailure)}`);
+  }
   const maxLocalSessions = positiveNumber(options, 'maxLocalSessions', 100_000);
   if (!Number.isInteger(maxLocalSessions)) throw new OptionError('maxLocalSessions', 'must be a whole number');
   return {
@@ -192,5 +216,8 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     maxLocalSessions,
     maxLocalBytes: positiveNumber(options, 'maxLocalBytes', Number.POSITIVE_INFINITY),
     itemSizeLimit: positiveNumber(options, 'itemSizeLimit', 1024 * 1024),
+    lockingMode,
+    lockExpiration,
+    lockFailOpen: lockFailure === 'open',
   };
 }

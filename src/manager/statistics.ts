@@ -20,10 +20,20 @@ export const COUNTERS = [
   'expiredRemoved',
   'localEvictions',
   'deletes',
+  'replicaRepairs',
+  'touchOnlyRequests',
+  'readOnlyRequests',
+  'locksAcquired',
+  'lockWaits',
+  'lockFailures',
+  'locksReleased',
+  'locksLost',
+  'lockFailOpen',
+  'conflicts',
 ] as const;
 
 /** Operations whose latency is recorded. */
-export const TIMINGS = ['serialization', 'deserialization', 'backup', 'load', 'touch', 'delete'] as const;
+export const TIMINGS = ['serialization', 'deserialization', 'backup', 'load', 'touch', 'delete', 'lockWait'] as const;
 
 export type CounterName = (typeof COUNTERS)[number];
 export type TimingName = (typeof TIMINGS)[number];

@@ -105,6 +105,18 @@ export class StickyMode implements SessionMode {
     this.extend(id, entry);
   }
 
+  async keepAlive(id: string): Promise<void> {
+    const entry = this.local.peek(id);
+    if (!entry) return;
+    this.stats.inc('touchOnlyRequests');
+    const cookie = entry.cookie as { originalMaxAge?: number | null; expires?: string | null };
+    if (typeof cookie.originalMaxAge === 'number') {
+      entry.cookie = { ...cookie, expires: new Date(Date.now() + cookie.originalMaxAge).toISOString() };
+    }
+    entry.expiresAt = this.expiryOf(entry.cookie);
+    this.extend(id, entry);
+  }
+
   async destroy(id: string): Promise<void> {
     const entry = this.local.delete(id);
     // A backup still in flight must land before the delete, or it would resurrect the session.

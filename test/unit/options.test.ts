@@ -24,6 +24,12 @@ describe('invalid MSM options fail at startup and name the option', () => {
     ['password', { memcachedNodes: nodes, username: 'u' }, /"password" must be given together/],
     ['maxLocalSessions', { memcachedNodes: nodes, maxLocalSessions: 1.5 }, /"maxLocalSessions" must be a whole number/],
     ['enabled', { memcachedNodes: nodes, enabled: 'no' }, /"enabled" must be true or false/],
+    ['lockingMode', { memcachedNodes: nodes, sticky: false, lockingMode: 'sometimes' }, /"lockingMode" must be "none", "all", "auto" or "uriPattern:<regex>"/],
+    ['lockingMode', { memcachedNodes: nodes, sticky: false, lockingMode: 'uriPattern:([' }, /"lockingMode" has an invalid uriPattern/],
+    ['lockingMode', { memcachedNodes: nodes, lockingMode: 'all' }, /"lockingMode" only applies to non-sticky mode/],
+    ['lockExpiration', { memcachedNodes: nodes, sticky: false, lockExpiration: 1 }, /"lockExpiration" must be a whole number of seconds, at least 2/],
+    ['lockFailure', { memcachedNodes: nodes, sticky: false, lockFailure: 'maybe' }, /"lockFailure" must be "closed" or "open"/],
+    ['touchOnlyUriPattern', { touchOnlyUriPattern: '(' }, /"touchOnlyUriPattern" is not a valid regular expression/],
   ];
   for (const [option, options, message] of cases) {
     it(`${option}: ${message.source}`, () => {

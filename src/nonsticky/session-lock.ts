@@ -1,0 +1,199 @@
+import { randomBytes } from 'node:crypto';
+import type { MemcachedCluster } from '../failover/cluster.js';
+import type { Statistics } from '../manager/statistics.js';
+import { SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
+
+/** A lock this process holds on one session. */
+export interface LockHandle {
+  readonly key: string;
+  readonly token: string;
+  readonly node: string;
+  /** Set when a renewal found the lock gone or owned by someone else. */
+  lost: boolean;
+  /** Whether it came straight from another request of this process (so its cached copy is current). */
+  handedOver: boolean;
+}
+
+export interface LockSettings {
+  /** Lock TTL in memcached, in whole seconds (at least 2: memcached expiry has 1 s granularity). */
+  lockExpiration: number;
+  /** Longest wait for a lock, in ms. */
+  waitTimeout: number;
+}
+
+const FIRST_BACKOFF = 10;
+const MAX_BACKOFF = 500;
+/** Consecutive in-process hand-overs before the lock goes back to memcached, so other app nodes get a turn. */
+const MAX_HANDOVERS = 8;
+/** After giving the lock back, this process waits this long before competing again (fairness). */
+const YIELD_MS = 20;
+
+interface Waiter {
+  started: number;
+  resolve(handle: LockHandle): void;
+  reject(err: unknown): void;
+  timer?: NodeJS.Timeout;
+}
+
+/** This process's interest in one lock: the holder, if any, and the requests queued behind it. */
+interface Slot {
+  handle?: LockHandle;
+  renewal?: NodeJS.Timeout;
+  handovers: number;
+  waiters: Waiter[];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Distributed session locks: memcached `add` of `lock:<key>` carrying an owner token, with a
+ * TTL renewed while held. Requests of this process for one session queue here; one of them
+ * polls memcached (exponential backoff) and the lock is then handed from request to request
+ * directly. Release deletes the lock only after checking the token, so a request never frees
+ * another's lock.
+ */
+export class SessionLocks {
+  private readonly slots = new Map<string, Slot>();
+
+  constructor(
+    private readonly cluster: MemcachedCluster,
+    private readonly stats: Statistics,
+    private readonly settings: LockSettings,
+  ) {}
+
+  async acquire(sessionKey: string): Promise<LockHandle> {
+    const started = performance.now();
+    const key = `lock:${sessionKey}`;
+    let slot = this.slots.get(key);
+    let handle: LockHandle;
+    if (slot) {
+      this.stats.inc('lockWaits');
+      handle = await this.enqueue(slot, started);
+    } else {
+      slot = { handovers: 0, waiters: [] };
+      this.slots.set(key, slot);
+      try {
+        handle = await this.contend(key, slot, started, 0);
+      } catch (err) {
+        this.next(key, slot, 0);
+        throw err;
+      }
+    }
+    this.stats.inc('locksAcquired');
+    this.stats.record('lockWait', performance.now() - started);
+    return handle;
+  }
+
+  /** Queues behind this process's holder until handed the lock or out of time. */
+  private enqueue(slot: Slot, started: number): Promise<LockHandle> {
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { started, resolve, reject };
+      waiter.timer = setTimeout(
+        () => {
+          slot.waiters.splice(slot.waiters.indexOf(waiter), 1);
+          this.stats.inc('lockFailures');
+          reject(new SessionLockTimeoutError(this.settings.waitTimeout));
+        },
+        Math.max(0, this.settings.waitTimeout - (performance.now() - started)),
+      );
+      slot.waiters.push(waiter);
+    });
+  }
+
+  /** Polls memcached with `add` and exponential backoff until the lock is ours or time is up. */
+  private async contend(key: string, slot: Slot, started: number, delay: number): Promise<LockHandle> {
+    const token = randomBytes(12).toString('base64url');
+    let backoff = FIRST_BACKOFF;
+    let waited = false;
+    if (delay > 0) await sleep(delay);
+    for (;;) {
+      const [node] = this.cluster.nodesFor(key.slice('lock:'.length), 1);
+      if (!node) throw new SessionStoreUnavailableError('no memcached node is up to hold the session lock');
+      let added: boolean;
+      try {
+        added = await this.cluster.run(node, (client) => client.add(key, token, this.settings.lockExpiration));
+      } catch (err) {
+        this.stats.inc('lockFailures');
+        throw new SessionStoreUnavailableError(`locking the session on memcached node ${node} failed`, err);
+      }
+      if (added) {
+        const handle: LockHandle = { key, token, node, lost: false, handedOver: false };
+        slot.handle = handle;
+        slot.renewal = setInterval(() => slot.handle && void this.renew(slot.handle), ((this.settings.lockExpiration - 1) * 1000) / 2);
+        slot.renewal.unref();
+        return handle;
+      }
+      if (!waited) this.stats.inc('lockWaits');
+      waited = true;
+      const elapsed = performance.now() - started;
+      if (elapsed >= this.settings.waitTimeout) {
+        this.stats.inc('lockFailures');
+        throw new SessionLockTimeoutError(Math.round(elapsed));
+      }
+      await sleep(Math.min(backoff * (0.5 + Math.random()), this.settings.waitTimeout - elapsed));
+      backoff = Math.min(MAX_BACKOFF, backoff * 2);
+    }
+  }
+
+  /** Lets the next queued request of this process compete for the lock, or forgets the slot. */
+  private next(key: string, slot: Slot, delay: number): void {
+    const waiter = slot.waiters.shift();
+    if (!waiter) {
+      this.slots.delete(key);
+      return;
+    }
+    clearTimeout(waiter.timer);
+    this.contend(key, slot, waiter.started, delay).then(waiter.resolve, (err: unknown) => {
+      waiter.reject(err);
+      this.next(key, slot, 0);
+    });
+  }
+
+  /** Extends the lock's TTL if it is still ours; marks it lost otherwise. */
+  private async renew(handle: LockHandle): Promise<void> {
+    try {
+      const current = await this.cluster.run(handle.node, (client) => client.get(handle.key));
+      if (current?.toString() !== handle.token) {
+        handle.lost = true;
+        this.stats.inc('locksLost');
+        return;
+      }
+      await this.cluster.run(handle.node, (client) => client.touch(handle.key, this.settings.lockExpiration));
+    } catch {
+      // A failed renewal leaves the lock to its TTL; the next renewal tries again.
+    }
+  }
+
+  /** Releases the lock: to the next waiting request of this process, or in memcached if still ours. */
+  async release(handle: LockHandle): Promise<void> {
+    const slot = this.slots.get(handle.key);
+    if (!slot || slot.handle !== handle) return; // not (or no longer) the holder
+    this.stats.inc('locksReleased');
+    const waiter = slot.waiters[0];
+    if (waiter && slot.handovers < MAX_HANDOVERS && !handle.lost) {
+      slot.waiters.shift();
+      clearTimeout(waiter.timer);
+      slot.handovers++;
+      slot.handle = { ...handle, handedOver: true };
+      waiter.resolve(slot.handle);
+      return;
+    }
+    clearInterval(slot.renewal);
+    slot.handle = undefined;
+    slot.handovers = 0;
+    if (!handle.lost) {
+      try {
+        const current = await this.cluster.run(handle.node, (client) => client.get(handle.key));
+        if (current?.toString() === handle.token) await this.cluster.run(handle.node, (client) => client.delete(handle.key));
+      } catch {
+        // The lock's TTL frees it.
+      }
+    }
+    this.next(handle.key, slot, YIELD_MS);
+  }
+
+  /** Stops renewals (shutdown); locks not released expire by their TTL. */
+  close(): void {
+    for (const slot of this.slots.values()) clearInterval(slot.renewal);
+  }
+}
