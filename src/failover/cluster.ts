@@ -1,5 +1,5 @@
 import { NodeClient } from '../memcached/node-client.js';
-import { NodeHealth } from './node-health.js';
+import { NodeHealth, type HealthEvent } from './node-health.js';
 import { AvailableRing } from './ring.js';
 import type { ManagerSettings } from '../manager/options.js';
 import type { Statistics } from '../manager/statistics.js';
@@ -16,6 +16,8 @@ export class NodeDownError extends Error {
 
 /** Consecutive failures before a node is marked down. */
 const FAILURE_THRESHOLD = 3;
+/** How often nodes are health-checked, in ms. */
+const HEALTH_CHECK_INTERVAL = 500;
 
 /**
  * The memcached nodes as one unit: a client per node, their health, and the ring of
@@ -25,7 +27,7 @@ export class MemcachedCluster {
   private readonly clients = new Map<string, NodeClient>();
   private readonly health: NodeHealth;
   private readonly ring: AvailableRing;
-  private readonly listeners: Array<(nodeId: string, up: boolean) => void> = [];
+  private readonly listeners: Array<(nodeId: string, event: HealthEvent) => void> = [];
 
   constructor(
     settings: ManagerSettings,
@@ -41,24 +43,26 @@ export class MemcachedCluster {
       settings.failoverNodeIds,
     );
     this.health = new NodeHealth(
-      { failureThreshold: FAILURE_THRESHOLD, probeInterval: Math.max(250, settings.operationTimeout) },
-      (nodeId) => this.clients.get(nodeId)!.ping(),
-      (nodeId, up, reason) => this.changed(nodeId, up, reason),
+      settings.nodes.map((n) => n.id),
+      { failureThreshold: FAILURE_THRESHOLD, checkInterval: HEALTH_CHECK_INTERVAL },
+      (nodeId) => this.clients.get(nodeId)!.processId(),
+      (nodeId, event, reason) => this.changed(nodeId, event, reason),
     );
     this.ring.update((id) => this.health.isUp(id));
+    for (const node of settings.nodes) stats.gauge(`nodeUp.${node.id}`, () => (this.health.isUp(node.id) ? 1 : 0));
   }
 
-  private changed(nodeId: string, up: boolean, reason: string): void {
+  private changed(nodeId: string, event: HealthEvent, reason: string): void {
     this.ring.update((id) => this.health.isUp(id));
-    this.stats.inc(up ? 'nodesMarkedUp' : 'nodesMarkedDown');
-    const message = `memcached node ${nodeId} is ${up ? 'up' : 'down'} (${reason}); ring is now [${this.ring.members().join(', ')}]`;
-    if (up) this.logger.info(message);
+    this.stats.inc(event === 'up' ? 'nodesMarkedUp' : event === 'down' ? 'nodesMarkedDown' : 'nodeRestarts');
+    const message = `memcached node ${nodeId} is ${event} (${reason}); ring is now [${this.ring.members().join(', ')}]`;
+    if (event === 'up') this.logger.info(message);
     else this.logger.warn(message);
-    for (const listener of this.listeners) listener(nodeId, up);
+    for (const listener of this.listeners) listener(nodeId, event);
   }
 
-  /** Called when a node goes down or comes back. */
-  onHealthChange(listener: (nodeId: string, up: boolean) => void): void {
+  /** Called when a node goes down, comes back, or restarted empty. */
+  onHealthChange(listener: (nodeId: string, event: HealthEvent) => void): void {
     this.listeners.push(listener);
   }
 

@@ -1,34 +1,44 @@
-/** Circuit-breaker settings. */
+/** Circuit-breaker and heartbeat settings. */
 export interface HealthOptions {
   /** Consecutive failures that mark a node down (one slow call must not evict a node). */
   failureThreshold: number;
-  /** How often a down node is probed, in ms. */
-  probeInterval: number;
+  /** How often nodes are checked (down nodes probed, up nodes checked for a restart), in ms. */
+  checkInterval: number;
 }
 
-export type HealthListener = (nodeId: string, up: boolean, reason: string) => void;
+export type HealthEvent = 'down' | 'up' | 'restarted';
+export type HealthListener = (nodeId: string, event: HealthEvent, reason: string) => void;
+/** Asks a node who it is: its process id changes when it restarts (empty). */
+export type Probe = (nodeId: string) => Promise<{ pid: number }>;
 
 /**
  * Tracks which memcached nodes are usable. A node goes down after `failureThreshold`
- * consecutive failures and comes back when a background probe succeeds.
+ * consecutive failures and comes back when a background probe succeeds; a heartbeat on up
+ * nodes notices a restart (a new process id) that requests never saw fail.
  */
 export class NodeHealth {
   private readonly failures = new Map<string, number>();
   private readonly down = new Set<string>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly pids = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+  private checking = false;
 
   constructor(
+    private readonly nodeIds: readonly string[],
     private readonly options: HealthOptions,
-    private readonly probe: (nodeId: string) => Promise<void>,
+    private readonly probe: Probe,
     private readonly onChange: HealthListener,
-  ) {}
+  ) {
+    this.timer = setInterval(() => void this.check(), options.checkInterval);
+    this.timer.unref();
+  }
 
   isUp(nodeId: string): boolean {
     return !this.down.has(nodeId);
   }
 
   succeeded(nodeId: string): void {
-    this.failures.set(nodeId, 0);
+    if (this.failures.get(nodeId)) this.failures.set(nodeId, 0);
   }
 
   failed(nodeId: string, err: unknown): void {
@@ -37,30 +47,41 @@ export class NodeHealth {
     this.failures.set(nodeId, count);
     if (count >= this.options.failureThreshold) {
       this.down.add(nodeId);
-      this.onChange(nodeId, false, `${count} consecutive failures, last: ${(err as Error)?.message ?? err}`);
-      this.scheduleProbe(nodeId);
+      this.onChange(nodeId, 'down', `${count} consecutive failures, last: ${(err as Error)?.message ?? err}`);
     }
   }
 
-  private scheduleProbe(nodeId: string): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(nodeId);
-      this.probe(nodeId).then(
-        () => {
-          if (!this.down.delete(nodeId)) return;
-          this.failures.set(nodeId, 0);
-          this.onChange(nodeId, true, 'answered a probe');
-        },
-        () => this.down.has(nodeId) && this.scheduleProbe(nodeId),
-      );
-    }, this.options.probeInterval);
-    timer.unref();
-    this.timers.set(nodeId, timer);
+  /** One round of checks: every node, at once. */
+  private async check(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      await Promise.all(this.nodeIds.map((id) => this.checkNode(id)));
+    } finally {
+      this.checking = false;
+    }
   }
 
-  /** Stops probing. */
+  private async checkNode(nodeId: string): Promise<void> {
+    let pid: number;
+    try {
+      ({ pid } = await this.probe(nodeId));
+    } catch (err) {
+      this.failed(nodeId, err);
+      return;
+    }
+    const known = this.pids.get(nodeId);
+    this.pids.set(nodeId, pid);
+    if (this.down.delete(nodeId)) {
+      this.failures.set(nodeId, 0);
+      this.onChange(nodeId, 'up', 'answered a health check');
+    } else if (known !== undefined && known !== pid) {
+      this.onChange(nodeId, 'restarted', `process id changed from ${known} to ${pid}: it restarted empty`);
+    }
+  }
+
+  /** Stops the checks. */
   close(): void {
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
+    clearInterval(this.timer);
   }
 }

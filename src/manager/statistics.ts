@@ -17,6 +17,8 @@ export const COUNTERS = [
   'memcachedFailovers',
   'nodesMarkedDown',
   'nodesMarkedUp',
+  'nodeRestarts',
+  'relocations',
   'expiredRemoved',
   'localEvictions',
   'deletes',

@@ -60,13 +60,12 @@ export class NodeClient {
     return this.call('delete', this.client.delete(key));
   }
 
-  /** A cheap round trip, used to probe a node that is marked down. */
-  async ping(): Promise<void> {
-    const answered = new Promise<void>((resolve, reject) => {
-      // `stats` touches no item and counts toward no get/set statistic.
-      this.client.stats((err) => (err ? reject(err) : resolve()));
+  /** The node's process id (a health check: `stats` touches no item and counts toward no get/set). */
+  async processId(): Promise<{ pid: number }> {
+    const answered = new Promise<{ pid: number }>((resolve, reject) => {
+      this.client.stats((err, _server, stats) => (err ? reject(err) : resolve({ pid: Number(stats?.pid ?? 0) })));
     });
-    await this.call('stats', answered);
+    return this.call('stats', answered);
   }
 
   close(): void {

@@ -6,13 +6,18 @@ import type { Session, SessionRequest } from '../manager/session.js';
 import type { SessionData } from '../manager/store.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
 import { SessionConflictError, SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
-import { memcachedExpiration } from '../memcached/expiration.js';
 import { isStorableId, storageKey } from '../memcached/storage-key.js';
 import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, storedJson } from '../memcached/session-codec.js';
-import { SessionCopies } from './session-copies.js';
+import { SessionCopies } from '../failover/session-copies.js';
+import { Relocator } from '../failover/relocation.js';
+import type { HealthEvent } from '../failover/node-health.js';
+import { RecentSessions } from './recent-sessions.js';
 import { SessionLocks, type LockHandle } from './session-lock.js';
 import { LockingPolicy } from './locking-policy.js';
-import type { VersionedCopy } from './versioned-copy.js';
+import type { VersionedCopy } from '../memcached/versioned-copy.js';
+
+/** Copies of each non-sticky session: on the first two distinct nodes of the ring. */
+const COPIES = 2;
 
 /** What one request holds of one session. */
 interface Hold {
@@ -50,6 +55,8 @@ export class NonStickyMode implements SessionMode {
   private readonly policy: LockingPolicy;
   private readonly holds = new WeakMap<SessionRequest, Map<string, Hold>>();
   private readonly inUse = new Map<string, InUse>();
+  private readonly recent: RecentSessions;
+  private readonly relocator: Relocator;
 
   constructor(
     private readonly settings: ManagerSettings,
@@ -63,6 +70,9 @@ export class NonStickyMode implements SessionMode {
       lockExpiration: settings.lockExpiration,
       waitTimeout: settings.operationTimeout,
     });
+    this.recent = new RecentSessions(settings.maxLocalSessions);
+    this.relocator = new Relocator(stats);
+    cluster.onHealthChange((node, event) => this.relocate(node, event));
     stats.gauge('sessionsInUse', () => this.inUse.size);
   }
 
@@ -94,6 +104,7 @@ export class NonStickyMode implements SessionMode {
       const copy = reuse ? shared.latest : await this.read(key, shared, !lock);
       if (!copy) return undefined;
       hold.version = copy.version;
+      this.recent.seen(key, copy.ttl);
       const started = performance.now();
       const data = decodeSession(copy.json);
       this.stats.record('deserialization', performance.now() - started);
@@ -128,12 +139,14 @@ export class NonStickyMode implements SessionMode {
         throw new SessionConflictError();
       }
     }
-    const copy = { version, json };
+    const copy = { version, ttl: this.ttlOf(session), json };
     try {
-      await this.copies.write(key, copy, this.expiration(session));
+      await this.copies.write(key, copy, this.copies.nodesFor(key, COPIES));
     } catch (err) {
+      if (err instanceof SessionStoreUnavailableError) throw err;
       throw new SessionStoreUnavailableError('writing the session to memcached failed', err);
     }
+    this.recent.seen(key, copy.ttl);
     if (hold) {
       hold.version = version;
       hold.modified = true;
@@ -144,22 +157,29 @@ export class NonStickyMode implements SessionMode {
 
   async touch(id: string, session: Session | SessionData): Promise<void> {
     const key = storageKey(this.settings.storageKeyPrefix, id);
-    const missing = await this.copies.touch(key, this.expiration(session));
+    const ttl = this.ttlOf(session);
+    const missing = await this.copies.touch(key, ttl, this.copies.nodesFor(key, COPIES));
     const latest = this.inUse.get(key)?.latest;
-    if (missing.length > 0 && latest) await this.repair(key, latest, missing, this.expiration(session));
+    // A node lost its copy (restarted, evicted): two copies again, from the one just read.
+    if (missing.length > 0 && latest) await this.copies.write(key, { ...latest, ttl }, missing).catch(() => undefined);
   }
 
-  /** Keeps a session alive without loading it (touch-only requests). */
+  /**
+   * Keeps a session alive without loading it (touch-only requests), by the lifetime this process
+   * last saw for it, else by maxInactiveInterval.
+   */
   async keepAlive(id: string): Promise<void> {
     if (!isStorableId(this.settings.storageKeyPrefix, id)) return;
     this.stats.inc('touchOnlyRequests');
     const key = storageKey(this.settings.storageKeyPrefix, id);
-    await this.copies.touch(key, memcachedExpiration(this.settings.maxInactiveInterval));
+    const ttl = this.recent.ttlOf(key) ?? Math.max(0, this.settings.maxInactiveInterval);
+    await this.copies.touch(key, ttl, this.copies.nodesFor(key, COPIES));
   }
 
   async destroy(id: string): Promise<void> {
     const key = storageKey(this.settings.storageKeyPrefix, id);
-    await this.copies.delete(key);
+    await this.copies.delete(key, this.copies.nodesFor(key, COPIES));
+    this.recent.forget(key);
     const shared = this.inUse.get(key);
     if (shared) shared.latest = undefined;
   }
@@ -178,6 +198,20 @@ export class NonStickyMode implements SessionMode {
 
   async close(): Promise<void> {
     this.locks.close();
+    await this.relocator.idle();
+  }
+
+  /**
+   * After a node went down, came back or restarted, repairs (in the background, rate-limited)
+   * the copies of the sessions this process served recently, so each has two copies again,
+   * even one nobody requests before a second node fails (MSM issue #267).
+   */
+  private relocate(node: string, event: HealthEvent): void {
+    for (const key of this.recent.alive()) {
+      if (event !== 'down' && !this.copies.nodesFor(key, COPIES).includes(node)) continue;
+      this.stats.inc('memcachedFailovers');
+      this.relocator.enqueue(key, () => this.copies.repair(key));
+    }
   }
 
   private holdsOf(req: SessionRequest): Map<string, Hold> {
@@ -204,19 +238,11 @@ export class NonStickyMode implements SessionMode {
     if (shareable && shared.reading) return shared.reading;
     const reading = (async () => {
       const result = await this.copies.read(key);
-      this.stats.inc('loadsFromMemcached');
       if (result.corrupt.length > 0) {
         this.stats.inc('corruptSessions');
         this.logger.warn(`memcached node(s) ${result.corrupt.join(', ')} hold data that is not a session copy`);
       }
-      if (!result.copy && result.failed.length > 0) {
-        this.stats.inc('loadFailures');
-        throw new SessionStoreUnavailableError(`memcached node(s) ${result.failed.join(', ')} could not be read`);
-      }
-      if (result.failed.length > 0) this.stats.inc('memcachedFailovers');
-      if (result.copy && result.stale.length > 0) {
-        void this.repair(key, result.copy, result.stale, memcachedExpiration(this.settings.maxInactiveInterval));
-      }
+      void this.copies.fill(key, result);
       shared.latest = result.copy;
       return result.copy;
     })();
@@ -227,20 +253,10 @@ export class NonStickyMode implements SessionMode {
     return reading;
   }
 
-  /** Writes the newest copy to nodes that lack it, so two copies exist again. */
-  private async repair(key: string, copy: VersionedCopy, nodes: string[], expiration: number): Promise<void> {
-    try {
-      await this.copies.write(key, copy, expiration, nodes);
-      this.stats.inc('replicaRepairs', nodes.length);
-    } catch {
-      // The next access tries again.
-    }
-  }
-
-  /** memcached expiration for a session: its cookie's lifetime, else the inactivity timeout. */
-  private expiration(session: Session | SessionData): number {
+  /** A session's lifetime in seconds: its cookie's, else the inactivity timeout (0: never expires). */
+  private ttlOf(session: Session | SessionData): number {
     const maxAge = (session.cookie as { originalMaxAge?: number | null } | undefined)?.originalMaxAge;
     const seconds = typeof maxAge === 'number' ? maxAge / 1000 : this.settings.maxInactiveInterval;
-    return memcachedExpiration(seconds);
+    return seconds > 0 ? Math.ceil(seconds) : 0;
   }
 }

@@ -6,6 +6,8 @@ export interface LocalSession {
   stored: string;
   /** Hash of `stored`. */
   hash: string;
+  /** Version of the attributes: raised on every change, stored with each backup. */
+  version: number;
   /** Cookie in stored form. */
   cookie: unknown;
   /** When the session expires (ms since epoch); Infinity for never. */
@@ -42,7 +44,7 @@ export class LocalSessions {
 
   constructor(
     private readonly limits: LocalLimits,
-    private readonly onEvict: () => void,
+    private readonly onEvict: (id: string) => void,
   ) {}
 
   get size(): number {
@@ -97,7 +99,7 @@ export class LocalSessions {
       if (this.entries.size <= this.limits.maxSessions && this.bytes <= this.limits.maxBytes) return;
       if (entry.backupInFlight || entry.backupHash !== entry.hash) continue;
       this.delete(id);
-      this.onEvict();
+      this.onEvict(id);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { LoadedSession, SessionMode } from '../manager/mode.js';
 import type { ManagerSettings } from '../manager/options.js';
 import type { Statistics } from '../manager/statistics.js';
@@ -5,8 +6,10 @@ import { ThrottledWarnings, type Logger } from '../manager/logger.js';
 import type { Session } from '../manager/session.js';
 import type { SessionData } from '../manager/store.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
+import type { HealthEvent } from '../failover/node-health.js';
+import { SessionCopies } from '../failover/session-copies.js';
+import { Relocator } from '../failover/relocation.js';
 import { withDeadline } from '../memcached/deadline.js';
-import { memcachedExpiration } from '../memcached/expiration.js';
 import { isStorableId, storageKey } from '../memcached/storage-key.js';
 import {
   attributesJson,
@@ -16,9 +19,9 @@ import {
   encodeSession,
   storedJson,
 } from '../memcached/session-codec.js';
-import { SessionStoreUnavailableError } from '../manager/errors.js';
 import { LocalSessions, type LocalSession } from './local-sessions.js';
 import { rerouted, routeOf } from './route.js';
+import { BoundedSet } from './bounded-set.js';
 
 /** How often expired local sessions are swept, in ms. */
 const SWEEP_INTERVAL = 60_000;
@@ -33,10 +36,16 @@ const TTL_SLACK = 0.5;
 export class StickyMode implements SessionMode {
   readonly touches = true;
   private readonly local: LocalSessions;
+  private readonly copies: SessionCopies;
+  private readonly relocator: Relocator;
   /** Per-session backup chains: backups of one session never overtake each other. */
   private readonly chains = new Map<string, Promise<void>>();
-  /** Old ids whose memcached copies go once the renamed session is backed up (route takeover). */
+  /** Takeovers in progress: concurrent requests for one session share one load. */
+  private readonly takeovers = new Map<string, Promise<LoadedSession | undefined>>();
+  /** Old ids whose memcached copies go once the renamed session is backed up (takeover). */
   private readonly superseded = new Map<string, string>();
+  /** Sessions this process dropped from memory itself: reloading them is not a takeover. */
+  private readonly evicted: BoundedSet;
   private readonly sweeper: NodeJS.Timeout;
   private readonly warnings: ThrottledWarnings;
 
@@ -46,20 +55,33 @@ export class StickyMode implements SessionMode {
     private readonly stats: Statistics,
     private readonly logger: Logger,
   ) {
-    this.local = new LocalSessions(
-      { maxSessions: settings.maxLocalSessions, maxBytes: settings.maxLocalBytes },
-      () => stats.inc('localEvictions'),
-    );
+    this.evicted = new BoundedSet(settings.maxLocalSessions);
+    this.local = new LocalSessions({ maxSessions: settings.maxLocalSessions, maxBytes: settings.maxLocalBytes }, (id) => {
+      this.evicted.add(id);
+      stats.inc('localEvictions');
+    });
+    this.copies = new SessionCopies(cluster, stats);
+    this.relocator = new Relocator(stats);
+    this.warnings = new ThrottledWarnings(logger);
     stats.gauge('localSessions', () => this.local.size);
     stats.gauge('localBytes', () => this.local.totalBytes);
+    cluster.onHealthChange((node, event) => this.relocate(node, event));
     this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL);
     this.sweeper.unref();
-    this.warnings = new ThrottledWarnings(logger);
   }
 
   async load(id: string): Promise<LoadedSession | undefined> {
     const entry = this.local.get(id);
-    if (!entry) return this.takeOver(id);
+    if (!entry) {
+      let loading = this.takeovers.get(id);
+      if (!loading) {
+        loading = this.takeOver(id).finally(() => this.takeovers.delete(id));
+        this.takeovers.set(id, loading);
+      }
+      const loaded = await loading;
+      // A concurrent request already took it over: serve the local copy under its new id.
+      return loaded && { id: loaded.id, data: this.materialize(this.local.peek(loaded.id)!) };
+    }
     if (entry.expiresAt <= Date.now()) {
       this.expire(id, entry);
       return undefined;
@@ -78,7 +100,8 @@ export class StickyMode implements SessionMode {
     checkItemSize(key, storedJson(encoded), this.settings.itemSizeLimit);
     this.stats.record('serialization', performance.now() - started);
 
-    const entry: LocalSession = this.local.delete(id) ?? { backupExpiresAt: 0, backupInFlight: false } as LocalSession;
+    const entry: LocalSession = this.local.delete(id) ?? ({ version: 0, backupExpiresAt: 0, backupInFlight: false } as LocalSession);
+    if (entry.hash !== encoded.hash) entry.version++;
     entry.body = body;
     entry.stored = encoded.body;
     entry.hash = encoded.hash;
@@ -86,7 +109,7 @@ export class StickyMode implements SessionMode {
     entry.expiresAt = this.expiryOf(encoded.cookie);
     this.local.set(id, entry);
 
-    if (entry.hash === entry.backupHash && entry.backupNode === this.cluster.nodesFor(key, 1)[0]) {
+    if (this.isBackedUp(id, entry)) {
       this.stats.inc('backupsSkippedUnchanged');
       this.extend(id, entry);
       return;
@@ -126,12 +149,18 @@ export class StickyMode implements SessionMode {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    await this.relocator.idle();
     while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()]);
     this.cluster.close();
   }
 
   private key(id: string): string {
     return storageKey(this.settings.storageKeyPrefix, id);
+  }
+
+  /** Whether memcached already holds this state of the session, on the node the ring now gives it. */
+  private isBackedUp(id: string, entry: LocalSession): boolean {
+    return entry.backupHash === entry.hash && entry.backupNode === this.copies.nodesFor(this.key(id), 1)[0];
   }
 
   /** When a session with this cookie expires: the cookie's own expiry, else the inactivity timeout. */
@@ -142,12 +171,12 @@ export class StickyMode implements SessionMode {
     return seconds > 0 ? Date.now() + seconds * 1000 : Number.POSITIVE_INFINITY;
   }
 
-  /** memcached expiration for a copy of `entry` written now. */
-  private expirationFor(entry: LocalSession): { expiration: number; expiresAt: number } {
-    if (!Number.isFinite(entry.expiresAt)) return { expiration: 0, expiresAt: Number.POSITIVE_INFINITY };
+  /** Lifetime of a copy of `entry` written now: its remaining time plus slack (0 = never expires). */
+  private lifetimeOf(entry: LocalSession): { ttl: number; expiresAt: number } {
+    if (!Number.isFinite(entry.expiresAt)) return { ttl: 0, expiresAt: Number.POSITIVE_INFINITY };
     const remaining = Math.max(1000, entry.expiresAt - Date.now());
-    const lifetime = remaining * (1 + TTL_SLACK);
-    return { expiration: memcachedExpiration(lifetime / 1000), expiresAt: Date.now() + lifetime };
+    const ttl = Math.ceil((remaining * (1 + TTL_SLACK)) / 1000);
+    return { ttl, expiresAt: Date.now() + ttl * 1000 };
   }
 
   private materialize(entry: LocalSession): SessionData {
@@ -156,52 +185,60 @@ export class StickyMode implements SessionMode {
     return data;
   }
 
-  /** Loads a session another app node owned, and makes this node its owner. */
+  /**
+   * Loads a session this process does not hold and makes this process its owner. A session
+   * another node owned gets a new id (this node's route, or fresh), so a stale copy left on the
+   * old owner can never be served again (MSM issue #153).
+   */
   private async takeOver(id: string): Promise<LoadedSession | undefined> {
     if (!isStorableId(this.settings.storageKeyPrefix, id)) return undefined;
     const key = this.key(id);
-    const [node] = this.cluster.nodesFor(key, 1);
-    if (!node) throw new SessionStoreUnavailableError('no memcached node is up to load the session from');
-    let raw: Buffer | null;
-    try {
-      raw = await this.stats.time('load', () => this.cluster.run(node, (client) => client.get(key)));
-    } catch (err) {
-      this.stats.inc('loadFailures');
-      throw new SessionStoreUnavailableError(`loading the session from memcached node ${node} failed`, err);
+    const result = await this.copies.read(key);
+    if (result.corrupt.length > 0) {
+      this.stats.inc('corruptSessions');
+      this.logger.warn(`memcached node(s) ${result.corrupt.join(', ')}: stored session data is corrupt; starting a new session`);
+      void this.copies.delete(key, result.corrupt);
     }
-    this.stats.inc('loadsFromMemcached');
-    if (!raw) return undefined;
+    if (!result.copy) return undefined;
     let data: SessionData;
     try {
       const started = performance.now();
-      data = decodeSession(raw);
+      data = decodeSession(result.copy.json);
       this.stats.record('deserialization', performance.now() - started);
     } catch (err) {
       if (!(err instanceof CorruptSessionError)) throw err;
       this.stats.inc('corruptSessions');
-      this.logger.warn(`memcached node ${node}: ${err.message}; starting a new session`);
-      void this.deleteCopy(id, node);
+      this.logger.warn(`${err.message}; starting a new session`);
       return undefined;
     }
-    this.stats.inc('takeovers');
-    const encoded = encodeSession(data, this.settings.sessionAttributeFilter);
-    const route = this.settings.route;
-    const newId = route && routeOf(id) !== route ? rerouted(id, route) : id;
+    const own = this.evicted.delete(id);
+    const newId = own ? id : this.idForTakeover(id);
     const moved = newId !== id;
+    if (!own) this.stats.inc('takeovers');
     if (moved) this.superseded.set(newId, id);
+    const encoded = encodeSession(data, this.settings.sessionAttributeFilter);
+    const [node] = this.copies.nodesFor(key, 1);
     this.local.set(newId, {
       body: encoded.body,
       stored: encoded.body,
       hash: encoded.hash,
+      version: result.copy.version,
       cookie: encoded.cookie,
       expiresAt: this.expiryOf(null),
-      // Under a new id there is no backup yet; under the same id the loaded copy is the backup.
-      backupHash: moved ? undefined : encoded.hash,
+      // Under a new id there is no backup yet; under the same id the copy read is the backup
+      // when it sits on the node the ring gives now.
+      backupHash: moved || result.stale.includes(node) ? undefined : encoded.hash,
       backupNode: moved ? undefined : node,
       backupExpiresAt: 0,
       backupInFlight: false,
     });
     return { id: newId, data };
+  }
+
+  private idForTakeover(id: string): string {
+    const route = this.settings.route;
+    if (route) return routeOf(id) === route ? id : rerouted(id, route);
+    return randomBytes(24).toString('base64url');
   }
 
   /** Queues a backup of the session's current state behind any backup in flight. */
@@ -221,26 +258,27 @@ export class StickyMode implements SessionMode {
   private async writeBackup(id: string, entry: LocalSession): Promise<void> {
     if (this.local.peek(id) !== entry) return; // destroyed or replaced meanwhile
     const key = this.key(id);
-    const [node] = this.cluster.nodesFor(key, 1);
+    const [node] = this.copies.nodesFor(key, 1);
     if (!node) {
-      this.stats.inc('backupFailures');
+      this.stats.inc('backupFailures'); // every node is down: relocation backs it up when one returns
       return;
     }
-    if (entry.backupHash === entry.hash && entry.backupNode === node) return; // an earlier queued backup wrote it
+    if (this.isBackedUp(id, entry)) return; // an earlier queued backup wrote it
     const hash = entry.hash;
-    const { expiration, expiresAt } = this.expirationFor(entry);
-    const json = storedJson({ body: entry.stored, cookie: entry.cookie });
+    const { ttl, expiresAt } = this.lifetimeOf(entry);
+    const copy = { version: entry.version, ttl, json: storedJson({ body: entry.stored, cookie: entry.cookie }) };
     try {
-      await this.stats.time('backup', () => this.cluster.run(node, (client) => client.set(key, json, expiration)));
+      await this.copies.write(key, copy, [node]);
     } catch (err) {
-      this.stats.inc('backupFailures');
       this.warnings.warn(`backup:${node}`, `backup to memcached node ${node} failed: ${(err as Error).message}`);
       return;
     }
-    this.stats.inc('backups');
+    const previousNode = entry.backupNode;
     entry.backupHash = hash;
     entry.backupNode = node;
     entry.backupExpiresAt = expiresAt;
+    // A copy left on the node that held it before is older than this one: remove it.
+    if (previousNode !== undefined && previousNode !== node) void this.copies.delete(key, [previousNode]);
     const old = this.superseded.get(id);
     if (old !== undefined) {
       this.superseded.delete(id);
@@ -256,38 +294,37 @@ export class StickyMode implements SessionMode {
       this.stats.inc('touchesSkipped');
       return;
     }
-    const { expiration, expiresAt } = this.expirationFor(entry);
+    const { ttl, expiresAt } = this.lifetimeOf(entry);
     const previous = entry.backupExpiresAt;
     entry.backupExpiresAt = expiresAt; // claimed now, so concurrent requests do not touch again
-    const key = this.key(id);
-    void this.stats
-      .time('touch', () => this.cluster.run(node, (client) => client.touch(key, expiration)))
-      .then(
-        (found) => {
-          this.stats.inc('touches');
-          if (found) return;
-          // The copy is gone (node restarted or evicted it): write it again.
-          entry.backupHash = undefined;
-          void this.backup(id, entry);
-        },
-        () => {
-          entry.backupExpiresAt = previous;
-          this.stats.inc('backupFailures');
-        },
-      );
+    void this.copies.touch(this.key(id), ttl, [node]).then(
+      (missing) => {
+        if (missing.length === 0) return;
+        // The copy is gone (node restarted or evicted it): write it again.
+        entry.backupHash = undefined;
+        void this.backup(id, entry);
+      },
+      () => (entry.backupExpiresAt = previous),
+    );
+  }
+
+  /**
+   * After a node went down, came back or restarted, backs up again (in the background,
+   * rate-limited) every local session whose copy is not where the ring now wants it.
+   */
+  private relocate(node: string, event: HealthEvent): void {
+    for (const [id, entry] of this.local) {
+      if (event === 'restarted' && entry.backupNode === node) entry.backupHash = undefined;
+      if (this.isBackedUp(id, entry)) continue;
+      this.stats.inc('memcachedFailovers');
+      this.relocator.enqueue(id, () => this.backup(id, entry));
+    }
   }
 
   private async deleteCopy(id: string, knownNode: string | undefined): Promise<void> {
     const key = this.key(id);
-    const node = knownNode ?? this.cluster.nodesFor(key, 1)[0];
-    if (!node) return;
-    try {
-      await this.stats.time('delete', () => this.cluster.run(node, (client) => client.delete(key)));
-      this.stats.inc('deletes');
-    } catch (err) {
-      // The copy expires on its own; a failed delete must not fail the request.
-      this.warnings.warn(`delete:${node}`, `deleting a session from memcached node ${node} failed: ${(err as Error).message}`);
-    }
+    const nodes = knownNode ? [knownNode] : this.copies.nodesFor(key, 1);
+    if (nodes.length > 0) await this.copies.delete(key, nodes);
   }
 
   private expire(id: string, entry: LocalSession): void {

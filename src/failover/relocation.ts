@@ -1,0 +1,51 @@
+import type { Statistics } from '../manager/statistics.js';
+
+/** Background jobs at once: relocation is rate-limited so it never starves request traffic. */
+const CONCURRENCY = 8;
+
+/**
+ * Runs relocation work (re-backups, copy repairs) in the background after a node goes down,
+ * comes back or restarts: a bounded number at a time, each session at most once in the queue.
+ */
+export class Relocator {
+  private readonly queue: Array<[string, () => Promise<unknown>]> = [];
+  private readonly queued = new Set<string>();
+  private running = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly stats: Statistics) {}
+
+  /** Queues `job` for `key` unless a job for it is already waiting. */
+  enqueue(key: string, job: () => Promise<unknown>): void {
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    this.queue.push([key, job]);
+    this.pump();
+  }
+
+  get pending(): number {
+    return this.queue.length + this.running;
+  }
+
+  /** Resolves when every queued job has run. */
+  idle(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.running < CONCURRENCY && this.queue.length > 0) {
+      const [key, job] = this.queue.shift()!;
+      this.queued.delete(key);
+      this.running++;
+      this.stats.inc('relocations');
+      void job()
+        .catch(() => undefined)
+        .finally(() => {
+          this.running--;
+          this.pump();
+          if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+        });
+    }
+  }
+}
