@@ -85,12 +85,13 @@ export class MemcachedCluster {
     const client = this.clients.get(nodeId);
     if (!client) throw new Error(`unknown memcached node id "${nodeId}"`);
     if (!this.health.isUp(nodeId)) throw new NodeDownError(nodeId);
+    const startedAt = performance.now();
     try {
       const result = await op(client);
       this.health.succeeded(nodeId);
       return result;
     } catch (err) {
-      this.health.failed(nodeId, err);
+      this.health.failed(nodeId, err, startedAt);
       throw err;
     }
   }

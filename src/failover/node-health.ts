@@ -20,6 +20,8 @@ export class NodeHealth {
   private readonly failures = new Map<string, number>();
   private readonly down = new Set<string>();
   private readonly pids = new Map<string, number>();
+  /** When each node last came back: failures of calls started before then are stale. */
+  private readonly upSince = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   private checking = false;
 
@@ -31,6 +33,8 @@ export class NodeHealth {
   ) {
     this.timer = setInterval(() => void this.check(), options.checkInterval);
     this.timer.unref();
+    // Learn each node's process id at once, so a restart right after startup is noticed too.
+    void this.check();
   }
 
   isUp(nodeId: string): boolean {
@@ -41,8 +45,9 @@ export class NodeHealth {
     if (this.failures.get(nodeId)) this.failures.set(nodeId, 0);
   }
 
-  failed(nodeId: string, err: unknown): void {
-    if (this.down.has(nodeId)) return;
+  /** Records a failed call; `startedAt` (performance.now()) lets calls begun before a recovery be ignored. */
+  failed(nodeId: string, err: unknown, startedAt = performance.now()): void {
+    if (this.down.has(nodeId) || startedAt < (this.upSince.get(nodeId) ?? 0)) return;
     const count = (this.failures.get(nodeId) ?? 0) + 1;
     this.failures.set(nodeId, count);
     if (count >= this.options.failureThreshold) {
@@ -74,6 +79,7 @@ export class NodeHealth {
     this.pids.set(nodeId, pid);
     if (this.down.delete(nodeId)) {
       this.failures.set(nodeId, 0);
+      this.upSince.set(nodeId, performance.now());
       this.onChange(nodeId, 'up', 'answered a health check');
     } else if (known !== undefined && known !== pid) {
       this.onChange(nodeId, 'restarted', `process id changed from ${known} to ${pid}: it restarted empty`);

@@ -1,0 +1,178 @@
+/**
+ * Chaos harness: 3 memcached nodes (each behind a TCP proxy), 3 app processes, and a load of
+ * many sessions that each increment their own counter and remember the last value the server
+ * confirmed. Checks that no session is lost and no counter goes backwards or skips.
+ */
+import { startMemcached, type MemcachedInstance } from './memcached.js';
+import { startApp, type AppProcess } from './app-process.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+export type Mode = 'sticky' | 'non-sticky';
+
+export class ChaosCluster {
+  memcached: MemcachedInstance[] = [];
+  proxies: TcpProxy[] = [];
+  apps: Array<AppProcess | undefined> = [];
+
+  constructor(readonly mode: Mode) {}
+
+  async start(nodes = 3, appCount = 3): Promise<void> {
+    this.memcached = await Promise.all(Array.from({ length: nodes }, () => startMemcached()));
+    this.proxies = this.memcached.map((m) => new TcpProxy(m.host, m.port));
+    await Promise.all(this.proxies.map((p) => p.start()));
+    for (let i = 0; i < appCount; i++) this.apps.push(await this.startApp(i));
+  }
+
+  private async startApp(i: number): Promise<AppProcess> {
+    const memcachedNodes = this.proxies.map((p, n) => `n${n + 1}:127.0.0.1:${p.port}`).join(',');
+    const common = { memcachedNodes, operationTimeout: 500, logger: undefined };
+    const options =
+      this.mode === 'sticky'
+        ? // Synchronous backups: an acknowledged update is in memcached before the response.
+          { ...common, route: `app${i + 1}`, sessionBackupAsync: false, sessionBackupTimeout: 1000 }
+        : { ...common, sticky: false };
+    return startApp(`app${i + 1}`, options);
+  }
+
+  liveApps(): AppProcess[] {
+    return this.apps.filter((a): a is AppProcess => !!a && a.child.exitCode === null && a.child.signalCode === null);
+  }
+
+  async killApp(i: number): Promise<void> {
+    await this.apps[i]?.kill('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    for (const app of this.apps) await app?.kill('SIGKILL');
+    await Promise.all(this.proxies.map((p) => p.stop()));
+    await Promise.all(this.memcached.map((m) => m.stop()));
+  }
+}
+
+interface User {
+  cookie?: string;
+  home: number;
+  last: number;
+  unconfirmed: number;
+}
+
+export interface LoadReport {
+  requests: number;
+  failed: number;
+  /** Start times (ms since load start) of failed requests. */
+  failedAt: number[];
+  /** Latencies (ms) of requests started in the fault window. */
+  faultLatencies: number[];
+  violations: string[];
+  lostSessions: number;
+}
+
+export interface Timeline {
+  durationMs: number;
+  faultAt: number;
+  recoverAt: number;
+  fault(): Promise<void>;
+  recover?(): Promise<void>;
+}
+
+function p99(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)];
+}
+
+export const percentile99 = p99;
+
+/**
+ * Drives `users` sessions with `concurrency` workers while the timeline injects a fault.
+ * Sticky: each user stays on its home app; a refused connection moves it to another one (as a
+ * load balancer would). Non-sticky: round robin over the live apps.
+ */
+export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users = 500, concurrency = 40): Promise<LoadReport> {
+  const sessions: User[] = Array.from({ length: users }, (_, i) => ({ home: i % cluster.apps.length, last: 0, unconfirmed: 0 }));
+  const report: LoadReport = { requests: 0, failed: 0, failedAt: [], faultLatencies: [], violations: [], lostSessions: 0 };
+  const start = performance.now();
+  const now = () => performance.now() - start;
+  let roundRobin = 0;
+
+  const pickApp = (user: User): { app: AppProcess; index: number } => {
+    const live = cluster.apps.map((a, i) => ({ app: a, index: i })).filter((x) => x.app && cluster.liveApps().includes(x.app));
+    if (cluster.mode === 'sticky') {
+      const home = live.find((x) => x.index === user.home);
+      if (home) return home as { app: AppProcess; index: number };
+      const next = live[user.home % live.length] as { app: AppProcess; index: number };
+      user.home = next.index; // the load balancer fails the user over to another node
+      return next;
+    }
+    return live[roundRobin++ % live.length] as { app: AppProcess; index: number };
+  };
+
+  const request = async (user: User, path: string): Promise<number | undefined | 'failed'> => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { app } = pickApp(user);
+      try {
+        const response = await fetch(app.url + path, { headers: user.cookie ? { cookie: user.cookie } : {} });
+        for (const line of response.headers.getSetCookie()) user.cookie = line.split(';')[0];
+        const body = (await response.json()) as { data?: { count?: number } };
+        if (response.status !== 200) return 'failed';
+        return body.data?.count;
+      } catch (err) {
+        // A refused connection never reached the app: a load balancer retries it elsewhere.
+        const code = (err as { cause?: { code?: string } }).cause?.code;
+        if (code !== 'ECONNREFUSED') return 'failed';
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    return 'failed';
+  };
+
+  // Each session belongs to one worker, so no session ever has two requests in flight.
+  const worker = async (w: number) => {
+    const mine = sessions.map((_, i) => i).filter((i) => i % concurrency === w);
+    for (let n = 0; now() < timeline.durationMs; n++) {
+      const i = mine[n % mine.length];
+      const user = sessions[i];
+      const startedAt = now();
+      const result = await request(user, '/inc');
+      const latency = now() - startedAt;
+      report.requests++;
+      if (startedAt >= timeline.faultAt && startedAt <= timeline.recoverAt) report.faultLatencies.push(latency);
+      if (result === 'failed') {
+        report.failed++;
+        report.failedAt.push(Math.round(startedAt));
+        user.unconfirmed++;
+        continue;
+      }
+      const count = result ?? 0;
+      if (count <= user.last) report.violations.push(`session ${i}: counter went back from ${user.last} to ${count}`);
+      else if (count > user.last + 1 + user.unconfirmed) report.violations.push(`session ${i}: counter skipped from ${user.last} to ${count}`);
+      user.last = count;
+      user.unconfirmed = 0;
+    }
+  };
+
+  const faults = (async () => {
+    await new Promise((r) => setTimeout(r, timeline.faultAt));
+    await timeline.fault();
+    if (timeline.recover) {
+      await new Promise((r) => setTimeout(r, Math.max(0, timeline.recoverAt - now())));
+      await timeline.recover();
+    }
+  })();
+  await Promise.all([...Array.from({ length: concurrency }, (_, w) => worker(w)), faults]);
+
+  // Every session still holds at least its last confirmed value.
+  await new Promise((r) => setTimeout(r, 300));
+  for (const [i, user] of sessions.entries()) {
+    if (user.last === 0) continue;
+    const result = await request(user, '/read');
+    const count = result === 'failed' ? undefined : result;
+    if (count === undefined) {
+      report.lostSessions++;
+      report.violations.push(`session ${i}: lost (last confirmed ${user.last})`);
+    } else if (count < user.last || count > user.last + user.unconfirmed) {
+      report.violations.push(`session ${i}: final ${count}, last confirmed ${user.last} (+${user.unconfirmed} unconfirmed)`);
+    }
+  }
+  return report;
+}

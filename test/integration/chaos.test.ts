@@ -1,0 +1,107 @@
+/**
+ * Chaos suite: every failover scenario, in sticky and in non-sticky mode, under load.
+ * 3 memcached nodes, 3 app processes, 500 sessions each incrementing its own counter.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { ChaosCluster, percentile99, runLoad, type Mode, type Timeline } from '../helpers/chaos.js';
+
+const CONCURRENCY = 40;
+const rows: string[] = [];
+let cluster: ChaosCluster | undefined;
+
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+afterAll(() => {
+  const table = [
+    '| mode | scenario | requests | failed | p99 during fault (ms) | lost sessions | counter violations |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+  mkdirSync('test-artifacts', { recursive: true });
+  writeFileSync('test-artifacts/chaos-report.md', table + '\n');
+  console.log(`\nchaos results (also in test-artifacts/chaos-report.md)\n${table}\n`);
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Scenario {
+  name: string;
+  timeline(c: ChaosCluster): Timeline;
+  /** Failures allowed after this many ms from the start (faults settle by then). */
+  quietAfter(t: Timeline): number;
+  /** Whether failures are bounded by the requests in flight at the fault. */
+  boundedByInFlight(mode: Mode): boolean;
+}
+
+const base = { durationMs: 5000, faultAt: 1500, recoverAt: 3000 };
+
+const scenarios: Scenario[] = [
+  {
+    name: '1. SIGKILL one memcached node',
+    timeline: (c) => ({ ...base, fault: () => c.memcached[1].signal('SIGKILL') }),
+    quietAfter: (t) => t.faultAt + 2000,
+    boundedByInFlight: () => true,
+  },
+  {
+    name: '2. SIGSTOP one memcached node for 1.5 s (> operationTimeout), then SIGCONT',
+    timeline: (c) => ({ ...base, fault: () => c.memcached[1].signal('SIGSTOP'), recover: () => c.memcached[1].signal('SIGCONT') }),
+    quietAfter: (t) => t.recoverAt + 2000,
+    boundedByInFlight: () => true,
+  },
+  {
+    name: '3. restart one memcached node empty, later SIGKILL another',
+    timeline: (c) => ({ ...base, fault: () => c.memcached[0].restart(), recover: () => c.memcached[2].signal('SIGKILL') }),
+    quietAfter: (t) => t.recoverAt + 2000,
+    boundedByInFlight: () => true,
+  },
+  {
+    name: '4. one node unreachable during updates, back with its old data',
+    timeline: (c) => ({ ...base, fault: async () => c.proxies[1].block(), recover: async () => c.proxies[1].unblock() }),
+    quietAfter: (t) => t.recoverAt + 2000,
+    boundedByInFlight: () => true,
+  },
+  {
+    name: '5. SIGKILL one app node',
+    timeline: (c) => ({ ...base, fault: () => c.killApp(0) }),
+    quietAfter: (t) => t.faultAt + 2000,
+    boundedByInFlight: () => true,
+  },
+  {
+    name: '6. all memcached nodes unreachable for 1.5 s, then back',
+    timeline: (c) => ({
+      ...base,
+      fault: async () => c.proxies.forEach((p) => p.block()),
+      recover: async () => c.proxies.forEach((p) => p.unblock()),
+    }),
+    quietAfter: (t) => t.recoverAt + 2000,
+    // Non-sticky mode cannot serve sessions while memcached is away: those requests fail (503).
+    boundedByInFlight: (mode) => mode === 'sticky',
+  },
+];
+
+for (const mode of ['sticky', 'non-sticky'] as const) {
+  describe(`chaos, ${mode} mode`, () => {
+    for (const scenario of scenarios) {
+      it(scenario.name, async () => {
+        cluster = new ChaosCluster(mode);
+        await cluster.start();
+        const timeline = scenario.timeline(cluster);
+        const report = await runLoad(cluster, timeline, 500, CONCURRENCY);
+        const p99 = percentile99(report.faultLatencies);
+        rows.push(
+          `| ${mode} | ${scenario.name} | ${report.requests} | ${report.failed} | ${p99.toFixed(0)} | ${report.lostSessions} | ${report.violations.length} |`,
+        );
+        expect(report.requests).toBeGreaterThan(1000);
+        expect(report.violations.slice(0, 5)).toEqual([]);
+        expect(report.lostSessions).toBe(0);
+        if (scenario.boundedByInFlight(mode)) expect(report.failed).toBeLessThanOrEqual(CONCURRENCY);
+        expect(report.failedAt.filter((t) => t > scenario.quietAfter(timeline))).toEqual([]);
+        await sleep(10);
+      }, 60_000);
+    }
+  });
+}

@@ -1,0 +1,184 @@
+/**
+ * Failover behaviour that the chaos load cannot show on its own: idle sessions (nobody
+ * requests them, so only background relocation can save them), MSM issue #153, failoverNodes,
+ * all nodes down, and health changes logged once.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import session from '../../src/index.js';
+import { startCluster, totalStat } from '../helpers/memcached.js';
+import { startApp, type AppProcess } from '../helpers/app-process.js';
+import { Client, serve } from '../helpers/http.js';
+
+let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
+const apps: AppProcess[] = [];
+const closers: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  while (closers.length) await closers.pop()!();
+  while (apps.length) await apps.pop()!.kill();
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** An in-process app with its own middleware (so tests can read its statistics and logs). */
+async function inProcessApp(options: Record<string, unknown>) {
+  const logs: string[] = [];
+  const logger = { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error: (m: string) => logs.push(m) };
+  const middleware = session({ secret: 'test secret', resave: false, saveUninitialized: false, logger, ...options } as never);
+  const server = await serve((req, res) => {
+    middleware(req, res, (err) => {
+      res.setHeader('content-type', 'application/json');
+      if (err) {
+        res.statusCode = (err as { status?: number }).status ?? 500;
+        return res.end(JSON.stringify({ error: (err as Error).message }));
+      }
+      const s = (req as http.IncomingMessage & { session: Record<string, unknown> }).session;
+      const url = new URL(req.url!, 'http://x');
+      if (url.pathname === '/set') for (const [k, v] of url.searchParams) s[k] = v;
+      if (url.pathname === '/nosession') return res.end('{"ok":true}');
+      res.end(JSON.stringify({ id: (req as { sessionID?: string }).sessionID, data: { ...s, cookie: undefined } }));
+    });
+  });
+  closers.push(() => middleware.close(), server.close);
+  return { url: server.url, middleware, logs };
+}
+
+async function settle(middleware: { statistics(): { gauges: Record<string, number>; counters: Record<string, number> } }, ms = 2500) {
+  // Health checks run every 500 ms and relocation follows at once; give them time.
+  await sleep(ms);
+  return middleware.statistics();
+}
+
+describe('idle sessions survive a node restarting empty and then another failing (MSM #267)', () => {
+  it('non-sticky: relocation refills the restarted node before the second failure', async () => {
+    cluster = await startCluster(3);
+    const app = await inProcessApp({ memcachedNodes: cluster.nodes, sticky: false, operationTimeout: 300 });
+    const clients = Array.from({ length: 60 }, () => new Client(app.url));
+    for (const [i, c] of clients.entries()) await c.get(`/set?n=${i}`);
+    await sleep(600); // the first health check has seen every node
+    await cluster.instances[0].restart();
+    const stats = await settle(app.middleware);
+    expect(stats.counters.nodeRestarts + stats.counters.nodesMarkedUp).toBeGreaterThanOrEqual(1);
+    expect(stats.counters.replicaRepairs).toBeGreaterThan(0);
+    await cluster.instances[1].signal('SIGKILL');
+    for (const [i, c] of clients.entries()) {
+      const reply = await c.get('/read');
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.body).data.n).toBe(String(i));
+    }
+  }, 30_000);
+
+  it('sticky: the owner re-backs up its sessions, so they survive its own death afterwards', async () => {
+    cluster = await startCluster(3);
+    const options = { memcachedNodes: cluster.nodes, operationTimeout: 300, sessionBackupAsync: false };
+    const owner = await startApp('a', { ...options, route: 'a' });
+    const heir = await startApp('b', { ...options, route: 'b' });
+    apps.push(owner, heir);
+    const clients = Array.from({ length: 60 }, () => new Client(owner.url));
+    for (const [i, c] of clients.entries()) await c.get(`/set?n=${i}`);
+    await sleep(600);
+    // Every node restarts empty, one after the other: without relocation some backups are gone.
+    for (const m of cluster.instances) {
+      await m.restart();
+      await sleep(1500);
+    }
+    await owner.kill('SIGKILL');
+    for (const [i, c] of clients.entries()) {
+      c.moveTo(heir.url);
+      const reply = await c.get('/read');
+      expect(JSON.parse(reply.body).data.n).toBe(String(i));
+    }
+  }, 30_000);
+});
+
+describe('app-node failover (sticky)', () => {
+  it('a node that comes back never serves its older local copy (MSM #153)', async () => {
+    cluster = await startCluster(2);
+    const a = await inProcessApp({ memcachedNodes: cluster.nodes, route: 'a', sessionBackupAsync: false });
+    const b = await inProcessApp({ memcachedNodes: cluster.nodes, route: 'b', sessionBackupAsync: false });
+    const client = new Client(a.url);
+    await client.get('/set?cart=1');
+    // The load balancer loses sight of A and sends the user to B, which takes over and updates.
+    client.moveTo(b.url);
+    await client.get('/set?cart=2');
+    expect(JSON.parse((await client.get('/read')).body).id).toMatch(/\.b$/);
+    // A is back (it still holds cart=1 in memory) and the user lands there again.
+    client.moveTo(a.url);
+    const reply = JSON.parse((await client.get('/read')).body);
+    expect(reply.data.cart).toBe('2');
+    expect(reply.id).toMatch(/\.a$/);
+  });
+
+  it('without a route, a takeover still gives the session a new id, for the same reason', async () => {
+    cluster = await startCluster(2);
+    const a = await inProcessApp({ memcachedNodes: cluster.nodes, sessionBackupAsync: false });
+    const b = await inProcessApp({ memcachedNodes: cluster.nodes, sessionBackupAsync: false });
+    const client = new Client(a.url);
+    await client.get('/set?cart=1');
+    const before = client.cookie;
+    client.moveTo(b.url);
+    await client.get('/set?cart=2');
+    expect(client.cookie).not.toBe(before);
+    client.moveTo(a.url);
+    expect(JSON.parse((await client.get('/read')).body).data.cart).toBe('2');
+  });
+});
+
+describe('node health', () => {
+  it('failoverNodes are used only when no other node is up', async () => {
+    cluster = await startCluster(3);
+    const app = await inProcessApp({ memcachedNodes: cluster.nodes, failoverNodes: 'n1', operationTimeout: 300 });
+    const clients = Array.from({ length: 30 }, () => new Client(app.url));
+    for (const [i, c] of clients.entries()) await c.get(`/set?n=${i}`);
+    await sleep(100);
+    expect((await cluster.instances[0].stats()).curr_items).toBe(0);
+    await cluster.instances[1].signal('SIGKILL');
+    await cluster.instances[2].signal('SIGKILL');
+    await settle(app.middleware);
+    expect(app.middleware.nodes()).toEqual({ n1: true, n2: false, n3: false });
+    // Relocation moved every session's backup to the failover node.
+    expect((await cluster.instances[0].stats()).curr_items).toBe(30);
+  });
+
+  it('logs a node going down once, not per request, and brings it back without a restart', async () => {
+    cluster = await startCluster(2);
+    const app = await inProcessApp({ memcachedNodes: cluster.nodes, operationTimeout: 300 });
+    const clients = Array.from({ length: 20 }, () => new Client(app.url));
+    await cluster.instances[1].signal('SIGSTOP');
+    for (let round = 0; round < 3; round++) for (const [i, c] of clients.entries()) await c.get(`/set?n=${i}-${round}`);
+    await settle(app.middleware, 1500);
+    const downs = app.logs.filter((l) => /n2 is down/.test(l)).length;
+    expect(downs).toBeGreaterThanOrEqual(1);
+    await cluster.instances[1].signal('SIGCONT');
+    const stats = await settle(app.middleware, 1500);
+    // One line per state change (each also counted), never one per request: 60 requests hit the node while it hung.
+    expect(app.logs.filter((l) => /n2 is down/.test(l)).length).toBe(stats.counters.nodesMarkedDown);
+    expect(app.logs.filter((l) => /n2 is up/.test(l)).length).toBe(stats.counters.nodesMarkedUp);
+    expect(stats.counters.nodesMarkedDown).toBeLessThanOrEqual(2);
+    expect(app.logs.filter((l) => /backup to memcached node n2 failed/.test(l)).length).toBeLessThanOrEqual(1);
+    expect(app.middleware.nodes()).toEqual({ n1: true, n2: true });
+    expect(app.middleware.statistics().gauges['nodeUp.n2']).toBe(1);
+  });
+
+  it('non-sticky with every node down: clear 503 for session requests, others work, recovery without restart', async () => {
+    cluster = await startCluster(2);
+    const app = await inProcessApp({ memcachedNodes: cluster.nodes, sticky: false, operationTimeout: 300 });
+    const client = new Client(app.url);
+    await client.get('/set?user=ada');
+    await Promise.all(cluster.instances.map((m) => m.signal('SIGSTOP')));
+    try {
+      const failed = await client.get('/read');
+      expect(failed.status).toBe(503);
+      expect(JSON.parse(failed.body).error).toMatch(/session store unavailable/);
+      const anonymous = await new Client(app.url).get('/nosession');
+      expect(anonymous.status).toBe(200);
+    } finally {
+      await Promise.all(cluster.instances.map((m) => m.signal('SIGCONT')));
+    }
+    await settle(app.middleware, 1500);
+    expect(JSON.parse((await client.get('/read')).body).data.user).toBe('ada');
+    expect(await totalStat(cluster.instances, 'curr_items')).toBe(2);
+  });
+});

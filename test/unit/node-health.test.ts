@@ -1,0 +1,49 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { NodeHealth, type HealthEvent } from '../../src/failover/node-health.js';
+
+const open: NodeHealth[] = [];
+afterEach(() => open.splice(0).forEach((h) => h.close()));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function setup(probe: (id: string) => Promise<{ pid: number }>) {
+  const events: Array<[string, HealthEvent]> = [];
+  const health = new NodeHealth(['n1'], { failureThreshold: 3, checkInterval: 20 }, probe, (id, event) => events.push([id, event]));
+  open.push(health);
+  return { health, events };
+}
+
+describe('circuit breaker', () => {
+  it('one or two failures do not mark a node down; three in a row do', () => {
+    const { health, events } = setup(() => new Promise(() => undefined));
+    health.failed('n1', new Error('slow'));
+    health.failed('n1', new Error('slow'));
+    health.succeeded('n1');
+    health.failed('n1', new Error('slow'));
+    health.failed('n1', new Error('slow'));
+    expect(health.isUp('n1')).toBe(true);
+    health.failed('n1', new Error('slow'));
+    expect(health.isUp('n1')).toBe(false);
+    expect(events).toEqual([['n1', 'down']]);
+  });
+
+  it('brings a down node back when a check answers, and notices a restart by its process id', async () => {
+    let pid = 100;
+    let answering = false;
+    const { health, events } = setup(async () => {
+      if (!answering) throw new Error('refused');
+      return { pid };
+    });
+    await sleep(100);
+    expect(health.isUp('n1')).toBe(false);
+    answering = true;
+    await sleep(60);
+    expect(health.isUp('n1')).toBe(true);
+    pid = 200;
+    await sleep(60);
+    expect(events).toEqual([
+      ['n1', 'down'],
+      ['n1', 'up'],
+      ['n1', 'restarted'],
+    ]);
+  });
+});
