@@ -59,6 +59,8 @@ interface User {
 export interface LoadReport {
   requests: number;
   failed: number;
+  /** Requests a load balancer would have retried on another app node (connection-level errors). */
+  retried: number;
   /** Start times (ms since load start) of failed requests. */
   failedAt: number[];
   /** Latencies (ms) of requests started in the fault window. */
@@ -90,7 +92,7 @@ export const percentile99 = p99;
  */
 export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users = 500, concurrency = 40): Promise<LoadReport> {
   const sessions: User[] = Array.from({ length: users }, (_, i) => ({ home: i % cluster.apps.length, last: 0, unconfirmed: 0 }));
-  const report: LoadReport = { requests: 0, failed: 0, failedAt: [], faultLatencies: [], violations: [], lostSessions: 0 };
+  const report: LoadReport = { requests: 0, failed: 0, retried: 0, failedAt: [], faultLatencies: [], violations: [], lostSessions: 0 };
   const start = performance.now();
   const now = () => performance.now() - start;
   let roundRobin = 0;
@@ -118,8 +120,13 @@ export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users =
         return body.data?.count;
       } catch (err) {
         // A refused connection never reached the app: a load balancer retries it elsewhere.
+        // So does a connection to an app that is dead now; the first attempt may have been
+        // applied before the app died, so it counts as unconfirmed.
         const code = (err as { cause?: { code?: string } }).cause?.code;
-        if (code !== 'ECONNREFUSED') return 'failed';
+        const dead = !cluster.liveApps().includes(app);
+        if (code !== 'ECONNREFUSED' && !dead) return 'failed';
+        if (code !== 'ECONNREFUSED') user.unconfirmed++;
+        report.retried++;
         await new Promise((r) => setTimeout(r, 5));
       }
     }

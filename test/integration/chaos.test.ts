@@ -17,8 +17,8 @@ afterEach(async () => {
 
 afterAll(() => {
   const table = [
-    '| mode | scenario | requests | failed | p99 during fault (ms) | lost sessions | counter violations |',
-    '|---|---|---|---|---|---|---|',
+    '| mode | scenario | requests | failed | retried by the LB | p99 during fault (ms) | lost sessions | counter violations |',
+    '|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
   mkdirSync('test-artifacts', { recursive: true });
@@ -93,7 +93,7 @@ for (const mode of ['sticky', 'non-sticky'] as const) {
         const report = await runLoad(cluster, timeline, 500, CONCURRENCY);
         const p99 = percentile99(report.faultLatencies);
         rows.push(
-          `| ${mode} | ${scenario.name} | ${report.requests} | ${report.failed} | ${p99.toFixed(0)} | ${report.lostSessions} | ${report.violations.length} |`,
+          `| ${mode} | ${scenario.name} | ${report.requests} | ${report.failed} | ${report.retried} | ${p99.toFixed(0)} | ${report.lostSessions} | ${report.violations.length} |`,
         );
         expect(report.requests).toBeGreaterThan(1000);
         expect(report.violations.slice(0, 5)).toEqual([]);
