@@ -8,11 +8,15 @@ import HashRing from 'hashring';
 export class AvailableRing {
   private ring: HashRing | undefined;
   private ids: string[] = [];
+  /** The ring of every regular node, up or not: where a key's copies go when nothing fails. */
+  private readonly full: HashRing;
 
   constructor(
     private readonly regular: readonly string[],
     private readonly failover: readonly string[],
-  ) {}
+  ) {
+    this.full = new HashRing([...regular]);
+  }
 
   /** Rebuilds the ring from the current health; call it when a node goes down or up. */
   update(isUp: (nodeId: string) => boolean): void {
@@ -26,6 +30,12 @@ export class AvailableRing {
     if (!this.ring) return [];
     if (count === 1 || this.ids.length === 1) return [this.ring.get(key)];
     return this.ring.range(key, Math.min(count, this.ids.length), true);
+  }
+
+  /** Every node in the order a key prefers them (regular nodes by the full ring, then failover nodes). */
+  preference(key: string): string[] {
+    const regular = this.regular.length > 1 ? this.full.range(key, this.regular.length, true) : [...this.regular];
+    return [...regular, ...this.failover];
   }
 
   /** Node ids currently in the ring. */

@@ -63,6 +63,10 @@ export class SessionCopies {
       this.stats.inc('loadFailures');
       throw new SessionStoreUnavailableError(`memcached node(s) ${result.failed.join(', ')} could not be read`);
     }
+    if (!result.copy && this.cluster.mayHideCopies(key, nodes)) {
+      this.stats.inc('loadFailures');
+      throw new SessionStoreUnavailableError('the session\'s copies may be on memcached nodes that are down');
+    }
     if (result.failed.length > 0) this.stats.inc('memcachedFailovers');
     return result;
   }

@@ -1,5 +1,6 @@
 import memjs from 'memjs';
 import { withDeadline } from './deadline.js';
+import { hardenMemjsServer } from './harden-memjs.js';
 import type { MemcachedNodeAddress } from '../failover/node-list.js';
 
 /** Connection settings shared by every node client. */
@@ -31,6 +32,9 @@ export class NodeClient {
       // memjs logs each failure; node health reports them once instead.
       logger: { log: () => undefined } as unknown as Console,
     });
+    for (const server of (this.client as unknown as { servers: Parameters<typeof hardenMemjsServer>[0][] }).servers) {
+      hardenMemjsServer(server);
+    }
   }
 
   private call<T>(what: string, work: Promise<T>): Promise<T> {

@@ -5,6 +5,16 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
+
+/** The process state letter from /proc (T = stopped), or undefined when it cannot be read. */
+function processState(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+  } catch {
+    return undefined;
+  }
+}
 
 export interface MemcachedInstance {
   readonly host: string;
@@ -101,6 +111,10 @@ class BinaryMemcached implements MemcachedInstance {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill(signal);
     if (signal === 'SIGKILL' || signal === 'SIGTERM') await exited;
+    // kill() returns before every thread has stopped; wait until the process really is.
+    if (signal === 'SIGSTOP') {
+      for (let i = 0; i < 100 && processState(child.pid) !== 'T'; i++) await new Promise((r) => setTimeout(r, 5));
+    }
   }
   async restart(): Promise<void> {
     await this.stop();

@@ -160,3 +160,38 @@ describe('socket.io pattern', () => {
     expect((req as { session: unknown }).session).toBeDefined();
   });
 });
+
+describe('full preference order', () => {
+  it('lists every regular node in ring order, then the failover nodes', () => {
+    const ring = new AvailableRing(['n1', 'n2', 'n3'], ['n4']);
+    const order = ring.preference('some-key');
+    expect(order.slice(0, 3).sort()).toEqual(['n1', 'n2', 'n3']);
+    expect(order[3]).toBe('n4');
+    // The available ring's first choices follow the same order.
+    ring.update(() => true);
+    expect(ring.nodesFor('some-key', 2)).toEqual(order.slice(0, 2));
+    ring.update((id) => id !== order[0]);
+    expect(ring.nodesFor('some-key', 2)).toEqual(order.slice(1, 3));
+  });
+});
+
+describe('when a miss can be trusted', () => {
+  it('only when fewer than two preferred nodes ahead of the last one read were skipped', async () => {
+    const { MemcachedCluster } = await import('../../src/failover/cluster.js');
+    const { Statistics } = await import('../../src/manager/statistics.js');
+    const { resolveManagerSettings } = await import('../../src/manager/options.js');
+    // Ports nobody listens on: nothing is sent by mayHideCopies.
+    const settings = resolveManagerSettings({ memcachedNodes: 'n1:127.0.0.1:1,n2:127.0.0.1:2,n3:127.0.0.1:3' })!;
+    const quiet = { info() {}, warn() {}, error() {} };
+    const cluster = new MemcachedCluster(settings, new Statistics(false), quiet);
+    try {
+      const [a, b, c] = new AvailableRing(['n1', 'n2', 'n3'], []).preference('k');
+      expect(cluster.mayHideCopies('k', [a, b])).toBe(false); // nothing skipped
+      expect(cluster.mayHideCopies('k', [b, c])).toBe(false); // one skipped: its copy's twin is on b
+      expect(cluster.mayHideCopies('k', [c])).toBe(true); // both preferred nodes skipped
+      expect(cluster.mayHideCopies('k', [])).toBe(true);
+    } finally {
+      cluster.close();
+    }
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * The memcached client wrapper against a real memcached, including connections cut mid-stream.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NodeClient } from '../../src/memcached/node-client.js';
+import { startMemcached, type MemcachedInstance } from '../helpers/memcached.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+
+let memcached: MemcachedInstance;
+let proxy: TcpProxy;
+beforeAll(async () => {
+  memcached = await startMemcached();
+  proxy = new TcpProxy(memcached.host, memcached.port);
+  await proxy.start();
+});
+afterAll(async () => {
+  await proxy.stop();
+  await memcached.stop();
+});
+
+describe('NodeClient', () => {
+  it('never hands a get another key\'s value when connections are cut mid-stream', async () => {
+    const client = new NodeClient({ id: 'n1', host: '127.0.0.1', port: proxy.port }, { operationTimeout: 200 });
+    const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
+    // Large values, so responses span several TCP reads and a cut leaves partial bytes behind.
+    const valueOf = (key: string) => `${key}:`.padEnd(20_000, key);
+    for (const key of keys) await client.set(key, valueOf(key), 0);
+    const wrong: string[] = [];
+    for (let round = 0; round < 30; round++) {
+      const gets = keys.map((key) =>
+        client.get(key).then(
+          (value) => {
+            if (value === null) wrong.push(`${key}: missing`);
+            else if (value.toString() !== valueOf(key)) wrong.push(`${key}: got ${value.toString().slice(0, 8)}`);
+          },
+          () => undefined, // an error is an honest answer
+        ),
+      );
+      await new Promise((r) => setTimeout(r, round % 3));
+      proxy.block();
+      proxy.unblock();
+      await Promise.all(gets);
+    }
+    expect(wrong).toEqual([]);
+    // After the storm, every key reads back correctly (the first call may still meet a dying connection).
+    for (const key of keys) {
+      let value: Buffer | null = null;
+      for (let attempt = 0; attempt < 3 && value === null; attempt++) value = await client.get(key).catch(() => null);
+      expect(value?.toString()).toBe(valueOf(key));
+    }
+    client.close();
+  }, 30_000);
+
+  it('expiration over 30 days is sent as an absolute time, so the item is really stored', async () => {
+    const client = new NodeClient({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 500 });
+    const { memcachedExpiration } = await import('../../src/memcached/expiration.js');
+    await client.set('long', 'kept', memcachedExpiration(40 * 24 * 3600));
+    expect((await client.get('long'))?.toString()).toBe('kept');
+    client.close();
+  });
+
+  it('rejects with a deadline error when the node hangs', async () => {
+    const client = new NodeClient({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 150 });
+    await client.set('x', '1', 0);
+    await memcached.signal('SIGSTOP');
+    try {
+      const started = Date.now();
+      await expect(client.get('x')).rejects.toThrow(/did not complete within 150 ms|timed out/);
+      expect(Date.now() - started).toBeLessThan(1000);
+    } finally {
+      await memcached.signal('SIGCONT');
+    }
+    client.close();
+  });
+});
