@@ -6,6 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /** The process state letter from /proc (T = stopped), or undefined when it cannot be read. */
 function processState(pid: number): string | undefined {
@@ -89,17 +90,32 @@ async function waitForPort(port: number, deadlineMs = 5000): Promise<void> {
   }
 }
 
-class BinaryMemcached implements MemcachedInstance {
+/** The command line that starts one node on `port`: the memcached binary, or the embedded server. */
+type Launcher = (port: number) => [string, string[]];
+
+const binaryLauncher: Launcher = (port) => {
+  const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '64', '-c', '1024'];
+  if (process.getuid?.() === 0) args.push('-u', 'root');
+  return ['memcached', args];
+};
+
+const embeddedCli = fileURLToPath(new URL('../../dist/esm/embedded-memcached/cli.js', import.meta.url));
+const embeddedLauncher: Launcher = (port) => [process.execPath, [embeddedCli, '--port', String(port)]];
+
+/** A memcached node in its own process (real signals: SIGKILL, SIGSTOP, SIGCONT). */
+class ProcessMemcached implements MemcachedInstance {
   readonly host = '127.0.0.1';
   private child?: ChildProcess;
-  constructor(readonly port: number) {}
+  constructor(
+    readonly port: number,
+    private readonly launcher: Launcher,
+  ) {}
   get address(): string {
     return `${this.host}:${this.port}`;
   }
   async start(): Promise<void> {
-    const args = ['-l', this.host, '-p', String(this.port), '-U', '0', '-m', '64', '-c', '1024'];
-    if (process.getuid?.() === 0) args.push('-u', 'root');
-    this.child = spawn('memcached', args, { stdio: 'ignore' });
+    const [command, args] = this.launcher(this.port);
+    this.child = spawn(command, args, { stdio: 'ignore' });
     await waitForPort(this.port);
   }
   stats(): Promise<Record<string, number>> {
@@ -134,7 +150,7 @@ let runtimeAvailable: Promise<boolean> | undefined;
 /** Whether testcontainers can reach a container runtime (checked once). */
 function containerRuntime(): Promise<boolean> {
   runtimeAvailable ??= (async () => {
-    if (process.env.MSM_TEST_MEMCACHED === 'binary') return false;
+    if (process.env.MSM_TEST_MEMCACHED === 'binary' || process.env.MSM_TEST_MEMCACHED === 'embedded') return false;
     try {
       const { getContainerRuntimeClient } = await import('testcontainers');
       await getContainerRuntimeClient();
@@ -176,12 +192,33 @@ class ContainerMemcached implements MemcachedInstance {
 }
 
 function hasBinary(): boolean {
+  if (process.env.MSM_TEST_MEMCACHED === 'embedded') return false;
   return spawnSync('memcached', ['-h'], { stdio: 'ignore' }).status === 0;
 }
 
 /** Which provider the suite uses, for the test log. */
 export async function providerName(): Promise<string> {
-  return (await containerRuntime()) ? 'testcontainers (memcached:1.6-alpine)' : 'local memcached binary';
+  if (await containerRuntime()) return 'testcontainers (memcached:1.6-alpine)';
+  return hasBinary() ? 'local memcached binary' : 'EMBEDDED memcached-compatible server (not real memcached)';
+}
+
+let warned = false;
+/** Last resort: the package's embedded server, loudly, unless MSM_FORBID_EMBEDDED is set (CI). */
+function embeddedFallback(): Launcher {
+  if (process.env.MSM_FORBID_EMBEDDED) {
+    throw new Error(
+      'integration tests need memcached: no container runtime is reachable, no `memcached` binary is on PATH, ' +
+        'and MSM_FORBID_EMBEDDED forbids the embedded fallback (install it with `apt-get install -y memcached`)',
+    );
+  }
+  if (!warned) {
+    warned = true;
+    console.warn(
+      '\n*** NOTICE: no container runtime and no memcached binary: integration tests run against the EMBEDDED ' +
+        'memcached-compatible server, not real memcached. Install memcached (apt-get install memcached) for real coverage. ***\n',
+    );
+  }
+  return embeddedLauncher;
 }
 
 /** Starts one real memcached. */
@@ -191,13 +228,7 @@ export async function startMemcached(): Promise<MemcachedInstance> {
     await instance.start();
     return instance;
   }
-  if (!hasBinary()) {
-    throw new Error(
-      'integration tests need memcached: no container runtime is reachable and no `memcached` binary is on PATH ' +
-        '(install it with `apt-get install -y memcached`)',
-    );
-  }
-  const instance = new BinaryMemcached(await freePort());
+  const instance = new ProcessMemcached(await freePort(), hasBinary() ? binaryLauncher : embeddedFallback());
   await instance.start();
   return instance;
 }

@@ -1,0 +1,114 @@
+import { RELATIVE_EXPIRATION_LIMIT } from '../memcached/expiration.js';
+
+interface Item {
+  value: Buffer;
+  flags: number;
+  /** Expiry in ms since epoch; 0 = never. */
+  expiresAt: number;
+  cas: bigint;
+}
+
+/** Storage limits, as memcached's `-m` and `-I`. */
+export interface ItemStoreLimits {
+  maxBytes: number;
+  itemSizeLimit: number;
+}
+
+/**
+ * memcached's item semantics: expirations up to 30 days are relative seconds, above that absolute
+ * Unix times, 0 never; items over the size limit are refused; least recently used items are
+ * evicted when memory is full.
+ */
+export class ItemStore {
+  private readonly items = new Map<string, Item>();
+  private bytes = 0;
+  private casCounter = 0n;
+  readonly stats = { cmd_get: 0, cmd_set: 0, cmd_touch: 0, get_hits: 0, get_misses: 0, delete_hits: 0, delete_misses: 0, evictions: 0 };
+
+  constructor(private readonly limits: ItemStoreLimits) {}
+
+  static expiry(exptime: number, now = Date.now()): number {
+    if (exptime === 0) return 0;
+    if (exptime <= RELATIVE_EXPIRATION_LIMIT) return now + exptime * 1000;
+    return exptime * 1000; // absolute Unix time (already past means: expired at once)
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  get usedBytes(): number {
+    return this.bytes;
+  }
+
+  private live(key: string): Item | undefined {
+    const item = this.items.get(key);
+    if (!item) return undefined;
+    if (item.expiresAt !== 0 && item.expiresAt <= Date.now()) {
+      this.remove(key, item);
+      return undefined;
+    }
+    // Most recently used last.
+    this.items.delete(key);
+    this.items.set(key, item);
+    return item;
+  }
+
+  private remove(key: string, item: Item): void {
+    this.items.delete(key);
+    this.bytes -= item.value.length + key.length;
+  }
+
+  get(key: string): Item | undefined {
+    this.stats.cmd_get++;
+    const item = this.live(key);
+    if (item) this.stats.get_hits++;
+    else this.stats.get_misses++;
+    return item;
+  }
+
+  /** `mode`: set always stores, add only when absent, replace only when present. */
+  store(mode: 'set' | 'add' | 'replace', key: string, value: Buffer, flags: number, exptime: number): 'stored' | 'exists' | 'not-found' | 'too-large' {
+    this.stats.cmd_set++;
+    if (value.length + key.length + 50 > this.limits.itemSizeLimit) return 'too-large';
+    const existing = this.live(key);
+    if (mode === 'add' && existing) return 'exists';
+    if (mode === 'replace' && !existing) return 'not-found';
+    if (existing) this.remove(key, existing);
+    const item: Item = { value, flags, expiresAt: ItemStore.expiry(exptime), cas: ++this.casCounter };
+    if (item.expiresAt !== 0 && item.expiresAt <= Date.now()) return 'stored'; // expired on arrival
+    this.items.set(key, item);
+    this.bytes += value.length + key.length;
+    for (const [oldKey, old] of this.items) {
+      if (this.bytes <= this.limits.maxBytes) break;
+      this.remove(oldKey, old);
+      this.stats.evictions++;
+    }
+    return 'stored';
+  }
+
+  touch(key: string, exptime: number): boolean {
+    this.stats.cmd_touch++;
+    const item = this.live(key);
+    if (!item) return false;
+    item.expiresAt = ItemStore.expiry(exptime);
+    return true;
+  }
+
+  delete(key: string): boolean {
+    const item = this.live(key);
+    if (item) this.remove(key, item);
+    if (item) this.stats.delete_hits++;
+    else this.stats.delete_misses++;
+    return !!item;
+  }
+
+  flush(): void {
+    this.items.clear();
+    this.bytes = 0;
+  }
+
+  casOf(key: string): bigint {
+    return this.items.get(key)?.cas ?? 0n;
+  }
+}

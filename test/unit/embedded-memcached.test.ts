@@ -1,0 +1,74 @@
+/**
+ * The embedded memcached-compatible server speaks enough of the protocol for this package:
+ * checked with the same client the package uses. (The full suite can also run against it,
+ * with MSM_TEST_MEMCACHED=embedded.)
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
+import { ItemStore } from '../../src/embedded-memcached/item-store.js';
+import { NodeClient } from '../../src/memcached/node-client.js';
+import { memcachedExpiration } from '../../src/memcached/expiration.js';
+import { textCommand } from '../helpers/memcached.js';
+
+let server: EmbeddedMemcached;
+let client: NodeClient;
+beforeAll(async () => {
+  server = new EmbeddedMemcached({ itemSizeLimit: 64 * 1024 });
+  await server.listen();
+  client = new NodeClient({ id: 'e1', host: '127.0.0.1', port: server.port }, { operationTimeout: 1000 });
+});
+afterAll(async () => {
+  client.close();
+  await server.close();
+});
+
+describe('embedded memcached', () => {
+  it('get, set, add, touch, delete', async () => {
+    expect(await client.get('a')).toBeNull();
+    await client.set('a', 'one', 0);
+    expect((await client.get('a'))?.toString()).toBe('one');
+    expect(await client.add('a', 'two', 0)).toBe(false);
+    expect(await client.add('b', 'two', 0)).toBe(true);
+    expect(await client.touch('a', 100)).toBe(true);
+    expect(await client.touch('missing', 100)).toBe(false);
+    expect(await client.delete('a')).toBe(true);
+    expect(await client.delete('a')).toBe(false);
+  });
+
+  it('applies memcached expiration rules: relative, absolute above 30 days, 0 never', () => {
+    const now = Date.UTC(2026, 0, 1);
+    expect(ItemStore.expiry(0, now)).toBe(0);
+    expect(ItemStore.expiry(60, now)).toBe(now + 60_000);
+    const absolute = now / 1000 + 40 * 86400;
+    expect(ItemStore.expiry(absolute, now)).toBe(absolute * 1000);
+    // A "40 days" TTL sent as relative seconds would be a time in 1970: expired on arrival.
+    const store = new ItemStore({ maxBytes: 1e6, itemSizeLimit: 1e6 });
+    store.store('set', 'wrong', Buffer.from('x'), 0, 40 * 86400);
+    expect(store.get('wrong')).toBeUndefined();
+  });
+
+  it('keeps an item stored with a 40-day expiration sent correctly', async () => {
+    await client.set('long', 'kept', memcachedExpiration(40 * 86400));
+    expect((await client.get('long'))?.toString()).toBe('kept');
+  });
+
+  it('expires items', async () => {
+    await client.set('short', 'x', 1);
+    expect(await client.get('short')).not.toBeNull();
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await client.get('short')).toBeNull();
+  });
+
+  it('refuses items over the size limit', async () => {
+    await expect(client.set('big', Buffer.alloc(100 * 1024), 0)).rejects.toThrow();
+  });
+
+  it('answers stats (pid for restart detection) and the text commands the tests use', async () => {
+    expect((await client.processId()).pid).toBe(process.pid);
+    await textCommand('127.0.0.1', server.port, 'set t 0 0 2\r\nhi\r\n', 'STORED\r\n');
+    expect(await textCommand('127.0.0.1', server.port, 'get t\r\n')).toBe('VALUE t 0 2\r\nhi\r\nEND\r\n');
+    const stats = await textCommand('127.0.0.1', server.port, 'stats\r\n');
+    expect(stats).toMatch(/STAT cmd_get \d+/);
+    expect(stats).toMatch(/STAT curr_items \d+/);
+  });
+});
