@@ -25,6 +25,8 @@ export interface SessionMiddleware {
   statistics(): StatisticsSnapshot;
   /** Health of each memcached node (empty without `memcachedNodes`). */
   nodes(): Record<string, boolean>;
+  /** Ids of the memcached nodes holding a session's copies (empty without `memcachedNodes`). */
+  sessionNodes(sessionId: string): string[];
   /** Flushes pending backups and closes memcached connections; sessions stay in memcached. */
   close(): Promise<void>;
 }
@@ -279,6 +281,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
 
   middleware.statistics = () => stats.snapshot();
   middleware.nodes = () => cluster?.nodeStates() ?? {};
+  middleware.sessionNodes = (sessionId: string) => mode.copiesOf?.(sessionId) ?? [];
   middleware.close = () => mode.close();
   return middleware;
 }

@@ -25,6 +25,8 @@ export interface SessionMode {
   destroy(id: string): Promise<void>;
   /** The request that used `id` is over, whether it completed or the client went away. */
   finish?(id: string, req: SessionRequest): void;
+  /** memcached nodes that hold (or are about to hold) the session's copies. */
+  copiesOf?(id: string): string[];
   /** Whether `touch` does anything (express-session only touches stores that implement it). */
   readonly touches: boolean;
   /** Flushes pending work and releases connections. */

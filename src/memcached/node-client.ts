@@ -1,5 +1,5 @@
 import memjs from 'memjs';
-import { withDeadline } from './deadline.js';
+import { DeadlineError, withDeadline } from './deadline.js';
 import { hardenMemjsServer } from './harden-memjs.js';
 import type { MemcachedNodeAddress } from '../failover/node-list.js';
 
@@ -16,6 +16,7 @@ export interface NodeClientOptions {
  */
 export class NodeClient {
   private readonly client: memjs.Client;
+  private readonly servers: Parameters<typeof hardenMemjsServer>[0][];
 
   constructor(
     readonly node: MemcachedNodeAddress,
@@ -32,13 +33,20 @@ export class NodeClient {
       // memjs logs each failure; node health reports them once instead.
       logger: { log: () => undefined } as unknown as Console,
     });
-    for (const server of (this.client as unknown as { servers: Parameters<typeof hardenMemjsServer>[0][] }).servers) {
-      hardenMemjsServer(server);
-    }
+    this.servers = (this.client as unknown as { servers: Parameters<typeof hardenMemjsServer>[0][] }).servers;
+    for (const server of this.servers) hardenMemjsServer(server);
   }
 
-  private call<T>(what: string, work: Promise<T>): Promise<T> {
-    return withDeadline(work, this.options.operationTimeout, `memcached ${this.node.id} ${what}`);
+  private async call<T>(what: string, work: Promise<T>): Promise<T> {
+    try {
+      return await withDeadline(work, this.options.operationTimeout, `memcached ${this.node.id} ${what}`);
+    } catch (err) {
+      // A missed deadline means the connection is backed up or dead: drop it (failing the calls
+      // queued on it) and start clean. memjs's own timer only fires on an idle socket, which a
+      // busy connection never is.
+      if (err instanceof DeadlineError) for (const server of this.servers) server.error(err);
+      throw err;
+    }
   }
 
   async get(key: string): Promise<Buffer | null> {

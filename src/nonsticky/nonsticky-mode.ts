@@ -176,6 +176,10 @@ export class NonStickyMode implements SessionMode {
     await this.copies.touch(key, ttl, this.copies.nodesFor(key, COPIES));
   }
 
+  copiesOf(id: string): string[] {
+    return this.copies.nodesFor(storageKey(this.settings.storageKeyPrefix, id), COPIES);
+  }
+
   async destroy(id: string): Promise<void> {
     const key = storageKey(this.settings.storageKeyPrefix, id);
     await this.copies.delete(key, this.copies.nodesFor(key, COPIES));

@@ -140,6 +140,11 @@ export class StickyMode implements SessionMode {
     this.extend(id, entry);
   }
 
+  copiesOf(id: string): string[] {
+    const node = this.local.peek(id)?.backupNode ?? this.copies.nodesFor(this.key(id), 1)[0];
+    return node ? [node] : [];
+  }
+
   async destroy(id: string): Promise<void> {
     const entry = this.local.delete(id);
     // A backup still in flight must land before the delete, or it would resurrect the session.

@@ -1,0 +1,198 @@
+import http from 'node:http';
+import net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startChild, type Child } from './processes.js';
+import { BuiltinBalancer } from './builtin-balancer.js';
+import { nginxConfig } from './nginx-config.js';
+
+export interface DemoOptions {
+  mode: 'sticky' | 'non-sticky';
+  /** `auto`: nginx when it is on PATH, else the built-in balancer. */
+  lb: 'auto' | 'nginx' | 'builtin';
+  /** nginx stickiness: by the route in the session cookie, or by client address. */
+  nginxSticky: 'route' | 'ip_hash';
+  apps: number;
+  memcached: number;
+  /** `auto`: the memcached binary when it is on PATH, else the embedded server. */
+  memcachedProvider: 'auto' | 'binary' | 'embedded';
+  port: number;
+  host: string;
+  log: (line: string) => void;
+}
+
+interface AppNode {
+  name: string;
+  port: number;
+  child?: Child;
+}
+interface MemcachedNode {
+  id: string;
+  port: number;
+  child?: Child;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function onPath(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > until) throw new Error(`nothing listens on port ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Runs the demo cluster: memcached nodes, app nodes and a load balancer, each in its own
+ * process, plus a small control API (`/_demo/...`) that the page uses to kill and restart them.
+ * `stop()` ends every process it started and frees the ports.
+ */
+export class DemoCluster {
+  readonly apps: AppNode[] = [];
+  readonly memcached: MemcachedNode[] = [];
+  balancer: 'nginx' | 'builtin' = 'builtin';
+  provider: 'binary' | 'embedded' = 'embedded';
+  url = '';
+  private control?: http.Server;
+  private builtin?: BuiltinBalancer;
+  private nginx?: Child;
+  private nginxDir?: string;
+
+  constructor(private readonly options: DemoOptions) {}
+
+  async start(): Promise<string> {
+    const o = this.options;
+    this.provider = o.memcachedProvider === 'auto' ? (onPath('memcached') ? 'binary' : 'embedded') : o.memcachedProvider;
+    this.balancer = o.lb === 'auto' ? (onPath('nginx') ? 'nginx' : 'builtin') : o.lb;
+    for (let i = 0; i < o.memcached; i++) this.memcached.push({ id: `n${i + 1}`, port: await freePort() });
+    for (let i = 0; i < o.apps; i++) this.apps.push({ name: `app${i + 1}`, port: await freePort() });
+    o.log(`memcached: ${this.provider === 'binary' ? 'the memcached binary on PATH' : 'the embedded memcached-compatible server (no memcached on PATH)'}`);
+    await Promise.all(this.memcached.map((_, i) => this.startMemcached(i)));
+    await Promise.all(this.apps.map((_, i) => this.startApp(i)));
+    this.control = http.createServer((req, res) => void this.handleControl(req, res));
+    const controlPort = await freePort();
+    await new Promise<void>((resolve) => this.control!.listen(controlPort, '127.0.0.1', resolve));
+    o.log(`load balancer: ${this.balancer === 'nginx' ? `nginx (sticky by ${o.nginxSticky === 'route' ? 'the route in the session cookie' : 'ip_hash'})` : 'built-in sticky proxy (nginx not found or not chosen)'}`);
+    if (this.balancer === 'nginx') await this.startNginx(controlPort);
+    else {
+      this.builtin = new BuiltinBalancer(() => this.apps.filter((a) => a.child?.alive()).map((a) => ({ route: a.name, port: a.port })), controlPort, o.mode === 'sticky');
+      await this.builtin.listen(o.port);
+    }
+    this.url = `http://${o.host}:${o.port}/`;
+    return this.url;
+  }
+
+  private async startMemcached(i: number): Promise<void> {
+    const node = this.memcached[i];
+    const ready = () => waitForPort(node.port);
+    if (this.provider === 'binary') {
+      const args = ['-l', '127.0.0.1', '-p', String(node.port), '-U', '0', '-m', '64'];
+      if (process.getuid?.() === 0) args.push('-u', 'root');
+      node.child = (await startChild(`memcached ${node.id}`, 'memcached', args, { stdio: 'ignore', ready })).child;
+    } else {
+      const cli = path.join(here, '../embedded-memcached/cli.js');
+      node.child = (await startChild(`memcached ${node.id}`, process.execPath, [cli, '--port', String(node.port)])).child;
+    }
+  }
+
+  private async startApp(i: number): Promise<void> {
+    const app = this.apps[i];
+    const env = {
+      ...process.env,
+      NODE_NAME: app.name,
+      PORT: String(app.port),
+      MSM_MODE: this.options.mode,
+      MSM_NODES: this.memcached.map((m) => `${m.id}:127.0.0.1:${m.port}`).join(','),
+    };
+    app.child = (await startChild(app.name, process.execPath, [path.join(here, 'app-node.js')], { env })).child;
+  }
+
+  private async startNginx(controlPort: number): Promise<void> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'msm-demo-nginx-'));
+    this.nginxDir = dir;
+    for (const temp of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(dir, `${temp}_temp`));
+    const config = nginxConfig({
+      apps: this.apps.map((a) => ({ route: a.name, address: `127.0.0.1:${a.port}` })),
+      sticky: this.options.nginxSticky,
+      listen: `${this.options.host}:${this.options.port}`,
+      controlAddress: `127.0.0.1:${controlPort}`,
+      standalone: { prefix: dir, runAsRoot: process.getuid?.() === 0 },
+    });
+    writeFileSync(path.join(dir, 'nginx.conf'), config);
+    this.nginx = (
+      await startChild('nginx', 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+        stdio: 'ignore',
+        ready: () => waitForPort(this.options.port),
+      })
+    ).child;
+  }
+
+  /** Processes started and still running (for the tests that check nothing is left behind). */
+  pids(): number[] {
+    return [...this.apps, ...this.memcached, { child: this.nginx }]
+      .map((n) => n.child)
+      .filter((c): c is Child => !!c?.alive())
+      .map((c) => c.process.pid!);
+  }
+
+  private state() {
+    return {
+      balancer: this.balancer,
+      mode: this.options.mode,
+      memcachedProvider: this.provider,
+      apps: this.apps.map((a) => ({ name: a.name, port: a.port, alive: !!a.child?.alive(), pid: a.child?.process.pid })),
+      memcached: this.memcached.map((m) => ({ id: m.id, port: m.port, alive: !!m.child?.alive(), pid: m.child?.process.pid })),
+      pids: this.pids(),
+    };
+  }
+
+  private async handleControl(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(body));
+    };
+    const match = /^\/_demo\/(apps|memcached)\/(\d+)\/(kill|restart)$/.exec(req.url ?? '');
+    try {
+      if (req.url === '/_demo/state') return send(200, this.state());
+      if (!match || req.method !== 'POST') return send(404, { error: 'unknown control request' });
+      const [, kind, index, action] = match;
+      const list = kind === 'apps' ? this.apps : this.memcached;
+      const i = Number(index);
+      if (i >= list.length) return send(404, { error: `no ${kind} node ${i}` });
+      if (action === 'kill') await list[i].child?.kill('SIGKILL');
+      else if (!list[i].child?.alive()) await (kind === 'apps' ? this.startApp(i) : this.startMemcached(i));
+      send(200, this.state());
+    } catch (err) {
+      send(500, { error: (err as Error).message });
+    }
+  }
+
+  /** Stops every process this demo started and closes its ports. */
+  async stop(): Promise<void> {
+    await this.builtin?.close();
+    await this.nginx?.kill('SIGTERM');
+    await Promise.all([...this.apps, ...this.memcached].map((n) => n.child?.kill('SIGKILL')));
+    await new Promise<void>((resolve) => (this.control ? this.control.close(() => resolve()) : resolve()));
+    if (this.nginxDir) rmSync(this.nginxDir, { recursive: true, force: true });
+  }
+}
