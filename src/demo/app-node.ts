@@ -1,5 +1,5 @@
 // One app node of the demo: an Express app with the session middleware, in its own process.
-// Configured by environment: NODE_NAME, PORT, MSM_NODES, MSM_MODE (sticky | non-sticky).
+// Configured by environment: NODE_NAME, HOST, PORT, MSM_NODES, MSM_MODE (sticky | non-sticky), SESSION_SECRET.
 import express from 'express';
 import session from '../index.js';
 import { demoPage } from './page.js';
@@ -86,7 +86,7 @@ app.use(((err, _req, res, _next) => {
   res.status((err as { status?: number }).status ?? 500).json({ error: (err as Error).message, servedBy: name });
 }) as express.ErrorRequestHandler);
 
-const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+const server = app.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? '127.0.0.1', () => {
   const address = server.address() as { port: number };
   process.stdout.write(JSON.stringify({ port: address.port, pid: process.pid }) + '\n');
 });

@@ -8,6 +8,7 @@ export const demoPage = /* html */ `<!doctype html>
 <style>
   :root { --bg:#f5f6fa; --card:#fff; --ink:#1c2333; --muted:#6b7489; --line:#e4e7ef; --brand:#4f46e5; --ok:#16a34a; --bad:#dc2626; --warn:#d97706; }
   * { box-sizing: border-box; }
+  [hidden] { display: none !important; }
   body { margin:0; font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; background:var(--bg); color:var(--ink); }
   header { background:linear-gradient(120deg,#312e81,#4f46e5 60%,#7c3aed); color:#fff; padding:22px 32px; }
   header h1 { margin:0; font-size:22px; letter-spacing:.2px; }
@@ -25,7 +26,7 @@ export const demoPage = /* html */ `<!doctype html>
   button:disabled { opacity:.45; cursor:default; }
   .products { display:grid; grid-template-columns:repeat(3,1fr); gap:12px; }
   .product { border:1px solid var(--line); border-radius:12px; padding:14px; text-align:center; }
-  .product .emoji { font-size:34px; }
+  .product .icon { width:56px; height:56px; margin:2px auto 0; border-radius:14px; display:grid; place-items:center; color:#fff; font-weight:800; font-size:22px; }
   .product b { display:block; margin:6px 0 2px; }
   .product span { color:var(--muted); font-size:13px; display:block; margin-bottom:10px; }
   .cart li { padding:4px 0; border-bottom:1px dashed var(--line); }
@@ -38,7 +39,7 @@ export const demoPage = /* html */ `<!doctype html>
   .node .meta { color:var(--muted); font-size:12.5px; margin:2px 0 8px; }
   .dot { width:9px; height:9px; border-radius:50%; display:inline-block; margin-right:6px; background:var(--bad); }
   .dot.up { background:var(--ok); }
-  .badge { position:absolute; top:10px; right:10px; font-size:11px; font-weight:700; color:#065f46; background:#d1fae5; padding:2px 7px; border-radius:999px; }
+  .badge { position:absolute; bottom:14px; right:10px; font-size:11px; font-weight:700; color:#065f46; background:#d1fae5; padding:2px 7px; border-radius:999px; }
   .stats { display:grid; grid-template-columns:repeat(3,1fr); gap:10px; }
   .stat { background:#f8f9fc; border-radius:10px; padding:10px 12px; }
   .stat b { display:block; font-size:19px; }
@@ -72,9 +73,9 @@ export const demoPage = /* html */ `<!doctype html>
     <section class="card">
       <h2>Products</h2>
       <div class="products">
-        <div class="product"><div class="emoji">🧥</div><b>Storm jacket</b><span>€129</span><button class="add" data-item="Storm jacket">Add to cart</button></div>
-        <div class="product"><div class="emoji">🥾</div><b>Trail boots</b><span>€149</span><button class="add" data-item="Trail boots">Add to cart</button></div>
-        <div class="product"><div class="emoji">🎒</div><b>Day pack</b><span>€59</span><button class="add" data-item="Day pack">Add to cart</button></div>
+        <div class="product"><div class="icon" style="background:linear-gradient(135deg,#0ea5e9,#2563eb)">SJ</div><b>Storm jacket</b><span>€129</span><button class="add" data-item="Storm jacket">Add to cart</button></div>
+        <div class="product"><div class="icon" style="background:linear-gradient(135deg,#f59e0b,#b45309)">TB</div><b>Trail boots</b><span>€149</span><button class="add" data-item="Trail boots">Add to cart</button></div>
+        <div class="product"><div class="icon" style="background:linear-gradient(135deg,#10b981,#047857)">DP</div><b>Day pack</b><span>€59</span><button class="add" data-item="Day pack">Add to cart</button></div>
       </div>
     </section>
     <section class="card">

@@ -1,0 +1,88 @@
+/**
+ * The demo page in a real browser (Debian's Chromium through playwright-core): sign in, fill a
+ * cart, kill the app node that served the page, then a memcached node holding the session's
+ * copy; the user stays signed in with the same cart. Screenshots go to test-artifacts/.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { existsSync, mkdirSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { DemoCluster } from '../../dist/esm/demo/supervisor.js';
+import { freePort } from '../helpers/memcached.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+let cluster: DemoCluster;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  mkdirSync('test-artifacts', { recursive: true });
+  cluster = new DemoCluster({
+    mode: 'sticky',
+    lb: 'auto',
+    nginxSticky: 'route',
+    apps: 3,
+    memcached: 3,
+    memcachedProvider: 'auto',
+    port: await freePort(),
+    host: '127.0.0.1',
+    log: () => undefined,
+  });
+  await cluster.start();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await cluster?.stop();
+});
+
+it('keeps the user signed in with the same cart while app and memcached nodes die', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(cluster.url);
+  await page.fill('#name', 'Ada');
+  await page.click('#login');
+  await page.waitForSelector('#signed-in:not([hidden])');
+  for (const [n, item] of ['Storm jacket', 'Trail boots', 'Day pack'].entries()) {
+    await page.click(`button.add[data-item="${item}"]`);
+    await page.waitForFunction((count) => document.querySelectorAll('#cart li').length === count, n + 1);
+  }
+  await page.waitForSelector('.node.current');
+  await page.screenshot({ path: 'test-artifacts/demo-1-signed-in.png', fullPage: true });
+  const cart = async () => page.$$eval('#cart li', (items) => items.map((li) => li.textContent));
+  const servedBy = async () => (await page.textContent('#served-by'))!;
+  expect(await cart()).toEqual(['Storm jacket', 'Trail boots', 'Day pack']);
+  const first = await servedBy();
+
+  // Kill the app node that served the page (the button on its card), then reload.
+  await page.click(`.node[data-app="${first}"] button[data-kill-app]`);
+  await page.waitForSelector(`.node[data-app="${first}"] button[data-restart-app]`);
+  await page.reload();
+  await page.waitForSelector('#signed-in:not([hidden])');
+  await page.waitForFunction(() => document.querySelectorAll('#cart li').length === 3);
+  expect(await page.textContent('#user')).toBe('Ada');
+  expect(await cart()).toEqual(['Storm jacket', 'Trail boots', 'Day pack']);
+  const second = await servedBy();
+  expect(second).not.toBe(first);
+  await page.screenshot({ path: 'test-artifacts/demo-2-after-app-kill.png', fullPage: true });
+
+  // Kill the memcached node that holds the session's copy.
+  await page.waitForSelector('.node[data-memcached] .badge');
+  const holder = await page.$eval('.node[data-memcached]:has(.badge)', (el) => (el as HTMLElement).dataset.memcached!);
+  await page.click(`.node[data-memcached="${holder}"] button[data-kill-memcached]`);
+  await page.waitForSelector(`.node[data-memcached="${holder}"] button[data-restart-memcached]`);
+  await page.reload();
+  await page.waitForSelector('#signed-in:not([hidden])');
+  await page.waitForFunction(() => document.querySelectorAll('#cart li').length === 3);
+  expect(await page.textContent('#user')).toBe('Ada');
+  expect(await cart()).toEqual(['Storm jacket', 'Trail boots', 'Day pack']);
+  // The session's copy moves to a live node.
+  await page.waitForFunction((dead) => {
+    const badge = document.querySelector('.node[data-memcached]:has(.badge)') as HTMLElement | null;
+    return badge && badge.dataset.memcached !== dead;
+  }, holder, { timeout: 10_000 });
+  await page.screenshot({ path: 'test-artifacts/demo-3-after-memcached-kill.png', fullPage: true });
+}, 60_000);
