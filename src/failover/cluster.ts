@@ -3,7 +3,7 @@ import { NodeHealth, type HealthEvent } from './node-health.js';
 import { AvailableRing } from './ring.js';
 import type { ManagerSettings } from '../manager/options.js';
 import type { Statistics } from '../manager/statistics.js';
-import type { Logger } from '../manager/logger.js';
+import { logEvent, type Logger } from '../manager/logger.js';
 
 /** A call to a node that is marked down, refused without a network round trip. */
 export class NodeDownError extends Error {
@@ -55,9 +55,13 @@ export class MemcachedCluster {
   private changed(nodeId: string, event: HealthEvent, reason: string): void {
     this.ring.update((id) => this.health.isUp(id));
     this.stats.inc(event === 'up' ? 'nodesMarkedUp' : event === 'down' ? 'nodesMarkedDown' : 'nodeRestarts');
-    const message = `memcached node ${nodeId} is ${event} (${reason}); ring is now [${this.ring.members().join(', ')}]`;
-    if (event === 'up') this.logger.info(message);
-    else this.logger.warn(message);
+    const ring = [...this.ring.members()];
+    logEvent(
+      this.logger,
+      event === 'up' ? 'info' : 'warn',
+      { event: `memcached_node_${event}`, node: nodeId, reason, ring },
+      `memcached node ${nodeId} is ${event} (${reason}); ring is now [${ring.join(', ')}]`,
+    );
     for (const listener of this.listeners) listener(nodeId, event);
   }
 

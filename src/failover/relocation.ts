@@ -1,4 +1,5 @@
 import type { Statistics } from '../manager/statistics.js';
+import { logEvent, type Logger } from '../manager/logger.js';
 
 /** Background jobs at once: relocation is rate-limited so it never starves request traffic. */
 const CONCURRENCY = 8;
@@ -13,11 +14,21 @@ export class Relocator {
   private running = 0;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly stats: Statistics) {}
+  private batch = 0;
+
+  constructor(
+    private readonly stats: Statistics,
+    private readonly logger: Logger,
+  ) {}
 
   /** Queues `job` for `key` unless a job for it is already waiting. */
   enqueue(key: string, job: () => Promise<unknown>): void {
     if (this.queued.has(key)) return;
+    if (this.pending === 0) {
+      this.batch = 0;
+      logEvent(this.logger, 'info', { event: 'relocation_started' }, 'relocating sessions after a memcached node change');
+    }
+    this.batch++;
     this.queued.add(key);
     this.queue.push([key, job]);
     this.pump();
@@ -44,7 +55,9 @@ export class Relocator {
         .finally(() => {
           this.running--;
           this.pump();
-          if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+          if (this.pending > 0) return;
+          logEvent(this.logger, 'info', { event: 'relocation_finished', sessions: this.batch }, `relocated ${this.batch} session(s)`);
+          for (const resolve of this.idleWaiters.splice(0)) resolve();
         });
     }
   }

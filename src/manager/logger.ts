@@ -1,18 +1,38 @@
 /** Minimal logger contract; `console` and pino loggers both satisfy it. */
 export interface Logger {
-  info(message: string, ...rest: unknown[]): void;
-  warn(message: string, ...rest: unknown[]): void;
-  error(message: string, ...rest: unknown[]): void;
+  info(message: unknown, ...rest: unknown[]): void;
+  warn(message: unknown, ...rest: unknown[]): void;
+  error(message: unknown, ...rest: unknown[]): void;
 }
 
-/** Prefixes messages so operators can grep for them. */
+/** Fields of a structured event: `event` names it (e.g. `memcached_node_down`). */
+export interface LogFields {
+  event: string;
+  [field: string]: unknown;
+}
+
+/** Logs one structured event, pino style: `logger.warn({ event, ... }, message)`. */
+export function logEvent(logger: Logger, level: keyof Logger, fields: LogFields, message: string): void {
+  logger[level](fields, message);
+}
+
+/** The default logger: `console`, printing the message of a structured event (its fields are for pino). */
+export const consoleLogger: Logger = {
+  info: (first, ...rest) => console.info(...(typeof first === 'string' ? [first, ...rest] : rest)),
+  warn: (first, ...rest) => console.warn(...(typeof first === 'string' ? [first, ...rest] : rest)),
+  error: (first, ...rest) => console.error(...(typeof first === 'string' ? [first, ...rest] : rest)),
+};
+
+/** Tags every message so operators can grep for them; keeps a leading fields object first (pino style). */
 export function prefixed(logger: Logger): Logger {
   const tag = '[memcached-session-manager]';
-  return {
-    info: (message, ...rest) => logger.info(`${tag} ${message}`, ...rest),
-    warn: (message, ...rest) => logger.warn(`${tag} ${message}`, ...rest),
-    error: (message, ...rest) => logger.error(`${tag} ${message}`, ...rest),
-  };
+  const wrap =
+    (level: keyof Logger) =>
+    (first: unknown, ...rest: unknown[]) =>
+      typeof first === 'string'
+        ? logger[level](`${tag} ${first}`, ...rest)
+        : logger[level](first, ...rest.map((r, i) => (i === 0 && typeof r === 'string' ? `${tag} ${r}` : r)));
+  return { info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
 }
 
 /**

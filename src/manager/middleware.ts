@@ -8,8 +8,8 @@ import type { LoadedSession, SessionMode } from './mode.js';
 import { StoreMode } from './store-mode.js';
 import { ModeStore } from './mode-store.js';
 import { pattern, resolveManagerSettings, type SessionOptions } from './options.js';
-import { Statistics, type StatisticsSnapshot } from './statistics.js';
-import { prefixed } from './logger.js';
+import { Statistics, type StatisticsSnapshot, type TimingName } from './statistics.js';
+import { consoleLogger, prefixed } from './logger.js';
 import { beforeHeaders, holdEnd, isHookable } from './response-hooks.js';
 import { readSessionId, writeSessionCookie } from './session-cookie.js';
 import { hashSession } from '../memcached/session-codec.js';
@@ -27,6 +27,8 @@ export interface SessionMiddleware {
   nodes(): Record<string, boolean>;
   /** Ids of the memcached nodes holding a session's copies (empty without `memcachedNodes`). */
   sessionNodes(sessionId: string): string[];
+  /** Calls `listener` with every store-operation latency (ms), for exporters such as `sessionMetrics`. */
+  onTiming(listener: (operation: TimingName, ms: number) => void): void;
   /** Flushes pending backups and closes memcached connections; sessions stay in memcached. */
   close(): Promise<void>;
 }
@@ -92,7 +94,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   const touchOnly = pattern(opts, 'touchOnlyUriPattern');
   const settings = resolveManagerSettings(opts);
   const stats = new Statistics(opts.enableStatistics !== false);
-  const logger = prefixed(opts.logger ?? console);
+  const logger = prefixed(opts.logger ?? consoleLogger);
 
   let mode: SessionMode;
   let store: Store;
@@ -282,6 +284,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   middleware.statistics = () => stats.snapshot();
   middleware.nodes = () => cluster?.nodeStates() ?? {};
   middleware.sessionNodes = (sessionId: string) => mode.copiesOf?.(sessionId) ?? [];
+  middleware.onTiming = (listener) => stats.onTiming(listener);
   middleware.close = () => mode.close();
   return middleware;
 }

@@ -55,6 +55,7 @@ export class Statistics {
     Histogram
   >;
   private readonly gauges = new Map<string, () => number>();
+  private readonly timingListeners: Array<(name: TimingName, ms: number) => void> = [];
 
   constructor(readonly enabled: boolean) {}
 
@@ -63,7 +64,14 @@ export class Statistics {
   }
 
   record(name: TimingName, ms: number): void {
-    if (this.enabled) this.timings[name].record(ms);
+    if (!this.enabled) return;
+    this.timings[name].record(ms);
+    for (const listener of this.timingListeners) listener(name, ms);
+  }
+
+  /** Calls `listener` with every recorded latency (exporters keep their own histograms). */
+  onTiming(listener: (name: TimingName, ms: number) => void): void {
+    this.timingListeners.push(listener);
   }
 
   /** Times `work` (sync or async) into `name`. */

@@ -71,7 +71,7 @@ export class NonStickyMode implements SessionMode {
       waitTimeout: settings.operationTimeout,
     });
     this.recent = new RecentSessions(settings.maxLocalSessions);
-    this.relocator = new Relocator(stats);
+    this.relocator = new Relocator(stats, logger);
     cluster.onHealthChange((node, event) => this.relocate(node, event));
     stats.gauge('sessionsInUse', () => this.inUse.size);
   }

@@ -61,7 +61,7 @@ export class StickyMode implements SessionMode {
       stats.inc('localEvictions');
     });
     this.copies = new SessionCopies(cluster, stats);
-    this.relocator = new Relocator(stats);
+    this.relocator = new Relocator(stats, logger);
     this.warnings = new ThrottledWarnings(logger);
     stats.gauge('localSessions', () => this.local.size);
     stats.gauge('localBytes', () => this.local.totalBytes);
