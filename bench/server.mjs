@@ -55,3 +55,4 @@ app.get('/heap', (_req, res) => {
 });
 const server = app.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
 server.keepAliveTimeout = 60_000;
+process.on('SIGINT', () => process.exit(0)); // lets --cpu-prof write its profile

@@ -25,12 +25,13 @@ export type CookieOptions = Partial<Omit<CookieData, 'originalMaxAge'>> & {
 export class Cookie {
   path = '/';
   httpOnly = true;
-  originalMaxAge: number | null | undefined;
-  domain?: string;
-  secure?: boolean | 'auto';
-  sameSite?: CookieData['sameSite'];
-  partitioned?: boolean;
-  priority?: CookieData['priority'];
+  declare originalMaxAge: number | null | undefined;
+  // Declared, not initialized: only attributes that are set become properties (one Cookie per request).
+  declare domain?: string;
+  declare secure?: boolean | 'auto';
+  declare sameSite?: CookieData['sameSite'];
+  declare partitioned?: boolean;
+  declare priority?: CookieData['priority'];
   private _expires: Date | null | undefined = undefined;
 
   constructor(options?: CookieOptions | null) {

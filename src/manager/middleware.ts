@@ -187,7 +187,9 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
     req[STATE] = state;
     stats.inc(cookieId ? 'requestsWithSession' : 'requestsWithoutSession');
 
-    const hash = (sess: Session) => hashSession(sess);
+    // While the response ends, the session cannot change: its hash is computed once for every check.
+    let endHash: string | undefined;
+    const hash = (sess: Session) => (sess === req.session && endHash) || hashSession(sess);
     const isModified = (sess: Session) => state.originalId !== sess.id || state.originalHash !== hash(sess);
     const isSaved = (sess: Session) => state.savedId === sess.id && state.savedHash === hash(sess);
     const hasId = () => typeof req.sessionID === 'string';
@@ -225,11 +227,21 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
           if (!req.session) return undefined;
           touchOnce();
           const sess = req.session;
-          if (shouldSave()) return new Promise<void>((resolve, reject) => sess.save((err) => (err ? reject(err) : resolve())));
-          if (mode.touches && hasId() && cookieId === req.sessionID) return mode.touch(req.sessionID!, sess);
-          return undefined;
+          endHash = hashSession(sess);
+          try {
+            if (shouldSave()) {
+              state.savedId = sess.id;
+              state.savedHash = endHash;
+              return mode.save(sess.id, sess) ?? undefined;
+            }
+            if (mode.touches && hasId() && cookieId === req.sessionID) return mode.touch(req.sessionID!, sess) ?? undefined;
+            return undefined;
+          } catch (err) {
+            return Promise.reject(err);
+          }
         },
         (err) => next(err),
+        () => (endHash = undefined),
       );
       if (mode.finish) {
         let finished = false;

@@ -2,12 +2,14 @@ import { Store, type SessionData, type StoreCallback } from './store.js';
 import type { SessionMode } from './mode.js';
 import type { Session } from './session.js';
 
-/** Settles a promise into a Node-style callback. */
-function settle<T>(work: Promise<T>, callback?: StoreCallback<T>): void {
-  work.then(
-    (value) => callback?.(null, value),
-    (err: unknown) => callback?.(err),
-  );
+/** Settles a mode call (a promise, a plain result, or a synchronous throw) into a Node-style callback. */
+function settle<T>(work: () => Promise<T> | T, callback?: StoreCallback<T>): void {
+  Promise.resolve()
+    .then(work)
+    .then(
+      (value) => callback?.(null, value),
+      (err: unknown) => callback?.(err),
+    );
 }
 
 /**
@@ -20,21 +22,18 @@ export class ModeStore extends (Store as unknown as new () => Store) {
   }
 
   override get(sid: string, callback: (err: unknown, session?: SessionData | null) => void): void {
-    settle(
-      this.mode.load(sid).then((loaded) => loaded?.data ?? null),
-      callback as StoreCallback<SessionData | null>,
-    );
+    settle(async () => (await this.mode.load(sid))?.data ?? null, callback as StoreCallback<SessionData | null>);
   }
 
   override set(sid: string, session: SessionData | Session, callback?: StoreCallback): void {
-    settle(this.mode.save(sid, session), callback);
+    settle(() => this.mode.save(sid, session), callback);
   }
 
   override destroy(sid: string, callback?: StoreCallback): void {
-    settle(this.mode.destroy(sid), callback);
+    settle(() => this.mode.destroy(sid), callback);
   }
 
   override touch(sid: string, session: SessionData | Session, callback?: StoreCallback): void {
-    settle(this.mode.touch(sid, session), callback);
+    settle(() => this.mode.touch(sid, session), callback);
   }
 }

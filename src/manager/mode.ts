@@ -15,10 +15,13 @@ export interface LoadedSession {
 export interface SessionMode {
   /** Loads a session, or resolves `undefined` when there is none. */
   load(id: string, req?: SessionRequest): Promise<LoadedSession | undefined>;
-  /** Stores the session (it changed, or `resave` asks for it). */
-  save(id: string, session: Session | SessionData): Promise<void>;
-  /** Marks an unchanged session as used, extending its lifetime. */
-  touch(id: string, session: Session | SessionData): Promise<void>;
+  /**
+   * Stores the session (it changed, or `resave` asks for it). Returns nothing when it completed
+   * synchronously, so the response need not wait; may throw synchronously.
+   */
+  save(id: string, session: Session | SessionData): Promise<void> | void;
+  /** Marks an unchanged session as used, extending its lifetime (synchronously when it returns nothing). */
+  touch(id: string, session: Session | SessionData): Promise<void> | void;
   /** Keeps a session alive without loading it (a touch-only request). */
   keepAlive?(id: string): Promise<void>;
   /** Deletes the session. */

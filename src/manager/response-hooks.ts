@@ -41,26 +41,39 @@ const BODY_HEADERS = ['Content-Length', 'Content-Type', 'ETag', 'Content-Encodin
  * abandoned and the error goes to `onError` (the error handler answers instead). If headers
  * were already sent (a streamed body), only the last byte waits and the error is reported after.
  */
-export function holdEnd(res: ServerResponse, work: () => Promise<void> | undefined, onError: (err: unknown) => void): void {
+export function holdEnd(
+  res: ServerResponse,
+  work: () => Promise<void> | undefined,
+  onError: (err: unknown) => void,
+  ended: () => void = () => undefined,
+): void {
   const end = res.end;
   const write = res.write as (chunk: Buffer) => boolean;
-  let ended = false;
+  let done = false;
   res.end = function hookedEnd(this: ServerResponse, ...args: unknown[]) {
-    if (ended) return this;
-    ended = true;
+    if (done) return this;
+    done = true;
     let [chunk, encoding, callback] = args as EndArgs;
     if (typeof chunk === 'function') [chunk, callback] = [undefined, chunk as () => void];
     else if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding as () => void];
     const pending = work();
-    if (!pending) return end.call(this, chunk, encoding as BufferEncoding, callback);
+    if (!pending) {
+      const result = end.call(this, chunk, encoding as BufferEncoding, callback);
+      ended();
+      return result;
+    }
 
     if (!this.headersSent) {
       pending.then(
-        () => end.call(this, chunk, encoding as BufferEncoding, callback),
+        () => {
+          end.call(this, chunk, encoding as BufferEncoding, callback);
+          ended();
+        },
         (err: unknown) => {
           // Nothing was sent: hand the response to the error handler untouched.
           this.end = end;
           for (const name of BODY_HEADERS) this.removeHeader(name);
+          ended();
           onError(err);
         },
       );
@@ -74,9 +87,13 @@ export function holdEnd(res: ServerResponse, work: () => Promise<void> | undefin
       if (body.length > 0) last = body.subarray(body.length - 1);
     }
     pending.then(
-      () => end.call(this, last, undefined as never, callback),
+      () => {
+        end.call(this, last, undefined as never, callback);
+        ended();
+      },
       (err: unknown) => {
         end.call(this, last, undefined as never, callback);
+        ended();
         onError(err);
       },
     );

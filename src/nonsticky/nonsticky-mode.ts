@@ -123,8 +123,9 @@ export class NonStickyMode implements SessionMode {
     }
     const key = storageKey(this.settings.storageKeyPrefix, id);
     const started = performance.now();
-    const json = storedJson(encodeSession(session, this.settings.sessionAttributeFilter));
-    checkItemSize(key, json, this.settings.itemSizeLimit);
+    const encoded = encodeSession(session, this.settings.sessionAttributeFilter);
+    checkItemSize(key, encoded, this.settings.itemSizeLimit);
+    const json = storedJson(encoded);
     this.stats.record('serialization', performance.now() - started);
 
     const req = (session as Session).req as SessionRequest | undefined;

@@ -17,6 +17,7 @@ import {
   CorruptSessionError,
   decodeSession,
   encodeSession,
+  storedCookie,
   storedJson,
 } from '../memcached/session-codec.js';
 import { LocalSessions, type LocalSession } from './local-sessions.js';
@@ -89,7 +90,7 @@ export class StickyMode implements SessionMode {
     return { id, data: this.materialize(entry) };
   }
 
-  async save(id: string, session: Session | SessionData): Promise<void> {
+  save(id: string, session: Session | SessionData): Promise<void> | void {
     if (!isStorableId(this.settings.storageKeyPrefix, id)) {
       throw new TypeError('session id cannot be a memcached key (1-250 printable characters, no spaces, prefix included)');
     }
@@ -97,7 +98,7 @@ export class StickyMode implements SessionMode {
     const started = performance.now();
     const encoded = encodeSession(session, this.settings.sessionAttributeFilter);
     const body = this.settings.sessionAttributeFilter ? attributesJson(session) : encoded.body;
-    checkItemSize(key, storedJson(encoded), this.settings.itemSizeLimit);
+    checkItemSize(key, encoded, this.settings.itemSizeLimit);
     this.stats.record('serialization', performance.now() - started);
 
     const entry: LocalSession = this.local.delete(id) ?? ({ version: 0, backupExpiresAt: 0, backupInFlight: false } as LocalSession);
@@ -117,13 +118,15 @@ export class StickyMode implements SessionMode {
     const backedUp = this.backup(id, entry);
     if (this.settings.sessionBackupAsync) return;
     // Synchronous backup: the response waits, but never longer than sessionBackupTimeout.
-    await withDeadline(backedUp, this.settings.sessionBackupTimeout, 'session backup').catch(() => undefined);
+    return withDeadline(backedUp, this.settings.sessionBackupTimeout, 'session backup').catch(() => undefined);
   }
 
-  async touch(id: string, session: Session | SessionData): Promise<void> {
+  touch(id: string, session: Session | SessionData): void {
     const entry = this.local.peek(id);
     if (!entry) return;
-    entry.cookie = JSON.parse(JSON.stringify(session.cookie));
+    // The cookie's attributes as they are (expires a Date): JSON turns them into the stored form when backed up.
+    const cookie = session.cookie as { data?: unknown } | undefined;
+    entry.cookie = cookie?.data ?? storedCookie(cookie);
     entry.expiresAt = this.expiryOf(entry.cookie);
     this.extend(id, entry);
   }
@@ -170,7 +173,7 @@ export class StickyMode implements SessionMode {
 
   /** When a session with this cookie expires: the cookie's own expiry, else the inactivity timeout. */
   private expiryOf(cookie: unknown): number {
-    const expires = (cookie as { expires?: string | null } | null)?.expires;
+    const expires = (cookie as { expires?: string | Date | null } | null)?.expires;
     if (expires) return new Date(expires).valueOf();
     const seconds = this.settings.maxInactiveInterval;
     return seconds > 0 ? Date.now() + seconds * 1000 : Number.POSITIVE_INFINITY;
