@@ -27,6 +27,8 @@ interface Hold {
   lock?: LockHandle;
   /** The request wrote the session. */
   modified: boolean;
+  /** The request is over (finished, or its client went away) and no longer holds the session. */
+  released?: boolean;
 }
 
 /** A session in use by requests of this process: one shared copy, reference-counted. */
@@ -131,7 +133,8 @@ export class NonStickyMode implements SessionMode {
     const req = (session as Session).req as SessionRequest | undefined;
     const hold = req ? this.holdsOf(req).get(id) : undefined;
     const version = (hold?.version ?? 0) + 1;
-    const unprotected = hold && (hold.lock ? hold.lock.lost : this.settings.lockingMode.kind !== 'none');
+    // A save after the request let go (its client went away while the handler still ran) is unprotected too.
+    const unprotected = hold && (hold.released || (hold.lock ? hold.lock.lost : this.settings.lockingMode.kind !== 'none'));
     if (hold && hold.version > 0 && unprotected) {
       // Locking was wanted but is not (or no longer) in force: never overwrite a version this request did not see.
       const current = await this.copies.read(key);
@@ -192,9 +195,11 @@ export class NonStickyMode implements SessionMode {
   finish(_id: string, req: SessionRequest): void {
     const holds = this.holds.get(req);
     if (!holds) return;
-    this.holds.delete(req);
+    // Holds stay with the request (and go with it): a late save must still know what it loaded.
     const { method, path } = requestKind(req);
     for (const hold of holds.values()) {
+      if (hold.released) continue;
+      hold.released = true;
       this.policy.observe(method, path, hold.modified);
       if (!hold.modified) this.stats.inc('readOnlyRequests');
       this.release(hold);

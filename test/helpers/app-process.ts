@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline';
+import { afterEach, beforeEach } from 'vitest';
+import { startCluster } from './memcached.js';
 
 const script = fileURLToPath(new URL('../fixtures/app-node.mjs', import.meta.url));
 
@@ -31,4 +33,28 @@ export async function startApp(name: string, options: Record<string, unknown>): 
       await exited;
     },
   };
+}
+
+/**
+ * For each test of the calling file: fresh memcached processes (`scope.cluster`) and app
+ * processes started with `scope.start` on them, all stopped after the test.
+ */
+export function freshClusterPerTest(nodes: number) {
+  const scope = {
+    cluster: undefined as unknown as Awaited<ReturnType<typeof startCluster>>,
+    apps: [] as AppProcess[],
+    async start(name: string, options: Record<string, unknown>): Promise<AppProcess> {
+      const app = await startApp(name, { memcachedNodes: scope.cluster.nodes, ...options });
+      scope.apps.push(app);
+      return app;
+    },
+  };
+  beforeEach(async () => {
+    scope.cluster = await startCluster(nodes);
+  });
+  afterEach(async () => {
+    while (scope.apps.length) await scope.apps.pop()!.kill();
+    await scope.cluster.stop();
+  });
+  return scope;
 }

@@ -25,7 +25,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** An in-process app with its own middleware (so tests can read its statistics and logs). */
 async function inProcessApp(options: Record<string, unknown>) {
   const logs: string[] = [];
-  const logger = { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error: (m: string) => logs.push(m) };
+  // Structured events come as (fields, message): keep the message text.
+  const record = (...args: unknown[]) => logs.push(args.filter((a) => typeof a === 'string').join(' '));
+  const logger = { info: record, warn: record, error: record };
   const middleware = session({ secret: 'test secret', resave: false, saveUninitialized: false, logger, ...options } as never);
   const server = await serve((req, res) => {
     middleware(req, res, (err) => {

@@ -39,8 +39,11 @@ async function runNginx(config: (listen: string, prefix: string) => string): Pro
   expect(check.status, check.stderr).toBe(0);
   expect(check.stderr).toMatch(/syntax is ok/);
   const nginx: ChildProcess = spawn('nginx', ['-p', prefix, '-c', file, '-g', 'daemon off;'], { stdio: 'ignore' });
-  cleanups.push(() => {
-    nginx.kill('SIGKILL');
+  cleanups.push(async () => {
+    // SIGQUIT lets the master end its workers (SIGKILL would orphan them).
+    const exited = new Promise((resolve) => nginx.once('exit', resolve));
+    nginx.kill('SIGQUIT');
+    await exited;
     rmSync(prefix, { recursive: true, force: true });
   });
   for (let i = 0; i < 100; i++) {

@@ -1,27 +1,16 @@
 /**
  * Non-sticky mode against real memcached: two app processes on one pair of memcached nodes.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startCluster, textCommand, totalStat } from '../helpers/memcached.js';
-import { startApp, type AppProcess } from '../helpers/app-process.js';
+import { describe, expect, it } from 'vitest';
+import { textCommand, totalStat } from '../helpers/memcached.js';
+import { freshClusterPerTest } from '../helpers/app-process.js';
 import { Client } from '../helpers/http.js';
 
-let cluster: Awaited<ReturnType<typeof startCluster>>;
-const apps: AppProcess[] = [];
-beforeEach(async () => {
-  cluster = await startCluster(2);
-});
-afterEach(async () => {
-  while (apps.length) await apps.pop()!.kill();
-  await cluster.stop();
-});
+const scope = freshClusterPerTest(2);
 
 async function pair(options: Record<string, unknown>) {
-  const all = { memcachedNodes: cluster.nodes, sticky: false, operationTimeout: 20_000, ...options };
-  const a = await startApp('a', all);
-  const b = await startApp('b', all);
-  apps.push(a, b);
-  return [a, b];
+  const all = { sticky: false, operationTimeout: 20_000, ...options };
+  return [await scope.start('a', all), await scope.start('b', all)];
 }
 
 /** Fires `count` requests at once, alternating between the given servers, all with the same cookie. */
@@ -34,7 +23,7 @@ async function concurrently(client: Client, urls: string[], path: string, count:
   return replies;
 }
 
-const op = (name: string) => totalStat(cluster.instances, name);
+const op = (name: string) => totalStat(scope.cluster.instances, name);
 
 describe('locking: no lost updates under concurrency', () => {
   it("lockingMode 'all': 200 concurrent increments across two processes end at exactly 200", async () => {
@@ -114,7 +103,7 @@ describe('locking: no lost updates under concurrency', () => {
     // A holds the lock, then loses it (as if its TTL ran out unrenewed: we delete it).
     const first = fetch(`${a.url}/slow-inc?ms=4000`, { headers: cookie });
     await at(300);
-    for (const m of cluster.instances) await textCommand(m.host, m.port, `delete ${lockKey}\r\n`, '\r\n');
+    for (const m of scope.cluster.instances) await textCommand(m.host, m.port, `delete ${lockKey}\r\n`, '\r\n');
     // B takes the lock and updates; C takes it after B and still holds it when A finishes.
     const second = fetch(`${b.url}/slow-inc?ms=1500`, { headers: cookie });
     await at(2300);
@@ -124,12 +113,32 @@ describe('locking: no lost updates under concurrency', () => {
     expect((await a1.json()).code).toBe('ESESSIONCONFLICT');
     // C's lock is still there after A's release attempt.
     let held = 0;
-    for (const m of cluster.instances) if ((await textCommand(m.host, m.port, `get ${lockKey}\r\n`)).startsWith('VALUE')) held++;
+    for (const m of scope.cluster.instances) if ((await textCommand(m.host, m.port, `get ${lockKey}\r\n`)).startsWith('VALUE')) held++;
     expect(held).toBe(1);
     expect((await second).status).toBe(200);
     expect((await third).status).toBe(200);
     // Only acknowledged updates count: B's and C's.
     expect(JSON.parse((await client.get('/read')).body).data.count).toBe(2);
+  });
+
+  it('a client that goes away releases the lock at once, and its late write cannot roll the session back', async () => {
+    const [a, b] = await pair({ lockingMode: 'all' });
+    const client = new Client(a.url);
+    await client.get('/set?user=ada');
+    const abort = new AbortController();
+    const slow = fetch(`${a.url}/slow-inc?ms=1500`, { headers: { cookie: client.cookie! }, signal: abort.signal }).catch(() => 'aborted');
+    await new Promise((r) => setTimeout(r, 200));
+    abort.abort();
+    expect(await slow).toBe('aborted');
+    const started = Date.now();
+    client.moveTo(b.url);
+    await client.get('/inc');
+    await client.get('/inc');
+    expect(Date.now() - started).toBeLessThan(1000); // did not wait for the aborted request's handler
+    await new Promise((r) => setTimeout(r, 1600)); // the aborted handler finishes and tries to save
+    expect(JSON.parse((await client.get('/read')).body).data.count).toBe(2);
+    const stats = JSON.parse((await new Client(a.url).get('/stats')).body);
+    expect(stats.counters.conflicts).toBe(1);
   });
 
   it('fails closed with a clear 503 when the lock cannot be had in time', async () => {
@@ -163,7 +172,7 @@ describe('copies, read-your-writes and expiry', () => {
   it('keeps two copies, one on each node', async () => {
     const [a] = await pair({});
     await new Client(a.url).get('/set?user=ada');
-    const items = await Promise.all(cluster.instances.map(async (m) => (await m.stats()).curr_items));
+    const items = await Promise.all(scope.cluster.instances.map(async (m) => (await m.stats()).curr_items));
     expect(items).toEqual([1, 1]);
   });
 

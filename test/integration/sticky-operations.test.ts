@@ -178,6 +178,18 @@ describe('sticky mode operation counts (memcached stats)', () => {
     expect(await gets()).toBeGreaterThan(0);
   });
 
+  it('removes an expired session locally and from memcached', async () => {
+    const { url, middleware } = await app({ cookie: { maxAge: 1000 } });
+    const client = new Client(url);
+    await client.get('/set?user=ada');
+    expect(await items()).toBe(1);
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(JSON.parse((await client.get('/read')).body).user).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(middleware.statistics().counters.expiredRemoved).toBe(1);
+    expect(await totalStat(cluster.instances, 'delete_hits')).toBe(1);
+  });
+
   it('close() flushes asynchronous backups', async () => {
     const { url, middleware } = await app({ sessionBackupAsync: true });
     const clients = Array.from({ length: 10 }, () => new Client(url));

@@ -1,26 +1,14 @@
 /**
  * App-node failure in sticky mode: a second app process takes the session over from memcached.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startCluster, totalStat } from '../helpers/memcached.js';
-import { startApp, type AppProcess } from '../helpers/app-process.js';
+import { describe, expect, it } from 'vitest';
+import { totalStat } from '../helpers/memcached.js';
+import { freshClusterPerTest } from '../helpers/app-process.js';
 import { Client } from '../helpers/http.js';
 
-let cluster: Awaited<ReturnType<typeof startCluster>>;
-const apps: AppProcess[] = [];
-beforeEach(async () => {
-  cluster = await startCluster(2);
-});
-afterEach(async () => {
-  while (apps.length) await apps.pop()!.kill();
-  await cluster.stop();
-});
+const scope = freshClusterPerTest(2);
 
-async function app(name: string, options: Record<string, unknown>) {
-  const started = await startApp(name, { memcachedNodes: cluster.nodes, ...options });
-  apps.push(started);
-  return started;
-}
+const app = (name: string, options: Record<string, unknown>) => scope.start(name, options);
 
 function cookieValue(setCookie: string): string {
   return decodeURIComponent(setCookie.split(';')[0].split('=')[1]);
@@ -71,7 +59,7 @@ describe('sticky takeover after an app node is killed', () => {
     expect(JSON.parse(reply.body).id).toMatch(/\.b$/);
     // The copy under the old id is deleted once the renamed one is backed up.
     await new Promise((r) => setTimeout(r, 100));
-    expect(await totalStat(cluster.instances, 'curr_items')).toBe(1);
+    expect(await totalStat(scope.cluster.instances, 'curr_items')).toBe(1);
     // The next request uses the new cookie, served by b without another load.
     expect(JSON.parse((await client.get('/read')).body).data).toEqual({ user: 'ada' });
     const stats = JSON.parse((await client.get('/stats')).body);
@@ -84,7 +72,7 @@ describe('a slow memcached node never blocks requests', () => {
     const a = await app('a', { operationTimeout: 200 });
     const clients = Array.from({ length: 6 }, () => new Client(a.url));
     for (const c of clients) await c.get('/set?user=ada');
-    await Promise.all(cluster.instances.map((m) => m.signal('SIGSTOP')));
+    await Promise.all(scope.cluster.instances.map((m) => m.signal('SIGSTOP')));
     try {
       const started = Date.now();
       for (let round = 0; round < 5; round++) {
@@ -101,7 +89,7 @@ describe('a slow memcached node never blocks requests', () => {
       const stats = JSON.parse((await clients[0].get('/stats')).body);
       expect(stats.counters.backupFailures).toBeGreaterThan(0);
     } finally {
-      await Promise.all(cluster.instances.map((m) => m.signal('SIGCONT')));
+      await Promise.all(scope.cluster.instances.map((m) => m.signal('SIGCONT')));
     }
   });
 });
