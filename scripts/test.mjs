@@ -1,7 +1,10 @@
-// Runs the whole suite with vitest and ends with one plain summary line ("N passed, N failed, N skipped"),
+// Installs missing system packages (see system-deps.mjs), runs the whole suite with vitest, and ends with one plain summary line ("N passed, N failed, N skipped"),
 // so any CI can read the result. Exits with vitest's exit code.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { ensureSystemPackages } from './system-deps.mjs';
+
+ensureSystemPackages();
 
 mkdirSync('test-artifacts', { recursive: true });
 const report = 'test-artifacts/vitest.json';
