@@ -88,10 +88,6 @@ export class MemcachedCluster {
     return order.slice(0, last).filter((id) => !readNodes.includes(id)).length >= 2;
   }
 
-  isUp(nodeId: string): boolean {
-    return this.health.isUp(nodeId);
-  }
-
   /** Node ids and whether each is up. */
   nodeStates(): Record<string, boolean> {
     return Object.fromEntries([...this.clients.keys()].map((id) => [id, this.health.isUp(id)]));

@@ -102,11 +102,3 @@ export function decodeSession(raw: Buffer | string): SessionData {
   }
   return parsed as SessionData;
 }
-
-/** When a stored session expires (ms since epoch), from its cookie; undefined when the cookie has none. */
-export function cookieExpiry(data: SessionData): number | undefined {
-  const raw = data.cookie?.expires;
-  if (raw === undefined || raw === null) return undefined;
-  const at = new Date(raw as string | Date).valueOf();
-  return Number.isNaN(at) ? undefined : at;
-}
