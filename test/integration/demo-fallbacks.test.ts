@@ -1,0 +1,79 @@
+/**
+ * What a machine with only Node gets from the demo: the embedded memcached-compatible server
+ * and the built-in sticky balancer, in both modes, with app and memcached nodes killed.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { DemoCluster } from '../../dist/esm/demo/supervisor.js';
+import { freePort } from '../helpers/memcached.js';
+import { routeFromCookie } from '../../src/demo/builtin-balancer.js';
+
+let cluster: DemoCluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+interface State {
+  servedBy: string;
+  session: { user: string | null; cart: string[] };
+  copies: string[];
+}
+
+/** A browser stand-in: keeps the cookie, talks JSON. */
+function user(base: string) {
+  let cookie = '';
+  const call = async (path: string, body?: unknown) => {
+    const response = await fetch(base + path, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    for (const line of response.headers.getSetCookie()) cookie = line.split(';')[0];
+    expect(response.headers.get('x-load-balancer')).toBe('builtin');
+    return { status: response.status, json: (await response.json()) as State };
+  };
+  return { call, cookie: () => cookie };
+}
+
+for (const mode of ['sticky', 'non-sticky'] as const) {
+  describe(`demo with only Node (${mode})`, () => {
+    it('embedded memcached + built-in balancer: the user survives an app and a memcached node dying', async () => {
+      cluster = new DemoCluster({
+        mode,
+        lb: 'builtin',
+        nginxSticky: 'route',
+        apps: 3,
+        memcached: 3,
+        memcachedProvider: 'embedded',
+        port: await freePort(),
+        host: '127.0.0.1',
+        log: () => undefined,
+      });
+      const url = (await cluster.start()).replace(/\/$/, '');
+      expect(cluster.provider).toBe('embedded');
+      const ada = user(url);
+      await ada.call('/api/login', { name: 'Ada' });
+      await ada.call('/api/cart', { item: 'boots' });
+      const before = (await ada.call('/api/cart', { item: 'jacket' })).json;
+      if (mode === 'sticky') {
+        // The balancer follows the route in the cookie.
+        expect(routeFromCookie(ada.cookie())).toBe(before.servedBy);
+        for (let i = 0; i < 5; i++) expect((await ada.call('/api/state')).json.servedBy).toBe(before.servedBy);
+      }
+      const serving = cluster.apps.findIndex((a) => a.name === before.servedBy);
+      await cluster.apps[serving].child!.kill('SIGKILL');
+      const afterApp = await ada.call('/api/state');
+      expect(afterApp.status).toBe(200);
+      expect(afterApp.json.servedBy).not.toBe(before.servedBy);
+      expect(afterApp.json.session).toMatchObject({ user: 'Ada', cart: ['boots', 'jacket'] });
+
+      const holder = cluster.memcached.findIndex((m) => m.id === afterApp.json.copies[0]);
+      await cluster.memcached[holder].child!.kill('SIGKILL');
+      // Give the app nodes' health checks time to take the dead node out of the ring.
+      await new Promise((r) => setTimeout(r, 1500));
+      const afterMemcached = await ada.call('/api/cart', { item: 'pack' });
+      expect(afterMemcached.status).toBe(200);
+      expect(afterMemcached.json.session).toMatchObject({ user: 'Ada', cart: ['boots', 'jacket', 'pack'] });
+    }, 60_000);
+  });
+}
