@@ -220,25 +220,33 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
           setImmediate(next, err);
         }
       });
+      /** What the response waits for before it completes: storing the session. */
+      const store = (): Promise<void> | void => {
+        if (req.sessionID && unsetDestroy && req.session == null) return mode.destroy(req.sessionID);
+        if (!req.session) return undefined;
+        touchOnce();
+        const sess = req.session;
+        endHash = hashSession(sess);
+        if (shouldSave()) {
+          state.savedId = sess.id;
+          state.savedHash = endHash;
+          return mode.save(sess.id, sess);
+        }
+        if (mode.touches && hasId() && cookieId === req.sessionID) return mode.touch(req.sessionID!, sess);
+        return undefined;
+      };
       holdEnd(
         res,
         () => {
-          if (req.sessionID && unsetDestroy && req.session == null) return mode.destroy(req.sessionID);
-          if (!req.session) return undefined;
-          touchOnce();
-          const sess = req.session;
-          endHash = hashSession(sess);
+          let stored: Promise<void> | void;
           try {
-            if (shouldSave()) {
-              state.savedId = sess.id;
-              state.savedHash = endHash;
-              return mode.save(sess.id, sess) ?? undefined;
-            }
-            if (mode.touches && hasId() && cookieId === req.sessionID) return mode.touch(req.sessionID!, sess) ?? undefined;
-            return undefined;
+            stored = store();
           } catch (err) {
-            return Promise.reject(err);
+            stored = Promise.reject(err);
           }
+          // Then locks are released, still before the response completes.
+          if (!mode.releaseLocks) return stored ?? undefined;
+          return stored ? stored.finally(() => mode.releaseLocks!(req)) : mode.releaseLocks(req);
         },
         (err) => next(err),
         () => (endHash = undefined),

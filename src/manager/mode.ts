@@ -26,6 +26,12 @@ export interface SessionMode {
   keepAlive?(id: string): Promise<void>;
   /** Deletes the session. */
   destroy(id: string): Promise<void>;
+  /**
+   * Releases what the request holds (locks) once its session is stored, before the response
+   * completes: a response the client has seen never leaves a lock behind, even if the process
+   * dies right after. Returns nothing when the request holds nothing.
+   */
+  releaseLocks?(req: SessionRequest): Promise<void> | undefined;
   /** The request that used `id` is over, whether it completed or the client went away. */
   finish?(id: string, req: SessionRequest): void;
   /** memcached nodes that hold (or are about to hold) the session's copies. */

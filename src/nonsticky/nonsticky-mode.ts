@@ -192,6 +192,12 @@ export class NonStickyMode implements SessionMode {
     if (shared) shared.latest = undefined;
   }
 
+  releaseLocks(req: SessionRequest): Promise<void> | undefined {
+    const locks = [...(this.holds.get(req)?.values() ?? [])].flatMap((hold) => (hold.lock && !hold.released ? [hold.lock] : []));
+    if (locks.length === 0) return undefined;
+    return Promise.all(locks.map((lock) => this.locks.release(lock))).then(() => undefined);
+  }
+
   finish(_id: string, req: SessionRequest): void {
     const holds = this.holds.get(req);
     if (!holds) return;

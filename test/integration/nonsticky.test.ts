@@ -141,6 +141,25 @@ describe('locking: no lost updates under concurrency', () => {
     expect(stats.counters.conflicts).toBe(1);
   });
 
+  it('a response completes only after its lock is released, so an app killed right after leaves no lock', async () => {
+    const [a] = await pair({ lockingMode: 'all' });
+    const client = new Client(a.url);
+    await client.get('/set?user=ada');
+    const sid = decodeURIComponent(client.cookie!.split('=')[1]).slice(2).split('.')[0];
+    const lockHeld = async () => {
+      for (const m of scope.cluster.instances) if ((await textCommand(m.host, m.port, `get lock:${sid}\r\n`)).startsWith('VALUE')) return true;
+      return false;
+    };
+    for (let i = 0; i < 10; i++) {
+      await client.get('/inc');
+      expect(await lockHeld()).toBe(false);
+    }
+    const died = new Promise((resolve) => a.child.once('exit', resolve));
+    expect((await client.get('/inc-then-crash')).status).toBe(200);
+    await died;
+    expect(await lockHeld()).toBe(false);
+  });
+
   it('fails closed with a clear 503 when the lock cannot be had in time', async () => {
     const [a, b] = await pair({ lockingMode: 'all', operationTimeout: 300 });
     const client = new Client(a.url);
