@@ -175,6 +175,36 @@ describe('locking: no lost updates under concurrency', () => {
   });
 });
 
+describe('locking policies', () => {
+  const stats = async (url: string) =>
+    ((await (await fetch(`${url}/stats`)).json()) as { counters: Record<string, number> }).counters;
+
+  it("lockFailure 'open' runs the request unlocked when the lock cannot be had, and counts it", async () => {
+    const [a, b] = await pair({ lockingMode: 'all', operationTimeout: 300, lockFailure: 'open' });
+    const client = new Client(a.url);
+    await client.get('/set?user=ada');
+    const slow = fetch(`${a.url}/slow-inc?ms=1000`, { headers: { cookie: client.cookie! } });
+    await new Promise((r) => setTimeout(r, 100));
+    client.moveTo(b.url);
+    const unlocked = await client.get('/read');
+    expect(unlocked.status).toBe(200);
+    expect(JSON.parse(unlocked.body).data.user).toBe('ada');
+    expect((await stats(b.url)).lockFailOpen).toBe(1);
+    expect((await slow).status).toBe(200);
+  });
+
+  it("lockingMode 'uriPattern:<regex>' locks only requests whose path matches", async () => {
+    const [a] = await pair({ lockingMode: 'uriPattern:^/inc$' });
+    const client = new Client(a.url);
+    await client.get('/set?user=ada');
+    const before = (await stats(a.url)).locksAcquired;
+    for (let i = 0; i < 3; i++) await client.get('/read?x=1');
+    expect((await stats(a.url)).locksAcquired).toBe(before);
+    await client.get('/inc?x=1'); // the query string is not part of the match
+    expect((await stats(a.url)).locksAcquired).toBe(before + 1);
+  });
+});
+
 describe('copies, read-your-writes and expiry', () => {
   it('read-your-writes: a write through A is seen by the next request through B, 1000 times', async () => {
     const [a, b] = await pair({});
