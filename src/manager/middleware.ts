@@ -12,6 +12,7 @@ import { Statistics, type StatisticsSnapshot, type TimingName } from './statisti
 import { consoleLogger, prefixed } from './logger.js';
 import { beforeHeaders, holdEnd, isHookable } from './response-hooks.js';
 import { readSessionId, writeSessionCookie } from './session-cookie.js';
+import { requestPath } from './request-path.js';
 import { hashSession } from '../memcached/session-codec.js';
 import { MemcachedCluster } from '../failover/cluster.js';
 import { StickyMode } from '../sticky/sticky-mode.js';
@@ -49,12 +50,6 @@ type StatefulRequest = SessionRequest & { [STATE]?: RequestState; originalUrl?: 
 /** Default id: 24 bytes from the CSPRNG (192 bits), base64url, as express-session. */
 function generateSessionId(): string {
   return randomBytes(24).toString('base64url');
-}
-
-function pathnameOf(req: StatefulRequest): string {
-  const url = req.originalUrl ?? req.url ?? '/';
-  const end = url.search(/[?#]/);
-  return (end === -1 ? url : url.slice(0, end)) || '/';
 }
 
 function isSecure(req: StatefulRequest, trustProxy: boolean | undefined): boolean {
@@ -161,7 +156,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   const middleware = function session(req: StatefulRequest, res: ServerResponse | object, next: (err?: unknown) => void) {
     if (req.session) return next();
     if (!storeReady) return next();
-    const path = pathnameOf(req);
+    const path = requestPath(req);
     if (ignore?.test(path)) {
       stats.inc('requestsIgnored');
       return next();

@@ -14,6 +14,7 @@ import type { HealthEvent } from '../failover/node-health.js';
 import { RecentSessions } from './recent-sessions.js';
 import { SessionLocks, type LockHandle } from './session-lock.js';
 import { LockingPolicy } from './locking-policy.js';
+import { requestPath } from '../manager/request-path.js';
 import type { VersionedCopy } from '../memcached/versioned-copy.js';
 
 /** Copies of each non-sticky session: on the first two distinct nodes of the ring. */
@@ -40,9 +41,7 @@ interface InUse {
 }
 
 function requestKind(req: SessionRequest | undefined): { method: string; path: string } {
-  const url = (req?.originalUrl as string | undefined) ?? req?.url ?? '/';
-  const end = url.search(/[?#]/);
-  return { method: req?.method ?? 'GET', path: (end === -1 ? url : url.slice(0, end)) || '/' };
+  return req ? { method: req.method ?? 'GET', path: requestPath(req) } : { method: 'GET', path: '/' };
 }
 
 /**
