@@ -75,6 +75,11 @@ export class MemcachedCluster {
     return this.ring.nodesFor(key, count);
   }
 
+  /** Every configured node in the order `key` prefers them, whatever their health (the same in every process). */
+  preference(key: string): string[] {
+    return this.ring.preference(key);
+  }
+
   /**
    * Whether a key's copies could all be on nodes that were down, when reading `readNodes` found
    * none. Copies always go to the first up nodes of the key's preference order, two at most;

@@ -78,6 +78,11 @@ export interface SessionOptions {
   lockExpiration?: number;
   /** Non-sticky mode: when a lock cannot be had within `operationTimeout`: `closed` (503, default) or `open` (run unlocked). */
   lockFailure?: 'closed' | 'open';
+  /**
+   * Sticky mode: how long (ms) a session held in memory is served without checking memcached for
+   * its revocation (destroy, regenerate or takeover on another node). Default 0: checked on every request.
+   */
+  revocationCheckInterval?: number;
 }
 
 /** Validated MSM settings (present only when `memcachedNodes` is given). */
@@ -100,6 +105,7 @@ export interface ManagerSettings {
   lockingMode: LockingMode;
   lockExpiration: number;
   lockFailOpen: boolean;
+  revocationCheckInterval: number;
 }
 
 /** Thrown at startup for an invalid option; the message names the option. */
@@ -198,6 +204,10 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
   if (lockFailure !== 'closed' && lockFailure !== 'open') {
     throw new OptionError('lockFailure', `must be "closed" or "open", got ${describe(lockFailure)}`);
   }
+  const revocationCheckInterval = options.revocationCheckInterval ?? 0;
+  if (typeof revocationCheckInterval !== 'number' || !(revocationCheckInterval >= 0 && revocationCheckInterval <= 2 ** 31 - 1)) {
+    throw new OptionError('revocationCheckInterval', `must be a number of ms from 0 to 2147483647, got ${describe(revocationCheckInterval)}`);
+  }
   const maxLocalSessions = positiveNumber(options, 'maxLocalSessions', 100_000);
   if (!Number.isInteger(maxLocalSessions)) throw new OptionError('maxLocalSessions', 'must be a whole number');
   return {
@@ -219,5 +229,6 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     lockingMode,
     lockExpiration,
     lockFailOpen: lockFailure === 'open',
+    revocationCheckInterval,
   };
 }

@@ -32,6 +32,9 @@ export const COUNTERS = [
   'locksLost',
   'lockFailOpen',
   'conflicts',
+  'revocations',
+  'revocationChecks',
+  'revokedSessionsRefused',
 ] as const;
 
 /** Operations whose latency is recorded. */

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
+import * as cookieLib from 'cookie';
 import type { SessionData } from '../manager/store.js';
+
+/**
+ * Deepest nesting of objects and arrays a session may have. JSON.parse copes with any depth, but
+ * JSON.stringify (hashing, saving) recurses and overflows the stack a few thousand levels down.
+ */
+export const MAX_SESSION_DEPTH = 500;
 
 /** Stored bytes that are not a session (truncated, foreign or tampered data). */
 export class CorruptSessionError extends Error {
@@ -67,6 +74,10 @@ export function hashSession(session: object): string {
 /** Splits a session into body, hash and cookie, applying `sessionAttributeFilter`. */
 export function encodeSession(session: SessionData | object, filter?: RegExp): EncodedSession {
   const body = attributesJson(session, filter);
+  // Refused here, with a clear error, rather than stored and then found corrupt on the next load.
+  if (nestsDeeperThan(body, MAX_SESSION_DEPTH)) {
+    throw new TypeError(`session attributes are nested deeper than ${MAX_SESSION_DEPTH} levels`);
+  }
   return { body, hash: sha256(body), cookie: storedCookie((session as { cookie?: unknown }).cookie) };
 }
 
@@ -85,20 +96,84 @@ export function checkItemSize(key: string, encoded: Pick<EncodedSession, 'body' 
   if (size > limit) throw new SessionTooLargeError(size, limit);
 }
 
-/** Parses stored bytes back into session data; throws CorruptSessionError on anything else. */
+/**
+ * Whether JSON text nests objects and arrays deeper than `max`: a scan of the text, without
+ * recursion, so hostile data cannot overflow the stack before it is even parsed.
+ */
+export function nestsDeeperThan(json: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const optional = (value: unknown, type: string) => value === undefined || value === null || typeof value === type;
+/** A millisecond offset from now that still gives a valid Date. */
+const isDuration = (value: unknown) =>
+  typeof value === 'number' && Number.isFinite(value) && Number.isFinite(new Date(Date.now() + value).valueOf());
+const isDateString = (value: unknown) => typeof value === 'string' && Number.isFinite(Date.parse(value));
+
+/** Checks of each stored cookie attribute; an attribute not listed here is not ours. */
+const COOKIE_FIELDS: Record<string, (value: unknown) => boolean> = {
+  originalMaxAge: (v) => v === null || v === undefined || isDuration(v),
+  maxAge: (v) => v === null || v === undefined || isDuration(v),
+  expires: (v) => v === null || v === undefined || isDateString(v),
+  secure: (v) => optional(v, 'boolean') || v === 'auto',
+  httpOnly: (v) => optional(v, 'boolean'),
+  partitioned: (v) => optional(v, 'boolean'),
+  domain: (v) => optional(v, 'string'),
+  path: (v) => optional(v, 'string'),
+  sameSite: (v) => optional(v, 'boolean') || typeof v === 'string',
+  priority: (v) => optional(v, 'string'),
+};
+
+/** Why a stored cookie cannot be used, or undefined when it can (it then also serializes). */
+function cookieProblem(cookie: unknown): string | undefined {
+  if (!isObject(cookie)) return 'missing cookie';
+  for (const [name, value] of Object.entries(cookie)) {
+    const check = COOKIE_FIELDS[name];
+    if (!check) return `unknown cookie attribute "${name}"`;
+    if (!check(value)) return `cookie.${name} has the wrong type or value`;
+  }
+  // The Set-Cookie header is built from these attributes later: reject what it would refuse now.
+  const expires = typeof cookie.expires === 'string' ? new Date(cookie.expires) : undefined;
+  try {
+    cookieLib.serialize('n', 'v', { ...cookie, expires } as cookieLib.CookieSerializeOptions);
+  } catch (err) {
+    return `cookie cannot be sent: ${(err as Error).message}`;
+  }
+  return undefined;
+}
+
+/**
+ * Parses stored bytes back into session data; throws CorruptSessionError on anything else:
+ * invalid JSON, nesting deeper than MAX_SESSION_DEPTH, or a cookie of the wrong shape. Data that
+ * passes can be hashed, stored and sent as a cookie without an error.
+ */
 export function decodeSession(raw: Buffer | string): SessionData {
+  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+  if (nestsDeeperThan(text, MAX_SESSION_DEPTH)) {
+    throw new CorruptSessionError(`nested deeper than ${MAX_SESSION_DEPTH} levels`);
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch (err) {
     throw new CorruptSessionError((err as Error).message);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new CorruptSessionError('not a JSON object');
-  }
-  const cookie = (parsed as { cookie?: unknown }).cookie;
-  if (typeof cookie !== 'object' || cookie === null || Array.isArray(cookie)) {
-    throw new CorruptSessionError('missing cookie');
-  }
-  return parsed as SessionData;
+  if (!isObject(parsed)) throw new CorruptSessionError('not a JSON object');
+  const problem = cookieProblem(parsed.cookie);
+  if (problem) throw new CorruptSessionError(problem);
+  return parsed as unknown as SessionData;
 }

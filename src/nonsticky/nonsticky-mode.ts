@@ -8,7 +8,8 @@ import type { MemcachedCluster } from '../failover/cluster.js';
 import { SessionConflictError, SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
 import { isStorableId, storageKey } from '../memcached/storage-key.js';
 import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, storedJson } from '../memcached/session-codec.js';
-import { SessionCopies } from '../failover/session-copies.js';
+import { READ_NODES, SessionCopies } from '../failover/session-copies.js';
+import { reportCorruptSession } from '../memcached/corrupt-session.js';
 import { Relocator } from '../failover/relocation.js';
 import type { HealthEvent } from '../failover/node-health.js';
 import { RecentSessions } from './recent-sessions.js';
@@ -112,8 +113,8 @@ export class NonStickyMode implements SessionMode {
       return { id, data };
     } catch (err) {
       if (!(err instanceof CorruptSessionError)) throw err;
-      this.stats.inc('corruptSessions');
-      this.logger.warn(`${err.message}; starting a new session`);
+      reportCorruptSession(this.logger, this.stats, key, err.message);
+      void this.copies.delete(key, this.copies.nodesFor(key, READ_NODES));
       return undefined;
     }
   }
@@ -254,8 +255,8 @@ export class NonStickyMode implements SessionMode {
     const reading = (async () => {
       const result = await this.copies.read(key);
       if (result.corrupt.length > 0) {
-        this.stats.inc('corruptSessions');
-        this.logger.warn(`memcached node(s) ${result.corrupt.join(', ')} hold data that is not a session copy`);
+        reportCorruptSession(this.logger, this.stats, key, `not a session copy on node(s) ${result.corrupt.join(', ')}`);
+        void this.copies.delete(key, result.corrupt);
       }
       void this.copies.fill(key, result);
       shared.latest = result.copy;

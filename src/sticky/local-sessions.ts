@@ -16,10 +16,12 @@ export interface LocalSession {
   backupHash?: string;
   /** Node that holds the backup. */
   backupNode?: string;
-  /** When the memcached copy expires (ms since epoch). */
+  /** The expiry recorded in the memcached copy (ms since epoch); the copy expires then too. */
   backupExpiresAt: number;
   /** A backup is being written (such a session must not be dropped from memory). */
   backupInFlight: boolean;
+  /** When the id was last found without a revocation tombstone (ms since epoch). */
+  verifiedAt: number;
 }
 
 /** Limits of the local store. */

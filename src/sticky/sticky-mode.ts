@@ -7,7 +7,9 @@ import type { Session } from '../manager/session.js';
 import type { SessionData } from '../manager/store.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
 import type { HealthEvent } from '../failover/node-health.js';
-import { SessionCopies } from '../failover/session-copies.js';
+import { READ_NODES, SessionCopies } from '../failover/session-copies.js';
+import type { VersionedCopy } from '../memcached/versioned-copy.js';
+import { reportCorruptSession } from '../memcached/corrupt-session.js';
 import { Relocator } from '../failover/relocation.js';
 import { withDeadline } from '../memcached/deadline.js';
 import { isStorableId, storageKey } from '../memcached/storage-key.js';
@@ -23,11 +25,17 @@ import {
 import { LocalSessions, type LocalSession } from './local-sessions.js';
 import { rerouted, routeOf } from './route.js';
 import { BoundedSet } from './bounded-set.js';
+import { Revocations } from './revocations.js';
 
 /** How often expired local sessions are swept, in ms. */
 const SWEEP_INTERVAL = 60_000;
-/** The memcached copy outlives the session by this fraction of its remaining time, so touches are rare. */
-const TTL_SLACK = 0.5;
+/**
+ * The memcached copy records when its session expires. A used but unchanged session is stored
+ * again once that record falls behind its real expiry by more than this fraction of its lifetime:
+ * at most 1/REFRESH_FRACTION writes per lifetime, and a copy taken over expires at most this
+ * fraction of the lifetime early, never late.
+ */
+const REFRESH_FRACTION = 0.1;
 
 /**
  * Sticky mode (MSM's default): this process holds the primary copy of its sessions in memory
@@ -49,6 +57,7 @@ export class StickyMode implements SessionMode {
   private readonly evicted: BoundedSet;
   private readonly sweeper: NodeJS.Timeout;
   private readonly warnings: ThrottledWarnings;
+  private readonly revocations: Revocations;
 
   constructor(
     private readonly settings: ManagerSettings,
@@ -64,6 +73,7 @@ export class StickyMode implements SessionMode {
     this.copies = new SessionCopies(cluster, stats);
     this.relocator = new Relocator(stats, logger);
     this.warnings = new ThrottledWarnings(logger);
+    this.revocations = new Revocations(cluster, stats, settings.storageKeyPrefix);
     stats.gauge('localSessions', () => this.local.size);
     stats.gauge('localBytes', () => this.local.totalBytes);
     cluster.onHealthChange((node, event) => this.relocate(node, event));
@@ -87,7 +97,10 @@ export class StickyMode implements SessionMode {
       this.expire(id, entry);
       return undefined;
     }
-    return { id, data: this.materialize(entry) };
+    if (!(await this.notRevoked(id, entry))) return undefined;
+    // A concurrent destroy or save may have replaced the entry during the check: serve what is there now.
+    const current = this.local.peek(id);
+    return current && { id, data: this.materialize(current) };
   }
 
   save(id: string, session: Session | SessionData): Promise<void> | void {
@@ -101,7 +114,8 @@ export class StickyMode implements SessionMode {
     checkItemSize(key, encoded, this.settings.itemSizeLimit);
     this.stats.record('serialization', performance.now() - started);
 
-    const entry: LocalSession = this.local.delete(id) ?? ({ version: 0, backupExpiresAt: 0, backupInFlight: false } as LocalSession);
+    const entry: LocalSession =
+      this.local.delete(id) ?? ({ version: 0, backupExpiresAt: 0, backupInFlight: false, verifiedAt: Date.now() } as LocalSession);
     if (entry.hash !== encoded.hash) entry.version++;
     entry.body = body;
     entry.stored = encoded.body;
@@ -112,7 +126,6 @@ export class StickyMode implements SessionMode {
 
     if (this.isBackedUp(id, entry)) {
       this.stats.inc('backupsSkippedUnchanged');
-      this.extend(id, entry);
       return;
     }
     const backedUp = this.backup(id, entry);
@@ -148,11 +161,18 @@ export class StickyMode implements SessionMode {
     return node ? [node] : [];
   }
 
+  /**
+   * Deletes the session and writes its revocation tombstone, so no process serves the id from
+   * memory afterwards (regenerate and logout come here too). Resolves once both are done.
+   */
   async destroy(id: string): Promise<void> {
     const entry = this.local.delete(id);
+    this.evicted.delete(id);
     // A backup still in flight must land before the delete, or it would resurrect the session.
     await this.chains.get(id);
-    await this.deleteCopy(id, entry?.backupNode);
+    if (!isStorableId(this.settings.storageKeyPrefix, id)) return;
+    const ttl = entry ? this.remainingSeconds(entry.expiresAt) : await this.tombstoneTtlOfStored(id);
+    await Promise.all([this.revocations.revoke(id, ttl), this.deleteCopy(id, entry?.backupNode)]);
   }
 
   async close(): Promise<void> {
@@ -166,9 +186,68 @@ export class StickyMode implements SessionMode {
     return storageKey(this.settings.storageKeyPrefix, id);
   }
 
-  /** Whether memcached already holds this state of the session, on the node the ring now gives it. */
+  /**
+   * Whether memcached already holds this state of the session, on the node the ring now gives it,
+   * with a recorded expiry less than REFRESH_FRACTION of the lifetime behind the real one.
+   */
   private isBackedUp(id: string, entry: LocalSession): boolean {
-    return entry.backupHash === entry.hash && entry.backupNode === this.copies.nodesFor(this.key(id), 1)[0];
+    return (
+      entry.backupHash === entry.hash &&
+      entry.backupNode === this.copies.nodesFor(this.key(id), 1)[0] &&
+      !(entry.expiresAt - entry.backupExpiresAt > REFRESH_FRACTION * this.lifetimeMs(entry.cookie))
+    );
+  }
+
+  /** A session's full lifetime in ms: its cookie's maxAge, else the inactivity timeout (Infinity: never). */
+  private lifetimeMs(cookie: unknown): number {
+    const maxAge = (cookie as { originalMaxAge?: unknown } | null)?.originalMaxAge;
+    if (typeof maxAge === 'number') return maxAge;
+    const seconds = this.settings.maxInactiveInterval;
+    return seconds > 0 ? seconds * 1000 : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * A memcached TTL that ends no earlier than `expiresAt`; 0 (never) for Infinity. One second more,
+   * because memcached's clock ticks once a second and may end an item up to a second early.
+   */
+  private remainingSeconds(expiresAt: number): number {
+    return Number.isFinite(expiresAt) ? Math.max(0, Math.ceil((expiresAt - Date.now()) / 1000)) + 1 : 0;
+  }
+
+  /**
+   * Tombstone lifetime for a session this process does not hold: as long as whoever holds it may
+   * still serve it, i.e. its recorded expiry plus the refresh lag (the copy's TTL is close to the
+   * lifetime). Without a readable copy: the inactivity timeout.
+   */
+  private async tombstoneTtlOfStored(id: string): Promise<number> {
+    const copy = await this.copies.read(this.key(id)).then(
+      (result) => result.copy,
+      () => undefined,
+    );
+    if (!copy) return Math.max(0, this.settings.maxInactiveInterval);
+    return this.tombstoneTtlOfCopy(copy);
+  }
+
+  private tombstoneTtlOfCopy(copy: VersionedCopy): number {
+    if (copy.expiresAt === undefined) return copy.ttl;
+    return this.remainingSeconds(copy.expiresAt) + Math.ceil(REFRESH_FRACTION * copy.ttl);
+  }
+
+  /**
+   * Whether a session held in memory may be served: its id has no revocation tombstone. Checked
+   * on every request, or once per `revocationCheckInterval`. When no tombstone node can say, the
+   * session is served (sticky mode stays available while memcached is not) and checked again next time.
+   */
+  private async notRevoked(id: string, entry: LocalSession): Promise<boolean> {
+    const interval = this.settings.revocationCheckInterval;
+    if (interval > 0 && Date.now() - entry.verifiedAt < interval) return true;
+    const checkedAt = Date.now();
+    const state = await this.revocations.check(id);
+    if (state === 'valid') entry.verifiedAt = checkedAt;
+    if (state !== 'revoked') return true;
+    this.stats.inc('revokedSessionsRefused');
+    if (this.local.peek(id) === entry) this.local.delete(id);
+    return false;
   }
 
   /** When a session with this cookie expires: the cookie's own expiry, else the inactivity timeout. */
@@ -179,13 +258,6 @@ export class StickyMode implements SessionMode {
     return seconds > 0 ? Date.now() + seconds * 1000 : Number.POSITIVE_INFINITY;
   }
 
-  /** Lifetime of a copy of `entry` written now: its remaining time plus slack (0 = never expires). */
-  private lifetimeOf(entry: LocalSession): { ttl: number; expiresAt: number } {
-    if (!Number.isFinite(entry.expiresAt)) return { ttl: 0, expiresAt: Number.POSITIVE_INFINITY };
-    const remaining = Math.max(1000, entry.expiresAt - Date.now());
-    const ttl = Math.ceil((remaining * (1 + TTL_SLACK)) / 1000);
-    return { ttl, expiresAt: Date.now() + ttl * 1000 };
-  }
 
   private materialize(entry: LocalSession): SessionData {
     const data = JSON.parse(entry.body) as SessionData;
@@ -201,28 +273,37 @@ export class StickyMode implements SessionMode {
   private async takeOver(id: string): Promise<LoadedSession | undefined> {
     if (!isStorableId(this.settings.storageKeyPrefix, id)) return undefined;
     const key = this.key(id);
-    const result = await this.copies.read(key);
+    // The tombstone is checked with the read (same round trip), so no node revives a revoked id.
+    const [result, revocation] = await Promise.all([this.copies.read(key), this.revocations.check(id)]);
     if (result.corrupt.length > 0) {
-      this.stats.inc('corruptSessions');
-      this.logger.warn(`memcached node(s) ${result.corrupt.join(', ')}: stored session data is corrupt; starting a new session`);
+      reportCorruptSession(this.logger, this.stats, key, `not a session copy on node(s) ${result.corrupt.join(', ')}`);
       void this.copies.delete(key, result.corrupt);
     }
-    if (!result.copy) return undefined;
+    const copy = result.copy;
+    if (!copy) return undefined;
+    if (revocation === 'revoked' || (copy.expiresAt !== undefined && copy.expiresAt <= Date.now())) {
+      this.stats.inc(revocation === 'revoked' ? 'revokedSessionsRefused' : 'expiredRemoved');
+      void this.copies.delete(key, this.copies.nodesFor(key, READ_NODES));
+      return undefined;
+    }
     let data: SessionData;
     try {
       const started = performance.now();
-      data = decodeSession(result.copy.json);
+      data = decodeSession(copy.json);
       this.stats.record('deserialization', performance.now() - started);
     } catch (err) {
       if (!(err instanceof CorruptSessionError)) throw err;
-      this.stats.inc('corruptSessions');
-      this.logger.warn(`${err.message}; starting a new session`);
+      reportCorruptSession(this.logger, this.stats, key, err.message);
+      void this.copies.delete(key, this.copies.nodesFor(key, READ_NODES));
       return undefined;
     }
     const own = this.evicted.delete(id);
     const newId = own ? id : this.idForTakeover(id);
     const moved = newId !== id;
     if (!own) this.stats.inc('takeovers');
+    // The old id is revoked before the session is served under the new one: a previous owner that
+    // still holds it in memory stops serving it from its next request.
+    if (moved) await this.revocations.revoke(id, this.tombstoneTtlOfCopy(copy));
     if (moved) this.superseded.set(newId, id);
     const encoded = encodeSession(data, this.settings.sessionAttributeFilter);
     const [node] = this.copies.nodesFor(key, 1);
@@ -230,15 +311,16 @@ export class StickyMode implements SessionMode {
       body: encoded.body,
       stored: encoded.body,
       hash: encoded.hash,
-      version: result.copy.version,
+      version: copy.version,
       cookie: encoded.cookie,
-      expiresAt: this.expiryOf(null),
+      expiresAt: copy.expiresAt ?? this.expiryOf(encoded.cookie),
       // Under a new id there is no backup yet; under the same id the copy read is the backup
       // when it sits on the node the ring gives now.
       backupHash: moved || result.stale.includes(node) ? undefined : encoded.hash,
       backupNode: moved ? undefined : node,
-      backupExpiresAt: 0,
+      backupExpiresAt: copy.expiresAt ?? 0,
       backupInFlight: false,
+      verifiedAt: revocation === 'valid' ? Date.now() : 0,
     });
     return { id: newId, data };
   }
@@ -273,8 +355,10 @@ export class StickyMode implements SessionMode {
     }
     if (this.isBackedUp(id, entry)) return; // an earlier queued backup wrote it
     const hash = entry.hash;
-    const { ttl, expiresAt } = this.lifetimeOf(entry);
-    const copy = { version: entry.version, ttl, json: storedJson({ body: entry.stored, cookie: entry.cookie }) };
+    // The copy records the session's expiry, and memcached drops it then.
+    const expiresAt = entry.expiresAt;
+    const ttl = this.remainingSeconds(expiresAt);
+    const copy = { version: entry.version, ttl, expiresAt, json: storedJson({ body: entry.stored, cookie: entry.cookie }) };
     try {
       await this.copies.write(key, copy, [node]);
     } catch (err) {
@@ -294,26 +378,17 @@ export class StickyMode implements SessionMode {
     }
   }
 
-  /** Keeps the memcached copy alive as long as the session: a native touch, only when it would expire first. */
+  /**
+   * A used but unchanged session: stored again only when its copy's recorded expiry falls too far
+   * behind (see REFRESH_FRACTION), so most requests cost no memcached operation.
+   */
   private extend(id: string, entry: LocalSession): void {
-    const node = entry.backupNode;
-    if (node === undefined || entry.backupInFlight) return; // the pending backup sets the expiration
-    if (entry.expiresAt <= entry.backupExpiresAt) {
+    if (entry.backupNode === undefined || entry.backupInFlight) return; // the pending backup records the expiry
+    if (this.isBackedUp(id, entry)) {
       this.stats.inc('touchesSkipped');
       return;
     }
-    const { ttl, expiresAt } = this.lifetimeOf(entry);
-    const previous = entry.backupExpiresAt;
-    entry.backupExpiresAt = expiresAt; // claimed now, so concurrent requests do not touch again
-    void this.copies.touch(this.key(id), ttl, [node]).then(
-      (missing) => {
-        if (missing.length === 0) return;
-        // The copy is gone (node restarted or evicted it): write it again.
-        entry.backupHash = undefined;
-        void this.backup(id, entry);
-      },
-      () => (entry.backupExpiresAt = previous),
-    );
+    void this.backup(id, entry);
   }
 
   /**
