@@ -1,0 +1,95 @@
+/**
+ * Sticky mode, several app processes: a session destroyed, regenerated (login/logout) or taken
+ * over anywhere is served by no process afterwards, from the next request on.
+ */
+import { describe, expect, it } from 'vitest';
+import { textCommand } from '../helpers/memcached.js';
+import { freshClusterPerTest } from '../helpers/app-process.js';
+import { Client } from '../helpers/http.js';
+
+const scope = freshClusterPerTest(3);
+const options = { sessionBackupAsync: false };
+
+/** The session id inside a `connect.sid=s%3A<id>.<signature>` cookie. */
+function idOf(cookie: string): string {
+  const value = decodeURIComponent(cookie.split('=')[1]).slice(2);
+  return value.slice(0, value.lastIndexOf('.'));
+}
+
+async function userWith(url: string, cookie: string): Promise<unknown> {
+  const client = new Client(url);
+  client.cookie = cookie;
+  const reply = await client.get('/read');
+  expect(reply.status).toBe(200);
+  return JSON.parse(reply.body).data?.user;
+}
+
+describe('sticky revocation across app processes', () => {
+  it('login on A, takeover on B, logout on B: neither pre-logout cookie authenticates on A or B', async () => {
+    const a = await scope.start('a', { ...options, route: 'a' });
+    const b = await scope.start('b', { ...options, route: 'b' });
+    const client = new Client(a.url);
+    await client.get('/set?visit=1');
+    expect(JSON.parse((await client.get('/login?user=ada')).body).data.user).toBe('ada');
+    const onA = client.cookie!;
+    expect(await userWith(a.url, onA)).toBe('ada');
+    client.moveTo(b.url);
+    expect(JSON.parse((await client.get('/read')).body).data.user).toBe('ada');
+    const onB = client.cookie!;
+    expect(idOf(onB)).toMatch(/\.b$/);
+    const logout = await client.get('/logout');
+    expect(JSON.parse(logout.body).data.user).toBeUndefined();
+    expect(client.cookie).not.toBe(onB);
+    for (const url of [a.url, b.url]) {
+      expect(await userWith(url, onA)).toBeUndefined();
+      expect(await userWith(url, onB)).toBeUndefined();
+    }
+    // The new, logged-out session still works.
+    expect(JSON.parse((await client.get('/set?visit=2')).body).data).toEqual({ visit: '2' });
+  });
+
+  it('req.sessionStore.destroy(sid) on B stops A serving the session it holds', async () => {
+    const a = await scope.start('a', options);
+    const b = await scope.start('b', options);
+    const client = new Client(a.url);
+    await client.get('/login?user=ada');
+    expect(JSON.parse((await client.get('/read')).body).data.user).toBe('ada');
+    const sid = idOf(client.cookie!);
+    const admin = new Client(b.url);
+    expect(JSON.parse((await admin.get(`/store-destroy?sid=${encodeURIComponent(sid)}`)).body).destroyed).toBe(true);
+    expect(JSON.parse((await client.get('/read')).body).data.user).toBeUndefined();
+    const stats = JSON.parse((await client.get('/stats')).body);
+    expect(stats.counters.revokedSessionsRefused).toBe(1);
+  });
+
+  it('destroy on A: a copy that reappears in memcached (late backup) is not revived by another node', async () => {
+    const a = await scope.start('a', { ...options, route: 'a' });
+    const b = await scope.start('b', { ...options, route: 'b' });
+    const client = new Client(a.url);
+    await client.get('/login?user=ada');
+    const cookie = client.cookie!;
+    const sid = idOf(cookie);
+    const stored = await Promise.all(scope.cluster.instances.map((m) => textCommand(m.host, m.port, `get ${sid}\r\n`)));
+    await client.get('/destroy');
+    // Put the copy back where it was, as a backup that was in flight during the delete would.
+    for (const [i, m] of scope.cluster.instances.entries()) {
+      const found = /^VALUE \S+ (\d+) (\d+)\r\n([\s\S]*)\r\nEND\r\n$/.exec(stored[i]);
+      if (found) await textCommand(m.host, m.port, `set ${sid} ${found[1]} 0 ${found[2]}\r\n${found[3]}\r\n`, 'STORED\r\n');
+    }
+    expect(await userWith(b.url, cookie)).toBeUndefined();
+    expect(await userWith(a.url, cookie)).toBeUndefined();
+  });
+
+  it('revocationCheckInterval: a held session is checked at most once per interval, and revoked after it', async () => {
+    const a = await scope.start('a', { ...options, revocationCheckInterval: 1000 });
+    const b = await scope.start('b', options);
+    const client = new Client(a.url);
+    await client.get('/login?user=ada');
+    for (let i = 0; i < 10; i++) await client.get('/read');
+    const checks = JSON.parse((await client.get('/stats')).body).counters.revocationChecks;
+    expect(checks).toBeLessThanOrEqual(2);
+    await new Client(b.url).get(`/store-destroy?sid=${encodeURIComponent(idOf(client.cookie!))}`);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(JSON.parse((await client.get('/read')).body).data.user).toBeUndefined();
+  });
+});
