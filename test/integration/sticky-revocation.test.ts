@@ -3,7 +3,7 @@
  * over anywhere is served by no process afterwards, from the next request on.
  */
 import { describe, expect, it } from 'vitest';
-import { textCommand } from '../helpers/memcached.js';
+import { snapshotItem } from '../helpers/raw-items.js';
 import { freshClusterPerTest } from '../helpers/app-process.js';
 import { Client } from '../helpers/http.js';
 
@@ -69,13 +69,10 @@ describe('sticky revocation across app processes', () => {
     await client.get('/login?user=ada');
     const cookie = client.cookie!;
     const sid = idOf(cookie);
-    const stored = await Promise.all(scope.cluster.instances.map((m) => textCommand(m.host, m.port, `get ${sid}\r\n`)));
+    const restore = await snapshotItem(scope.cluster.instances, sid);
     await client.get('/destroy');
     // Put the copy back where it was, as a backup that was in flight during the delete would.
-    for (const [i, m] of scope.cluster.instances.entries()) {
-      const found = /^VALUE \S+ (\d+) (\d+)\r\n([\s\S]*)\r\nEND\r\n$/.exec(stored[i]);
-      if (found) await textCommand(m.host, m.port, `set ${sid} ${found[1]} 0 ${found[2]}\r\n${found[3]}\r\n`, 'STORED\r\n');
-    }
+    await restore();
     expect(await userWith(b.url, cookie)).toBeUndefined();
     expect(await userWith(a.url, cookie)).toBeUndefined();
   });
