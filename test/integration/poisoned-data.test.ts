@@ -1,0 +1,106 @@
+/**
+ * Hostile bytes written straight into memcached, in both modes: the user gets a fresh session
+ * (never a 500, /login included), the data is logged once as `corrupt_session` and deleted.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type http from 'node:http';
+import session from '../../src/index.js';
+import { startCluster } from '../helpers/memcached.js';
+import { Client, serve } from '../helpers/http.js';
+import { setEverywhere } from '../helpers/raw-items.js';
+
+let cluster: Awaited<ReturnType<typeof startCluster>>;
+const open: Array<() => Promise<void>> = [];
+beforeEach(async () => {
+  cluster = await startCluster(2);
+});
+afterEach(async () => {
+  while (open.length) await open.pop()!();
+  await cluster.stop();
+});
+
+type Req = http.IncomingMessage & { session: Record<string, unknown> & { regenerate: Function; save: Function } };
+
+async function app(sticky: boolean) {
+  const events: string[] = [];
+  const record = (fields: unknown) => {
+    if (typeof fields === 'object' && fields && 'event' in fields) events.push(String((fields as { event: unknown }).event));
+  };
+  const middleware = session({
+    secret: 'it',
+    resave: false,
+    saveUninitialized: false,
+    memcachedNodes: cluster.nodes,
+    sticky,
+    sessionBackupAsync: false,
+    logger: { info: record, warn: record, error: record },
+  });
+  const server = await serve((req, res) => {
+    middleware(req, res, (err) => {
+      const r = req as Req;
+      if (err) {
+        res.statusCode = 500;
+        return res.end(String((err as Error).message));
+      }
+      const url = new URL(req.url!, 'http://x');
+      if (url.pathname === '/set') for (const [k, v] of url.searchParams) r.session[k] = v;
+      if (url.pathname === '/login') {
+        return r.session.regenerate(() => {
+          r.session.user = 'ada';
+          r.session.save(() => res.end(JSON.stringify(r.session)));
+        });
+      }
+      res.end(JSON.stringify(r.session));
+    });
+  });
+  open.push(async () => {
+    await server.close();
+    await middleware.close();
+  });
+  return { url: server.url, middleware, events };
+}
+
+const cookie = '"cookie":{"originalMaxAge":3600000,"expires":"2999-01-01T00:00:00.000Z","httpOnly":true,"path":"/"}';
+const POISONS: Record<string, string> = {
+  'originalMaxAge not a number': '{"cookie":{"originalMaxAge":"1h","httpOnly":true,"path":"/"},"user":"eve"}',
+  'maxAge not a number': '{"cookie":{"originalMaxAge":3600000,"maxAge":"1h","path":"/"},"user":"eve"}',
+  'expires not a date': '{"cookie":{"originalMaxAge":null,"expires":"tomorrow-ish","path":"/"},"user":"eve"}',
+  'expires a number': '{"cookie":{"originalMaxAge":null,"expires":12345,"path":"/"},"user":"eve"}',
+  'originalMaxAge beyond any date': '{"cookie":{"originalMaxAge":1e300,"path":"/"},"user":"eve"}',
+  'cookie domain that cannot be sent': '{"cookie":{"originalMaxAge":null,"domain":"bad domain;","path":"/"},"user":"eve"}',
+  'cookie an array': '{"cookie":[],"user":"eve"}',
+  'unknown cookie attribute': '{"cookie":{"originalMaxAge":null,"toJSON":1},"user":"eve"}',
+  'attribute nested 20,000 levels deep': `{${cookie},"user":"eve","deep":${'['.repeat(20000)}${']'.repeat(20000)}}`,
+  'not JSON': '{"cookie":{"originalMax',
+};
+
+for (const sticky of [true, false]) {
+  describe(`poisoned stored data (${sticky ? 'sticky' : 'non-sticky'} mode)`, () => {
+    for (const [name, json] of Object.entries(POISONS)) {
+      it(`${name}: a fresh session, /login works, logged once`, async () => {
+        const writer = await app(sticky);
+        const client = new Client(writer.url);
+        await client.get('/set?user=ada');
+        const sid = decodeURIComponent(client.cookie!.split('=')[1]).slice(2).replace(/\.[^.]*$/, '');
+        await setEverywhere(cluster.instances, sid, `7.3600:${json}`);
+        // Sticky mode serves its own sessions from memory: a second process loads from memcached.
+        const reader = sticky ? await app(true) : writer;
+        const poisoned = client.cookie!;
+        client.moveTo(reader.url);
+        const read = await client.get('/read');
+        expect(read.status).toBe(200);
+        expect(JSON.parse(read.body).user).toBeUndefined();
+        const login = await client.get('/login');
+        expect(login.status).toBe(200);
+        expect(JSON.parse(login.body).user).toBe('ada');
+        // The same poisoned cookie again: the bad data is gone, so nothing more to report.
+        const again = new Client(reader.url);
+        again.cookie = poisoned;
+        expect((await again.get('/read')).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 50));
+        expect(reader.middleware.statistics().counters.corruptSessions).toBe(1);
+        expect(reader.events.filter((e) => e === 'corrupt_session')).toHaveLength(1);
+      });
+    }
+  });
+}
