@@ -204,7 +204,7 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
   if (lockFailure !== 'closed' && lockFailure !== 'open') {
     throw new OptionError('lockFailure', `must be "closed" or "open", got ${describe(lockFailure)}`);
   }
-  const revocationCheckInterval = options.revocationCheckInterval ?? 0;
+  const revocationCheckInterval = options.revocationCheckInterval === undefined ? 0 : options.revocationCheckInterval;
   if (typeof revocationCheckInterval !== 'number' || !(revocationCheckInterval >= 0 && revocationCheckInterval <= 2 ** 31 - 1)) {
     throw new OptionError('revocationCheckInterval', `must be a number of ms from 0 to 2147483647, got ${describe(revocationCheckInterval)}`);
   }
