@@ -77,6 +77,20 @@ describe('sticky revocation across app processes', () => {
     expect(await userWith(a.url, cookie)).toBeUndefined();
   });
 
+  it('a session A dropped from its bounded memory and destroyed on B is not reloaded by A', async () => {
+    const a = await scope.start('a', { ...options, maxLocalSessions: 1 });
+    const b = await scope.start('b', options);
+    const client = new Client(a.url);
+    await client.get('/login?user=ada');
+    const sid = idOf(client.cookie!);
+    await new Client(a.url).get('/set?other=1'); // pushes the first session out of A's memory
+    const restore = await snapshotItem(scope.cluster.instances, sid);
+    await new Client(b.url).get(`/store-destroy?sid=${encodeURIComponent(sid)}`);
+    await restore();
+    expect(JSON.parse((await client.get('/read')).body).data.user).toBeUndefined();
+    expect(JSON.parse((await client.get('/stats')).body).counters.localEvictions).toBeGreaterThan(0);
+  });
+
   it('revocationCheckInterval: a held session is checked at most once per interval, and revoked after it', async () => {
     const a = await scope.start('a', { ...options, revocationCheckInterval: 1000 });
     const b = await scope.start('b', options);
