@@ -46,7 +46,7 @@ export class ThrottledWarnings {
     private readonly intervalMs = 10_000,
   ) {}
 
-  warn(key: string, message: string): void {
+  warn(key: string, fields: LogFields, message: string): void {
     const now = Date.now();
     const seen = this.last.get(key);
     if (seen && now - seen.at < this.intervalMs) {
@@ -55,6 +55,6 @@ export class ThrottledWarnings {
     }
     const extra = seen?.suppressed ? ` (${seen.suppressed} similar in the last ${Math.round((now - seen.at) / 1000)} s)` : '';
     this.last.set(key, { at: now, suppressed: 0 });
-    this.logger.warn(message + extra);
+    logEvent(this.logger, 'warn', seen?.suppressed ? { ...fields, suppressed: seen.suppressed } : fields, message + extra);
   }
 }

@@ -100,7 +100,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
       : new NonStickyMode(settings, cluster, stats, logger);
     store = new ModeStore(mode);
   } else {
-    store = opts.store ?? new MemoryStore();
+    store = (opts.store as Store | undefined) ?? new MemoryStore();
     mode = new StoreMode(store);
   }
   const route = settings?.route;

@@ -2,6 +2,7 @@ import type { CookieOptions } from './cookie.js';
 import { logEvent, type Logger } from './logger.js';
 import type { SessionRequest } from './session.js';
 import type { Store } from './store.js';
+import type { Store as ExpressSessionStore } from 'express-session';
 import { parseNodeList, parseFailoverNodes, type MemcachedNodeAddress } from '../failover/node-list.js';
 import { parseLockingMode, type LockingMode } from '../nonsticky/locking-policy.js';
 
@@ -26,8 +27,8 @@ export interface SessionOptions {
   rolling?: boolean;
   /** Save new sessions that were not modified. Default true (as express-session, deprecated). */
   saveUninitialized?: boolean;
-  /** An express-session store. Not allowed together with `memcachedNodes`. */
-  store?: Store;
+  /** An express-session store (connect-redis, connect-memcached, `MemoryStore`, …). Not allowed together with `memcachedNodes`. */
+  store?: Store | ExpressSessionStore;
   /** What happens when `req.session` is deleted or set to null. Default `keep`. */
   unset?: 'destroy' | 'keep';
 
