@@ -224,7 +224,10 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
           state.savedHash = endHash;
           return mode.save(sess.id, sess);
         }
-        if (mode.touches && hasId() && cookieId === req.sessionID) return mode.touch(req.sessionID!, sess);
+        // As express-session: a failed touch does not fail the response; it is reported after it.
+        if (mode.touches && hasId() && cookieId === req.sessionID) {
+          return mode.touch(req.sessionID!, sess)?.catch((err: unknown) => void setImmediate(next, err));
+        }
         return undefined;
       };
       holdEnd(
