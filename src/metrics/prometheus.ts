@@ -44,16 +44,25 @@ const COUNTER_HELP: Record<CounterName, string> = {
 
 /**
  * prom-client, loaded on first use: it is an optional peer dependency, so applications without
- * metrics do not install it. Resolved from this package (CommonJS) or the application (ESM).
+ * metrics do not install it. Resolved from this package under CommonJS; an ES module cannot name
+ * its own location in code that also compiles to CommonJS, so there it is resolved from the
+ * application (its main script, then the working directory), where npm installs peers.
  */
 function loadPromClient(): typeof PromClient {
-  const load = typeof require === 'function' ? require : createRequire(join(process.cwd(), 'index.js'));
-  try {
-    return load('prom-client') as typeof PromClient;
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err;
-    throw new Error('memcached-session-manager: sessionMetrics() needs the prom-client package: npm install prom-client', { cause: err });
+  const loaders =
+    typeof require === 'function'
+      ? [require]
+      : [process.argv[1], join(process.cwd(), 'index.js')].filter((base): base is string => !!base).map((base) => createRequire(base));
+  let missing: unknown;
+  for (const load of loaders) {
+    try {
+      return load('prom-client') as typeof PromClient;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err;
+      missing = err;
+    }
   }
+  throw new Error('memcached-session-manager: sessionMetrics() needs the prom-client package: npm install prom-client', { cause: missing });
 }
 
 function snake(name: string): string {
