@@ -86,7 +86,9 @@ for (const lb of ['nginx', 'builtin'] as const) {
     const port = (other.address() as import('node:net').AddressInfo).port;
     const { child, out, exited } = runCli(['--lb', lb, '--port', String(port)]);
     try {
-      expect(await exited).toBe(1);
+      // Bounded well below the test's timeout, so the cleanup below always runs.
+      const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still running after 30 s'), 30_000));
+      expect(await Promise.race([exited, timeout])).toBe(1);
       expect(out.text).toMatch(new RegExp(`demo failed to start: port ${port} on 127.0.0.1 is already in use by another program; choose another with --port`));
       expect(out.text).not.toMatch(/Open http/);
       expect(out.text).toMatch(/stopped: every process ended/);
