@@ -23,14 +23,20 @@ export const consoleLogger: Logger = {
   error: (first, ...rest) => console.error(...(typeof first === 'string' ? [first, ...rest] : rest)),
 };
 
-/** Tags every message so operators can grep for them; keeps a leading fields object first (pino style). */
+/** The `event` of a message logged without fields, so every log line can be filtered by event. */
+const GENERIC_EVENT: Record<keyof Logger, string> = { info: 'info', warn: 'warning', error: 'error' };
+
+/**
+ * Tags every message so operators can grep for them, in pino's `(fields, message)` form: a
+ * message logged without fields gets `{ event: 'warning' }` (or `info`, `error`).
+ */
 export function prefixed(logger: Logger): Logger {
   const tag = '[memcached-session-manager]';
   const wrap =
     (level: keyof Logger) =>
     (first: unknown, ...rest: unknown[]) =>
       typeof first === 'string'
-        ? logger[level](`${tag} ${first}`, ...rest)
+        ? logger[level]({ event: GENERIC_EVENT[level] }, `${tag} ${first}`, ...rest)
         : logger[level](first, ...rest.map((r, i) => (i === 0 && typeof r === 'string' ? `${tag} ${r}` : r)));
   return { info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
 }

@@ -2,7 +2,7 @@
 import { expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import session, { sessionMetrics } from '../../src/index.js';
-import { ThrottledWarnings, type Logger } from '../../src/manager/logger.js';
+import { prefixed, ThrottledWarnings, type Logger } from '../../src/manager/logger.js';
 import { COUNTERS } from '../../src/manager/statistics.js';
 
 const options = { secret: 's', resave: false, saveUninitialized: false };
@@ -35,4 +35,18 @@ it('a throttled warning carries its event field, and the count of the ones held 
   warnings.warn('k', { event: 'backup_failed', node: 'n1' }, 'backup failed');
   expect(seen[0][0]).toEqual({ event: 'backup_failed', node: 'n1' });
   expect(seen[0][1]).toBe('backup failed');
+});
+
+it('a message logged without fields still carries an event field', () => {
+  const seen: unknown[][] = [];
+  const record = (...args: unknown[]) => seen.push(args);
+  const logger = prefixed({ info: record, warn: record, error: record });
+  logger.warn('lock lost; starting a new session');
+  logger.error('failed');
+  logger.info({ event: 'memcached_node_up', node: 'n1' }, 'n1 is up');
+  expect(seen).toEqual([
+    [{ event: 'warning' }, '[memcached-session-manager] lock lost; starting a new session'],
+    [{ event: 'error' }, '[memcached-session-manager] failed'],
+    [{ event: 'memcached_node_up', node: 'n1' }, '[memcached-session-manager] n1 is up'],
+  ]);
 });
