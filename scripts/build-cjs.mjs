@@ -1,5 +1,6 @@
 // Finishes the CommonJS build: `require('memcached-session-manager')` returns the factory itself,
-// as `require('express-session')` does, with the named exports attached to it.
+// as `require('express-session')` does, with the named exports attached to it; its types are
+// the factory's namespace (session.Store, session.SessionOptions, …), as @types/express-session.
 import { writeFileSync } from 'node:fs';
 
 const dir = new URL('../dist/cjs/', import.meta.url);
@@ -13,7 +14,8 @@ module.exports = Object.assign(exported.default, exported);
 );
 writeFileSync(
   new URL('index.d.cts', dir),
-  `declare const session: typeof import('../esm/index.js').default & typeof import('../esm/index.js');
+  `import exported = require('./index.js');
+import session = exported.session;
 export = session;
 `,
 );

@@ -9,34 +9,77 @@
  *                   memcachedNodes: 'n1:127.0.0.1:11211,n2:127.0.0.1:11212' }));
  * ```
  */
-import { createSessionMiddleware, type SessionMiddleware } from './manager/middleware.js';
-import type { SessionOptions } from './manager/options.js';
-import { Store } from './manager/store.js';
-import { MemoryStore } from './manager/memory-store.js';
-import { Session } from './manager/session.js';
-import { Cookie } from './manager/cookie.js';
+// express-session's types type `req.session` on Express's Request and hold the `SessionData`
+// interface applications augment; this package fills the same role, so it ships them.
+/// <reference types="express-session" />
+import type * as expressSession from 'express-session';
+import { createSessionMiddleware, type SessionMiddleware as Middleware } from './manager/middleware.js';
+import { OptionError as OptionErrorClass, type SessionOptions as Options, type LockingModeOption as Locking } from './manager/options.js';
+import { Store as StoreClass } from './manager/store.js';
+import { MemoryStore as MemoryStoreClass } from './manager/memory-store.js';
+import { Session as SessionClass } from './manager/session.js';
+import { Cookie as CookieClass } from './manager/cookie.js';
+import * as errors from './manager/errors.js';
+import { SessionTooLargeError as TooLarge } from './memcached/session-codec.js';
+import { sessionMetrics as metrics } from './metrics/prometheus.js';
 
 /** Creates the session middleware; same signature and options as express-session's factory. */
-function sessionFactory(options?: SessionOptions): SessionMiddleware {
+function session(options?: Options): Middleware {
   return createSessionMiddleware(options);
 }
 
-/** The factory, with express-session's exports attached (`session.Store`, `session.MemoryStore`, …). */
-const session = Object.assign(sessionFactory, { Store, MemoryStore, Session, Cookie });
+/**
+ * express-session's exports (`session.Store`, `session.MemoryStore`, …) and this package's,
+ * as values and as types, so `session.Store` and `session.SessionOptions` work in type positions
+ * as with `@types/express-session`, from ESM and from `require()`.
+ */
+namespace session {
+  export const Store = StoreClass;
+  export type Store = StoreClass;
+  export const MemoryStore = MemoryStoreClass;
+  export type MemoryStore = MemoryStoreClass;
+  export const Session = SessionClass;
+  export type Session = SessionClass;
+  export const Cookie = CookieClass;
+  export type Cookie = CookieClass;
+  export const OptionError = OptionErrorClass;
+  export type OptionError = OptionErrorClass;
+  export const SessionStoreUnavailableError = errors.SessionStoreUnavailableError;
+  export type SessionStoreUnavailableError = errors.SessionStoreUnavailableError;
+  export const SessionLockTimeoutError = errors.SessionLockTimeoutError;
+  export type SessionLockTimeoutError = errors.SessionLockTimeoutError;
+  export const SessionConflictError = errors.SessionConflictError;
+  export type SessionConflictError = errors.SessionConflictError;
+  export const SessionTooLargeError = TooLarge;
+  export type SessionTooLargeError = TooLarge;
+  export const sessionMetrics = metrics;
+  export type SessionOptions = Options;
+  export type SessionMiddleware = Middleware;
+  export type LockingModeOption = Locking;
+  /** The interface applications augment with `declare module 'express-session' { interface SessionData { … } }`. */
+  export type SessionData = expressSession.SessionData;
+  export type CookieOptions = expressSession.CookieOptions;
+}
 
 export default session;
-export { session, Store, MemoryStore, Session, Cookie };
-export { OptionError } from './manager/options.js';
-export { SessionStoreUnavailableError } from './manager/errors.js';
-export { SessionTooLargeError } from './memcached/session-codec.js';
-export { SessionLockTimeoutError, SessionConflictError } from './manager/errors.js';
-export { sessionMetrics } from './metrics/prometheus.js';
-export { EmbeddedMemcached } from './embedded-memcached/server.js';
-export type { SessionOptions } from './manager/options.js';
+export { session };
+export const { Store, MemoryStore, Session, Cookie, OptionError, SessionStoreUnavailableError, SessionLockTimeoutError, SessionConflictError, SessionTooLargeError, sessionMetrics } = session;
+export type Store = StoreClass;
+export type MemoryStore = MemoryStoreClass;
+export type Session = SessionClass;
+export type Cookie = CookieClass;
+export type OptionError = OptionErrorClass;
+export type SessionStoreUnavailableError = errors.SessionStoreUnavailableError;
+export type SessionLockTimeoutError = errors.SessionLockTimeoutError;
+export type SessionConflictError = errors.SessionConflictError;
+export type SessionTooLargeError = TooLarge;
+export type { SessionOptions, LockingModeOption } from './manager/options.js';
 export type { SessionMiddleware } from './manager/middleware.js';
-export type { SessionData, StoreCallback } from './manager/store.js';
+export type { StoreCallback } from './manager/store.js';
+export type { SessionData } from 'express-session';
 export type { SessionRequest } from './manager/session.js';
-export type { CookieOptions, CookieData } from './manager/cookie.js';
+export type { CookieData } from './manager/cookie.js';
+export type { CookieOptions } from './manager/cookie.js';
 export type { StatisticsSnapshot } from './manager/statistics.js';
 export type { LatencySummary } from './manager/histogram.js';
 export type { Logger, LogFields } from './manager/logger.js';

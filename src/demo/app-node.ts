@@ -1,6 +1,7 @@
-// One app node of the demo: an Express app with the session middleware, in its own process.
+// One app node of the demo: a node:http app with the session middleware, in its own process
+// (no web framework, so installing the package does not install one).
 // Configured by environment: NODE_NAME, HOST, PORT, MSM_NODES, MSM_MODE (sticky | non-sticky), SESSION_SECRET.
-import express from 'express';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import session from '../index.js';
 import { demoPage } from './page.js';
 
@@ -18,25 +19,19 @@ const sessions = session({
   requestUriIgnorePattern: '^/(favicon\\.ico|healthz)$',
 });
 
-type DemoSession = { user?: string; cart?: string[]; visits?: number };
-const app = express();
-app.disable('x-powered-by');
-app.use(express.json({ limit: '10kb' }));
-app.use((req, res, next) => {
-  res.setHeader('X-Served-By', name);
-  next();
-});
-app.get('/healthz', (_req, res) => res.send('ok'));
-app.use(sessions);
-
 type Callback = (err?: unknown) => void;
-type WithSession = { session?: DemoSession & { regenerate(cb: Callback): void; save(cb: Callback): void; destroy(cb: Callback): void }; sessionID?: string };
-const data = (req: express.Request) => (req as unknown as WithSession).session!;
+type DemoSession = { user?: string; cart?: string[]; visits?: number };
+type DemoRequest = IncomingMessage & {
+  session?: DemoSession & { regenerate(cb: Callback): void; save(cb: Callback): void; destroy(cb: Callback): void };
+  sessionID?: string;
+  body?: Record<string, unknown>;
+};
+const data = (req: DemoRequest) => req.session!;
 
-function state(req: express.Request) {
+function state(req: DemoRequest) {
   const s = data(req);
   const stats = sessions.statistics();
-  const sessionId = (req as unknown as WithSession).sessionID;
+  const sessionId = req.sessionID;
   const id = sessionId && (s.user || s.cart?.length || s.visits) ? sessionId : undefined;
   return {
     servedBy: name,
@@ -54,39 +49,78 @@ function state(req: express.Request) {
   };
 }
 
-app.get('/', (_req, res) => res.type('html').send(demoPage));
-app.get('/api/state', (req, res) => res.json(state(req)));
-app.post('/api/login', (req, res, next) => {
-  const user = String(req.body?.name ?? '').trim().slice(0, 40) || 'guest';
-  const previous = data(req);
-  const carry = { cart: previous.cart, visits: previous.visits };
-  // Passport-style login: a new session id, then one explicit save.
-  data(req).regenerate((err) => {
-    if (err) return next(err);
-    Object.assign(data(req), carry, { user });
-    data(req).save((err2) => (err2 ? next(err2) : res.json(state(req))));
-  });
-});
-app.post('/api/logout', (req, res, next) => data(req).destroy((err) => (err ? next(err) : res.json({ ok: true }))));
-app.post('/api/cart', (req, res) => {
-  const s = data(req);
-  s.cart = [...(s.cart ?? []), String(req.body?.item ?? 'item').slice(0, 40)];
-  res.json(state(req));
-});
-app.post('/api/cart/clear', (req, res) => {
-  data(req).cart = [];
-  res.json(state(req));
-});
-app.post('/api/visit', (req, res) => {
-  const s = data(req);
-  s.visits = (s.visits ?? 0) + 1;
-  res.json(state(req));
-});
-app.use(((err, _req, res, _next) => {
-  res.status((err as { status?: number }).status ?? 500).json({ error: (err as Error).message, servedBy: name });
-}) as express.ErrorRequestHandler);
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', type);
+  res.end(body);
+}
+const json = (res: ServerResponse, value: unknown, status = 200) => send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
 
-const server = app.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? '127.0.0.1', () => {
+/** Reads a small JSON body (the demo's forms send a few fields). */
+async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  let raw = '';
+  for await (const chunk of req) {
+    raw += chunk;
+    if (raw.length > 10_240) throw Object.assign(new Error('request body too large'), { status: 413 });
+  }
+  if (!raw) return {};
+  try {
+    const value: unknown = JSON.parse(raw);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  } catch {
+    throw Object.assign(new Error('request body is not JSON'), { status: 400 });
+  }
+}
+
+type Route = (req: DemoRequest, res: ServerResponse, next: Callback) => void;
+const routes: Record<string, Route> = {
+  'GET /': (_req, res) => send(res, 200, 'text/html; charset=utf-8', demoPage),
+  'GET /api/state': (req, res) => json(res, state(req)),
+  'POST /api/login': (req, res, next) => {
+    const user = String(req.body?.name ?? '').trim().slice(0, 40) || 'guest';
+    const previous = data(req);
+    const carry = { cart: previous.cart, visits: previous.visits };
+    // Passport-style login: a new session id, then one explicit save.
+    data(req).regenerate((err) => {
+      if (err) return next(err);
+      Object.assign(data(req), carry, { user });
+      data(req).save((err2) => (err2 ? next(err2) : json(res, state(req))));
+    });
+  },
+  'POST /api/logout': (req, res, next) => data(req).destroy((err) => (err ? next(err) : json(res, { ok: true }))),
+  'POST /api/cart': (req, res) => {
+    const s = data(req);
+    s.cart = [...(s.cart ?? []), String(req.body?.item ?? 'item').slice(0, 40)];
+    json(res, state(req));
+  },
+  'POST /api/cart/clear': (req, res) => {
+    data(req).cart = [];
+    json(res, state(req));
+  },
+  'POST /api/visit': (req, res) => {
+    const s = data(req);
+    s.visits = (s.visits ?? 0) + 1;
+    json(res, state(req));
+  },
+};
+
+const server = createServer((req: DemoRequest, res) => {
+  res.setHeader('X-Served-By', name);
+  const fail: Callback = (err) => {
+    if (!err) return;
+    if (res.headersSent) return void res.destroy();
+    json(res, { error: (err as Error).message, servedBy: name }, (err as { status?: number }).status ?? 500);
+  };
+  const path = (req.url ?? '/').split('?')[0];
+  if (path === '/healthz') return send(res, 200, 'text/plain', 'ok');
+  const route = routes[`${req.method} ${path}`];
+  if (!route) return json(res, { error: 'not found', servedBy: name }, 404);
+  readBody(req).then((body) => {
+    req.body = body;
+    sessions(req, res, (err) => (err ? fail(err) : route(req, res, fail)));
+  }, fail);
+});
+server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? '127.0.0.1', () => {
   const address = server.address() as { port: number };
   process.stdout.write(JSON.stringify({ port: address.port, pid: process.pid }) + '\n');
 });

@@ -107,12 +107,24 @@ export const demoPage = /* html */ `<!doctype html>
 <script>
 const $ = (id) => document.getElementById(id);
 let cluster = null, last = null;
-function log(text, cls) {
+// The event log is kept in sessionStorage, so a reload of the page keeps it.
+const LOG_KEY = 'msm-demo-log';
+function showLog(entry) {
   const li = document.createElement('li');
-  li.textContent = new Date().toLocaleTimeString() + '  ' + text;
-  if (cls) li.className = cls;
+  li.textContent = entry.at + '  ' + entry.text;
+  if (entry.cls) li.className = entry.cls;
   $('log').prepend(li);
 }
+function savedLog() {
+  try { return JSON.parse(sessionStorage.getItem(LOG_KEY) || '[]'); } catch (e) { return []; }
+}
+function log(text, cls) {
+  const entry = { at: new Date().toLocaleTimeString(), text, cls };
+  const entries = savedLog().concat([entry]).slice(-200);
+  try { sessionStorage.setItem(LOG_KEY, JSON.stringify(entries)); } catch (e) { /* storage full or disabled */ }
+  showLog(entry);
+}
+for (const entry of savedLog()) showLog(entry);
 async function call(path, body) {
   const res = await fetch(path, { method: body === undefined ? 'GET' : 'POST', headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
   const json = await res.json().catch(() => ({}));

@@ -49,6 +49,18 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Fails clearly when another program already listens where the load balancer should. */
+async function ensurePortFree(host: string, port: number): Promise<void> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is already in use by another program; choose another with --port`) : err),
+    );
+    probe.listen(port, host, resolve);
+  });
+  await new Promise((resolve) => probe.close(resolve));
+}
+
 async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
@@ -92,7 +104,8 @@ export class DemoCluster {
     this.control = http.createServer((req, res) => void this.handleControl(req, res));
     const controlPort = await freePort();
     await new Promise<void>((resolve) => this.control!.listen(controlPort, '127.0.0.1', resolve));
-    o.log(`load balancer: ${this.balancer === 'nginx' ? `nginx (sticky by ${o.nginxSticky === 'route' ? 'the route in the session cookie' : 'ip_hash'})` : 'built-in sticky proxy (nginx not found or not chosen)'}`);
+    o.log(`load balancer: ${this.balancerDescription()}`);
+    await ensurePortFree(this.balancer === 'nginx' ? o.host : '127.0.0.1', o.port);
     if (this.balancer === 'nginx') await this.startNginx(controlPort);
     else {
       this.builtin = new BuiltinBalancer(() => this.apps.filter((a) => a.child?.alive()).map((a) => ({ route: a.name, port: a.port })), controlPort, o.mode === 'sticky');
@@ -100,6 +113,18 @@ export class DemoCluster {
     }
     this.url = `http://${o.host}:${o.port}/`;
     return this.url;
+  }
+
+  private balancerDescription(): string {
+    const o = this.options;
+    if (this.balancer === 'builtin') {
+      const how = o.mode === 'sticky' ? 'sticky proxy' : 'round-robin proxy (non-sticky mode: any node serves any request)';
+      return `built-in ${how}${o.lb === 'auto' ? ' (nginx not found)' : ''}`;
+    }
+    if (o.nginxSticky === 'ip_hash') return 'nginx (sticky by ip_hash)';
+    return o.mode === 'sticky'
+      ? 'nginx (sticky by the route in the session cookie)'
+      : 'nginx (round robin: in non-sticky mode session ids carry no route)';
   }
 
   private async startMemcached(i: number): Promise<void> {
@@ -179,8 +204,14 @@ export class DemoCluster {
       const list = kind === 'apps' ? this.apps : this.memcached;
       const i = Number(index);
       if (i >= list.length) return send(404, { error: `no ${kind} node ${i}` });
-      if (action === 'kill') await list[i].child?.kill('SIGKILL');
-      else if (!list[i].child?.alive()) await (kind === 'apps' ? this.startApp(i) : this.startMemcached(i));
+      const name = kind === 'apps' ? this.apps[i].name : `memcached ${this.memcached[i].id}`;
+      if (action === 'kill' && list[i].child?.alive()) {
+        await list[i].child!.kill('SIGKILL');
+        this.options.log(`${name} killed (SIGKILL)`);
+      } else if (action === 'restart' && !list[i].child?.alive()) {
+        await (kind === 'apps' ? this.startApp(i) : this.startMemcached(i));
+        this.options.log(`${name} is back (pid ${list[i].child?.process.pid}${kind === 'memcached' ? ', empty' : ''})`);
+      }
       send(200, this.state());
     } catch (err) {
       send(500, { error: (err as Error).message });

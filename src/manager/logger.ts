@@ -23,14 +23,20 @@ export const consoleLogger: Logger = {
   error: (first, ...rest) => console.error(...(typeof first === 'string' ? [first, ...rest] : rest)),
 };
 
-/** Tags every message so operators can grep for them; keeps a leading fields object first (pino style). */
+/** The `event` of a message logged without fields, so every log line can be filtered by event. */
+const GENERIC_EVENT: Record<keyof Logger, string> = { info: 'info', warn: 'warning', error: 'error' };
+
+/**
+ * Tags every message so operators can grep for them, in pino's `(fields, message)` form: a
+ * message logged without fields gets `{ event: 'warning' }` (or `info`, `error`).
+ */
 export function prefixed(logger: Logger): Logger {
   const tag = '[memcached-session-manager]';
   const wrap =
     (level: keyof Logger) =>
     (first: unknown, ...rest: unknown[]) =>
       typeof first === 'string'
-        ? logger[level](`${tag} ${first}`, ...rest)
+        ? logger[level]({ event: GENERIC_EVENT[level] }, `${tag} ${first}`, ...rest)
         : logger[level](first, ...rest.map((r, i) => (i === 0 && typeof r === 'string' ? `${tag} ${r}` : r)));
   return { info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
 }
@@ -46,7 +52,7 @@ export class ThrottledWarnings {
     private readonly intervalMs = 10_000,
   ) {}
 
-  warn(key: string, message: string): void {
+  warn(key: string, fields: LogFields, message: string): void {
     const now = Date.now();
     const seen = this.last.get(key);
     if (seen && now - seen.at < this.intervalMs) {
@@ -55,6 +61,6 @@ export class ThrottledWarnings {
     }
     const extra = seen?.suppressed ? ` (${seen.suppressed} similar in the last ${Math.round((now - seen.at) / 1000)} s)` : '';
     this.last.set(key, { at: now, suppressed: 0 });
-    this.logger.warn(message + extra);
+    logEvent(this.logger, 'warn', seen?.suppressed ? { ...fields, suppressed: seen.suppressed } : fields, message + extra);
   }
 }

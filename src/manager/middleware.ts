@@ -7,7 +7,7 @@ import type { Store, SessionData } from './store.js';
 import type { LoadedSession, SessionMode } from './mode.js';
 import { StoreMode } from './store-mode.js';
 import { ModeStore } from './mode-store.js';
-import { pattern, resolveManagerSettings, type SessionOptions } from './options.js';
+import { pattern, resolveManagerSettings, resolveSecrets, validateCookieOptions, warnAboutOptions, type SessionOptions } from './options.js';
 import { Statistics, type StatisticsSnapshot, type TimingName } from './statistics.js';
 import { consoleLogger, prefixed } from './logger.js';
 import { beforeHeaders, holdEnd, isHookable } from './response-hooks.js';
@@ -81,15 +81,14 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
     throw new TypeError('unset option must be "destroy" or "keep"');
   }
   const unsetDestroy = opts.unset === 'destroy';
-  if (Array.isArray(opts.secret) && opts.secret.length === 0) {
-    throw new TypeError('secret option array must contain one or more strings');
-  }
-  const secrets = opts.secret ? (Array.isArray(opts.secret) ? opts.secret : [opts.secret]) : undefined;
+  const secretList = resolveSecrets(opts);
+  validateCookieOptions(cookieOption);
   const ignore = pattern(opts, 'requestUriIgnorePattern');
   const touchOnly = pattern(opts, 'touchOnlyUriPattern');
   const settings = resolveManagerSettings(opts);
   const stats = new Statistics(opts.enableStatistics !== false);
   const logger = prefixed(opts.logger ?? consoleLogger);
+  warnAboutOptions(opts, logger);
 
   let mode: SessionMode;
   let store: Store;
@@ -101,7 +100,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
       : new NonStickyMode(settings, cluster, stats, logger);
     store = new ModeStore(mode);
   } else {
-    store = opts.store ?? new MemoryStore();
+    store = (opts.store as Store | undefined) ?? new MemoryStore();
     mode = new StoreMode(store);
   }
   const route = settings?.route;
@@ -162,8 +161,6 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
       return next();
     }
     if (!path.startsWith(cookieOptionsFor(req).path || '/')) return next();
-    if (!secrets && !req.secret) return next(new Error('secret option required for sessions'));
-    const secretList = secrets ?? [req.secret as string];
 
     req.sessionStore = store;
     const cookieId = readSessionId(req, name, secretList);
@@ -227,7 +224,10 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
           state.savedHash = endHash;
           return mode.save(sess.id, sess);
         }
-        if (mode.touches && hasId() && cookieId === req.sessionID) return mode.touch(req.sessionID!, sess);
+        // As express-session: a failed touch does not fail the response; it is reported after it.
+        if (mode.touches && hasId() && cookieId === req.sessionID) {
+          return mode.touch(req.sessionID!, sess)?.catch((err: unknown) => void setImmediate(next, err));
+        }
         return undefined;
       };
       holdEnd(

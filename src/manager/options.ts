@@ -1,7 +1,8 @@
 import type { CookieOptions } from './cookie.js';
-import type { Logger } from './logger.js';
+import { logEvent, type Logger } from './logger.js';
 import type { SessionRequest } from './session.js';
 import type { Store } from './store.js';
+import type { Store as ExpressSessionStore } from 'express-session';
 import { parseNodeList, parseFailoverNodes, type MemcachedNodeAddress } from '../failover/node-list.js';
 import { parseLockingMode, type LockingMode } from '../nonsticky/locking-policy.js';
 
@@ -26,8 +27,8 @@ export interface SessionOptions {
   rolling?: boolean;
   /** Save new sessions that were not modified. Default true (as express-session, deprecated). */
   saveUninitialized?: boolean;
-  /** An express-session store. Not allowed together with `memcachedNodes`. */
-  store?: Store;
+  /** An express-session store (connect-redis, connect-memcached, `MemoryStore`, …). Not allowed together with `memcachedNodes`. */
+  store?: Store | ExpressSessionStore;
   /** What happens when `req.session` is deleted or set to null. Default `keep`. */
   unset?: 'destroy' | 'keep';
 
@@ -73,7 +74,7 @@ export interface SessionOptions {
   /** Requests whose path matches keep their session alive without loading it (`req.session` is undefined). */
   touchOnlyUriPattern?: string | RegExp;
   /** Non-sticky mode: `none` (default), `all`, `auto` or `uriPattern:<regex>`. */
-  lockingMode?: string;
+  lockingMode?: LockingModeOption;
   /** Non-sticky mode: lock lifetime in memcached, in seconds (renewed while held). Default 5. */
   lockExpiration?: number;
   /** Non-sticky mode: when a lock cannot be had within `operationTimeout`: `closed` (503, default) or `open` (run unlocked). */
@@ -84,6 +85,50 @@ export interface SessionOptions {
    */
   revocationCheckInterval?: number;
 }
+
+/** The values `lockingMode` accepts; `uriPattern:` is followed by a regular expression matched against the path. */
+export type LockingModeOption = 'none' | 'all' | 'auto' | `uriPattern:${string}`;
+
+/**
+ * Every option name, and whether it needs `memcachedNodes`. Typed over `keyof SessionOptions`,
+ * so a new option does not compile until it is listed here (unknown names get a warning).
+ */
+const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
+  secret: 'any',
+  name: 'any',
+  key: 'any',
+  cookie: 'any',
+  genid: 'any',
+  proxy: 'any',
+  resave: 'any',
+  rolling: 'any',
+  saveUninitialized: 'any',
+  store: 'any',
+  unset: 'any',
+  memcachedNodes: 'any',
+  enabled: 'any',
+  enableStatistics: 'any',
+  logger: 'any',
+  requestUriIgnorePattern: 'any',
+  touchOnlyUriPattern: 'any',
+  failoverNodes: 'memcached',
+  sticky: 'memcached',
+  operationTimeout: 'memcached',
+  sessionBackupAsync: 'memcached',
+  sessionBackupTimeout: 'memcached',
+  sessionAttributeFilter: 'memcached',
+  storageKeyPrefix: 'memcached',
+  username: 'memcached',
+  password: 'memcached',
+  route: 'memcached',
+  maxInactiveInterval: 'memcached',
+  maxLocalSessions: 'memcached',
+  maxLocalBytes: 'memcached',
+  itemSizeLimit: 'memcached',
+  lockingMode: 'memcached',
+  lockExpiration: 'memcached',
+  lockFailure: 'memcached',
+};
 
 /** Validated MSM settings (present only when `memcachedNodes` is given). */
 export interface ManagerSettings {
@@ -123,12 +168,16 @@ function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
 
-function positiveNumber(options: SessionOptions, name: keyof SessionOptions, fallback: number): number {
+/** Longest delay Node's timers accept (2^31-1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function positiveNumber(options: SessionOptions, name: keyof SessionOptions, fallback: number, max = Number.POSITIVE_INFINITY): number {
   const value = options[name];
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
     throw new OptionError(name, `must be a positive number, got ${describe(value)}`);
   }
+  if (value > max) throw new OptionError(name, `must be at most ${max}, got ${describe(value)}`);
   return value;
 }
 
@@ -156,15 +205,49 @@ export function pattern(options: SessionOptions, name: keyof SessionOptions): Re
 const KEY_SAFE = /^[\x21-\x7e]*$/;
 const ROUTE = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** The signing secrets: required (a per-request failure would only show once traffic arrives). */
+export function resolveSecrets(options: SessionOptions): string[] {
+  const value = options.secret;
+  if (value === undefined || value === null || value === '') {
+    throw new OptionError('secret', 'is required: a string (or array of strings) used to sign the session cookie');
+  }
+  const secrets = Array.isArray(value) ? value : [value];
+  if (secrets.length === 0) throw new OptionError('secret', 'is empty (secret option array must contain one or more strings)');
+  for (const secret of secrets) {
+    if (typeof secret !== 'string' || secret === '') throw new OptionError('secret', `must be non-empty strings, got ${describe(secret)}`);
+  }
+  return secrets;
+}
+
+/** Two ids for one server would put a session's two copies on the same memcached. */
+function rejectSharedAddresses(nodes: readonly MemcachedNodeAddress[]): void {
+  const seen = new Map<string, string>();
+  for (const node of nodes) {
+    const address = `${node.host.toLowerCase()}:${node.port}`;
+    const other = seen.get(address);
+    if (other) throw new OptionError('memcachedNodes', `names ${address} twice (ids "${other}" and "${node.id}"); each node must be a different server`);
+    seen.set(address, node.id);
+  }
+}
+
 /** Validates the MSM options; returns undefined when memcached is not configured or disabled. */
 export function resolveManagerSettings(options: SessionOptions): ManagerSettings | undefined {
   const enabled = boolean(options, 'enabled', true);
   boolean(options, 'enableStatistics', true);
+  if (options.memcachedNodes === undefined) {
+    for (const [name, scope] of Object.entries(KNOWN_OPTIONS)) {
+      if (scope === 'memcached' && options[name as keyof SessionOptions] !== undefined) {
+        throw new OptionError(name, 'only applies with "memcachedNodes"; set memcachedNodes or remove it');
+      }
+    }
+  }
   if (options.memcachedNodes === undefined || !enabled) return undefined;
   if (options.store) {
     throw new OptionError('store', 'cannot be combined with "memcachedNodes": the session manager owns the store');
   }
   const nodes = parseNodeList(options.memcachedNodes);
+  if (nodes.length === 0) throw new OptionError('memcachedNodes', `lists no node, got ${describe(options.memcachedNodes)}`);
+  rejectSharedAddresses(nodes);
   const failoverNodeIds = parseFailoverNodes(options.failoverNodes, nodes);
   const sticky = boolean(options, 'sticky', true);
   const storageKeyPrefix = options.storageKeyPrefix ?? '';
@@ -214,9 +297,9 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     nodes,
     failoverNodeIds,
     sticky,
-    operationTimeout: positiveNumber(options, 'operationTimeout', 1000),
+    operationTimeout: positiveNumber(options, 'operationTimeout', 1000, MAX_TIMER_MS),
     sessionBackupAsync: boolean(options, 'sessionBackupAsync', true),
-    sessionBackupTimeout: positiveNumber(options, 'sessionBackupTimeout', 100),
+    sessionBackupTimeout: positiveNumber(options, 'sessionBackupTimeout', 100, MAX_TIMER_MS),
     sessionAttributeFilter: pattern(options, 'sessionAttributeFilter'),
     storageKeyPrefix,
     username: options.username,
@@ -231,4 +314,95 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     lockFailOpen: lockFailure === 'open',
     revocationCheckInterval,
   };
+}
+
+const SAME_SITE = new Set<unknown>([true, false, 'lax', 'strict', 'none', 'auto']);
+const PRIORITY = new Set<unknown>(['low', 'medium', 'high']);
+// The cookie library's rule: a domain name made of labels, optionally with a leading dot.
+const DOMAIN = /^[.]?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const PATH = /^[\u0020-\u003A\u003D-\u007E]*$/;
+
+/**
+ * Checks cookie attributes the cookie serializer would otherwise reject on the first response
+ * (no cookie sent) or that crash when a session is created. Named `cookie.<attribute>`.
+ */
+export function validateCookieOptions(cookie: unknown): void {
+  if (cookie === undefined || typeof cookie === 'function') return;
+  if (typeof cookie !== 'object' || cookie === null) throw new OptionError('cookie', `must be an object or a function, got ${describe(cookie)}`);
+  const c = cookie as Record<string, unknown>;
+  const fail = (attribute: string, reason: string) => {
+    throw new OptionError(`cookie.${attribute}`, `${reason}, got ${describe(c[attribute])}`);
+  };
+  for (const attribute of ['maxAge', 'originalMaxAge'] as const) {
+    const value = c[attribute];
+    if (value != null && (typeof value !== 'number' || !Number.isFinite(value))) fail(attribute, 'must be a number of milliseconds or null');
+  }
+  if (c.expires != null && !(c.expires instanceof Date && Number.isFinite(c.expires.valueOf()))) fail('expires', 'must be a valid Date');
+  const sameSite = typeof c.sameSite === 'string' ? c.sameSite.toLowerCase() : c.sameSite;
+  if (sameSite !== undefined && !SAME_SITE.has(sameSite)) fail('sameSite', 'must be true, false, "lax", "strict", "none" or "auto"');
+  if (c.priority !== undefined && !PRIORITY.has(typeof c.priority === 'string' ? c.priority.toLowerCase() : c.priority)) {
+    fail('priority', 'must be "low", "medium" or "high"');
+  }
+  if (c.secure !== undefined && typeof c.secure !== 'boolean' && c.secure !== 'auto') fail('secure', 'must be true, false or "auto"');
+  for (const attribute of ['httpOnly', 'partitioned'] as const) {
+    if (c[attribute] !== undefined && typeof c[attribute] !== 'boolean') fail(attribute, 'must be true or false');
+  }
+  if (c.domain !== undefined && (typeof c.domain !== 'string' || !DOMAIN.test(c.domain))) fail('domain', 'must be a domain name such as "example.com"');
+  if (c.path !== undefined && (typeof c.path !== 'string' || !PATH.test(c.path))) fail('path', 'must be a path such as "/"');
+}
+
+/** Edit distance, for suggesting the known option a misspelt one was meant to be. */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/** The known option closest to `name`, if it is close enough to be a likely typo. */
+export function closestOption(name: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const known of Object.keys(KNOWN_OPTIONS)) {
+    const d = distance(name.toLowerCase(), known.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [known, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+/**
+ * Startup checks that do not stop the application, with express-session's wording where it
+ * has one: unknown option names, unset `resave`/`saveUninitialized`, MemoryStore in production.
+ */
+export function warnAboutOptions(options: SessionOptions, logger: Logger): void {
+  for (const name of Object.keys(options)) {
+    if (name in KNOWN_OPTIONS) continue;
+    const guess = closestOption(name);
+    logEvent(
+      logger,
+      'warn',
+      { event: 'unknown_option', option: name, suggestion: guess },
+      `unknown option "${name}" is ignored${guess ? `; did you mean "${guess}"?` : ''}`,
+    );
+  }
+  for (const name of ['resave', 'saveUninitialized'] as const) {
+    if (options[name] === undefined) {
+      logEvent(logger, 'warn', { event: 'deprecated_default', option: name }, `deprecated undefined ${name} option; provide ${name} option`);
+    }
+  }
+  const memoryStore = options.memcachedNodes === undefined && options.store === undefined;
+  if (memoryStore && process.env.NODE_ENV === 'production') {
+    logEvent(
+      logger,
+      'warn',
+      { event: 'memory_store_in_production' },
+      'Warning: connect.session() MemoryStore is not designed for a production environment, as it will leak memory, ' +
+        'and will not scale past a single process. Set memcachedNodes to keep sessions in memcached.',
+    );
+  }
 }

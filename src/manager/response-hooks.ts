@@ -50,8 +50,16 @@ export function holdEnd(
   const end = res.end;
   const write = res.write as (chunk: Buffer) => boolean;
   let done = false;
+  /** Settles once the first `end` has ended the response (true) or left it to the error handler (false). */
+  let ending: Promise<boolean> | undefined;
   res.end = function hookedEnd(this: ServerResponse, ...args: unknown[]) {
-    if (done) return this;
+    if (done) {
+      // A second call behaves as without this hook (Node reports it as a write after end),
+      // but only once the first call has really ended the response.
+      if (!ending) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+      void ending.then((ended) => ended && (end as (...a: unknown[]) => ServerResponse).apply(this, args));
+      return this;
+    }
     done = true;
     let [chunk, encoding, callback] = args as EndArgs;
     if (typeof chunk === 'function') [chunk, callback] = [undefined, chunk as () => void];
@@ -64,10 +72,11 @@ export function holdEnd(
     }
 
     if (!this.headersSent) {
-      pending.then(
+      ending = pending.then(
         () => {
           end.call(this, chunk, encoding as BufferEncoding, callback);
           ended();
+          return true;
         },
         (err: unknown) => {
           // Nothing was sent: hand the response to the error handler untouched.
@@ -75,6 +84,7 @@ export function holdEnd(
           for (const name of BODY_HEADERS) this.removeHeader(name);
           ended();
           onError(err);
+          return false;
         },
       );
       return this;
@@ -86,15 +96,17 @@ export function holdEnd(
       if (body.length > 1) write.call(this, body.subarray(0, body.length - 1));
       if (body.length > 0) last = body.subarray(body.length - 1);
     }
-    pending.then(
+    ending = pending.then(
       () => {
         end.call(this, last, undefined as never, callback);
         ended();
+        return true;
       },
       (err: unknown) => {
         end.call(this, last, undefined as never, callback);
         ended();
         onError(err);
+        return true;
       },
     );
     return this;

@@ -17,6 +17,7 @@ export interface NodeClientOptions {
 export class NodeClient {
   private readonly client: memjs.Client;
   private readonly servers: Parameters<typeof hardenMemjsServer>[0][];
+  private inFlight = 0;
 
   constructor(
     readonly node: MemcachedNodeAddress,
@@ -37,7 +38,20 @@ export class NodeClient {
     for (const server of this.servers) hardenMemjsServer(server);
   }
 
+  /**
+   * An idle connection must not keep the process alive (an app or test runner that never calls
+   * close() still exits): sockets are referenced only while a call is outstanding.
+   */
+  private holdSockets(hold: boolean): void {
+    for (const server of this.servers) {
+      if (hold) server._socket?.ref();
+      else server._socket?.unref();
+    }
+  }
+
   private async call<T>(what: string, work: Promise<T>): Promise<T> {
+    this.inFlight++;
+    this.holdSockets(true);
     try {
       return await withDeadline(work, this.options.operationTimeout, `memcached ${this.node.id} ${what}`);
     } catch (err) {
@@ -46,6 +60,8 @@ export class NodeClient {
       // busy connection never is.
       if (err instanceof DeadlineError) for (const server of this.servers) server.error(err);
       throw err;
+    } finally {
+      if (--this.inFlight === 0) this.holdSockets(false);
     }
   }
 

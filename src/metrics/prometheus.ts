@@ -1,10 +1,69 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type * as PromClient from 'prom-client';
 import type { SessionMiddleware } from '../manager/middleware.js';
 import { COUNTERS, type CounterName } from '../manager/statistics.js';
 
 /** Latency buckets in seconds: 100 µs to 5 s. */
 const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** What each counter counts, for the metric's help text. */
+const COUNTER_HELP: Record<CounterName, string> = {
+  requestsWithSession: 'Requests that arrived with a session cookie',
+  requestsWithoutSession: 'Requests that arrived without a session cookie',
+  requestsIgnored: 'Requests skipped by requestUriIgnorePattern (no session loaded or saved)',
+  backups: 'Session copies written to memcached',
+  backupsSkippedUnchanged: 'Backups skipped because the session had not changed',
+  backupFailures: 'Backups to memcached that failed',
+  touches: 'Expiry refreshes of unchanged sessions in memcached',
+  touchesSkipped: 'Expiry refreshes skipped because the stored copy already lives long enough (sticky mode)',
+  loadsFromMemcached: 'Sessions read from memcached',
+  loadFailures: 'Session reads from memcached that failed',
+  corruptSessions: 'Stored sessions that could not be decoded and were replaced by a new session',
+  takeovers: 'Sessions taken over from another app node (sticky mode)',
+  memcachedFailovers: 'Loads that had to skip a failed node, and local sessions queued for a new backup after a node change',
+  nodesMarkedDown: 'Times a memcached node was marked down',
+  nodesMarkedUp: 'Times a memcached node was marked up again',
+  nodeRestarts: 'Memcached node restarts detected (the node came back empty)',
+  relocations: 'Background re-backups of local sessions run after a node went down, came back or restarted',
+  expiredRemoved: 'Expired sessions removed from this process',
+  localEvictions: 'Backed-up sessions dropped from this process to respect maxLocalSessions/maxLocalBytes',
+  deletes: 'Sessions deleted from memcached (destroy, regenerate)',
+  replicaRepairs: 'Stale or missing session copies rewritten from the newest copy',
+  touchOnlyRequests: 'Requests matched by touchOnlyUriPattern (session kept alive, not loaded)',
+  readOnlyRequests: 'Requests that ended without modifying their session (non-sticky mode)',
+  locksAcquired: 'Session locks acquired (non-sticky mode)',
+  lockWaits: 'Lock acquisitions that had to wait for another request',
+  lockFailures: 'Lock acquisitions that gave up (request answered 503 with lockFailure: closed)',
+  locksReleased: 'Session locks released',
+  locksLost: 'Locks found expired or held by another request when checked',
+  lockFailOpen: 'Requests run unlocked because the lock was not had in time (lockFailure: open)',
+  conflicts: 'Updates refused because the session changed meanwhile without the lock (409)',
+};
+
+/**
+ * prom-client, loaded on first use: it is an optional peer dependency, so applications without
+ * metrics do not install it. Resolved from this package under CommonJS; an ES module cannot name
+ * its own location in code that also compiles to CommonJS, so there it is resolved from the
+ * application (its main script, then the working directory), where npm installs peers.
+ */
+function loadPromClient(): typeof PromClient {
+  const loaders =
+    typeof require === 'function'
+      ? [require]
+      : [process.argv[1], join(process.cwd(), 'index.js')].filter((base): base is string => !!base).map((base) => createRequire(base));
+  let missing: unknown;
+  for (const load of loaders) {
+    try {
+      return load('prom-client') as typeof PromClient;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err;
+      missing = err;
+    }
+  }
+  throw new Error('memcached-session-manager: sessionMetrics() needs the prom-client package: npm install prom-client', { cause: missing });
+}
 
 function snake(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -19,15 +78,24 @@ function snake(name: string): string {
  *
  * Counters (`msm_<name>_total`), gauges (`msm_local_sessions`, `msm_memcached_node_up{node}`, …)
  * and latency histograms of store operations (`msm_operation_duration_seconds{operation}`).
- * Pass a `registry` to add them to your own; the default is a new one.
+ * Pass a `registry` to add them to your own; the default is a new one. Registering again on the
+ * same registry replaces the metrics (the latest middleware is reported). Needs `prom-client`.
  */
-export function sessionMetrics(middleware: SessionMiddleware, registry = new Registry()) {
+export function sessionMetrics(middleware: SessionMiddleware, registry?: PromClient.Registry) {
+  const { Counter, Gauge, Histogram, Registry } = loadPromClient();
+  const target = registry ?? new Registry();
+  /** Registers on `target`, replacing a metric of the same name from an earlier call. */
+  const registers = (name: string) => {
+    target.removeSingleMetric(name);
+    return [target];
+  };
   const read = () => middleware.statistics();
   for (const name of COUNTERS) {
+    const metric = `msm_${snake(name)}_total`;
     new Counter({
-      name: `msm_${snake(name)}_total`,
-      help: `memcached-session-manager counter ${name}`,
-      registers: [registry],
+      name: metric,
+      help: COUNTER_HELP[name],
+      registers: registers(metric),
       collect() {
         // The manager counts; the exporter reports its totals (counters only grow).
         this.reset();
@@ -39,7 +107,7 @@ export function sessionMetrics(middleware: SessionMiddleware, registry = new Reg
     name: 'msm_memcached_node_up',
     help: 'Whether each memcached node is up (1) or marked down (0)',
     labelNames: ['node'],
-    registers: [registry],
+    registers: registers('msm_memcached_node_up'),
     collect() {
       for (const [node, up] of Object.entries(middleware.nodes())) this.set({ node }, up ? 1 : 0);
     },
@@ -52,7 +120,7 @@ export function sessionMetrics(middleware: SessionMiddleware, registry = new Reg
     new Gauge({
       name: `msm_${snake(gauge)}`,
       help,
-      registers: [registry],
+      registers: registers(`msm_${snake(gauge)}`),
       collect() {
         this.set(read().gauges[gauge] ?? 0);
       },
@@ -60,16 +128,16 @@ export function sessionMetrics(middleware: SessionMiddleware, registry = new Reg
   }
   const durations = new Histogram({
     name: 'msm_operation_duration_seconds',
-    help: 'Latency of session store operations (serialization, backup, load, touch, delete, lockWait)',
+    help: 'Duration of session store operations in seconds, by operation (serialization, deserialization, backup, load, touch, delete, lockWait)',
     labelNames: ['operation'],
     buckets: BUCKETS,
-    registers: [registry],
+    registers: registers('msm_operation_duration_seconds'),
   });
   middleware.onTiming((operation, ms) => durations.observe({ operation }, ms / 1000));
 
   return async function metrics(_req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await registry.metrics();
-    res.setHeader('Content-Type', registry.contentType);
+    const body = await target.metrics();
+    res.setHeader('Content-Type', target.contentType);
     res.end(body);
   };
 }

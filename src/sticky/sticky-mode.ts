@@ -362,7 +362,7 @@ export class StickyMode implements SessionMode {
     try {
       await this.copies.write(key, copy, [node]);
     } catch (err) {
-      this.warnings.warn(`backup:${node}`, `backup to memcached node ${node} failed: ${(err as Error).message}`);
+      this.warnings.warn(`backup:${node}`, { event: 'backup_failed', node }, `backup to memcached node ${node} failed: ${(err as Error).message}`);
       return;
     }
     const previousNode = entry.backupNode;

@@ -64,6 +64,10 @@ it('keeps the user signed in with the same cart while app and memcached nodes di
   await page.waitForSelector('#signed-in:not([hidden])');
   await page.waitForFunction(() => document.querySelectorAll('#cart li').length === 3);
   expect(await page.textContent('#user')).toBe('Ada');
+  // The event log survives the reload: it still lists the sign-in and the kill.
+  const logText = (await page.textContent('#log'))!;
+  expect(logText).toContain('signed in as Ada');
+  expect(logText).toContain(`killed app ${first} (SIGKILL)`);
   expect(await cart()).toEqual(['Storm jacket', 'Trail boots', 'Day pack']);
   const second = await servedBy();
   expect(second).not.toBe(first);

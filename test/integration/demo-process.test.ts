@@ -67,3 +67,56 @@ async function driveAndStop(demo: ReturnType<typeof spawn>, port: number, rememb
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
   server.close();
 }
+
+/** Runs the built CLI directly (no npm), in its own process group; collects its output. */
+function runCli(args: string[]) {
+  const child = spawn(process.execPath, ['dist/esm/demo/cli.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const out = { text: '' };
+  child.stdout!.on('data', (chunk) => (out.text += chunk));
+  child.stderr!.on('data', (chunk) => (out.text += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, out, exited };
+}
+
+for (const lb of ['nginx', 'builtin'] as const) {
+  it(`with the port taken by another program, --lb ${lb} fails clearly and leaves nothing behind`, async () => {
+    const net = await import('node:net');
+    const other = net.createServer();
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const port = (other.address() as import('node:net').AddressInfo).port;
+    const { child, out, exited } = runCli(['--lb', lb, '--port', String(port)]);
+    try {
+      // Bounded well below the test's timeout, so the cleanup below always runs.
+      const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still running after 30 s'), 30_000));
+      expect(await Promise.race([exited, timeout])).toBe(1);
+      expect(out.text).toMatch(new RegExp(`demo failed to start: port ${port} on 127.0.0.1 is already in use by another program; choose another with --port`));
+      expect(out.text).not.toMatch(/Open http/);
+      expect(out.text).toMatch(/stopped: every process ended/);
+    } finally {
+      if (alive(child.pid!)) process.kill(-child.pid!, 'SIGKILL');
+      other.close();
+    }
+  }, 60_000);
+}
+
+it('non-sticky banner, and the terminal reports nodes killed and back', async () => {
+  const port = await freePort();
+  const { child, out } = runCli(['--lb', 'builtin', '--mode', 'non-sticky', '--port', String(port)]);
+  let pids: number[] = [];
+  try {
+    const until = Date.now() + 30_000;
+    while (!/Open http/.test(out.text) && Date.now() < until && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    expect(out.text).toMatch(/load balancer: built-in round-robin proxy \(non-sticky mode/);
+    expect(out.text).not.toMatch(/sticky proxy|sticky by/);
+    const base = `http://127.0.0.1:${port}/_demo`;
+    pids = ((await (await fetch(`${base}/state`)).json()) as { pids: number[] }).pids;
+    for (const path of ['apps/0/kill', 'apps/0/restart', 'memcached/1/kill', 'memcached/1/restart']) {
+      expect((await fetch(`${base}/${path}`, { method: 'POST' })).status).toBe(200);
+    }
+    pids.push(...((await (await fetch(`${base}/state`)).json()) as { pids: number[] }).pids);
+    expect(out.text).toMatch(/app1 killed \(SIGKILL\)\n.*app1 is back \(pid \d+\)\n.*memcached n2 killed \(SIGKILL\)\n.*memcached n2 is back \(pid \d+, empty\)/);
+  } finally {
+    if (alive(child.pid!)) process.kill(-child.pid!, 'SIGKILL');
+    for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
+  }
+}, 60_000);

@@ -22,6 +22,14 @@ describe('package entry points', () => {
     expect(out.stdout.trim()).toBe('function function true');
   });
 
+  it('sessionMetrics without prom-client installed says what to install', () => {
+    // Run from a directory where prom-client cannot be resolved (an ES module resolves it from the application).
+    const script = `import session, { sessionMetrics } from ${JSON.stringify(root + '/dist/esm/index.js')};
+      try { sessionMetrics(session({ secret: 's', resave: false, saveUninitialized: false })); } catch (err) { console.log(err.message); }`;
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: '/', encoding: 'utf8' });
+    expect(out.stdout.trim()).toBe('memcached-session-manager: sessionMetrics() needs the prom-client package: npm install prom-client');
+  });
+
   it('the bin prints its usage', () => {
     const out = run(['dist/esm/demo/cli.js', '--help']);
     expect(out.status).toBe(0);

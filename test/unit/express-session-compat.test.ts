@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import expressSession from 'express-session';
-import session from '../../src/index.js';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import session, { OptionError } from '../../src/index.js';
 import { compatApp, idSequence } from '../helpers/compat-app.js';
 import { Client } from '../helpers/http.js';
 
@@ -103,13 +105,15 @@ describe('behaves like express-session with a store', () => {
       expect(() => session(options as never)).toThrow((expected as Error).message);
     }
   });
-
-  it('reports a missing secret through next(err)', async () => {
-    await both({ resave: false, saveUninitialized: false }, ['/get']);
-  });
 });
 
 describe('improvements over express-session', () => {
+  it('a missing secret is an OptionError at startup (express-session fails each request)', () => {
+    expect(() => expressSession({ resave: false, saveUninitialized: false } as never)).not.toThrow();
+    expect(() => session({ resave: false, saveUninitialized: false })).toThrow(OptionError);
+    expect(() => session({ resave: false, saveUninitialized: false })).toThrow(/option "secret" is required/);
+  });
+
   it('sets SameSite=Lax by default', async () => {
     const server = await compatApp(session({ secret: 's', resave: false, saveUninitialized: true }) as never);
     closers.push(server.close);
@@ -146,5 +150,69 @@ describe('improvements over express-session', () => {
       expect(JSON.parse((await client.get('/get')).body).session.user).toEqual({ name: 'ada' });
     }
     expect(counts).toEqual([2, 1]);
+  });
+});
+
+describe('response and store edge cases, compared on a bare node:http server', () => {
+  type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+  /** Serves `handler` behind `middleware`; records what reaches `next(err)`. */
+  async function bare(middleware: Middleware, handler: (req: IncomingMessage & { session?: Record<string, unknown> }, res: ServerResponse) => void) {
+    const errors: string[] = [];
+    const server = createServer((req, res) =>
+      middleware(req, res, (err) => {
+        if (!err) return handler(req, res);
+        errors.push(`${(err as Error).message}; response finished: ${res.writableEnded}`);
+        if (!res.headersSent) res.writeHead(500).end('error handler');
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, errors };
+  }
+  const none: Middleware = (_req, _res, next) => next();
+  const factories = { none: undefined, 'express-session': expressSession, 'memcached-session-manager': session } as const;
+
+  it('a failing store.touch completes the response, then reaches next(err), as express-session', async () => {
+    const results: unknown[] = [];
+    for (const factory of [expressSession, session] as const) {
+      const store = new (factory as typeof session).MemoryStore();
+      store.touch = (_sid: string, _sess: unknown, callback?: (err?: unknown) => void) => callback?.(new Error('touch failed'));
+      const { url, errors } = await bare(factory({ ...base, store, genid: idSequence() } as never) as never, (req, res) => {
+        if (req.url === '/set') req.session!.n = 1;
+        res.end('ok');
+      });
+      const cookie = (await fetch(`${url}/set`)).headers.get('set-cookie')!.split(';')[0];
+      const reply = await fetch(`${url}/get`, { headers: { cookie } });
+      const body = await reply.text();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      results.push({ status: reply.status, body, errors });
+    }
+    expect(results[0]).toEqual({ status: 200, body: 'ok', errors: ['touch failed; response finished: true'] });
+    expect(results[1]).toEqual(results[0]);
+  });
+
+  it('a second res.end is reported by Node as without the middleware, after the response is complete', async () => {
+    const results: Record<string, unknown> = {};
+    for (const [name, factory] of Object.entries(factories)) {
+      const middleware = factory ? (factory({ secret: 's', resave: true, saveUninitialized: true } as never) as never) : none;
+      const events: string[] = [];
+      const { url } = await bare(middleware, (_req, res) => {
+        res.on('error', (err: NodeJS.ErrnoException) => events.push(`error event ${err.code}`));
+        res.setHeader('Content-Type', 'text/plain');
+        res.end('Hello, world!');
+        res.end((err?: NodeJS.ErrnoException) => events.push(`callback ${err?.code}`));
+        res.end('again');
+      });
+      const reply = await fetch(url);
+      const body = await reply.text();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      results[name] = { status: reply.status, body, events: events.sort() };
+    }
+    expect(results.none).toEqual({
+      status: 200,
+      body: 'Hello, world!',
+      events: ['callback ERR_STREAM_ALREADY_FINISHED', 'error event ERR_STREAM_WRITE_AFTER_END'],
+    });
+    expect(results['memcached-session-manager']).toEqual(results.none);
   });
 });

@@ -30,6 +30,25 @@ describe('invalid MSM options fail at startup and name the option', () => {
     ['lockExpiration', { memcachedNodes: nodes, sticky: false, lockExpiration: 1 }, /"lockExpiration" must be a whole number of seconds, at least 2/],
     ['lockFailure', { memcachedNodes: nodes, sticky: false, lockFailure: 'maybe' }, /"lockFailure" must be "closed" or "open"/],
     ['touchOnlyUriPattern', { touchOnlyUriPattern: '(' }, /"touchOnlyUriPattern" is not a valid regular expression/],
+    ['cookie.maxAge', { cookie: { maxAge: '1h' } }, /"cookie.maxAge" must be a number of milliseconds or null, got "1h"/],
+    ['cookie.maxAge', { cookie: { maxAge: Number.NaN } }, /"cookie.maxAge" must be a number/],
+    ['cookie.sameSite', { cookie: { sameSite: 'bogus' } }, /"cookie.sameSite" must be true, false, "lax"/],
+    ['cookie.domain', { cookie: { domain: 'exa mple.com' } }, /"cookie.domain" must be a domain name/],
+    ['cookie.domain', { cookie: { domain: 'http://example.com' } }, /"cookie.domain" must be a domain name/],
+    ['cookie.path', { cookie: { path: 'a;b' } }, /"cookie.path" must be a path/],
+    ['cookie.secure', { cookie: { secure: 'yes' } }, /"cookie.secure" must be true, false or "auto"/],
+    ['cookie.expires', { cookie: { expires: 'tomorrow' } }, /"cookie.expires" must be a valid Date/],
+    ['cookie', { cookie: 'x' }, /"cookie" must be an object or a function/],
+    ['memcachedNodes', { memcachedNodes: ',' }, /"memcachedNodes" lists no node, got ","/],
+    ['memcachedNodes', { memcachedNodes: 'n1:127.0.0.1:11211,n2:127.0.0.1:11211' }, /"memcachedNodes" names 127.0.0.1:11211 twice \(ids "n1" and "n2"\)/],
+    ['operationTimeout', { memcachedNodes: nodes, operationTimeout: 1e12 }, /"operationTimeout" must be at most 2147483647, got 1000000000000/],
+    ['sessionBackupTimeout', { memcachedNodes: nodes, sessionBackupTimeout: Infinity }, /"sessionBackupTimeout" must be at most 2147483647/],
+    ['failoverNodes', { failoverNodes: 'n1' }, /"failoverNodes" only applies with "memcachedNodes"/],
+    ['lockingMode', { lockingMode: 'all' }, /"lockingMode" only applies with "memcachedNodes"/],
+    ['operationTimeout', { operationTimeout: 500 }, /"operationTimeout" only applies with "memcachedNodes"/],
+    ['secret', { secret: undefined }, /"secret" is required/],
+    ['secret', { secret: '' }, /"secret" is required/],
+    ['secret', { secret: ['a', 7] }, /"secret" must be non-empty strings, got 7/],
   ];
   for (const [option, options, message] of cases) {
     it(`${option}: ${message.source}`, () => {
@@ -51,8 +70,56 @@ describe('invalid MSM options fail at startup and name the option', () => {
     await middleware.close();
   });
 
+  it('accepts every valid cookie attribute, and a cookie function unchecked', async () => {
+    const cookie = { maxAge: 60_000, sameSite: 'Strict', domain: '.example.com', path: '/app', secure: 'auto', httpOnly: true, priority: 'high' };
+    expect(() => session({ ...base, cookie } as never)).not.toThrow();
+    expect(() => session({ ...base, cookie: { maxAge: null, sameSite: false } } as never)).not.toThrow();
+    expect(() => session({ ...base, cookie: () => ({}) })).not.toThrow();
+  });
+
   it('enabled: false keeps sessions in this process (no memcached)', () => {
     const middleware = session({ ...base, memcachedNodes: nodes, enabled: false });
     expect(middleware.nodes()).toEqual({});
+  });
+});
+
+describe('startup warnings', () => {
+  function warnings(options: Record<string, unknown>): Array<{ fields: Record<string, unknown>; message: string }> {
+    const seen: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const record = (fields: unknown, message?: unknown) => seen.push({ fields: fields as Record<string, unknown>, message: String(message) });
+    session({ ...options, logger: { info: () => undefined, warn: record, error: record } } as never);
+    return seen;
+  }
+
+  it('an unknown option is named, with the closest known one', () => {
+    const seen = warnings({ ...base, memcachedNode: nodes });
+    expect(seen).toHaveLength(1);
+    expect(seen[0].fields).toEqual({ event: 'unknown_option', option: 'memcachedNode', suggestion: 'memcachedNodes' });
+    expect(seen[0].message).toMatch(/unknown option "memcachedNode" is ignored; did you mean "memcachedNodes"\?/);
+    expect(warnings({ ...base, saveUnintialized: true })[0].fields.suggestion).toBe('saveUninitialized');
+    expect(warnings({ ...base, completelyDifferent: 1 })[0].message).not.toMatch(/did you mean/);
+  });
+
+  it('unset resave and saveUninitialized, as express-session warns', () => {
+    const seen = warnings({ secret: 's' });
+    expect(seen.map((w) => w.fields)).toEqual([
+      { event: 'deprecated_default', option: 'resave' },
+      { event: 'deprecated_default', option: 'saveUninitialized' },
+    ]);
+    expect(seen[0].message).toMatch(/deprecated undefined resave option; provide resave option/);
+  });
+
+  it('MemoryStore with NODE_ENV=production, not with memcachedNodes', async () => {
+    const env = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      const seen = warnings(base);
+      expect(seen.map((w) => w.fields.event)).toEqual(['memory_store_in_production']);
+      expect(seen[0].message).toMatch(/MemoryStore is not designed for a production environment/);
+      expect(warnings({ ...base, store: new session.MemoryStore() })).toEqual([]);
+      expect(warnings({ ...base, memcachedNodes: nodes })).toEqual([]);
+    } finally {
+      process.env.NODE_ENV = env;
+    }
   });
 });
