@@ -128,6 +128,7 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
   lockingMode: 'memcached',
   lockExpiration: 'memcached',
   lockFailure: 'memcached',
+  revocationCheckInterval: 'memcached',
 };
 
 /** Validated MSM settings (present only when `memcachedNodes` is given). */
