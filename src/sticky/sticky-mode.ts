@@ -21,6 +21,7 @@ import {
   storedJson,
 } from '../memcached/session-codec.js';
 import { LocalSessions, type LocalSession } from './local-sessions.js';
+import { stageEnd, stageStart } from '../manager/stage-timer.js';
 import { rerouted, routeOf } from './route.js';
 import { BoundedSet } from './bounded-set.js';
 
@@ -71,7 +72,8 @@ export class StickyMode implements SessionMode {
     this.sweeper.unref();
   }
 
-  async load(id: string): Promise<LoadedSession | undefined> {
+  /** A session held here is served synchronously; one that is not is taken over from memcached. */
+  load(id: string): Promise<LoadedSession | undefined> | LoadedSession | undefined {
     const entry = this.local.get(id);
     if (!entry) {
       let loading = this.takeovers.get(id);
@@ -79,35 +81,37 @@ export class StickyMode implements SessionMode {
         loading = this.takeOver(id).finally(() => this.takeovers.delete(id));
         this.takeovers.set(id, loading);
       }
-      const loaded = await loading;
       // A concurrent request already took it over: serve the local copy under its new id.
-      return loaded && { id: loaded.id, data: this.materialize(this.local.peek(loaded.id)!) };
+      return loading.then((loaded) => loaded && this.materialize(loaded.id, this.local.peek(loaded.id)!));
     }
     if (entry.expiresAt <= Date.now()) {
       this.expire(id, entry);
       return undefined;
     }
-    return { id, data: this.materialize(entry) };
+    return this.materialize(id, entry);
   }
 
-  save(id: string, session: Session | SessionData): Promise<void> | void {
+  save(id: string, session: Session | SessionData, json?: string): Promise<void> | void {
     if (!isStorableId(this.settings.storageKeyPrefix, id)) {
       throw new TypeError('session id cannot be a memcached key (1-250 printable characters, no spaces, prefix included)');
     }
     const key = this.key(id);
     const started = performance.now();
-    const encoded = encodeSession(session, this.settings.sessionAttributeFilter);
-    const body = this.settings.sessionAttributeFilter ? attributesJson(session) : encoded.body;
-    checkItemSize(key, encoded, this.settings.itemSizeLimit);
+    const stage = stageStart();
+    const filter = this.settings.sessionAttributeFilter;
+    const body = json ?? attributesJson(session);
+    const stored = filter ? attributesJson(session, filter) : body;
+    const cookie = storedCookie(session.cookie);
+    checkItemSize(key, { body: stored, cookie }, this.settings.itemSizeLimit);
+    stageEnd('serialization', stage);
     this.stats.record('serialization', performance.now() - started);
 
     const entry: LocalSession = this.local.delete(id) ?? ({ version: 0, backupExpiresAt: 0, backupInFlight: false } as LocalSession);
-    if (entry.hash !== encoded.hash) entry.version++;
+    if (entry.stored !== stored) entry.version++;
     entry.body = body;
-    entry.stored = encoded.body;
-    entry.hash = encoded.hash;
-    entry.cookie = encoded.cookie;
-    entry.expiresAt = this.expiryOf(encoded.cookie);
+    entry.stored = stored;
+    entry.cookie = cookie;
+    entry.expiresAt = this.expiryOf(cookie);
     this.local.set(id, entry);
 
     if (this.isBackedUp(id, entry)) {
@@ -168,7 +172,7 @@ export class StickyMode implements SessionMode {
 
   /** Whether memcached already holds this state of the session, on the node the ring now gives it. */
   private isBackedUp(id: string, entry: LocalSession): boolean {
-    return entry.backupHash === entry.hash && entry.backupNode === this.copies.nodesFor(this.key(id), 1)[0];
+    return entry.backedUp === entry.stored && entry.backupNode === this.copies.nodesFor(this.key(id), 1)[0];
   }
 
   /** When a session with this cookie expires: the cookie's own expiry, else the inactivity timeout. */
@@ -187,10 +191,12 @@ export class StickyMode implements SessionMode {
     return { ttl, expiresAt: Date.now() + ttl * 1000 };
   }
 
-  private materialize(entry: LocalSession): SessionData {
+  private materialize(id: string, entry: LocalSession): LoadedSession {
+    const started = stageStart();
     const data = JSON.parse(entry.body) as SessionData;
     data.cookie = entry.cookie as SessionData['cookie'];
-    return data;
+    stageEnd('parse', started);
+    return { id, data, json: entry.body };
   }
 
   /**
@@ -229,13 +235,12 @@ export class StickyMode implements SessionMode {
     this.local.set(newId, {
       body: encoded.body,
       stored: encoded.body,
-      hash: encoded.hash,
       version: result.copy.version,
       cookie: encoded.cookie,
       expiresAt: this.expiryOf(null),
       // Under a new id there is no backup yet; under the same id the copy read is the backup
       // when it sits on the node the ring gives now.
-      backupHash: moved || result.stale.includes(node) ? undefined : encoded.hash,
+      backedUp: moved || result.stale.includes(node) ? undefined : encoded.body,
       backupNode: moved ? undefined : node,
       backupExpiresAt: 0,
       backupInFlight: false,
@@ -272,7 +277,7 @@ export class StickyMode implements SessionMode {
       return;
     }
     if (this.isBackedUp(id, entry)) return; // an earlier queued backup wrote it
-    const hash = entry.hash;
+    const stored = entry.stored;
     const { ttl, expiresAt } = this.lifetimeOf(entry);
     const copy = { version: entry.version, ttl, json: storedJson({ body: entry.stored, cookie: entry.cookie }) };
     try {
@@ -282,7 +287,7 @@ export class StickyMode implements SessionMode {
       return;
     }
     const previousNode = entry.backupNode;
-    entry.backupHash = hash;
+    entry.backedUp = stored;
     entry.backupNode = node;
     entry.backupExpiresAt = expiresAt;
     // A copy left on the node that held it before is older than this one: remove it.
@@ -309,7 +314,7 @@ export class StickyMode implements SessionMode {
       (missing) => {
         if (missing.length === 0) return;
         // The copy is gone (node restarted or evicted it): write it again.
-        entry.backupHash = undefined;
+        entry.backedUp = undefined;
         void this.backup(id, entry);
       },
       () => (entry.backupExpiresAt = previous),
@@ -322,7 +327,7 @@ export class StickyMode implements SessionMode {
    */
   private relocate(node: string, event: HealthEvent): void {
     for (const [id, entry] of this.local) {
-      if (event === 'restarted' && entry.backupNode === node) entry.backupHash = undefined;
+      if (event === 'restarted' && entry.backupNode === node) entry.backedUp = undefined;
       if (this.isBackedUp(id, entry)) continue;
       this.stats.inc('memcachedFailovers');
       this.relocator.enqueue(id, () => this.backup(id, entry));

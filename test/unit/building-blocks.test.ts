@@ -49,7 +49,7 @@ describe('latency histogram', () => {
 });
 
 function entry(body: string, backedUp: boolean): LocalSession {
-  return { body, stored: body, hash: body, version: 1, cookie: {}, expiresAt: Infinity, backupHash: backedUp ? body : undefined, backupExpiresAt: 0, backupInFlight: false };
+  return { body, stored: body, version: 1, cookie: {}, expiresAt: Infinity, backedUp: backedUp ? body : undefined, backupExpiresAt: 0, backupInFlight: false };
 }
 
 describe('bounded local store', () => {
