@@ -1,8 +1,8 @@
 /**
  * Opt-in CPU time per stage of the request path, so `npm run bench` can show where a request's
- * time goes without a profiler. Enabled only by the environment variable MSM_STAGE_TIMING=1 when
- * the module loads; off, every call is one constant check. Times are the synchronous part of each
- * stage (a store call's wait for memcached is not CPU time and is not counted).
+ * time goes without a profiler. Internal (not exported by the package): the bench switches it on
+ * with `setStageTiming`; off, every call is one boolean check. Times are the synchronous part of
+ * each stage (a store call's wait for memcached is not CPU time and is not counted).
  */
 export const STAGES = [
   'cookie verify',
@@ -18,7 +18,7 @@ export const STAGES = [
 
 export type Stage = (typeof STAGES)[number];
 
-const enabled = process.env.MSM_STAGE_TIMING === '1';
+let enabled = false;
 const totals = new Map<Stage, { ms: number; count: number }>(STAGES.map((stage) => [stage, { ms: 0, count: 0 }]));
 
 /** A start time for `stageEnd` (0 when timing is off). */
@@ -34,7 +34,13 @@ export function stageEnd(stage: Stage, started: number): void {
   total.count++;
 }
 
-/** Milliseconds spent and times entered per stage since the process started (empty when off). */
-export function stageTotals(): Partial<Record<Stage, { ms: number; count: number }>> {
-  return enabled ? Object.fromEntries([...totals].map(([stage, t]) => [stage, { ...t }])) : {};
+/** Switches timing on or off; switching it on starts the totals from zero. */
+export function setStageTiming(on: boolean): void {
+  enabled = on;
+  if (on) for (const total of totals.values()) Object.assign(total, { ms: 0, count: 0 });
+}
+
+/** Milliseconds spent and times entered per stage since timing was switched on. */
+export function stageTotals(): Record<Stage, { ms: number; count: number }> {
+  return Object.fromEntries([...totals].map(([stage, t]) => [stage, { ...t }])) as Record<Stage, { ms: number; count: number }>;
 }
