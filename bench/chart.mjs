@@ -1,8 +1,8 @@
 // A dependency-free SVG bar chart of requests per second: one group per workload, one bar per configuration.
-const COLORS = ['#9ca3af', '#f59e0b', '#ef4444', '#4f46e5', '#10b981', '#0ea5e9'];
+const COLORS = ['#9ca3af', '#f59e0b', '#ef4444', '#a855f7', '#4f46e5', '#10b981', '#0ea5e9', '#84cc16'];
 
 export function chart(rows, configs) {
-  const groups = [...new Set(rows.filter((r) => r.workload !== 'read-only').map((r) => `${r.payload} ${r.workload}`))];
+  const groups = [...new Set(rows.filter((r) => r.workload === 'read-heavy' || r.workload === 'write-heavy').map((r) => `${r.payload} ${r.workload}`))];
   const max = Math.max(...rows.map((r) => r.rps));
   const barW = 18, gap = 34, left = 60, top = 30, height = 260;
   const groupW = configs.length * barW + gap;

@@ -1,40 +1,32 @@
-// One benchmark server: BENCH_CONFIG picks the session setup, BENCH_PAYLOAD the session size.
-// Routes: /init (creates a session), /read (reads it), /write (modifies it).
+// One benchmark server: BENCH_CONFIG picks the configuration (bench/configs.mjs), BENCH_PAYLOAD
+// the session size. Routes: /init (creates a session), /read (reads it), /write (modifies it);
+// /_bench/* (before the session middleware) report CPU time and switch per-stage timing.
 import express from 'express';
-import expressSession from 'express-session';
-import { createRequire } from 'node:module';
-import session from '../dist/esm/index.js';
+import { CONFIGS } from './configs.mjs';
+import { setStageTiming, stageTotals } from '../dist/esm/manager/stage-timer.js';
 
-const require = createRequire(import.meta.url);
-const config = process.env.BENCH_CONFIG;
-const nodes = process.env.BENCH_MEMCACHED;
+const config = CONFIGS[process.env.BENCH_CONFIG];
+if (!config) throw new Error(`unknown BENCH_CONFIG ${process.env.BENCH_CONFIG}`);
 const payload = 'x'.repeat(Number(process.env.BENCH_PAYLOAD ?? 200));
-const common = { secret: 'bench secret', resave: false, saveUninitialized: false, cookie: { maxAge: 3_600_000 } };
-const quiet = { info() {}, warn() {}, error() {} };
-
-function middleware() {
-  switch (config) {
-    case 'express':
-      return undefined;
-    case 'express-session+MemoryStore':
-      return expressSession({ ...common });
-    case 'express-session+connect-memcached': {
-      const MemcachedStore = require('connect-memcached')(expressSession);
-      return expressSession({ ...common, store: new MemcachedStore({ hosts: nodes.split(',').map((n) => n.split(':').slice(1).join(':')) }) });
-    }
-    case 'msm sticky':
-      return session({ ...common, memcachedNodes: nodes, maxLocalSessions: Number(process.env.BENCH_MAX_LOCAL ?? 200_000), logger: quiet });
-    case 'msm non-sticky (locking none)':
-      return session({ ...common, memcachedNodes: nodes, sticky: false, logger: quiet });
-    case 'msm non-sticky (locking all)':
-      return session({ ...common, memcachedNodes: nodes, sticky: false, lockingMode: 'all', logger: quiet });
-    default:
-      throw new Error(`unknown BENCH_CONFIG ${config}`);
-  }
-}
+const sessions = await config.make({
+  memcached: process.env.BENCH_MEMCACHED,
+  redis: process.env.BENCH_REDIS,
+  maxLocal: Number(process.env.BENCH_MAX_LOCAL ?? 200_000),
+});
 
 const app = express();
-const sessions = middleware();
+app.get('/_bench/cpu', (_req, res) => {
+  const { user, system } = process.cpuUsage();
+  res.json({ cpuMicros: user + system, stages: stageTotals() });
+});
+app.get('/_bench/stages', (req, res) => {
+  setStageTiming(req.query.on === '1');
+  res.end('ok');
+});
+app.get('/_bench/heap', (_req, res) => {
+  globalThis.gc?.();
+  res.json({ heapUsed: process.memoryUsage().heapUsed, local: sessions?.statistics?.().gauges.localSessions ?? null });
+});
 if (sessions) app.use(sessions);
 app.get('/init', (req, res) => {
   if (req.session) {
@@ -48,10 +40,6 @@ app.get('/read', (req, res) => res.end(req.session ? String(req.session.n) : 'no
 app.get('/write', (req, res) => {
   if (req.session) req.session.n = (req.session.n ?? 0) + 1;
   res.end('ok');
-});
-app.get('/heap', (_req, res) => {
-  globalThis.gc?.();
-  res.json({ heapUsed: process.memoryUsage().heapUsed, local: sessions?.statistics?.().gauges.localSessions ?? null });
 });
 const server = app.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
 server.keepAliveTimeout = 60_000;

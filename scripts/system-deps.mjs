@@ -1,22 +1,26 @@
-// Installs the system packages the test suite runs against (memcached, nginx, Chromium) when
-// they are missing: with apt-get when running as root on Debian, otherwise it says what is
-// missing. Set MSM_NO_INSTALL=1 to skip. Used by `npm test` and therefore by CI.
+// Installs missing system packages (by default those the test suite runs against: memcached,
+// nginx, Chromium): with apt-get when running as root on Debian, otherwise it says what is
+// missing. Set MSM_NO_INSTALL=1 to skip. Used by `npm test` (and therefore CI) and `npm run bench`.
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
-const onPath = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+export const onPath = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 
-export function ensureSystemPackages() {
-  const missing = [];
-  if (!onPath('memcached')) missing.push('memcached');
-  if (!onPath('nginx')) missing.push('nginx');
-  if (!existsSync('/usr/bin/chromium')) missing.push('chromium');
+/** Debian packages the test suite needs, each with how to tell it is installed. */
+const TEST_PACKAGES = [
+  { name: 'memcached', present: () => onPath('memcached') },
+  { name: 'nginx', present: () => onPath('nginx') },
+  { name: 'chromium', present: () => existsSync('/usr/bin/chromium') },
+];
+
+export function ensureSystemPackages(packages = TEST_PACKAGES, usedBy = 'the tests') {
+  const missing = packages.filter((p) => !p.present()).map((p) => p.name);
   if (missing.length === 0 || process.env.MSM_NO_INSTALL) return;
   if (process.getuid?.() !== 0 || !onPath('apt-get')) {
-    console.warn(`missing system packages: ${missing.join(', ')} (install them, e.g. apt-get install ${missing.join(' ')}); the tests that need them will fail`);
+    console.warn(`missing system packages: ${missing.join(', ')} (install them, e.g. apt-get install ${missing.join(' ')}); ${usedBy} that need them will fail`);
     return;
   }
-  console.log(`installing system packages the tests use: ${missing.join(', ')} (apt-get)`);
+  console.log(`installing system packages ${usedBy} use: ${missing.join(', ')} (apt-get)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   for (const args of [['update', '-qq'], ['install', '-y', '-qq', ...missing]]) {
     const result = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env });

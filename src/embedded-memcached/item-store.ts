@@ -23,7 +23,7 @@ export class ItemStore {
   private readonly items = new Map<string, Item>();
   private bytes = 0;
   private casCounter = 0n;
-  readonly stats = { cmd_get: 0, cmd_set: 0, cmd_touch: 0, get_hits: 0, get_misses: 0, delete_hits: 0, delete_misses: 0, evictions: 0 };
+  readonly stats = { cmd_get: 0, cmd_set: 0, cmd_touch: 0, get_hits: 0, get_misses: 0, touch_hits: 0, touch_misses: 0, delete_hits: 0, delete_misses: 0, evictions: 0 };
 
   constructor(private readonly limits: ItemStoreLimits) {}
 
@@ -88,11 +88,20 @@ export class ItemStore {
   }
 
   touch(key: string, exptime: number): boolean {
+    return this.getAndTouch(key, exptime) !== undefined;
+  }
+
+  /** The item, with its expiration set to `exptime` (counted as a touch, as memcached counts GAT). */
+  getAndTouch(key: string, exptime: number): Item | undefined {
     this.stats.cmd_touch++;
     const item = this.live(key);
-    if (!item) return false;
+    if (!item) {
+      this.stats.touch_misses++;
+      return undefined;
+    }
+    this.stats.touch_hits++;
     item.expiresAt = ItemStore.expiry(exptime);
-    return true;
+    return item;
   }
 
   delete(key: string): boolean {

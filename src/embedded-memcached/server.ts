@@ -2,7 +2,7 @@ import net from 'node:net';
 import { ItemStore, type ItemStoreLimits } from './item-store.js';
 
 /** Binary protocol opcodes this server answers. */
-const OP = { get: 0x00, set: 0x01, add: 0x02, replace: 0x03, delete: 0x04, quit: 0x07, flush: 0x08, noop: 0x0a, version: 0x0b, stat: 0x10, touch: 0x1c } as const;
+const OP = { get: 0x00, set: 0x01, add: 0x02, replace: 0x03, delete: 0x04, quit: 0x07, flush: 0x08, noop: 0x0a, version: 0x0b, stat: 0x10, touch: 0x1c, gat: 0x1d } as const;
 const STATUS = { ok: 0x0000, notFound: 0x0001, exists: 0x0002, tooLarge: 0x0003, invalid: 0x0004, notStored: 0x0005, unknown: 0x0081 } as const;
 const HEADER = 24;
 const VERSION = '1.6.0-embedded';
@@ -14,7 +14,7 @@ export interface EmbeddedMemcachedOptions extends Partial<ItemStoreLimits> {
 
 /**
  * An in-process memcached-compatible server: the binary-protocol subset this package uses (get,
- * set, add, replace, delete, touch, stat, version, noop, flush, quit) and a small text subset
+ * set, add, replace, delete, touch, get-and-touch, stat, version, noop, flush, quit) and a small text subset
  * (get, set, delete, stats, flush_all, version, quit), with memcached's expiration and item-size
  * rules. For demos and tests on machines without memcached; not a production cache.
  */
@@ -103,8 +103,10 @@ export class EmbeddedMemcached {
     };
     const error = (status: number, message: string) => reply(status, { value: message });
     switch (opcode) {
-      case OP.get: {
-        const item = this.store.get(key);
+      case OP.get:
+      case OP.gat: {
+        if (opcode === OP.gat && extras.length < 4) return (error(STATUS.invalid, 'Invalid arguments'), HEADER + bodyLength);
+        const item = opcode === OP.gat ? this.store.getAndTouch(key, extras.readUInt32BE(0)) : this.store.get(key);
         if (!item) error(STATUS.notFound, 'Not found');
         else {
           const flags = Buffer.alloc(4);

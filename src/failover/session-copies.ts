@@ -34,12 +34,21 @@ export class SessionCopies {
     return this.cluster.nodesFor(key, count);
   }
 
-  /** Reads the newest copy; rejects with SessionStoreUnavailableError when no node could answer. */
-  async read(key: string): Promise<ReadResult> {
+  /**
+   * Reads the newest copy; rejects with SessionStoreUnavailableError when no node could answer.
+   * With `touchTtl`, each read also extends the copy it finds to that lifetime (get-and-touch:
+   * still one operation per node).
+   */
+  async read(key: string, touchTtl?: number): Promise<ReadResult> {
     const nodes = this.nodesFor(key, READ_NODES);
     if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
+    const expiration = touchTtl === undefined ? undefined : memcachedExpiration(touchTtl);
     const answers = await this.stats.time('load', () =>
-      Promise.allSettled(nodes.map((node) => this.cluster.run(node, (client) => client.get(key)))),
+      Promise.allSettled(
+        nodes.map((node) =>
+          this.cluster.run(node, (client) => (expiration === undefined ? client.get(key) : client.getAndTouch(key, expiration))),
+        ),
+      ),
     );
     this.stats.inc('loadsFromMemcached');
     const result: ReadResult = { stale: [], failed: [], corrupt: [] };

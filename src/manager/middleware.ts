@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Cookie, type CookieOptions } from './cookie.js';
-import { Session, type SessionRequest } from './session.js';
+import { SAVE_LISTENER, Session, type SessionRequest } from './session.js';
 import { MemoryStore } from './memory-store.js';
 import type { Store, SessionData } from './store.js';
 import type { LoadedSession, SessionMode } from './mode.js';
@@ -11,9 +11,11 @@ import { pattern, resolveManagerSettings, resolveSecrets, validateCookieOptions,
 import { Statistics, type StatisticsSnapshot, type TimingName } from './statistics.js';
 import { consoleLogger, prefixed } from './logger.js';
 import { beforeHeaders, holdEnd, isHookable } from './response-hooks.js';
-import { readSessionId, writeSessionCookie } from './session-cookie.js';
+import { readSessionId, writeSessionCookie, type Unsign } from './session-cookie.js';
+import { VerifiedCookies } from './signature.js';
+import { stageEnd, stageStart } from './stage-timer.js';
 import { requestPath } from './request-path.js';
-import { hashSession } from '../memcached/session-codec.js';
+import { attributesJson } from '../memcached/session-codec.js';
 import { MemcachedCluster } from '../failover/cluster.js';
 import { StickyMode } from '../sticky/sticky-mode.js';
 import { NonStickyMode } from '../nonsticky/nonsticky-mode.js';
@@ -34,13 +36,16 @@ export interface SessionMiddleware {
   close(): Promise<void>;
 }
 
-/** Per-request bookkeeping for the save/touch/cookie decisions. */
+/**
+ * Per-request bookkeeping for the save/touch/cookie decisions. Sessions are compared by their
+ * attributes' JSON (string equality is cheaper than hashing it, and the load often knows it already).
+ */
 interface RequestState {
   cookieId: string | undefined;
   originalId: string;
-  originalHash: string;
+  originalJson: string;
   savedId?: string;
-  savedHash?: string;
+  savedJson?: string;
   touched: boolean;
 }
 
@@ -83,6 +88,8 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   const unsetDestroy = opts.unset === 'destroy';
   const secretList = resolveSecrets(opts);
   validateCookieOptions(cookieOption);
+  const verifiedCookies = new VerifiedCookies(secretList);
+  const unsignCookie: Unsign = (signed) => verifiedCookies.unsign(signed);
   const ignore = pattern(opts, 'requestUriIgnorePattern');
   const touchOnly = pattern(opts, 'touchOnlyUriPattern');
   const settings = resolveManagerSettings(opts);
@@ -109,33 +116,6 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   const cookieOptionsFor = (req: SessionRequest): CookieOptions =>
     staticCookie ?? withDefaults((cookieOption as (req: SessionRequest) => CookieOptions)(req));
 
-  /** Wraps `save` and `reload` so the lifecycle knows what was saved explicitly. */
-  function track(req: StatefulRequest, sess: Session): void {
-    const state = req[STATE];
-    if (!state) return;
-    Object.defineProperty(sess, 'save', {
-      configurable: true,
-      enumerable: false,
-      writable: true,
-      value: function save(this: Session, fn?: (err?: unknown) => void) {
-        state.savedId = this.id;
-        state.savedHash = hashSession(this);
-        return Session.prototype.save.call(this, fn);
-      },
-    });
-    Object.defineProperty(sess, 'reload', {
-      configurable: true,
-      enumerable: false,
-      writable: true,
-      value: function reload(this: Session, fn: (err?: unknown) => void) {
-        return Session.prototype.reload.call(this, (err) => {
-          if (req.session && req.session !== this) track(req, req.session);
-          fn(err);
-        });
-      },
-    });
-  }
-
   store.generate = function generate(req: StatefulRequest) {
     req.sessionID = newId(req);
     req.session = new Session(req);
@@ -144,8 +124,6 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
     const secure = isSecure(req, trustProxy);
     if (cookieOptions.secure === 'auto') req.session.cookie.secure = secure;
     if (cookieOptions.sameSite === 'auto') req.session.cookie.sameSite = secure ? 'none' : 'lax';
-    // A session created by regenerate() is tracked too, so regenerate + save writes once.
-    track(req, req.session);
   };
 
   let storeReady = true;
@@ -163,7 +141,9 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
     if (!path.startsWith(cookieOptionsFor(req).path || '/')) return next();
 
     req.sessionStore = store;
-    const cookieId = readSessionId(req, name, secretList);
+    let started = stageStart();
+    const cookieId = readSessionId(req, name, unsignCookie);
+    stageEnd('cookie verify', started);
     if (touchOnly?.test(path)) {
       // Keep the session alive without loading it; such requests see no req.session.
       if (!cookieId || !mode.keepAlive) return next();
@@ -175,19 +155,24 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
       return;
     }
     req.sessionID = cookieId;
-    const state: RequestState = { cookieId, originalId: '', originalHash: '', touched: false };
+    const state: RequestState = { cookieId, originalId: '', originalJson: '', touched: false };
     req[STATE] = state;
+    // Explicit saves (also of a session made by regenerate or reload) are recorded, so they are not repeated at the end.
+    req[SAVE_LISTENER] = (sess) => {
+      state.savedId = sess.id;
+      state.savedJson = json(sess);
+    };
     stats.inc(cookieId ? 'requestsWithSession' : 'requestsWithoutSession');
 
-    // While the response ends, the session cannot change: its hash is computed once for every check.
-    let endHash: string | undefined;
-    const hash = (sess: Session) => (sess === req.session && endHash) || hashSession(sess);
-    const isModified = (sess: Session) => state.originalId !== sess.id || state.originalHash !== hash(sess);
-    const isSaved = (sess: Session) => state.savedId === sess.id && state.savedHash === hash(sess);
+    // While the response ends, the session cannot change: its JSON is computed once for every check.
+    let endJson: string | undefined;
+    const json = (sess: Session) => (sess === req.session && endJson) || attributesJson(sess);
+    const isModified = (sess: Session) => state.originalId !== sess.id || state.originalJson !== json(sess);
+    const isSaved = (sess: Session) => state.savedId === sess.id && state.savedJson === json(sess);
     const hasId = () => typeof req.sessionID === 'string';
     const shouldSave = () =>
       hasId() &&
-      (!saveUninitialized && !state.savedHash && cookieId !== req.sessionID ? isModified(req.session!) : !isSaved(req.session!));
+      (!saveUninitialized && state.savedJson === undefined && cookieId !== req.sessionID ? isModified(req.session!) : !isSaved(req.session!));
     const shouldSetCookie = () =>
       hasId() &&
       (cookieId !== req.sessionID
@@ -200,17 +185,20 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
       }
     };
 
+    started = stageStart();
     const hookable = isHookable(res);
     if (hookable) {
       beforeHeaders(res, () => {
         if (!req.session || !shouldSetCookie()) return;
         if (req.session.cookie.secure && !isSecure(req, trustProxy)) return;
         touchOnce();
+        const started = stageStart();
         try {
           writeSessionCookie(res, name, req.sessionID!, secretList[0], req.session.cookie.data);
         } catch (err) {
           setImmediate(next, err);
         }
+        stageEnd('cookie write', started);
       });
       /** What the response waits for before it completes: storing the session. */
       const store = (): Promise<void> | void => {
@@ -218,17 +206,25 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
         if (!req.session) return undefined;
         touchOnce();
         const sess = req.session;
-        endHash = hashSession(sess);
-        if (shouldSave()) {
-          state.savedId = sess.id;
-          state.savedHash = endHash;
-          return mode.save(sess.id, sess);
+        let started = stageStart();
+        endJson = attributesJson(sess);
+        const save = shouldSave();
+        stageEnd('change detection', started);
+        started = stageStart();
+        try {
+          if (save) {
+            state.savedId = sess.id;
+            state.savedJson = endJson;
+            return mode.save(sess.id, sess, endJson);
+          }
+          // As express-session: a failed touch does not fail the response; it is reported after it.
+          if (mode.touches && hasId() && cookieId === req.sessionID) {
+            return mode.touch(req.sessionID!, sess)?.catch((err: unknown) => void setImmediate(next, err));
+          }
+          return undefined;
+        } finally {
+          stageEnd('save/touch call', started);
         }
-        // As express-session: a failed touch does not fail the response; it is reported after it.
-        if (mode.touches && hasId() && cookieId === req.sessionID) {
-          return mode.touch(req.sessionID!, sess)?.catch((err: unknown) => void setImmediate(next, err));
-        }
-        return undefined;
       };
       holdEnd(
         res,
@@ -244,7 +240,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
           return stored ? stored.finally(() => mode.releaseLocks!(req)) : mode.releaseLocks(req);
         },
         (err) => next(err),
-        () => (endHash = undefined),
+        () => (endJson = undefined),
       );
       if (mode.finish) {
         let finished = false;
@@ -257,43 +253,53 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
         res.once('close', finish);
       }
     }
+    stageEnd('response hooks', started);
 
     const begin = (loaded: LoadedSession | undefined) => {
+      const started = stageStart();
       if (loaded) {
         req.sessionID = loaded.id;
         store.createSession(req, loaded.data as SessionData);
         // A session moved to a new id (takeover) counts as modified, so it is saved and its cookie re-sent.
         state.originalId = cookieId!;
-        state.originalHash = hash(req.session!);
+        state.originalJson = loaded.json ?? json(req.session!);
         if (!resave && loaded.id === cookieId) {
           state.savedId = loaded.id;
-          state.savedHash = state.originalHash;
+          state.savedJson = state.originalJson;
         }
-        track(req, req.session!);
       } else {
         store.generate(req);
         state.originalId = req.sessionID!;
-        state.originalHash = hash(req.session!);
+        state.originalJson = json(req.session!);
       }
+      stageEnd('session objects', started);
+    };
+    const loadedThen = (loaded: LoadedSession | undefined) => {
+      try {
+        begin(loaded);
+      } catch (err) {
+        return next(err);
+      }
+      // Without a response to watch (socket.io), the request's hold on the session ends now.
+      if (!hookable) mode.finish?.(cookieId!, req);
+      next();
     };
 
     if (!cookieId) {
       begin(undefined);
       return next();
     }
-    mode.load(cookieId, req).then(
-      (loaded) => {
-        try {
-          begin(loaded);
-        } catch (err) {
-          return next(err);
-        }
-        // Without a response to watch (socket.io), the request's hold on the session ends now.
-        if (!hookable) mode.finish?.(cookieId, req);
-        next();
-      },
-      (err: unknown) => next(err),
-    );
+    started = stageStart();
+    let loading: ReturnType<SessionMode['load']>;
+    try {
+      loading = mode.load(cookieId, req);
+    } catch (err) {
+      return next(err);
+    }
+    stageEnd('load', started);
+    // A session the mode holds in memory is served in this turn, without a promise.
+    if (loading instanceof Promise) loading.then(loadedThen, (err: unknown) => next(err));
+    else loadedThen(loading);
   } as unknown as SessionMiddleware;
 
   middleware.statistics = () => stats.snapshot();

@@ -6,6 +6,8 @@ export interface LoadedSession {
   /** The id the session has from now on (takeover may move it to this node's route). */
   id: string;
   data: SessionData;
+  /** JSON of `data`'s attributes (cookie left out) when the mode has it: spares serializing the session at load. */
+  json?: string;
 }
 
 /**
@@ -13,13 +15,14 @@ export interface LoadedSession {
  * express-session stores, by sticky mode and by non-sticky mode.
  */
 export interface SessionMode {
-  /** Loads a session, or resolves `undefined` when there is none. */
-  load(id: string, req?: SessionRequest): Promise<LoadedSession | undefined>;
+  /** Loads a session, or resolves `undefined` when there is none; may answer synchronously (a session held in memory). */
+  load(id: string, req?: SessionRequest): Promise<LoadedSession | undefined> | LoadedSession | undefined;
   /**
    * Stores the session (it changed, or `resave` asks for it). Returns nothing when it completed
-   * synchronously, so the response need not wait; may throw synchronously.
+   * synchronously, so the response need not wait; may throw synchronously. `json`, when given, is
+   * the session's attributes as JSON (cookie left out, no filter applied), already computed by the caller.
    */
-  save(id: string, session: Session | SessionData): Promise<void> | void;
+  save(id: string, session: Session | SessionData, json?: string): Promise<void> | void;
   /** Marks an unchanged session as used, extending its lifetime (synchronously when it returns nothing). */
   touch(id: string, session: Session | SessionData): Promise<void> | void;
   /** Keeps a session alive without loading it (a touch-only request). */

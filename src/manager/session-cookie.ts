@@ -1,15 +1,18 @@
 import * as cookieLib from 'cookie';
 import type { ServerResponse } from 'node:http';
-import { sign, unsign } from './signature.js';
+import { sign } from './signature.js';
 import type { CookieData } from './cookie.js';
 import type { SessionRequest } from './session.js';
 
 /** Cookie values longer than this are not ours (ids are ~40 characters); ignore them unread. */
 const MAX_COOKIE_VALUE = 1024;
 
-function verified(raw: unknown, secrets: readonly string[]): string | undefined {
+/** Returns the value signed in `<value>.<signature>`, or false when the signature does not match. */
+export type Unsign = (signed: string) => string | false;
+
+function verified(raw: unknown, unsign: Unsign): string | undefined {
   if (typeof raw !== 'string' || raw.length > MAX_COOKIE_VALUE || !raw.startsWith('s:')) return undefined;
-  return unsign(raw.slice(2), secrets) || undefined;
+  return unsign(raw.slice(2)) || undefined;
 }
 
 /**
@@ -17,14 +20,14 @@ function verified(raw: unknown, secrets: readonly string[]): string | undefined 
  * unsigned, forged or malformed (then no store lookup happens). Like express-session it also
  * accepts ids already parsed by cookie-parser.
  */
-export function readSessionId(req: SessionRequest, name: string, secrets: readonly string[]): string | undefined {
+export function readSessionId(req: SessionRequest, name: string, unsign: Unsign): string | undefined {
   const header = req.headers.cookie;
   let id: string | undefined;
-  if (header) id = verified(cookieLib.parse(header)[name], secrets);
+  if (header) id = verified(cookieLib.parse(header)[name], unsign);
   const signedCookies = req.signedCookies as Record<string, unknown> | undefined;
   if (!id && signedCookies && typeof signedCookies[name] === 'string') id = signedCookies[name] as string;
   const cookies = req.cookies as Record<string, unknown> | undefined;
-  if (!id && cookies) id = verified(cookies[name], secrets);
+  if (!id && cookies) id = verified(cookies[name], unsign);
   return id;
 }
 

@@ -8,10 +8,17 @@ export interface SessionRequest extends IncomingMessage {
   session?: Session;
   sessionStore?: Store;
   secret?: string;
+  [SAVE_LISTENER]?: (session: Session) => void;
   [key: string]: unknown;
 }
 
 type Callback = (err?: unknown) => void;
+
+/**
+ * Key of an optional function on the request, called with the session whenever `save()` is called
+ * explicitly: how the request lifecycle learns what was saved without wrapping each session.
+ */
+export const SAVE_LISTENER = Symbol('msm.saveListener');
 
 /**
  * `req.session`: the user's data as own enumerable properties, plus `cookie`.
@@ -19,19 +26,31 @@ type Callback = (err?: unknown) => void;
  * so they are never stored.
  */
 export class Session {
-  declare readonly id: string;
-  declare readonly req: SessionRequest;
+  // Private fields and prototype getters: never enumerated nor stored, and cheaper to create than
+  // per-instance non-enumerable properties (one Session per request).
+  readonly #req: SessionRequest;
+  readonly #id: string;
   declare cookie: Cookie;
   [key: string]: unknown;
 
   constructor(req: SessionRequest, data?: Record<string, unknown> | null) {
-    Object.defineProperty(this, 'req', { value: req });
-    Object.defineProperty(this, 'id', { value: req.sessionID });
+    this.#req = req;
+    this.#id = req.sessionID as string;
     if (typeof data === 'object' && data !== null) {
       for (const prop in data) {
         if (!(prop in this)) this[prop] = data[prop];
       }
     }
+  }
+
+  /** The session id (not enumerable, never stored). */
+  get id(): string {
+    return this.#id;
+  }
+
+  /** The request this session belongs to (not enumerable, never stored). */
+  get req(): SessionRequest {
+    return this.#req;
   }
 
   /** Restarts the inactivity countdown (alias of `resetMaxAge`). */
@@ -47,6 +66,7 @@ export class Session {
 
   /** Saves the session now (the middleware also saves at the end of the request when needed). */
   save(fn?: Callback): this {
+    this.req[SAVE_LISTENER]?.(this);
     this.req.sessionStore!.set(this.id, this, fn ?? noop);
     return this;
   }

@@ -26,3 +26,28 @@ export function unsign(signed: string, secrets: readonly string[]): string | fal
   }
   return false;
 }
+
+/**
+ * `unsign` with a bounded memory of signed values already verified against one list of secrets,
+ * so a returning cookie costs a map lookup instead of an HMAC. Only successes are remembered and
+ * the whole signed value is the key: a forged or unknown value always misses and is verified for
+ * real. When full, the memory starts over (cheaper than LRU bookkeeping on every hit).
+ */
+export class VerifiedCookies {
+  private readonly verified = new Map<string, string>();
+
+  constructor(
+    private readonly secrets: readonly string[],
+    private readonly capacity = 10_000,
+  ) {}
+
+  unsign(signed: string): string | false {
+    const known = this.verified.get(signed);
+    if (known !== undefined) return known;
+    const value = unsign(signed, this.secrets);
+    if (value === false) return false;
+    if (this.verified.size >= this.capacity) this.verified.clear();
+    this.verified.set(signed, value);
+    return value;
+  }
+}

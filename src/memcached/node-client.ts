@@ -3,6 +3,25 @@ import { DeadlineError, withDeadline } from './deadline.js';
 import { hardenMemjsServer } from './harden-memjs.js';
 import type { MemcachedNodeAddress } from '../failover/node-list.js';
 
+/** Binary-protocol opcode of get-and-touch (GAT), which memjs does not expose. */
+const OP_GAT = 0x1d;
+
+/** The memjs internals a raw request needs (memjs.Client.perform and its sequence numbers). */
+interface RawClient {
+  seq: number;
+  incrSeq(): void;
+  perform(key: string, request: Buffer, seq: number, callback: (err: Error | null, response: RawResponse | null) => void): void;
+}
+interface RawResponse {
+  header: { status: number };
+  val: Buffer;
+}
+interface RawUtils {
+  makeRequestBuffer(opcode: number, key: string, extras: Buffer, value: string, seq: number): Buffer;
+  makeExpiration(expiration: number): Buffer;
+}
+const { makeRequestBuffer, makeExpiration } = (memjs as unknown as { Utils: RawUtils }).Utils;
+
 /** Connection settings shared by every node client. */
 export interface NodeClientOptions {
   operationTimeout: number;
@@ -68,6 +87,26 @@ export class NodeClient {
   async get(key: string): Promise<Buffer | null> {
     const { value } = await this.call('get', this.client.get(key));
     return value ?? null;
+  }
+
+  /**
+   * Get-and-touch: the value, with its expiration set to `expiration` in the same operation
+   * (binary opcode 0x1d, sent raw since memjs has no call for it); null when the item is absent.
+   */
+  async getAndTouch(key: string, expiration: number): Promise<Buffer | null> {
+    const client = this.client as unknown as RawClient;
+    const answered = new Promise<Buffer | null>((resolve, reject) => {
+      client.incrSeq();
+      const request = makeRequestBuffer(OP_GAT, key, makeExpiration(expiration), '', client.seq);
+      client.perform(key, request, client.seq, (err, response) => {
+        if (err || !response) return reject(err ?? new Error('no response'));
+        const { status } = response.header;
+        if (status === 0) return resolve(response.val);
+        if (status === 1) return resolve(null); // key not found
+        reject(new Error(`memcached GAT failed with status ${status}`));
+      });
+    });
+    return this.call('gat', answered);
   }
 
   async set(key: string, value: Buffer | string, expiration: number): Promise<void> {

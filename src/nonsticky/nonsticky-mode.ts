@@ -16,6 +16,7 @@ import { RecentSessions } from './recent-sessions.js';
 import { SessionLocks, type LockHandle } from './session-lock.js';
 import { LockingPolicy } from './locking-policy.js';
 import { requestPath } from '../manager/request-path.js';
+import { stageEnd, stageStart } from '../manager/stage-timer.js';
 import type { VersionedCopy } from '../memcached/versioned-copy.js';
 
 /** Copies of each non-sticky session: on the first two distinct nodes of the ring. */
@@ -31,6 +32,14 @@ interface Hold {
   modified: boolean;
   /** The request is over (finished, or its client went away) and no longer holds the session. */
   released?: boolean;
+  /** Lifetime (s) the load's get-and-touch gave the copies: a touch for the same lifetime is not needed. */
+  touchedTtl?: number;
+}
+
+/** A read of both copies that also extended them (get-and-touch) to `ttl` seconds. */
+interface TouchingRead {
+  copy?: VersionedCopy;
+  ttl: number;
 }
 
 /** A session in use by requests of this process: one shared copy, reference-counted. */
@@ -38,7 +47,7 @@ interface InUse {
   refs: number;
   latest?: VersionedCopy;
   /** A read in flight, shared by concurrent unlocked requests. */
-  reading?: Promise<VersionedCopy | undefined>;
+  reading?: Promise<TouchingRead>;
 }
 
 function requestKind(req: SessionRequest | undefined): { method: string; path: string } {
@@ -103,12 +112,19 @@ export class NonStickyMode implements SessionMode {
     try {
       // Under a lock handed over in this process, or unlocked, the shared copy is current enough.
       const reuse = shared.latest && (lock ? lock.handedOver : true);
-      const copy = reuse ? shared.latest : await this.read(key, shared, !lock);
+      let copy = shared.latest;
+      if (!reuse) {
+        const read = await this.read(key, shared, !lock);
+        copy = read.copy;
+        hold.touchedTtl = read.ttl;
+      }
       if (!copy) return undefined;
       hold.version = copy.version;
       this.recent.seen(key, copy.ttl);
       const started = performance.now();
+      const stage = stageStart();
       const data = decodeSession(copy.json);
+      stageEnd('parse', stage);
       this.stats.record('deserialization', performance.now() - started);
       return { id, data };
     } catch (err) {
@@ -125,9 +141,11 @@ export class NonStickyMode implements SessionMode {
     }
     const key = storageKey(this.settings.storageKeyPrefix, id);
     const started = performance.now();
+    const stage = stageStart();
     const encoded = encodeSession(session, this.settings.sessionAttributeFilter);
     checkItemSize(key, encoded, this.settings.itemSizeLimit);
     const json = storedJson(encoded);
+    stageEnd('serialization', stage);
     this.stats.record('serialization', performance.now() - started);
 
     const req = (session as Session).req as SessionRequest | undefined;
@@ -162,6 +180,12 @@ export class NonStickyMode implements SessionMode {
   async touch(id: string, session: Session | SessionData): Promise<void> {
     const key = storageKey(this.settings.storageKeyPrefix, id);
     const ttl = this.ttlOf(session);
+    const req = (session as Session).req as SessionRequest | undefined;
+    if (req && this.holds.get(req)?.get(id)?.touchedTtl === ttl) {
+      // The load's get-and-touch already extended both copies by this lifetime (and refilled a missing one).
+      this.stats.inc('touchesSkipped');
+      return;
+    }
     const missing = await this.copies.touch(key, ttl, this.copies.nodesFor(key, COPIES));
     const latest = this.inUse.get(key)?.latest;
     // A node lost its copy (restarted, evicted): two copies again, from the one just read.
@@ -176,7 +200,7 @@ export class NonStickyMode implements SessionMode {
     if (!isStorableId(this.settings.storageKeyPrefix, id)) return;
     this.stats.inc('touchOnlyRequests');
     const key = storageKey(this.settings.storageKeyPrefix, id);
-    const ttl = this.recent.ttlOf(key) ?? Math.max(0, this.settings.maxInactiveInterval);
+    const ttl = this.expectedTtl(key);
     await this.copies.touch(key, ttl, this.copies.nodesFor(key, COPIES));
   }
 
@@ -249,18 +273,28 @@ export class NonStickyMode implements SessionMode {
     if (shared && --shared.refs <= 0) this.inUse.delete(hold.key);
   }
 
-  /** Reads the newest copy (concurrent unlocked readers share one read) and repairs stale copies. */
-  private async read(key: string, shared: InUse, shareable: boolean): Promise<VersionedCopy | undefined> {
+  /** A session's lifetime as this process last saw it, else the inactivity timeout (s; 0: never expires). */
+  private expectedTtl(key: string): number {
+    return this.recent.ttlOf(key) ?? Math.max(0, this.settings.maxInactiveInterval);
+  }
+
+  /**
+   * Reads the newest copy (concurrent unlocked readers share one read) and repairs stale copies.
+   * The read extends the copies by the session's expected lifetime in the same operation (get-and-touch),
+   * so a request that does not change the session needs no separate touch.
+   */
+  private async read(key: string, shared: InUse, shareable: boolean): Promise<TouchingRead> {
     if (shareable && shared.reading) return shared.reading;
+    const ttl = this.expectedTtl(key);
     const reading = (async () => {
-      const result = await this.copies.read(key);
+      const result = await this.copies.read(key, ttl);
       if (result.corrupt.length > 0) {
         reportCorruptSession(this.logger, this.stats, key, `not a session copy on node(s) ${result.corrupt.join(', ')}`);
         void this.copies.delete(key, result.corrupt);
       }
       void this.copies.fill(key, result);
       shared.latest = result.copy;
-      return result.copy;
+      return { copy: result.copy, ttl };
     })();
     if (shareable) {
       shared.reading = reading;

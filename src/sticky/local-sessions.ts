@@ -4,16 +4,14 @@ export interface LocalSession {
   body: string;
   /** Attributes as backed up: `body` after `sessionAttributeFilter` (the same string without one). */
   stored: string;
-  /** Hash of `stored`. */
-  hash: string;
   /** Version of the attributes: raised on every change, stored with each backup. */
   version: number;
   /** Cookie in stored form. */
   cookie: unknown;
   /** When the session expires (ms since epoch); Infinity for never. */
   expiresAt: number;
-  /** Hash of the attributes last written to memcached; undefined until a backup lands. */
-  backupHash?: string;
+  /** `stored` as last written to memcached (compared as a string: cheaper than hashing); undefined until a backup lands. */
+  backedUp?: string;
   /** Node that holds the backup. */
   backupNode?: string;
   /** The expiry recorded in the memcached copy (ms since epoch); the copy expires then too. */
@@ -99,7 +97,7 @@ export class LocalSessions {
     if (this.entries.size <= this.limits.maxSessions && this.bytes <= this.limits.maxBytes) return;
     for (const [id, entry] of this.entries) {
       if (this.entries.size <= this.limits.maxSessions && this.bytes <= this.limits.maxBytes) return;
-      if (entry.backupInFlight || entry.backupHash !== entry.hash) continue;
+      if (entry.backupInFlight || entry.backedUp !== entry.stored) continue;
       this.delete(id);
       this.onEvict(id);
     }

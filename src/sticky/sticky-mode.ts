@@ -23,6 +23,7 @@ import {
   storedJson,
 } from '../memcached/session-codec.js';
 import { LocalSessions, type LocalSession } from './local-sessions.js';
+import { stageEnd, stageStart } from '../manager/stage-timer.js';
 import { rerouted, routeOf } from './route.js';
 import { BoundedSet } from './bounded-set.js';
 import { Revocations } from './revocations.js';
@@ -81,7 +82,8 @@ export class StickyMode implements SessionMode {
     this.sweeper.unref();
   }
 
-  async load(id: string): Promise<LoadedSession | undefined> {
+  /** A session held here is served synchronously; one that is not is taken over from memcached. */
+  load(id: string): Promise<LoadedSession | undefined> | LoadedSession | undefined {
     const entry = this.local.get(id);
     if (!entry) {
       let loading = this.takeovers.get(id);
@@ -89,39 +91,45 @@ export class StickyMode implements SessionMode {
         loading = this.takeOver(id).finally(() => this.takeovers.delete(id));
         this.takeovers.set(id, loading);
       }
-      const loaded = await loading;
       // A concurrent request already took it over: serve the local copy under its new id.
-      return loaded && { id: loaded.id, data: this.materialize(this.local.peek(loaded.id)!) };
+      return loading.then((loaded) => loaded && this.materialize(loaded.id, this.local.peek(loaded.id)!));
     }
     if (entry.expiresAt <= Date.now()) {
       this.expire(id, entry);
       return undefined;
     }
-    if (!(await this.notRevoked(id, entry))) return undefined;
-    // A concurrent destroy or save may have replaced the entry during the check: serve what is there now.
-    const current = this.local.peek(id);
-    return current && { id, data: this.materialize(current) };
+    const allowed = this.notRevoked(id, entry);
+    if (allowed === true) return this.materialize(id, entry);
+    return allowed.then((ok) => {
+      if (!ok) return undefined;
+      // A concurrent destroy or save may have replaced the entry during the check: serve what is there now.
+      const current = this.local.peek(id);
+      return current && this.materialize(id, current);
+    });
   }
 
-  save(id: string, session: Session | SessionData): Promise<void> | void {
+  save(id: string, session: Session | SessionData, json?: string): Promise<void> | void {
     if (!isStorableId(this.settings.storageKeyPrefix, id)) {
       throw new TypeError('session id cannot be a memcached key (1-250 printable characters, no spaces, prefix included)');
     }
     const key = this.key(id);
     const started = performance.now();
-    const encoded = encodeSession(session, this.settings.sessionAttributeFilter);
-    const body = this.settings.sessionAttributeFilter ? attributesJson(session) : encoded.body;
-    checkItemSize(key, encoded, this.settings.itemSizeLimit);
+    const stage = stageStart();
+    const filter = this.settings.sessionAttributeFilter;
+    const body = json ?? attributesJson(session);
+    const stored = filter ? attributesJson(session, filter) : body;
+    const cookie = storedCookie(session.cookie);
+    checkItemSize(key, { body: stored, cookie }, this.settings.itemSizeLimit);
+    stageEnd('serialization', stage);
     this.stats.record('serialization', performance.now() - started);
 
     const entry: LocalSession =
       this.local.delete(id) ?? ({ version: 0, backupExpiresAt: 0, backupInFlight: false, verifiedAt: Date.now() } as LocalSession);
-    if (entry.hash !== encoded.hash) entry.version++;
+    if (entry.stored !== stored) entry.version++;
     entry.body = body;
-    entry.stored = encoded.body;
-    entry.hash = encoded.hash;
-    entry.cookie = encoded.cookie;
-    entry.expiresAt = this.expiryOf(encoded.cookie);
+    entry.stored = stored;
+    entry.cookie = cookie;
+    entry.expiresAt = this.expiryOf(cookie);
     this.local.set(id, entry);
 
     if (this.isBackedUp(id, entry)) {
@@ -192,7 +200,7 @@ export class StickyMode implements SessionMode {
    */
   private isBackedUp(id: string, entry: LocalSession): boolean {
     return (
-      entry.backupHash === entry.hash &&
+      entry.backedUp === entry.stored &&
       entry.backupNode === this.copies.nodesFor(this.key(id), 1)[0] &&
       !(entry.expiresAt - entry.backupExpiresAt > REFRESH_FRACTION * this.lifetimeMs(entry.cookie))
     );
@@ -238,16 +246,17 @@ export class StickyMode implements SessionMode {
    * on every request, or once per `revocationCheckInterval`. When no tombstone node can say, the
    * session is served (sticky mode stays available while memcached is not) and checked again next time.
    */
-  private async notRevoked(id: string, entry: LocalSession): Promise<boolean> {
+  private notRevoked(id: string, entry: LocalSession): true | Promise<boolean> {
     const interval = this.settings.revocationCheckInterval;
     if (interval > 0 && Date.now() - entry.verifiedAt < interval) return true;
     const checkedAt = Date.now();
-    const state = await this.revocations.check(id);
-    if (state === 'valid') entry.verifiedAt = checkedAt;
-    if (state !== 'revoked') return true;
-    this.stats.inc('revokedSessionsRefused');
-    if (this.local.peek(id) === entry) this.local.delete(id);
-    return false;
+    return this.revocations.check(id).then((state) => {
+      if (state === 'valid') entry.verifiedAt = checkedAt;
+      if (state !== 'revoked') return true;
+      this.stats.inc('revokedSessionsRefused');
+      if (this.local.peek(id) === entry) this.local.delete(id);
+      return false;
+    });
   }
 
   /** When a session with this cookie expires: the cookie's own expiry, else the inactivity timeout. */
@@ -259,10 +268,12 @@ export class StickyMode implements SessionMode {
   }
 
 
-  private materialize(entry: LocalSession): SessionData {
+  private materialize(id: string, entry: LocalSession): LoadedSession {
+    const started = stageStart();
     const data = JSON.parse(entry.body) as SessionData;
     data.cookie = entry.cookie as SessionData['cookie'];
-    return data;
+    stageEnd('parse', started);
+    return { id, data, json: entry.body };
   }
 
   /**
@@ -310,13 +321,12 @@ export class StickyMode implements SessionMode {
     this.local.set(newId, {
       body: encoded.body,
       stored: encoded.body,
-      hash: encoded.hash,
       version: copy.version,
       cookie: encoded.cookie,
       expiresAt: copy.expiresAt ?? this.expiryOf(encoded.cookie),
       // Under a new id there is no backup yet; under the same id the copy read is the backup
       // when it sits on the node the ring gives now.
-      backupHash: moved || result.stale.includes(node) ? undefined : encoded.hash,
+      backedUp: moved || result.stale.includes(node) ? undefined : encoded.body,
       backupNode: moved ? undefined : node,
       backupExpiresAt: copy.expiresAt ?? 0,
       backupInFlight: false,
@@ -354,7 +364,7 @@ export class StickyMode implements SessionMode {
       return;
     }
     if (this.isBackedUp(id, entry)) return; // an earlier queued backup wrote it
-    const hash = entry.hash;
+    const stored = entry.stored;
     // The copy records the session's expiry, and memcached drops it then.
     const expiresAt = entry.expiresAt;
     const ttl = this.remainingSeconds(expiresAt);
@@ -366,7 +376,7 @@ export class StickyMode implements SessionMode {
       return;
     }
     const previousNode = entry.backupNode;
-    entry.backupHash = hash;
+    entry.backedUp = stored;
     entry.backupNode = node;
     entry.backupExpiresAt = expiresAt;
     // A copy left on the node that held it before is older than this one: remove it.
@@ -397,7 +407,7 @@ export class StickyMode implements SessionMode {
    */
   private relocate(node: string, event: HealthEvent): void {
     for (const [id, entry] of this.local) {
-      if (event === 'restarted' && entry.backupNode === node) entry.backupHash = undefined;
+      if (event === 'restarted' && entry.backupNode === node) entry.backedUp = undefined;
       if (this.isBackedUp(id, entry)) continue;
       this.stats.inc('memcachedFailovers');
       this.relocator.enqueue(id, () => this.backup(id, entry));

@@ -19,6 +19,24 @@ afterAll(async () => {
 });
 
 describe('NodeClient', () => {
+  it('get-and-touch (GAT) reads a value and extends its expiration in one operation', async () => {
+    const client = new NodeClient({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 1000 });
+    try {
+      expect(await client.getAndTouch('gat-missing', 100)).toBeNull();
+      await client.set('gat-long', 'long', 1);
+      expect((await client.getAndTouch('gat-long', 100))?.toString()).toBe('long');
+      await client.set('gat-short', 'short', 100);
+      // An absolute time in the past (above 30 days means absolute): the touch expires the item at once.
+      expect((await client.getAndTouch('gat-short', 60 * 60 * 24 * 30 + 1))?.toString()).toBe('short');
+      expect(await client.get('gat-short')).toBeNull();
+      // Written to live 1 s, extended to 100 s by the GAT: still there after memcached's clock passed 1 s.
+      await new Promise((r) => setTimeout(r, 2100));
+      expect((await client.get('gat-long'))?.toString()).toBe('long');
+    } finally {
+      client.close();
+    }
+  });
+
   it('never hands a get another key\'s value when connections are cut mid-stream', async () => {
     const client = new NodeClient({ id: 'n1', host: '127.0.0.1', port: proxy.port }, { operationTimeout: 200 });
     const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);

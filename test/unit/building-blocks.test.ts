@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { inherits } from 'node:util';
 import { EventEmitter } from 'node:events';
 import cookieSignature from 'cookie-signature';
-import { sign, unsign } from '../../src/manager/signature.js';
+import { sign, unsign, VerifiedCookies } from '../../src/manager/signature.js';
 import { Histogram } from '../../src/manager/histogram.js';
 import { LocalSessions, type LocalSession } from '../../src/sticky/local-sessions.js';
 import { AvailableRing } from '../../src/failover/ring.js';
@@ -20,6 +20,18 @@ describe('cookie signature', () => {
     expect(unsign(signed.slice(0, -1) + 'A', ['old'])).toBe(false);
     expect(unsign('abc', ['old'])).toBe(false);
     expect(unsign('.sig', ['old'])).toBe(false);
+  });
+  it('remembers verified cookies only: forgeries are verified every time, the memory is bounded', () => {
+    const cookies = new VerifiedCookies(['secret'], 2);
+    const signed = sign('abc', 'secret');
+    const forged = signed.slice(0, -1) + (signed.endsWith('A') ? 'B' : 'A');
+    for (let i = 0; i < 2; i++) {
+      expect(cookies.unsign(signed)).toBe('abc');
+      expect(cookies.unsign(forged)).toBe(false);
+      expect(cookies.unsign(sign('abc', 'other'))).toBe(false);
+    }
+    // Over capacity it starts over; values stay correct.
+    for (const id of ['x', 'y', 'z', 'abc']) expect(cookies.unsign(sign(id, 'secret'))).toBe(id);
   });
 });
 
@@ -49,7 +61,7 @@ describe('latency histogram', () => {
 });
 
 function entry(body: string, backedUp: boolean): LocalSession {
-  return { body, stored: body, hash: body, version: 1, cookie: {}, expiresAt: Infinity, backupHash: backedUp ? body : undefined, backupExpiresAt: 0, backupInFlight: false, verifiedAt: 0 };
+  return { body, stored: body, version: 1, cookie: {}, expiresAt: Infinity, backedUp: backedUp ? body : undefined, backupExpiresAt: 0, backupInFlight: false, verifiedAt: 0 };
 }
 
 describe('bounded local store', () => {

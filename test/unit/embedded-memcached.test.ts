@@ -35,6 +35,21 @@ describe('embedded memcached', () => {
     expect(await client.delete('a')).toBe(false);
   });
 
+  it('get-and-touch returns the value and sets its expiration in one operation, counted as a touch', async () => {
+    const before = { ...server.store.stats };
+    expect(await client.getAndTouch('gat-missing', 100)).toBeNull();
+    await client.set('gat', 'value', 0);
+    expect((await client.getAndTouch('gat', 100))?.toString()).toBe('value');
+    // An absolute time in the past (above 30 days means absolute): the touch expires the item at once.
+    expect((await client.getAndTouch('gat', 60 * 60 * 24 * 30 + 1))?.toString()).toBe('value');
+    expect(await client.get('gat')).toBeNull();
+    const after = server.store.stats;
+    expect(after.cmd_touch - before.cmd_touch).toBe(3);
+    expect(after.touch_hits - before.touch_hits).toBe(2);
+    expect(after.touch_misses - before.touch_misses).toBe(1);
+    expect(after.cmd_get - before.cmd_get).toBe(1);
+  });
+
   it('applies memcached expiration rules: relative, absolute above 30 days, 0 never', () => {
     const now = Date.UTC(2026, 0, 1);
     expect(ItemStore.expiry(0, now)).toBe(0);

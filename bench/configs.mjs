@@ -1,0 +1,33 @@
+// The benchmarked configurations, one line each: name → middleware factory (undefined: no sessions).
+// `store` says which external store the configuration needs started; `workloads` adds runs beyond
+// read-heavy and write-heavy. To add a configuration, add a line here.
+// (Sticky mode's revocation check goes here as
+//   'msm sticky (revocationCheckInterval 1000)': msm({ ...sticky, revocationCheckInterval: 1000 }),
+// once that option exists.)
+import expressSession from 'express-session';
+import { createRequire } from 'node:module';
+import session from '../dist/esm/index.js';
+
+const require = createRequire(import.meta.url);
+const common = { secret: 'bench secret', resave: false, saveUninitialized: false, cookie: { maxAge: 3_600_000 } };
+const quiet = { info() {}, warn() {}, error() {} };
+const hostsOf = (nodes) => nodes.split(',').map((n) => n.split(':').slice(1).join(':'));
+
+async function connectRedis(url) {
+  const { default: RedisStore } = await import('connect-redis');
+  const { createClient } = await import('redis');
+  const client = createClient({ url });
+  await client.connect();
+  return expressSession({ ...common, store: new RedisStore({ client }) });
+}
+
+/** `env`: { memcached: 'n1:host:port,…', redis: 'redis://…', maxLocal }. */
+export const CONFIGS = {
+  express: { make: () => undefined },
+  'express-session+MemoryStore': { make: () => expressSession({ ...common }) },
+  'express-session+connect-memcached': { store: 'memcached', make: (env) => expressSession({ ...common, store: new (require('connect-memcached')(expressSession))({ hosts: hostsOf(env.memcached) }) }) },
+  'express-session+connect-redis': { store: 'redis', make: (env) => connectRedis(env.redis) },
+  'msm sticky': { store: 'memcached', workloads: ['read-only'], make: (env) => session({ ...common, memcachedNodes: env.memcached, maxLocalSessions: env.maxLocal, logger: quiet }) },
+  'msm non-sticky (locking none)': { store: 'memcached', workloads: ['read-only', 'write-only'], make: (env) => session({ ...common, memcachedNodes: env.memcached, sticky: false, logger: quiet }) },
+  'msm non-sticky (locking all)': { store: 'memcached', make: (env) => session({ ...common, memcachedNodes: env.memcached, sticky: false, lockingMode: 'all', logger: quiet }) },
+};
