@@ -40,7 +40,8 @@ base_rootfs() {
 build() {
   local name=$1 dockerfile=$2
   printf '%s\n' "$dockerfile" >"$work/$name/Dockerfile"
-  docker build --quiet --tag "msm-$name:local" "$work/$name" >/dev/null
+  # The output (with the client's notes about the legacy builder) only matters when it fails.
+  docker build --tag "msm-$name:local" "$work/$name" >"$work/$name.log" 2>&1 || { cat "$work/$name.log" >&2 && exit 1; }
   echo "built msm-$name:local"
 }
 
@@ -66,8 +67,11 @@ image_node() {
   cp -a "$npm" "$root/usr/lib/node_modules/npm"
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/bin/npm"
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/bin/npx"
+  # The machine's CA certificates, so npm in the image trusts the registry as the machine does.
+  install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
   build node 'FROM scratch
 COPY rootfs/ /
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 CMD ["node"]'
 }
 
