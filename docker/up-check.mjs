@@ -35,12 +35,15 @@ function composeRun(...args) {
 const base = `http://127.0.0.1:${port}`;
 let cookie = '';
 async function call(method, path, body) {
+  // A ref'd timer (AbortSignal.timeout's is not): it keeps the process alive while the request waits.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error('no answer within 5 s')), 5000);
   const response = await fetch(base + path, {
     method,
     headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
     body: body && JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  });
+    signal: abort.signal,
+  }).finally(() => clearTimeout(timer));
   for (const line of response.headers.getSetCookie()) cookie = line.split(';')[0];
   if (response.status !== 200) throw new Error(`${method} ${path}: HTTP ${response.status} ${await response.text()}`);
   return response.json();
