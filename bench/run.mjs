@@ -176,13 +176,10 @@ async function memoryBenchmark() {
   return out;
 }
 
-ensureSystemPackages(
-  [
-    { name: 'memcached', present: () => onPath('memcached') },
-    { name: 'redis-server', present: () => onPath('redis-server') },
-  ],
-  'the benchmark',
-);
+ensureSystemPackages({
+  packages: { memcached: () => onPath('memcached'), 'redis-server': () => onPath('redis-server') },
+  usedBy: 'the benchmark',
+});
 const memcached = await startMemcached(2);
 const redis = await startRedis();
 const ports = memcached.nodes.map((n) => n.port);

@@ -1,20 +1,38 @@
 // Installs missing system packages (by default those the test suite runs against: memcached,
 // nginx, Chromium): with apt-get when running as root on Debian, otherwise it says what is
 // missing. Set MSM_NO_INSTALL=1 to skip. Used by `npm test` (and therefore CI) and `npm run bench`.
+// `node scripts/system-deps.mjs --containers` (CI) also installs what tests on containers need:
+// a Docker engine, a static busybox for the FROM-scratch images, and docker-compose.
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-export const onPath = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+const succeeds = (command, args) => spawnSync(command, args, { stdio: 'ignore' }).status === 0;
+export const onPath = (command) => succeeds('sh', ['-c', `command -v ${command}`]);
+const debianPackage = (name) => succeeds('sh', ['-c', `dpkg-query -W -f='\${Status}' ${name} | grep -q 'ok installed'`]);
 
-/** Debian packages the test suite needs, each with how to tell it is installed. */
-const TEST_PACKAGES = [
-  { name: 'memcached', present: () => onPath('memcached') },
-  { name: 'nginx', present: () => onPath('nginx') },
-  { name: 'chromium', present: () => existsSync('/usr/bin/chromium') },
-];
+/** Debian package name → whether what the tests use from it is here. */
+const TEST_PACKAGES = {
+  memcached: () => onPath('memcached'),
+  nginx: () => onPath('nginx'),
+  chromium: () => existsSync('/usr/bin/chromium'),
+};
+const CONTAINER_PACKAGES = {
+  'docker.io': () => onPath('dockerd'),
+  'busybox-static': () => debianPackage('busybox-static'),
+  'docker-compose': () => onPath('docker-compose') || succeeds('docker', ['compose', 'version']),
+};
 
-export function ensureSystemPackages(packages = TEST_PACKAGES, usedBy = 'the tests') {
-  const missing = packages.filter((p) => !p.present()).map((p) => p.name);
+/**
+ * @param {{ containers?: boolean, packages?: Record<string, () => boolean>, usedBy?: string }} [options]
+ *   `packages`: Debian package name → whether it is present (default: the test suite's).
+ */
+export function ensureSystemPackages({ containers = false, packages = TEST_PACKAGES, usedBy = 'the tests' } = {}) {
+  const missingOf = (group) => Object.keys(group).filter((name) => !group[name]());
+  const tests = missingOf(packages);
+  // The engine as verified here: its recommends (apparmor among them) are not wanted in a container.
+  const engine = containers ? missingOf(CONTAINER_PACKAGES) : [];
+  const missing = [...tests, ...engine];
   if (missing.length === 0 || process.env.MSM_NO_INSTALL) return;
   if (process.getuid?.() !== 0 || !onPath('apt-get')) {
     console.warn(`missing system packages: ${missing.join(', ')} (install them, e.g. apt-get install ${missing.join(' ')}); ${usedBy} that need them will fail`);
@@ -22,8 +40,15 @@ export function ensureSystemPackages(packages = TEST_PACKAGES, usedBy = 'the tes
   }
   console.log(`installing system packages ${usedBy} use: ${missing.join(', ')} (apt-get)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', ...missing]]) {
+  const steps = [['update', '-qq']];
+  if (tests.length > 0) steps.push(['install', '-y', '-qq', ...tests]);
+  if (engine.length > 0) steps.push(['install', '-y', '-qq', '--no-install-recommends', ...engine]);
+  for (const args of steps) {
     const result = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env });
     if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed`);
   }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  ensureSystemPackages({ containers: process.argv.includes('--containers') });
 }

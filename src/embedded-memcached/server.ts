@@ -62,10 +62,12 @@ export class EmbeddedMemcached {
 
   private statsList(): Array<[string, string]> {
     const s = this.store.stats;
+    // Whole seconds on both, so `time - uptime` (the start time restarts are told by) never jitters.
+    const now = Math.floor(Date.now() / 1000);
     return [
       ['pid', String(process.pid)],
-      ['uptime', String(Math.floor((Date.now() - this.startedAt) / 1000))],
-      ['time', String(Math.floor(Date.now() / 1000))],
+      ['uptime', String(now - Math.floor(this.startedAt / 1000))],
+      ['time', String(now)],
       ['version', VERSION],
       ['curr_items', String(this.store.size)],
       ['bytes', String(this.store.usedBytes)],

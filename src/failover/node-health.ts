@@ -8,18 +8,19 @@ export interface HealthOptions {
 
 export type HealthEvent = 'down' | 'up' | 'restarted';
 export type HealthListener = (nodeId: string, event: HealthEvent, reason: string) => void;
-/** Asks a node who it is: its process id changes when it restarts (empty). */
-export type Probe = (nodeId: string) => Promise<{ pid: number }>;
+/** Asks a node who it is: its process id or its start time (Unix seconds) changes when it restarts (empty). */
+export type Probe = (nodeId: string) => Promise<{ pid: number; startedAt: number }>;
 
 /**
  * Tracks which memcached nodes are usable. A node goes down after `failureThreshold`
  * consecutive failures and comes back when a background probe succeeds; a heartbeat on up
- * nodes notices a restart (a new process id) that requests never saw fail.
+ * nodes notices a restart (a new process id or start time) that requests never saw fail.
  */
 export class NodeHealth {
   private readonly failures = new Map<string, number>();
   private readonly down = new Set<string>();
-  private readonly pids = new Map<string, number>();
+  /** Each node's process as last seen ("pid 1 started at …"). */
+  private readonly processes = new Map<string, string>();
   /** When each node last came back: failures of calls started before then are stale. */
   private readonly upSince = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
@@ -33,7 +34,7 @@ export class NodeHealth {
   ) {
     this.timer = setInterval(() => void this.check(), options.checkInterval);
     this.timer.unref();
-    // Learn each node's process id at once, so a restart right after startup is noticed too.
+    // Learn each node's process at once, so a restart right after startup is noticed too.
     void this.check();
   }
 
@@ -68,21 +69,22 @@ export class NodeHealth {
   }
 
   private async checkNode(nodeId: string): Promise<void> {
-    let pid: number;
+    let instance: string;
     try {
-      ({ pid } = await this.probe(nodeId));
+      const { pid, startedAt } = await this.probe(nodeId);
+      instance = `pid ${pid} started at ${startedAt}`;
     } catch (err) {
       this.failed(nodeId, err);
       return;
     }
-    const known = this.pids.get(nodeId);
-    this.pids.set(nodeId, pid);
+    const known = this.processes.get(nodeId);
+    this.processes.set(nodeId, instance);
     if (this.down.delete(nodeId)) {
       this.failures.set(nodeId, 0);
       this.upSince.set(nodeId, performance.now());
       this.onChange(nodeId, 'up', 'answered a health check');
-    } else if (known !== undefined && known !== pid) {
-      this.onChange(nodeId, 'restarted', `process id changed from ${known} to ${pid}: it restarted empty`);
+    } else if (known !== undefined && known !== instance) {
+      this.onChange(nodeId, 'restarted', `${known} is now ${instance}: it restarted empty`);
     }
   }
 

@@ -127,10 +127,16 @@ export class NodeClient {
     return this.call('delete', this.client.delete(key));
   }
 
-  /** The node's process id (a health check: `stats` touches no item and counts toward no get/set). */
-  async processId(): Promise<{ pid: number }> {
-    const answered = new Promise<{ pid: number }>((resolve, reject) => {
-      this.client.stats((err, _server, stats) => (err ? reject(err) : resolve({ pid: Number(stats?.pid ?? 0) })));
+  /**
+   * The node's process id and start time in Unix seconds (`time - uptime`), a health check:
+   * `stats` touches no item and counts toward no get/set. The start time tells a restart where
+   * the process id cannot: in a container memcached is always process 1.
+   */
+  async processId(): Promise<{ pid: number; startedAt: number }> {
+    const answered = new Promise<{ pid: number; startedAt: number }>((resolve, reject) => {
+      this.client.stats((err, _server, stats) =>
+        err ? reject(err) : resolve({ pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
+      );
     });
     return this.call('stats', answered);
   }

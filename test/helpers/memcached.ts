@@ -1,12 +1,18 @@
 /**
- * Real memcached processes for integration tests: a testcontainers container when a container
- * runtime is reachable, otherwise the local `memcached` binary on a free loopback port.
- * Only processes started here are ever signalled, by their own PID.
+ * Real memcached nodes for integration tests. MSM_TEST_MEMCACHED picks the provider:
+ * `container` (testcontainers, see memcached-container.ts), `binary` (the local `memcached` on a
+ * free loopback port), `embedded` (the package's own server, not real memcached), or unset: a
+ * container when an engine is reachable and has the image, else the binary, else the embedded
+ * server with a loud notice (refused when MSM_FORBID_EMBEDDED is set).
+ * Only processes and containers started here are ever signalled, by their own PID or id.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { readStats, waitUntilAnswering } from './memcached-text.js';
+
+export { textCommand } from './memcached-text.js';
 
 /** The process state letter from /proc (T = stopped), or undefined when it cannot be read. */
 function processState(pid: number): string | undefined {
@@ -24,9 +30,13 @@ export interface MemcachedInstance {
   readonly address: string;
   /** memcached's own `stats` counters. */
   stats(): Promise<Record<string, number>>;
-  /** Sends a signal to the memcached process (binary provider) or the container. */
+  /**
+   * Sends a signal to the memcached process, or the same fault to its container: SIGSTOP hangs
+   * it (a container is paused), SIGCONT resumes it, SIGKILL/SIGTERM end it (connections are
+   * refused). Resolves once the fault is in effect.
+   */
   signal(signal: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT' | 'SIGTERM'): Promise<void>;
-  /** Starts it again on the same port, empty. */
+  /** Starts it again on the same address, empty (also after SIGKILL). */
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -40,54 +50,6 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-/** Sends one text-protocol command and reads until `terminator`. */
-export function textCommand(host: string, port: number, command: string, terminator = 'END\r\n'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, host);
-    let data = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`memcached ${host}:${port} did not answer "${command.trim()}"`));
-    }, 2000);
-    socket.on('data', (chunk) => {
-      data += chunk.toString('latin1');
-      if (data.endsWith(terminator) || /^(ERROR|SERVER_ERROR|CLIENT_ERROR)/.test(data)) {
-        clearTimeout(timer);
-        socket.end();
-        resolve(data);
-      }
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.write(command);
-  });
-}
-
-async function readStats(host: string, port: number): Promise<Record<string, number>> {
-  const text = await textCommand(host, port, 'stats\r\n');
-  const out: Record<string, number> = {};
-  for (const line of text.split('\r\n')) {
-    const [tag, name, value] = line.split(' ');
-    if (tag === 'STAT') out[name] = Number(value);
-  }
-  return out;
-}
-
-async function waitForPort(port: number, deadlineMs = 5000): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    try {
-      await readStats('127.0.0.1', port);
-      return;
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
 }
 
 /** The command line that starts one node on `port`: the memcached binary, or the embedded server. */
@@ -116,7 +78,7 @@ class ProcessMemcached implements MemcachedInstance {
   async start(): Promise<void> {
     const [command, args] = this.launcher(this.port);
     this.child = spawn(command, args, { stdio: 'ignore' });
-    await waitForPort(this.port);
+    await waitUntilAnswering(this.host, this.port);
   }
   stats(): Promise<Record<string, number>> {
     return readStats(this.host, this.port);
@@ -145,90 +107,67 @@ class ProcessMemcached implements MemcachedInstance {
   }
 }
 
-let runtimeAvailable: Promise<boolean> | undefined;
-
-/** Whether testcontainers can reach a container runtime (checked once). */
-function containerRuntime(): Promise<boolean> {
-  runtimeAvailable ??= (async () => {
-    if (process.env.MSM_TEST_MEMCACHED === 'binary' || process.env.MSM_TEST_MEMCACHED === 'embedded') return false;
-    try {
-      const { getContainerRuntimeClient } = await import('testcontainers');
-      await getContainerRuntimeClient();
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-  return runtimeAvailable;
-}
-
-class ContainerMemcached implements MemcachedInstance {
-  readonly host = '127.0.0.1';
-  port = 0;
-  private container?: import('testcontainers').StartedTestContainer;
-  get address(): string {
-    return `${this.host}:${this.port}`;
-  }
-  async start(): Promise<void> {
-    const { GenericContainer } = await import('testcontainers');
-    this.container = await new GenericContainer('memcached:1.6-alpine').withExposedPorts(11211).start();
-    this.port = this.container.getMappedPort(11211);
-  }
-  stats(): Promise<Record<string, number>> {
-    return readStats(this.host, this.port);
-  }
-  async signal(signal: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT' | 'SIGTERM'): Promise<void> {
-    // Signal memcached inside the container (PID 1 ignores SIGKILL from inside, so stop instead).
-    if (signal === 'SIGKILL' || signal === 'SIGTERM') await this.container?.stop({ timeout: 0 });
-    else await this.container?.exec(['kill', `-${signal.slice(3)}`, '1']);
-  }
-  async restart(): Promise<void> {
-    await this.container?.restart();
-    this.port = this.container!.getMappedPort(11211);
-  }
-  async stop(): Promise<void> {
-    await this.container?.stop({ timeout: 0 });
-  }
-}
-
 function hasBinary(): boolean {
-  if (process.env.MSM_TEST_MEMCACHED === 'embedded') return false;
   return spawnSync('memcached', ['-h'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Which provider the suite uses, for the test log. */
-export async function providerName(): Promise<string> {
-  if (await containerRuntime()) return 'testcontainers (memcached:1.6-alpine)';
-  return hasBinary() ? 'local memcached binary' : 'EMBEDDED memcached-compatible server (not real memcached)';
-}
+type Provider = 'container' | 'binary' | 'embedded';
+const PROVIDERS: readonly string[] = ['container', 'binary', 'embedded'] satisfies Provider[];
 
-let warned = false;
-/** Last resort: the package's embedded server, loudly, unless MSM_FORBID_EMBEDDED is set (CI). */
-function embeddedFallback(): Launcher {
+/** Why the container provider was not taken, for the test log. */
+let containersSkipped: string | undefined;
+
+async function chooseProvider(): Promise<Provider> {
+  const requested = process.env.MSM_TEST_MEMCACHED || undefined;
+  if (requested !== undefined && !PROVIDERS.includes(requested)) {
+    throw new Error(`MSM_TEST_MEMCACHED=${requested}: expected ${PROVIDERS.join(', ')}, or unset to pick one`);
+  }
+  if (requested === undefined || requested === 'container') {
+    const { containersUnavailable } = await import('./memcached-container.js');
+    containersSkipped = await containersUnavailable();
+    if (!containersSkipped) return 'container';
+    if (requested === 'container') throw new Error(`MSM_TEST_MEMCACHED=container, but ${containersSkipped}`);
+  }
+  if (requested !== 'embedded' && hasBinary()) return 'binary';
+  // Last resort: the package's embedded server, loudly, unless MSM_FORBID_EMBEDDED is set (CI).
   if (process.env.MSM_FORBID_EMBEDDED) {
     throw new Error(
-      'integration tests need memcached: no container runtime is reachable, no `memcached` binary is on PATH, ' +
+      'integration tests need memcached: no container runtime with a memcached image, no `memcached` binary on PATH, ' +
         'and MSM_FORBID_EMBEDDED forbids the embedded fallback (install it with `apt-get install -y memcached`)',
     );
   }
-  if (!warned) {
-    warned = true;
+  if (requested !== 'embedded') {
     console.warn(
       '\n*** NOTICE: no container runtime and no memcached binary: integration tests run against the EMBEDDED ' +
         'memcached-compatible server, not real memcached. Install memcached (apt-get install memcached) for real coverage. ***\n',
     );
   }
-  return embeddedLauncher;
+  return 'embedded';
+}
+
+let chosen: Promise<Provider> | undefined;
+/** The provider this test process uses, chosen once. */
+function provider(): Promise<Provider> {
+  chosen ??= chooseProvider();
+  return chosen;
+}
+
+/** Which provider the suite uses, for the test log. */
+export async function providerName(): Promise<string> {
+  const kind = await provider();
+  if (kind === 'container') return `testcontainers (${(await import('./memcached-container.js')).memcachedImage()})`;
+  const skipped = containersSkipped ? ` (not containers: ${containersSkipped})` : '';
+  return (kind === 'binary' ? 'local memcached binary' : 'EMBEDDED memcached-compatible server (not real memcached)') + skipped;
 }
 
 /** Starts one real memcached. */
 export async function startMemcached(): Promise<MemcachedInstance> {
-  if (await containerRuntime()) {
-    const instance = new ContainerMemcached();
-    await instance.start();
-    return instance;
-  }
-  const instance = new ProcessMemcached(await freePort(), hasBinary() ? binaryLauncher : embeddedFallback());
+  const kind = await provider();
+  const port = await freePort();
+  const instance =
+    kind === 'container'
+      ? new (await import('./memcached-container.js')).ContainerMemcached(port)
+      : new ProcessMemcached(port, kind === 'binary' ? binaryLauncher : embeddedLauncher);
   await instance.start();
   return instance;
 }

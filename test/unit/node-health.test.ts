@@ -5,7 +5,7 @@ const open: NodeHealth[] = [];
 afterEach(() => open.splice(0).forEach((h) => h.close()));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function setup(probe: (id: string) => Promise<{ pid: number }>) {
+function setup(probe: (id: string) => Promise<{ pid: number; startedAt: number }>) {
   const events: Array<[string, HealthEvent]> = [];
   const health = new NodeHealth(['n1'], { failureThreshold: 3, checkInterval: 20 }, probe, (id, event) => events.push([id, event]));
   open.push(health);
@@ -31,7 +31,7 @@ describe('circuit breaker', () => {
     let answering = false;
     const { health, events } = setup(async () => {
       if (!answering) throw new Error('refused');
-      return { pid };
+      return { pid, startedAt: 1_700_000_000 };
     });
     await sleep(100);
     expect(health.isUp('n1')).toBe(false);
@@ -45,5 +45,14 @@ describe('circuit breaker', () => {
       ['n1', 'up'],
       ['n1', 'restarted'],
     ]);
+  });
+
+  it('notices a restart by its start time when the process id stays the same (memcached in a container is process 1)', async () => {
+    let startedAt = 1_700_000_000;
+    const { events } = setup(async () => ({ pid: 1, startedAt }));
+    await sleep(60);
+    startedAt += 3;
+    await sleep(60);
+    expect(events).toEqual([['n1', 'restarted']]);
   });
 });
