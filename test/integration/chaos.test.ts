@@ -95,7 +95,9 @@ for (const mode of ['sticky', 'non-sticky'] as const) {
         rows.push(
           `| ${mode} | ${scenario.name} | ${report.requests} | ${report.failed} | ${report.retried} | ${p99.toFixed(0)} | ${report.lostSessions} | ${report.violations.length} |`,
         );
-        expect(report.requests).toBeGreaterThan(1000);
+        // The load ran through the fault: on average every session was updated at least once (a
+        // floor, not a speed target: the 2-core machine may be busy with other processes).
+        expect(report.requests).toBeGreaterThan(500);
         expect(report.violations.slice(0, 5)).toEqual([]);
         expect(report.lostSessions).toBe(0);
         if (scenario.boundedByInFlight(mode)) expect(report.failed).toBeLessThanOrEqual(CONCURRENCY);
