@@ -1,7 +1,23 @@
 import memjs from 'memjs';
 import { DeadlineError, withDeadline } from './deadline.js';
 import { hardenMemjsServer } from './harden-memjs.js';
+import { fromMemjsError, MemcachedResponseError, STATUS } from './response-error.js';
 import type { MemcachedNodeAddress } from '../failover/node-list.js';
+
+/** Binary protocol opcodes sent directly. */
+const OPCODE = { get: 0x00, set: 0x01, add: 0x02, delete: 0x04 } as const;
+
+interface RawResponse {
+  header: { status: number; cas: Buffer };
+  val: Buffer;
+}
+
+/** The memjs internals used to send a request memjs has no method for. */
+interface RawClient {
+  seq: number;
+  incrSeq(): void;
+  perform(key: string, request: Buffer, seq: number, callback: (err: Error | null, response?: RawResponse) => void): void;
+}
 
 /** Connection settings shared by every node client. */
 export interface NodeClientOptions {
@@ -45,8 +61,49 @@ export class NodeClient {
       // queued on it) and start clean. memjs's own timer only fires on an idle socket, which a
       // busy connection never is.
       if (err instanceof DeadlineError) for (const server of this.servers) server.error(err);
-      throw err;
+      throw fromMemjsError(err, this.node.id, what) ?? err;
     }
+  }
+
+  /** Sends one binary-protocol request (for what memjs's API lacks: CAS) and resolves with the raw answer. */
+  private request(what: string, opcode: number, key: string, extras: Buffer, value: Buffer | string, cas = 0n): Promise<RawResponse> {
+    const client = this.client as unknown as RawClient;
+    client.incrSeq();
+    const buffer = memjs.Utils.makeRequestBuffer(opcode, key, extras, value as Buffer, client.seq) as Buffer;
+    buffer.writeBigUInt64BE(cas, 16);
+    const answered = new Promise<RawResponse>((resolve, reject) =>
+      client.perform(key, buffer, client.seq, (err, response) => (err || !response ? reject(err ?? new Error('no response')) : resolve(response))),
+    );
+    return this.call(what, answered);
+  }
+
+  /** A value and its CAS, or null when absent. */
+  async gets(key: string): Promise<{ value: Buffer; cas: bigint } | null> {
+    const response = await this.request('get', OPCODE.get, key, Buffer.alloc(0), '');
+    if (response.header.status === STATUS.notFound) return null;
+    if (response.header.status !== STATUS.ok) throw new MemcachedResponseError(response.header.status, this.node.id, 'get');
+    return { value: response.val, cas: response.header.cas.readBigUInt64BE(0) };
+  }
+
+  /**
+   * Stores `value` only if the item is absent (`cas` undefined: add) or still has CAS `cas`.
+   * Resolves with the item's new CAS, or null when it was refused because the item changed.
+   */
+  async storeIf(key: string, value: Buffer | string, expiration: number, cas: bigint | undefined): Promise<bigint | null> {
+    const extras = Buffer.alloc(8);
+    extras.writeUInt32BE(expiration, 4);
+    const opcode = cas === undefined ? OPCODE.add : OPCODE.set;
+    const response = await this.request(cas === undefined ? 'add' : 'cas', opcode, key, extras, value, cas ?? 0n);
+    const { status } = response.header;
+    if (status === STATUS.ok) return response.header.cas.readBigUInt64BE(0);
+    if (status === STATUS.exists || status === STATUS.notFound || status === STATUS.notStored) return null;
+    throw new MemcachedResponseError(status, this.node.id, cas === undefined ? 'add' : 'cas');
+  }
+
+  /** Deletes the item only if it still has CAS `cas`; false when it changed or is gone. */
+  async deleteIf(key: string, cas: bigint): Promise<boolean> {
+    const response = await this.request('delete', OPCODE.delete, key, Buffer.alloc(0), '', cas);
+    return response.header.status === STATUS.ok;
   }
 
   async get(key: string): Promise<Buffer | null> {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { MemcachedCluster } from '../failover/cluster.js';
 import type { Statistics } from '../manager/statistics.js';
+import { lockKey } from '../memcached/storage-key.js';
 import { SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
 
 /** A lock this process holds on one session. */
@@ -37,6 +38,8 @@ interface Waiter {
 
 /** This process's interest in one lock: the holder, if any, and the requests queued behind it. */
 interface Slot {
+  /** The session's key (the lock goes on its node). */
+  sessionKey: string;
   handle?: LockHandle;
   renewal?: NodeJS.Timeout;
   handovers: number;
@@ -63,14 +66,14 @@ export class SessionLocks {
 
   async acquire(sessionKey: string): Promise<LockHandle> {
     const started = performance.now();
-    const key = `lock:${sessionKey}`;
+    const key = lockKey(sessionKey);
     let slot = this.slots.get(key);
     let handle: LockHandle;
     if (slot) {
       this.stats.inc('lockWaits');
       handle = await this.enqueue(slot, started);
     } else {
-      slot = { handovers: 0, waiters: [] };
+      slot = { sessionKey, handovers: 0, waiters: [] };
       this.slots.set(key, slot);
       try {
         handle = await this.contend(key, slot, started, 0);
@@ -107,7 +110,7 @@ export class SessionLocks {
     let waited = false;
     if (delay > 0) await sleep(delay);
     for (;;) {
-      const [node] = this.cluster.nodesFor(key.slice('lock:'.length), 1);
+      const [node] = this.cluster.nodesFor(slot.sessionKey, 1);
       if (!node) throw new SessionStoreUnavailableError('no memcached node is up to hold the session lock');
       let added: boolean;
       try {
