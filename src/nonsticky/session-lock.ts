@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { MemcachedCluster } from '../failover/cluster.js';
+import { NodeDownError, type MemcachedCluster } from '../failover/cluster.js';
 import type { Statistics } from '../manager/statistics.js';
 import { lockKey } from '../memcached/storage-key.js';
 import { SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
@@ -28,6 +28,8 @@ const MAX_BACKOFF = 500;
 const MAX_HANDOVERS = 8;
 /** After giving the lock back, this process waits this long before competing again (fairness). */
 const YIELD_MS = 20;
+/** How often a lock call that failed is checked for having been applied late, in ms. */
+const RECLAIM_INTERVAL = 200;
 
 interface Waiter {
   started: number;
@@ -57,6 +59,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export class SessionLocks {
   private readonly slots = new Map<string, Slot>();
+  private closed = false;
 
   constructor(
     private readonly cluster: MemcachedCluster,
@@ -117,6 +120,8 @@ export class SessionLocks {
         added = await this.cluster.run(node, (client) => client.add(key, token, this.settings.lockExpiration));
       } catch (err) {
         this.stats.inc('lockFailures');
+        // The add may still be applied (a hung node that resumes): make sure it frees nobody's session.
+        if (!(err instanceof NodeDownError)) this.reclaim(node, key, token);
         throw new SessionStoreUnavailableError(`locking the session on memcached node ${node} failed`, err);
       }
       if (added) {
@@ -186,17 +191,45 @@ export class SessionLocks {
     slot.handovers = 0;
     if (!handle.lost) {
       try {
-        const current = await this.cluster.run(handle.node, (client) => client.get(handle.key));
-        if (current?.toString() === handle.token) await this.cluster.run(handle.node, (client) => client.delete(handle.key));
+        await this.deleteIfOurs(handle.node, handle.key, handle.token);
       } catch {
-        // The lock's TTL frees it.
+        this.reclaim(handle.node, handle.key, handle.token);
       }
     }
     this.next(handle.key, slot, YIELD_MS);
   }
 
+  /** Deletes the lock if it holds `token` (compare-and-delete: a lock someone else took since stays); true if deleted. */
+  private async deleteIfOurs(node: string, key: string, token: string): Promise<boolean> {
+    const current = await this.cluster.run(node, (client) => client.gets(key));
+    if (current?.value.toString() !== token) return false;
+    return this.cluster.run(node, (client) => client.deleteIf(key, current.cas));
+  }
+
+  /**
+   * A lock call that failed (no answer in time) may still be applied when its node resumes,
+   * leaving a lock nobody holds. Until the lock would have expired anyway, keeps checking the node
+   * in the background and deletes the lock if it holds our token, so later requests are not
+   * blocked for lockExpiration. (A node that answered "no lock" may still apply the late call
+   * afterwards: it came on another connection, so checking continues to the end.)
+   */
+  private reclaim(node: string, key: string, token: string): void {
+    const until = performance.now() + this.settings.lockExpiration * 1000;
+    const attempt = async (): Promise<void> => {
+      if (this.closed) return;
+      try {
+        if (await this.deleteIfOurs(node, key, token)) return;
+      } catch {
+        // Still unreachable: try again.
+      }
+      if (performance.now() + RECLAIM_INTERVAL < until) setTimeout(() => void attempt(), RECLAIM_INTERVAL).unref();
+    };
+    setTimeout(() => void attempt(), RECLAIM_INTERVAL).unref();
+  }
+
   /** Stops renewals (shutdown); locks not released expire by their TTL. */
   close(): void {
+    this.closed = true;
     for (const slot of this.slots.values()) clearInterval(slot.renewal);
   }
 }
