@@ -1,4 +1,5 @@
 import { NodeClient } from '../memcached/node-client.js';
+import { MemcachedResponseError } from '../memcached/response-error.js';
 import { NodeHealth, type HealthEvent } from './node-health.js';
 import { AvailableRing } from './ring.js';
 import type { ManagerSettings } from '../manager/options.js';
@@ -98,7 +99,11 @@ export class MemcachedCluster {
     return Object.fromEntries([...this.clients.keys()].map((id) => [id, this.health.isUp(id)]));
   }
 
-  /** Runs `op` against one node, with the breaker's bookkeeping. */
+  /**
+   * Runs `op` against one node, with the breaker's bookkeeping: only transport failures and
+   * missed deadlines count against the node; an error answer (a bad key, a value too large) is
+   * the request's fault, and proves the node is up.
+   */
   async run<T>(nodeId: string, op: (client: NodeClient) => Promise<T>): Promise<T> {
     const client = this.clients.get(nodeId);
     if (!client) throw new Error(`unknown memcached node id "${nodeId}"`);
@@ -109,7 +114,8 @@ export class MemcachedCluster {
       this.health.succeeded(nodeId);
       return result;
     } catch (err) {
-      this.health.failed(nodeId, err, startedAt);
+      if (err instanceof MemcachedResponseError) this.health.succeeded(nodeId);
+      else this.health.failed(nodeId, err, startedAt);
       throw err;
     }
   }

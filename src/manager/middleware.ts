@@ -47,6 +47,8 @@ interface RequestState {
   savedId?: string;
   savedJson?: string;
   touched: boolean;
+  /** Storing the session failed (the error handler answers). */
+  storeFailed?: boolean;
 }
 
 const STATE = Symbol('msm.requestState');
@@ -189,7 +191,8 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
     const hookable = isHookable(res);
     if (hookable) {
       beforeHeaders(res, () => {
-        if (!req.session || !shouldSetCookie()) return;
+        // A session that could not be stored gets no cookie for its new id: it would name nothing.
+        if (!req.session || (state.storeFailed && cookieId !== req.sessionID) || !shouldSetCookie()) return;
         if (req.session.cookie.secure && !isSecure(req, trustProxy)) return;
         touchOnce();
         const started = stageStart();
@@ -239,7 +242,10 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
           if (!mode.releaseLocks) return stored ?? undefined;
           return stored ? stored.finally(() => mode.releaseLocks!(req)) : mode.releaseLocks(req);
         },
-        (err) => next(err),
+        (err) => {
+          state.storeFailed = true;
+          next(err);
+        },
         () => (endJson = undefined),
       );
       if (mode.finish) {

@@ -1,26 +1,23 @@
 import memjs from 'memjs';
 import { DeadlineError, withDeadline } from './deadline.js';
 import { hardenMemjsServer } from './harden-memjs.js';
+import { fromMemjsError, MemcachedResponseError, STATUS } from './response-error.js';
 import type { MemcachedNodeAddress } from '../failover/node-list.js';
 
-/** Binary-protocol opcode of get-and-touch (GAT), which memjs does not expose. */
-const OP_GAT = 0x1d;
+/** Binary protocol opcodes sent directly. */
+const OPCODE = { get: 0x00, set: 0x01, add: 0x02, delete: 0x04, getAndTouch: 0x1d } as const;
 
-/** The memjs internals a raw request needs (memjs.Client.perform and its sequence numbers). */
+interface RawResponse {
+  header: { status: number; cas: Buffer };
+  val: Buffer;
+}
+
+/** The memjs internals used to send a request memjs has no method for. */
 interface RawClient {
   seq: number;
   incrSeq(): void;
-  perform(key: string, request: Buffer, seq: number, callback: (err: Error | null, response: RawResponse | null) => void): void;
+  perform(key: string, request: Buffer, seq: number, callback: (err: Error | null, response?: RawResponse) => void): void;
 }
-interface RawResponse {
-  header: { status: number };
-  val: Buffer;
-}
-interface RawUtils {
-  makeRequestBuffer(opcode: number, key: string, extras: Buffer, value: string, seq: number): Buffer;
-  makeExpiration(expiration: number): Buffer;
-}
-const { makeRequestBuffer, makeExpiration } = (memjs as unknown as { Utils: RawUtils }).Utils;
 
 /** Connection settings shared by every node client. */
 export interface NodeClientOptions {
@@ -78,10 +75,51 @@ export class NodeClient {
       // queued on it) and start clean. memjs's own timer only fires on an idle socket, which a
       // busy connection never is.
       if (err instanceof DeadlineError) for (const server of this.servers) server.error(err);
-      throw err;
+      throw fromMemjsError(err, this.node.id, what) ?? err;
     } finally {
       if (--this.inFlight === 0) this.holdSockets(false);
     }
+  }
+
+  /** Sends one binary-protocol request (for what memjs's API lacks: CAS, get-and-touch) and resolves with the raw answer. */
+  private request(what: string, opcode: number, key: string, extras: Buffer, value: Buffer | string, cas = 0n): Promise<RawResponse> {
+    const client = this.client as unknown as RawClient;
+    client.incrSeq();
+    const buffer = memjs.Utils.makeRequestBuffer(opcode, key, extras, value as Buffer, client.seq) as Buffer;
+    buffer.writeBigUInt64BE(cas, 16);
+    const answered = new Promise<RawResponse>((resolve, reject) =>
+      client.perform(key, buffer, client.seq, (err, response) => (err || !response ? reject(err ?? new Error('no response')) : resolve(response))),
+    );
+    return this.call(what, answered);
+  }
+
+  /** A value and its CAS, or null when absent. */
+  async gets(key: string): Promise<{ value: Buffer; cas: bigint } | null> {
+    const response = await this.request('get', OPCODE.get, key, Buffer.alloc(0), '');
+    if (response.header.status === STATUS.notFound) return null;
+    if (response.header.status !== STATUS.ok) throw new MemcachedResponseError(response.header.status, this.node.id, 'get');
+    return { value: response.val, cas: response.header.cas.readBigUInt64BE(0) };
+  }
+
+  /**
+   * Stores `value` only if the item is absent (`cas` undefined: add) or still has CAS `cas`.
+   * Resolves with the item's new CAS, or null when it was refused because the item changed.
+   */
+  async storeIf(key: string, value: Buffer | string, expiration: number, cas: bigint | undefined): Promise<bigint | null> {
+    const extras = Buffer.alloc(8);
+    extras.writeUInt32BE(expiration, 4);
+    const opcode = cas === undefined ? OPCODE.add : OPCODE.set;
+    const response = await this.request(cas === undefined ? 'add' : 'cas', opcode, key, extras, value, cas ?? 0n);
+    const { status } = response.header;
+    if (status === STATUS.ok) return response.header.cas.readBigUInt64BE(0);
+    if (status === STATUS.exists || status === STATUS.notFound || status === STATUS.notStored) return null;
+    throw new MemcachedResponseError(status, this.node.id, cas === undefined ? 'add' : 'cas');
+  }
+
+  /** Deletes the item only if it still has CAS `cas`; false when it changed or is gone. */
+  async deleteIf(key: string, cas: bigint): Promise<boolean> {
+    const response = await this.request('delete', OPCODE.delete, key, Buffer.alloc(0), '', cas);
+    return response.header.status === STATUS.ok;
   }
 
   async get(key: string): Promise<Buffer | null> {
@@ -90,23 +128,16 @@ export class NodeClient {
   }
 
   /**
-   * Get-and-touch: the value, with its expiration set to `expiration` in the same operation
-   * (binary opcode 0x1d, sent raw since memjs has no call for it); null when the item is absent.
+   * Get-and-touch: the value, with its expiration set to `expiration` in the same operation; null
+   * when the item is absent.
    */
   async getAndTouch(key: string, expiration: number): Promise<Buffer | null> {
-    const client = this.client as unknown as RawClient;
-    const answered = new Promise<Buffer | null>((resolve, reject) => {
-      client.incrSeq();
-      const request = makeRequestBuffer(OP_GAT, key, makeExpiration(expiration), '', client.seq);
-      client.perform(key, request, client.seq, (err, response) => {
-        if (err || !response) return reject(err ?? new Error('no response'));
-        const { status } = response.header;
-        if (status === 0) return resolve(response.val);
-        if (status === 1) return resolve(null); // key not found
-        reject(new Error(`memcached GAT failed with status ${status}`));
-      });
-    });
-    return this.call('gat', answered);
+    const extras = Buffer.alloc(4);
+    extras.writeUInt32BE(expiration, 0);
+    const response = await this.request('gat', OPCODE.getAndTouch, key, extras, '');
+    if (response.header.status === STATUS.notFound) return null;
+    if (response.header.status !== STATUS.ok) throw new MemcachedResponseError(response.header.status, this.node.id, 'gat');
+    return response.val;
   }
 
   async set(key: string, value: Buffer | string, expiration: number): Promise<void> {

@@ -16,16 +16,26 @@ export class CorruptSessionError extends Error {
   }
 }
 
-/** A session too large for one memcached item. */
+/**
+ * A session too large for one memcached item: over the `itemSizeLimit` option, or refused by a
+ * memcached node whose own limit (-I) is lower. The request fails with 413; the session is not stored.
+ */
 export class SessionTooLargeError extends Error {
+  readonly status = 413;
+  readonly statusCode = 413;
   readonly code = 'ESESSIONTOOLARGE';
   constructor(
     readonly size: number,
     readonly limit: number,
+    /** The memcached node that refused the value, when it was memcached that refused it. */
+    readonly refusedBy?: string,
   ) {
     super(
-      `session is ${size} bytes serialized, over memcached's item size limit of ${limit} bytes ` +
-        '(raise memcached -I and the itemSizeLimit option, or store less in the session)',
+      refusedBy === undefined
+        ? `session is ${size} bytes serialized, over memcached's item size limit of ${limit} bytes ` +
+            '(raise memcached -I and the itemSizeLimit option, or store less in the session)'
+        : `session is ${size} bytes serialized; memcached node ${refusedBy} refused it as too large ` +
+            `(its -I item size limit is below the itemSizeLimit option, ${limit} bytes: make them agree)`,
     );
     this.name = 'SessionTooLargeError';
   }

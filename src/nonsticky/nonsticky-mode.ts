@@ -7,7 +7,8 @@ import type { SessionData } from '../manager/store.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
 import { SessionConflictError, SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
 import { isStorableId, storageKey } from '../memcached/storage-key.js';
-import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, storedJson } from '../memcached/session-codec.js';
+import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, SessionTooLargeError, storedJson } from '../memcached/session-codec.js';
+import { isValueTooLarge, type MemcachedResponseError } from '../memcached/response-error.js';
 import { READ_NODES, SessionCopies } from '../failover/session-copies.js';
 import { reportCorruptSession } from '../memcached/corrupt-session.js';
 import { Relocator } from '../failover/relocation.js';
@@ -166,6 +167,7 @@ export class NonStickyMode implements SessionMode {
       await this.copies.write(key, copy, this.copies.nodesFor(key, COPIES));
     } catch (err) {
       if (err instanceof SessionStoreUnavailableError) throw err;
+      if (isValueTooLarge(err)) throw new SessionTooLargeError(json.length, this.settings.itemSizeLimit, (err as MemcachedResponseError).node);
       throw new SessionStoreUnavailableError('writing the session to memcached failed', err);
     }
     this.recent.seen(key, copy.ttl);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { MemcachedCluster } from '../failover/cluster.js';
+import { NodeDownError, type MemcachedCluster } from '../failover/cluster.js';
 import type { Statistics } from '../manager/statistics.js';
+import { lockKey } from '../memcached/storage-key.js';
 import { SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
 
 /** A lock this process holds on one session. */
@@ -27,6 +28,8 @@ const MAX_BACKOFF = 500;
 const MAX_HANDOVERS = 8;
 /** After giving the lock back, this process waits this long before competing again (fairness). */
 const YIELD_MS = 20;
+/** How often a lock call that failed is checked for having been applied late, in ms. */
+const RECLAIM_INTERVAL = 200;
 
 interface Waiter {
   started: number;
@@ -37,6 +40,8 @@ interface Waiter {
 
 /** This process's interest in one lock: the holder, if any, and the requests queued behind it. */
 interface Slot {
+  /** The session's key (the lock goes on its node). */
+  sessionKey: string;
   handle?: LockHandle;
   renewal?: NodeJS.Timeout;
   handovers: number;
@@ -54,6 +59,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export class SessionLocks {
   private readonly slots = new Map<string, Slot>();
+  private closed = false;
 
   constructor(
     private readonly cluster: MemcachedCluster,
@@ -63,14 +69,14 @@ export class SessionLocks {
 
   async acquire(sessionKey: string): Promise<LockHandle> {
     const started = performance.now();
-    const key = `lock:${sessionKey}`;
+    const key = lockKey(sessionKey);
     let slot = this.slots.get(key);
     let handle: LockHandle;
     if (slot) {
       this.stats.inc('lockWaits');
       handle = await this.enqueue(slot, started);
     } else {
-      slot = { handovers: 0, waiters: [] };
+      slot = { sessionKey, handovers: 0, waiters: [] };
       this.slots.set(key, slot);
       try {
         handle = await this.contend(key, slot, started, 0);
@@ -107,13 +113,15 @@ export class SessionLocks {
     let waited = false;
     if (delay > 0) await sleep(delay);
     for (;;) {
-      const [node] = this.cluster.nodesFor(key.slice('lock:'.length), 1);
+      const [node] = this.cluster.nodesFor(slot.sessionKey, 1);
       if (!node) throw new SessionStoreUnavailableError('no memcached node is up to hold the session lock');
       let added: boolean;
       try {
         added = await this.cluster.run(node, (client) => client.add(key, token, this.settings.lockExpiration));
       } catch (err) {
         this.stats.inc('lockFailures');
+        // The add may still be applied (a hung node that resumes): make sure it frees nobody's session.
+        if (!(err instanceof NodeDownError)) this.reclaim(node, key, token);
         throw new SessionStoreUnavailableError(`locking the session on memcached node ${node} failed`, err);
       }
       if (added) {
@@ -183,17 +191,45 @@ export class SessionLocks {
     slot.handovers = 0;
     if (!handle.lost) {
       try {
-        const current = await this.cluster.run(handle.node, (client) => client.get(handle.key));
-        if (current?.toString() === handle.token) await this.cluster.run(handle.node, (client) => client.delete(handle.key));
+        await this.deleteIfOurs(handle.node, handle.key, handle.token);
       } catch {
-        // The lock's TTL frees it.
+        this.reclaim(handle.node, handle.key, handle.token);
       }
     }
     this.next(handle.key, slot, YIELD_MS);
   }
 
+  /** Deletes the lock if it holds `token` (compare-and-delete: a lock someone else took since stays); true if deleted. */
+  private async deleteIfOurs(node: string, key: string, token: string): Promise<boolean> {
+    const current = await this.cluster.run(node, (client) => client.gets(key));
+    if (current?.value.toString() !== token) return false;
+    return this.cluster.run(node, (client) => client.deleteIf(key, current.cas));
+  }
+
+  /**
+   * A lock call that failed (no answer in time) may still be applied when its node resumes,
+   * leaving a lock nobody holds. Until the lock would have expired anyway, keeps checking the node
+   * in the background and deletes the lock if it holds our token, so later requests are not
+   * blocked for lockExpiration. (A node that answered "no lock" may still apply the late call
+   * afterwards: it came on another connection, so checking continues to the end.)
+   */
+  private reclaim(node: string, key: string, token: string): void {
+    const until = performance.now() + this.settings.lockExpiration * 1000;
+    const attempt = async (): Promise<void> => {
+      if (this.closed) return;
+      try {
+        if (await this.deleteIfOurs(node, key, token)) return;
+      } catch {
+        // Still unreachable: try again.
+      }
+      if (performance.now() + RECLAIM_INTERVAL < until) setTimeout(() => void attempt(), RECLAIM_INTERVAL).unref();
+    };
+    setTimeout(() => void attempt(), RECLAIM_INTERVAL).unref();
+  }
+
   /** Stops renewals (shutdown); locks not released expire by their TTL. */
   close(): void {
+    this.closed = true;
     for (const slot of this.slots.values()) clearInterval(slot.renewal);
   }
 }

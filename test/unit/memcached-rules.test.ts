@@ -56,5 +56,8 @@ describe('session codec', () => {
     expect(isStorableId('', 'has space')).toBe(false);
     expect(isStorableId('', 'x'.repeat(251))).toBe(false);
     expect(isStorableId('', '')).toBe(false);
+    // Its lock key (`lock:` + key) must fit too.
+    expect(isStorableId('', 'x'.repeat(245))).toBe(true);
+    expect(isStorableId('', 'x'.repeat(246))).toBe(false);
   });
 });
