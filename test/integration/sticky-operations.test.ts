@@ -149,7 +149,7 @@ describe('sticky mode operation counts (memcached stats)', () => {
   it('gives a clear error for a session over the item size limit', async () => {
     const { url } = await app({ itemSizeLimit: 64 * 1024 });
     const reply = await new Client(url).get('/big?n=100000');
-    expect(reply.status).toBe(500);
+    expect(reply.status).toBe(413);
     expect(reply.body).toMatch(/session is \d+ bytes serialized, over memcached's item size limit of 65536 bytes/);
     expect(await sets()).toBe(0);
   });
