@@ -1,7 +1,7 @@
 import type { LoadedSession, SessionMode } from '../manager/mode.js';
 import type { ManagerSettings } from '../manager/options.js';
 import type { Statistics } from '../manager/statistics.js';
-import type { Logger } from '../manager/logger.js';
+import { logEvent, type Logger } from '../manager/logger.js';
 import type { Session, SessionRequest } from '../manager/session.js';
 import type { SessionData } from '../manager/store.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
@@ -104,7 +104,7 @@ export class NonStickyMode implements SessionMode {
           throw err;
         }
         this.stats.inc('lockFailOpen');
-        this.logger.warn(`${err.message}; running unlocked (lockFailure: 'open')`);
+        logEvent(this.logger, 'warn', { event: 'lock_fail_open' }, `${err.message}; running unlocked (lockFailure: 'open')`);
       }
     }
     const lock = hold.lock;
