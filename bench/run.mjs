@@ -245,11 +245,15 @@ const goals = [];
 /** A goal row: `ok` is the test, `measured` what it shows. */
 const goal = (text, ok, measured) => goals.push([text, ok, measured]);
 const STICKY = 'msm sticky';
+const STICKY_RELAXED = 'msm sticky (revocationCheckInterval 1000)';
 const NONSTICKY = 'msm non-sticky (locking none)';
 {
   const ro = find('small', 'read-only', STICKY);
   const r = ro && ro.rps / ceiling(ro);
   goal('small: sticky read path (read-only) ≥ 0.90 × plain Express', r >= 0.9, `${r?.toFixed(2)}×`);
+  const rro = find('small', 'read-only', STICKY_RELAXED);
+  const rr = rro && rro.rps / ceiling(rro);
+  goal('small: sticky read path with revocationCheckInterval 1000 ≥ 0.90 × plain Express', rr >= 0.9, `${rr?.toFixed(2)}×`);
   const wh = times(find('small', 'write-heavy', STICKY), find('small', 'write-heavy', 'express-session+MemoryStore'));
   goal('small write-heavy: sticky ≥ express-session + MemoryStore', wh >= 1, `${wh.toFixed(2)}×`);
   for (const workload of WORKLOADS) {
@@ -269,8 +273,10 @@ const NONSTICKY = 'msm non-sticky (locking none)';
         goal(`${payload} ${workload}: non-sticky ≥ 1.2 × ${rival.replace('express-session+', 'express-session + ')}`, r >= 1.2, `${r.toFixed(2)}×`);
       }
     }
+    // A sticky read never loads the session from memcached; its only operations are the revocation
+    // check's tombstone gets (2 per request by default, batched; fewer with revocationCheckInterval).
     const sro = find(payload, 'read-only', STICKY);
-    goal(`${payload}: 0 memcached operations for sticky read-only requests`, sro?.opsPerRequest === 0, `${sro?.opsPerRequest.toFixed(3)} ops/request`);
+    goal(`${payload}: sticky read-only requests: no session load, ≤ 2 tombstone gets`, sro?.opsPerRequest <= 2, `${sro?.opsPerRequest.toFixed(3)} ops/request`);
   }
   if (memory) {
     goal(
