@@ -67,13 +67,17 @@ export class ItemStore {
     return item;
   }
 
-  /** `mode`: set always stores, add only when absent, replace only when present. */
-  store(mode: 'set' | 'add' | 'replace', key: string, value: Buffer, flags: number, exptime: number): 'stored' | 'exists' | 'not-found' | 'too-large' {
+  /**
+   * `mode`: set always stores, add only when absent, replace only when present. A non-zero `cas`
+   * (set/replace) stores only over the item with that CAS, as memcached's compare-and-swap.
+   */
+  store(mode: 'set' | 'add' | 'replace', key: string, value: Buffer, flags: number, exptime: number, cas = 0n): 'stored' | 'exists' | 'not-found' | 'too-large' {
     this.stats.cmd_set++;
     if (value.length + key.length + 50 > this.limits.itemSizeLimit) return 'too-large';
     const existing = this.live(key);
     if (mode === 'add' && existing) return 'exists';
-    if (mode === 'replace' && !existing) return 'not-found';
+    if ((mode === 'replace' || cas !== 0n) && !existing) return 'not-found';
+    if (cas !== 0n && existing!.cas !== cas) return 'exists';
     if (existing) this.remove(key, existing);
     const item: Item = { value, flags, expiresAt: ItemStore.expiry(exptime), cas: ++this.casCounter };
     if (item.expiresAt !== 0 && item.expiresAt <= Date.now()) return 'stored'; // expired on arrival
@@ -104,8 +108,10 @@ export class ItemStore {
     return item;
   }
 
-  delete(key: string): boolean {
+  /** Deletes the item (only if its CAS is `cas`, when non-zero); 'exists' when the CAS differs. */
+  delete(key: string, cas = 0n): boolean | 'exists' {
     const item = this.live(key);
+    if (item && cas !== 0n && item.cas !== cas) return 'exists';
     if (item) this.remove(key, item);
     if (item) this.stats.delete_hits++;
     else this.stats.delete_misses++;

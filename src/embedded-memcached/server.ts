@@ -84,6 +84,7 @@ export class EmbeddedMemcached {
     const extrasLength = buf[4];
     const bodyLength = buf.readUInt32BE(8);
     const opaque = buf.readUInt32BE(12);
+    const cas = buf.readBigUInt64BE(16);
     if (buf.length < HEADER + bodyLength) return 0;
     const extras = buf.subarray(HEADER, HEADER + extrasLength);
     const key = buf.subarray(HEADER + extrasLength, HEADER + extrasLength + keyLength).toString('latin1');
@@ -122,17 +123,20 @@ export class EmbeddedMemcached {
       case OP.replace: {
         if (extras.length < 8) return (error(STATUS.invalid, 'Invalid arguments'), HEADER + bodyLength);
         const mode = opcode === OP.set ? 'set' : opcode === OP.add ? 'add' : 'replace';
-        const result = this.store.store(mode, key, value, extras.readUInt32BE(0), extras.readUInt32BE(4));
+        const result = this.store.store(mode, key, value, extras.readUInt32BE(0), extras.readUInt32BE(4), cas);
         if (result === 'stored') reply(STATUS.ok, { cas: this.store.casOf(key) });
         else if (result === 'exists') error(STATUS.exists, 'Data exists for key.');
         else if (result === 'not-found') error(STATUS.notFound, 'Not found');
         else error(STATUS.tooLarge, 'Too large.');
         break;
       }
-      case OP.delete:
-        if (this.store.delete(key)) reply(STATUS.ok);
+      case OP.delete: {
+        const deleted = this.store.delete(key, cas);
+        if (deleted === 'exists') error(STATUS.exists, 'Data exists for key.');
+        else if (deleted) reply(STATUS.ok);
         else error(STATUS.notFound, 'Not found');
         break;
+      }
       case OP.touch:
         if (extras.length < 4) return (error(STATUS.invalid, 'Invalid arguments'), HEADER + bodyLength);
         if (this.store.touch(key, extras.readUInt32BE(0))) reply(STATUS.ok);

@@ -1,6 +1,6 @@
 import type { MemcachedCluster } from './cluster.js';
 import type { Statistics } from '../manager/statistics.js';
-import { SessionStoreUnavailableError } from '../manager/errors.js';
+import { SessionConflictError, SessionStoreUnavailableError } from '../manager/errors.js';
 import { memcachedExpiration } from '../memcached/expiration.js';
 import { decodeCopy, encodeCopy, type VersionedCopy } from '../memcached/versioned-copy.js';
 
@@ -16,7 +16,20 @@ export interface ReadResult {
   failed: string[];
   /** Nodes that held data which is not a session copy. */
   corrupt: string[];
+  /** CAS of what each node that answered holds (undefined: nothing), for fenced writes. */
+  cas: ReadonlyMap<string, bigint | undefined>;
 }
+
+/** What a fenced write started from: the version a request loaded, and the CAS it saw per node. */
+export interface Fence {
+  /** The copy the request loaded (undefined: none existed). */
+  loaded?: VersionedCopy;
+  /** CAS per node seen with `loaded` (a missing node is asked before writing). */
+  cas: ReadonlyMap<string, bigint | undefined>;
+}
+
+/** Attempts per node of a fenced write whose CAS went stale for a harmless reason (a repair). */
+const FENCE_ATTEMPTS = 3;
 
 /**
  * Session copies in memcached, shared by both modes: the same key on the first nodes the ring
@@ -46,18 +59,20 @@ export class SessionCopies {
     const answers = await this.stats.time('load', () =>
       Promise.allSettled(
         nodes.map((node) =>
-          this.cluster.run(node, (client) => (expiration === undefined ? client.get(key) : client.getAndTouch(key, expiration))),
+          this.cluster.run(node, (client) => (expiration === undefined ? client.gets(key) : client.getAndTouch(key, expiration))),
         ),
       ),
     );
     this.stats.inc('loadsFromMemcached');
-    const result: ReadResult = { stale: [], failed: [], corrupt: [] };
+    const cas = new Map<string, bigint | undefined>();
+    const result: ReadResult = { stale: [], failed: [], corrupt: [], cas };
     const found: Array<{ node: string; copy?: VersionedCopy }> = [];
     answers.forEach((answer, i) => {
       const node = nodes[i];
       if (answer.status === 'rejected') return result.failed.push(node);
+      cas.set(node, answer.value?.cas);
       if (answer.value === null) return found.push({ node });
-      const copy = decodeCopy(answer.value);
+      const copy = decodeCopy(answer.value.value);
       if (!copy) return result.corrupt.push(node);
       found.push({ node, copy });
     });
@@ -95,15 +110,81 @@ export class SessionCopies {
     return written;
   }
 
-  /** Writes the newest copy of a read where it was missing or old, so the copies agree again. */
-  async fill(key: string, result: ReadResult): Promise<void> {
-    if (!result.copy || result.stale.length === 0) return;
-    try {
-      await this.write(key, result.copy, result.stale);
-      this.stats.inc('replicaRepairs', result.stale.length);
-    } catch {
-      // The next access or relocation tries again.
+  /**
+   * Writes `copy` to `nodes`, but on each node only over what `fence` saw there, or over a copy
+   * no newer than the one loaded (a repair may have rewritten it meanwhile): a write never
+   * replaces a version it did not load, even when two requests both believe they hold the
+   * session's lock. If any node holds a newer version, the nodes already written get the loaded
+   * copy back and SessionConflictError is thrown. Resolves with the new CAS per node written;
+   * rejects like `write` when no node took it.
+   */
+  async writeFenced(key: string, copy: VersionedCopy, nodes: string[], fence: Fence): Promise<Map<string, bigint>> {
+    if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
+    const value = encodeCopy(copy);
+    const expiration = memcachedExpiration(copy.ttl);
+    const loadedVersion = fence.loaded?.version ?? 0;
+    const writeOne = async (node: string): Promise<bigint | 'conflict'> => {
+      let cas = fence.cas.has(node) ? fence.cas.get(node) : await this.casOfOlder(key, node, loadedVersion);
+      for (let attempt = 1; ; attempt++) {
+        if (cas === 'newer') return 'conflict';
+        const stored = await this.cluster.run(node, (client) => client.storeIf(key, value, expiration, cas as bigint | undefined));
+        if (stored !== null) return stored;
+        if (attempt >= FENCE_ATTEMPTS) return 'conflict';
+        cas = await this.casOfOlder(key, node, loadedVersion);
+      }
+    };
+    const answers = await this.stats.time('backup', () => Promise.allSettled(nodes.map(writeOne)));
+    const written = new Map<string, bigint>();
+    let conflict = false;
+    answers.forEach((answer, i) => {
+      if (answer.status === 'rejected') return;
+      if (answer.value === 'conflict') conflict = true;
+      else written.set(nodes[i], answer.value);
+    });
+    if (conflict) {
+      await this.restore(key, fence.loaded, written);
+      this.stats.inc('conflicts');
+      throw new SessionConflictError();
     }
+    this.stats.inc('backups', written.size);
+    if (written.size < nodes.length) this.stats.inc('backupFailures', nodes.length - written.size);
+    if (written.size === 0) throw (answers[0] as PromiseRejectedResult).reason;
+    return written;
+  }
+
+  /** The CAS of a node's item if it is no newer than `version` (undefined: absent), or 'newer'. */
+  private async casOfOlder(key: string, node: string, version: number): Promise<bigint | undefined | 'newer'> {
+    const current = await this.cluster.run(node, (client) => client.gets(key));
+    if (!current) return undefined;
+    // Data that is no session copy may be replaced; a newer copy may not.
+    return (decodeCopy(current.value)?.version ?? 0) > version ? 'newer' : current.cas;
+  }
+
+  /** Puts back what a refused fenced write replaced (best effort, each only if unchanged since). */
+  private async restore(key: string, loaded: VersionedCopy | undefined, written: Map<string, bigint>): Promise<void> {
+    await Promise.allSettled(
+      [...written].map(([node, cas]) =>
+        this.cluster.run(node, (client): Promise<unknown> =>
+          loaded ? client.storeIf(key, encodeCopy(loaded), memcachedExpiration(loaded.ttl), cas) : client.deleteIf(key, cas),
+        ),
+      ),
+    );
+  }
+
+  /**
+   * Writes the newest copy of a read where it was missing or old, so the copies agree again;
+   * each only over what the read saw there, so a repair never replaces a newer write.
+   */
+  async fill(key: string, result: ReadResult): Promise<void> {
+    const copy = result.copy;
+    if (!copy || result.stale.length === 0) return;
+    const value = encodeCopy(copy);
+    const expiration = memcachedExpiration(copy.ttl);
+    const answers = await Promise.allSettled(
+      result.stale.map((node) => this.cluster.run(node, (client) => client.storeIf(key, value, expiration, result.cas.get(node)))),
+    );
+    // A node that did not take it is repaired by the next access or relocation.
+    this.stats.inc('replicaRepairs', answers.filter((a) => a.status === 'fulfilled' && a.value !== null).length);
   }
 
   /** Reads a session and fills in its missing or old copies. */

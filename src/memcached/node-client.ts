@@ -94,10 +94,24 @@ export class NodeClient {
   }
 
   /** A value and its CAS, or null when absent. */
-  async gets(key: string): Promise<{ value: Buffer; cas: bigint } | null> {
-    const response = await this.request('get', OPCODE.get, key, Buffer.alloc(0), '');
+  gets(key: string): Promise<{ value: Buffer; cas: bigint } | null> {
+    return this.read('get', OPCODE.get, key, Buffer.alloc(0));
+  }
+
+  /**
+   * Get-and-touch: the value and its CAS, with its expiration set to `expiration` in the same
+   * operation; null when the item is absent.
+   */
+  getAndTouch(key: string, expiration: number): Promise<{ value: Buffer; cas: bigint } | null> {
+    const extras = Buffer.alloc(4);
+    extras.writeUInt32BE(expiration, 0);
+    return this.read('gat', OPCODE.getAndTouch, key, extras);
+  }
+
+  private async read(what: string, opcode: number, key: string, extras: Buffer): Promise<{ value: Buffer; cas: bigint } | null> {
+    const response = await this.request(what, opcode, key, extras, '');
     if (response.header.status === STATUS.notFound) return null;
-    if (response.header.status !== STATUS.ok) throw new MemcachedResponseError(response.header.status, this.node.id, 'get');
+    if (response.header.status !== STATUS.ok) throw new MemcachedResponseError(response.header.status, this.node.id, what);
     return { value: response.val, cas: response.header.cas.readBigUInt64BE(0) };
   }
 
@@ -125,19 +139,6 @@ export class NodeClient {
   async get(key: string): Promise<Buffer | null> {
     const { value } = await this.call('get', this.client.get(key));
     return value ?? null;
-  }
-
-  /**
-   * Get-and-touch: the value, with its expiration set to `expiration` in the same operation; null
-   * when the item is absent.
-   */
-  async getAndTouch(key: string, expiration: number): Promise<Buffer | null> {
-    const extras = Buffer.alloc(4);
-    extras.writeUInt32BE(expiration, 0);
-    const response = await this.request('gat', OPCODE.getAndTouch, key, extras, '');
-    if (response.header.status === STATUS.notFound) return null;
-    if (response.header.status !== STATUS.ok) throw new MemcachedResponseError(response.header.status, this.node.id, 'gat');
-    return response.val;
   }
 
   async set(key: string, value: Buffer | string, expiration: number): Promise<void> {

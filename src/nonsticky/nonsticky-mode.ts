@@ -9,7 +9,7 @@ import { SessionConflictError, SessionLockTimeoutError, SessionStoreUnavailableE
 import { isStorableId, storageKey } from '../memcached/storage-key.js';
 import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, SessionTooLargeError, storedJson } from '../memcached/session-codec.js';
 import { isValueTooLarge, type MemcachedResponseError } from '../memcached/response-error.js';
-import { READ_NODES, SessionCopies } from '../failover/session-copies.js';
+import { READ_NODES, SessionCopies, type Fence } from '../failover/session-copies.js';
 import { reportCorruptSession } from '../memcached/corrupt-session.js';
 import { Relocator } from '../failover/relocation.js';
 import type { HealthEvent } from '../failover/node-health.js';
@@ -35,6 +35,8 @@ interface Hold {
   released?: boolean;
   /** Lifetime (s) the load's get-and-touch gave the copies: a touch for the same lifetime is not needed. */
   touchedTtl?: number;
+  /** What the request loaded, and the CAS seen with it: its writes are fenced on it. */
+  fence?: Fence;
 }
 
 /** A read of both copies that also extended them (get-and-touch) to `ttl` seconds. */
@@ -47,6 +49,8 @@ interface TouchingRead {
 interface InUse {
   refs: number;
   latest?: VersionedCopy;
+  /** The CAS per node seen with `latest` (replaced, never changed, so a hold may keep it). */
+  cas: ReadonlyMap<string, bigint | undefined>;
   /** A read in flight, shared by concurrent unlocked requests. */
   reading?: Promise<TouchingRead>;
 }
@@ -121,6 +125,7 @@ export class NonStickyMode implements SessionMode {
       }
       if (!copy) return undefined;
       hold.version = copy.version;
+      hold.fence = { loaded: copy, cas: shared.cas };
       this.recent.seen(key, copy.ttl);
       const started = performance.now();
       const stage = stageStart();
@@ -152,10 +157,12 @@ export class NonStickyMode implements SessionMode {
     const req = (session as Session).req as SessionRequest | undefined;
     const hold = req ? this.holdsOf(req).get(id) : undefined;
     const version = (hold?.version ?? 0) + 1;
-    // A save after the request let go (its client went away while the handler still ran) is unprotected too.
-    const unprotected = hold && (hold.released || (hold.lock ? hold.lock.lost : this.settings.lockingMode.kind !== 'none'));
-    if (hold && hold.version > 0 && unprotected) {
-      // Locking was wanted but is not (or no longer) in force: never overwrite a version this request did not see.
+    // With locking wanted, every write is fenced: it replaces only the version it loaded, so even
+    // two requests that both believe they hold the lock (processes that disagree about which
+    // nodes are up) cannot lose an acknowledged update; the later one fails with 409.
+    const fenced = hold !== undefined && this.settings.lockingMode.kind !== 'none';
+    if (hold && !fenced && hold.released && hold.version > 0) {
+      // A save after the request let go (its client went away while the handler still ran): never overwrite a version it did not see.
       const current = await this.copies.read(key);
       if ((current.copy?.version ?? 0) > hold.version) {
         this.stats.inc('conflicts');
@@ -163,10 +170,13 @@ export class NonStickyMode implements SessionMode {
       }
     }
     const copy = { version, ttl: this.ttlOf(session), json };
+    const nodes = this.copies.nodesFor(key, COPIES);
+    let cas: ReadonlyMap<string, bigint | undefined> = new Map();
     try {
-      await this.copies.write(key, copy, this.copies.nodesFor(key, COPIES));
+      if (fenced) cas = await this.copies.writeFenced(key, copy, nodes, hold.fence ?? { cas });
+      else await this.copies.write(key, copy, nodes);
     } catch (err) {
-      if (err instanceof SessionStoreUnavailableError) throw err;
+      if (err instanceof SessionStoreUnavailableError || err instanceof SessionConflictError) throw err;
       if (isValueTooLarge(err)) throw new SessionTooLargeError(json.length, this.settings.itemSizeLimit, (err as MemcachedResponseError).node);
       throw new SessionStoreUnavailableError('writing the session to memcached failed', err);
     }
@@ -174,9 +184,13 @@ export class NonStickyMode implements SessionMode {
     if (hold) {
       hold.version = version;
       hold.modified = true;
+      hold.fence = { loaded: copy, cas };
     }
     const shared = this.inUse.get(key);
-    if (shared) shared.latest = copy;
+    if (shared) {
+      shared.latest = copy;
+      shared.cas = cas;
+    }
   }
 
   async touch(id: string, session: Session | SessionData): Promise<void> {
@@ -191,7 +205,11 @@ export class NonStickyMode implements SessionMode {
     const missing = await this.copies.touch(key, ttl, this.copies.nodesFor(key, COPIES));
     const latest = this.inUse.get(key)?.latest;
     // A node lost its copy (restarted, evicted): two copies again, from the one just read.
-    if (missing.length > 0 && latest) await this.copies.write(key, { ...latest, ttl }, missing).catch(() => undefined);
+    // Only where still missing: a newer copy written meanwhile stays.
+    if (missing.length > 0 && latest) {
+      const fence = { loaded: latest, cas: new Map(missing.map((node) => [node, undefined])) };
+      await this.copies.writeFenced(key, { ...latest, ttl }, missing, fence).catch(() => undefined);
+    }
   }
 
   /**
@@ -215,7 +233,10 @@ export class NonStickyMode implements SessionMode {
     await this.copies.delete(key, this.copies.nodesFor(key, COPIES));
     this.recent.forget(key);
     const shared = this.inUse.get(key);
-    if (shared) shared.latest = undefined;
+    if (shared) {
+      shared.latest = undefined;
+      shared.cas = new Map();
+    }
   }
 
   releaseLocks(req: SessionRequest): Promise<void> | undefined {
@@ -264,7 +285,7 @@ export class NonStickyMode implements SessionMode {
 
   private use(key: string): InUse {
     let shared = this.inUse.get(key);
-    if (!shared) this.inUse.set(key, (shared = { refs: 0 }));
+    if (!shared) this.inUse.set(key, (shared = { refs: 0, cas: new Map() }));
     shared.refs++;
     return shared;
   }
@@ -296,6 +317,7 @@ export class NonStickyMode implements SessionMode {
       }
       void this.copies.fill(key, result);
       shared.latest = result.copy;
+      shared.cas = result.cas;
       return { copy: result.copy, ttl };
     })();
     if (shareable) {

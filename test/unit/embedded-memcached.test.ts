@@ -39,9 +39,9 @@ describe('embedded memcached', () => {
     const before = { ...server.store.stats };
     expect(await client.getAndTouch('gat-missing', 100)).toBeNull();
     await client.set('gat', 'value', 0);
-    expect((await client.getAndTouch('gat', 100))?.toString()).toBe('value');
+    expect((await client.getAndTouch('gat', 100))?.value.toString()).toBe('value');
     // An absolute time in the past (above 30 days means absolute): the touch expires the item at once.
-    expect((await client.getAndTouch('gat', 60 * 60 * 24 * 30 + 1))?.toString()).toBe('value');
+    expect((await client.getAndTouch('gat', 60 * 60 * 24 * 30 + 1))?.value.toString()).toBe('value');
     expect(await client.get('gat')).toBeNull();
     const after = server.store.stats;
     expect(after.cmd_touch - before.cmd_touch).toBe(3);
