@@ -107,7 +107,19 @@ export class SessionCopies {
     this.stats.inc('backups', written.length);
     if (written.length < nodes.length) this.stats.inc('backupFailures', nodes.length - written.length);
     if (written.length === 0) throw (answers[0] as PromiseRejectedResult).reason;
+    if (written.length < nodes.length) written.push(...(await this.writeSpares(key, value, expiration, nodes, nodes.length - written.length)));
     return written;
+  }
+
+  /**
+   * A write that missed one of its nodes (not yet marked down, or restarting) would leave the
+   * newest version in one place only; if that node is lost next, an older copy would win. The
+   * missed copies go to the next nodes of the ring instead (destroy deletes there too).
+   */
+  private async writeSpares(key: string, value: string, expiration: number, tried: string[], missing: number): Promise<string[]> {
+    const spares = this.nodesFor(key, tried.length + missing + 1).filter((node) => !tried.includes(node)).slice(0, missing);
+    const answers = await Promise.allSettled(spares.map((node) => this.cluster.run(node, (client) => client.set(key, value, expiration))));
+    return spares.filter((_, i) => answers[i].status === 'fulfilled');
   }
 
   /**

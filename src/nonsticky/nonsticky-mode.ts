@@ -230,7 +230,8 @@ export class NonStickyMode implements SessionMode {
 
   async destroy(id: string): Promise<void> {
     const key = storageKey(this.settings.storageKeyPrefix, id);
-    await this.copies.delete(key, this.copies.nodesFor(key, COPIES));
+    // One node more than the copies: a write that missed a node put its copy on the next one.
+    await this.copies.delete(key, this.copies.nodesFor(key, COPIES + 1));
     this.recent.forget(key);
     const shared = this.inUse.get(key);
     if (shared) {
