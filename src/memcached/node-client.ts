@@ -66,8 +66,7 @@ export class NodeClient {
   }
 
   private async call<T>(what: string, work: Promise<T>): Promise<T> {
-    this.inFlight++;
-    this.holdSockets(true);
+    if (this.inFlight++ === 0) this.holdSockets(true);
     try {
       return await withDeadline(work, this.options.operationTimeout, `memcached ${this.node.id} ${what}`);
     } catch (err) {
