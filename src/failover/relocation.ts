@@ -1,8 +1,12 @@
 import type { Statistics } from '../manager/statistics.js';
 import { logEvent, type Logger } from '../manager/logger.js';
 
-/** Background jobs at once: relocation is rate-limited so it never starves request traffic. */
-const CONCURRENCY = 8;
+/**
+ * Background jobs at once: bounded so relocation never starves request traffic, but wide
+ * enough that the window in which a second node failure could take a session's last copy
+ * stays short (the operations of concurrent jobs share round trips).
+ */
+const CONCURRENCY = 32;
 
 /**
  * Runs relocation work (re-backups, copy repairs) in the background after a node goes down,
@@ -19,7 +23,10 @@ export class Relocator {
   constructor(
     private readonly stats: Statistics,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    // Until it reads 0, some sessions may have a single copy: the window a second failure must not hit.
+    stats.gauge('relocationsPending', () => this.pending);
+  }
 
   /** Queues `job` for `key` unless a job for it is already waiting. */
   enqueue(key: string, job: () => Promise<unknown>): void {

@@ -119,6 +119,7 @@ export function sessionMetrics(middleware: SessionMiddleware, registry?: PromCli
     ['localSessions', 'Sessions held in this process (sticky mode)'],
     ['localBytes', 'Memory of the sessions held in this process, in bytes (sticky mode)'],
     ['sessionsInUse', 'Sessions in use by requests of this process (non-sticky mode)'],
+    ['relocationsPending', 'Sessions queued or being re-copied after a memcached node change (some may have one copy until it is 0)'],
   ] as const) {
     new Gauge({
       name: `msm_${snake(gauge)}`,

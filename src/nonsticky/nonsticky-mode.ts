@@ -76,7 +76,7 @@ export class NonStickyMode implements SessionMode {
 
   constructor(
     private readonly settings: ManagerSettings,
-    cluster: MemcachedCluster,
+    private readonly cluster: MemcachedCluster,
     private readonly stats: Statistics,
     private readonly logger: Logger,
   ) {
@@ -272,7 +272,9 @@ export class NonStickyMode implements SessionMode {
    */
   private relocate(node: string, event: HealthEvent): void {
     for (const key of this.recent.alive()) {
-      if (event !== 'down' && !this.copies.nodesFor(key, COPIES).includes(node)) continue;
+      // Only the sessions that had a copy there lost one (or hold a stale one there).
+      const affected = event === 'down' ? this.cluster.held(key, node, COPIES) : this.copies.nodesFor(key, COPIES).includes(node);
+      if (!affected) continue;
       this.stats.inc('memcachedFailovers');
       this.relocator.enqueue(key, () => this.copies.repair(key));
     }

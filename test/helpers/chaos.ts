@@ -6,6 +6,7 @@
 import { startMemcached, type MemcachedInstance } from './memcached.js';
 import { startApp, type AppProcess } from './app-process.js';
 import { TcpProxy } from './tcp-proxy.js';
+import { ProtocolTrace } from './protocol-trace.js';
 
 export type Mode = 'sticky' | 'non-sticky';
 
@@ -13,12 +14,14 @@ export class ChaosCluster {
   memcached: MemcachedInstance[] = [];
   proxies: TcpProxy[] = [];
   apps: Array<AppProcess | undefined> = [];
+  /** Every memcached operation per key, to explain a violation. */
+  readonly trace = new ProtocolTrace();
 
   constructor(readonly mode: Mode) {}
 
   async start(nodes = 3, appCount = 3): Promise<void> {
     this.memcached = await Promise.all(Array.from({ length: nodes }, () => startMemcached()));
-    this.proxies = this.memcached.map((m) => new TcpProxy(m.host, m.port));
+    this.proxies = this.memcached.map((m, n) => new TcpProxy(m.host, m.port, { log: this.trace, node: `n${n + 1}` }));
     await Promise.all(this.proxies.map((p) => p.start()));
     for (let i = 0; i < appCount; i++) this.apps.push(await this.startApp(i));
   }
@@ -42,6 +45,31 @@ export class ChaosCluster {
     await this.apps[i]?.kill('SIGKILL');
   }
 
+  /**
+   * Waits until every live app has noticed that memcached node `node` changed (went down, came
+   * back or restarted) and has finished re-copying its sessions: from then on each session has
+   * two copies again. Resolves with the ms it took; rejects after `timeoutMs`.
+   */
+  async relocationSettled(node: string, timeoutMs = 20_000): Promise<number> {
+    const started = performance.now();
+    for (;;) {
+      const states = await Promise.all(
+        this.liveApps().map(async (app) => {
+          const stats = (await (await fetch(`${app.url}/stats`)).json()) as {
+            counters: Record<string, number>;
+            gauges: Record<string, number>;
+          };
+          const noticed = stats.counters.nodeRestarts + stats.counters.nodesMarkedUp > 0;
+          return noticed && stats.gauges[`nodeUp.${node}`] === 1 && stats.gauges.relocationsPending === 0;
+        }),
+      );
+      const waited = performance.now() - started;
+      if (states.every(Boolean)) return waited;
+      if (waited > timeoutMs) throw new Error(`relocation after the change of ${node} did not finish within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   async stop(): Promise<void> {
     for (const app of this.apps) await app?.kill('SIGKILL');
     await Promise.all(this.proxies.map((p) => p.stop()));
@@ -51,6 +79,8 @@ export class ChaosCluster {
 
 interface User {
   cookie?: string;
+  /** What this user's requests did (trace clock), for a violation's explanation. */
+  log: string[];
   home: number;
   last: number;
   unconfirmed: number;
@@ -67,6 +97,8 @@ export interface LoadReport {
   faultLatencies: number[];
   violations: string[];
   lostSessions: number;
+  /** For the first violation: the user's requests and every memcached operation on its session ids. */
+  explanation: string[];
 }
 
 export interface Timeline {
@@ -91,8 +123,8 @@ export const percentile99 = p99;
  * load balancer would). Non-sticky: round robin over the live apps.
  */
 export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users = 500, concurrency = 40): Promise<LoadReport> {
-  const sessions: User[] = Array.from({ length: users }, (_, i) => ({ home: i % cluster.apps.length, last: 0, unconfirmed: 0 }));
-  const report: LoadReport = { requests: 0, failed: 0, retried: 0, failedAt: [], faultLatencies: [], violations: [], lostSessions: 0 };
+  const sessions: User[] = Array.from({ length: users }, (_, i) => ({ home: i % cluster.apps.length, last: 0, unconfirmed: 0, log: [] as string[] }));
+  const report: LoadReport = { requests: 0, failed: 0, retried: 0, failedAt: [], faultLatencies: [], violations: [], lostSessions: 0, explanation: [] };
   const start = performance.now();
   const now = () => performance.now() - start;
   let roundRobin = 0;
@@ -111,14 +143,17 @@ export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users =
 
   const request = async (user: User, path: string): Promise<number | undefined | 'failed'> => {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const { app } = pickApp(user);
+      const { app, index } = pickApp(user);
+      const sentAt = cluster.trace.now();
       try {
         const response = await fetch(app.url + path, { headers: user.cookie ? { cookie: user.cookie } : {} });
         for (const line of response.headers.getSetCookie()) user.cookie = line.split(';')[0];
         const body = (await response.json()) as { data?: { count?: number } };
+        user.log.push(`${String(sentAt).padStart(5)}ms app${index + 1} ${path} → ${response.status} count ${body.data?.count} at ${cluster.trace.now()}ms (${sessionId(user.cookie)})`);
         if (response.status !== 200) return 'failed';
         return body.data?.count;
       } catch (err) {
+        user.log.push(`${String(sentAt).padStart(5)}ms app${index + 1} ${path} → ${(err as Error).message}`);
         // A refused connection never reached the app: a load balancer retries it elsewhere.
         // So does a connection to an app that is dead now; the first attempt may have been
         // applied before the app died, so it counts as unconfirmed.
@@ -181,5 +216,16 @@ export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users =
       report.violations.push(`session ${i}: final ${count}, last confirmed ${user.last} (+${user.unconfirmed} unconfirmed)`);
     }
   }
+  const broken = sessions.find((user, i) => report.violations.some((v) => v.startsWith(`session ${i}:`)));
+  if (broken) {
+    const ids = [...new Set(broken.log.map((line) => /\((.*)\)$/.exec(line)?.[1]).filter((id): id is string => !!id && id !== 'none'))];
+    report.explanation = [...broken.log, ...ids.flatMap((id) => [`memcached operations on ${id}:`, ...cluster.trace.history(id)])];
+  }
   return report;
+}
+
+/** The session id in a `connect.sid=s:<id>.<signature>` cookie (first 12 characters). */
+function sessionId(cookie: string | undefined): string {
+  const value = cookie ? decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)) : '';
+  return value.startsWith('s:') ? value.slice(2, 14) : 'none';
 }

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { ProtocolTrace } from './protocol-trace.js';
 
 /**
  * A loopback TCP proxy in front of one memcached node, so a test can make the node
@@ -13,6 +14,8 @@ export class TcpProxy {
   constructor(
     private readonly targetHost: string,
     private readonly targetPort: number,
+    /** Records the traffic, per key, under this node name. */
+    private readonly trace?: { log: ProtocolTrace; node: string },
   ) {}
 
   async start(port = 0): Promise<void> {
@@ -25,6 +28,11 @@ export class TcpProxy {
         socket.on('error', () => undefined);
       }
       client.pipe(upstream).pipe(client);
+      if (this.trace) {
+        const hooks = this.trace.log.connection(this.trace.node);
+        client.on('data', hooks.request);
+        upstream.on('data', hooks.response);
+      }
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
