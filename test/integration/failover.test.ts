@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import session from '../../src/index.js';
-import { startCluster, totalStat } from '../helpers/memcached.js';
+import { startCluster, textCommand, totalStat } from '../helpers/memcached.js';
 import { startApp, type AppProcess } from '../helpers/app-process.js';
 import { Client, serve } from '../helpers/http.js';
 
@@ -93,6 +93,37 @@ describe('idle sessions survive a node restarting empty and then another failing
       expect(JSON.parse(reply.body).data.n).toBe(String(i));
     }
   }, 30_000);
+});
+
+describe('a non-sticky write that misses one of its two nodes', () => {
+  it('puts that copy on the next node: the acknowledged version survives losing both usual nodes', async () => {
+    cluster = await startCluster(3);
+    const { instances } = cluster;
+    const app = await inProcessApp({ memcachedNodes: cluster.nodes, sticky: false, operationTimeout: 300 });
+    const client = new Client(app.url);
+    const id = JSON.parse((await client.get('/set?v=1')).body).id as string;
+    const held = await Promise.all(instances.map(async (m) => (await textCommand(m.host, m.port, `get ${id}\r\n`)).startsWith('VALUE')));
+    const [a, b] = held.flatMap((yes, i) => (yes ? [i] : []));
+    expect(held.filter(Boolean)).toHaveLength(2);
+    const nodeId = (i: number) => `n${i + 1}`;
+    // A dies; the next write fails there fast (2 failures: not yet marked down), so the write
+    // reaches only B, and only the spare copy on the third node can save it from losing B next.
+    await instances[a].signal('SIGKILL');
+    expect(app.middleware.nodes()[nodeId(a)]).toBe(true);
+    const write = await client.get('/set?v=2');
+    expect(write.status).toBe(200);
+    await instances[b].signal('SIGKILL');
+    await instances[a].restart();
+    for (let i = 0; i < 100; i++) {
+      const nodes = app.middleware.nodes();
+      if (nodes[nodeId(a)] && !nodes[nodeId(b)]) break;
+      await sleep(50);
+    }
+    expect(app.middleware.nodes()).toMatchObject({ [nodeId(a)]: true, [nodeId(b)]: false });
+    const read = await client.get('/read');
+    expect(read.status).toBe(200);
+    expect(JSON.parse(read.body).data.v).toBe('2');
+  });
 });
 
 describe('app-node failover (sticky)', () => {
