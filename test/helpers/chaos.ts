@@ -224,8 +224,8 @@ export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users =
   return report;
 }
 
-/** The session id in a `connect.sid=s:<id>.<signature>` cookie (first 12 characters). */
-function sessionId(cookie: string | undefined): string {
+/** The session id in a `connect.sid=s:<id>.<signature>` cookie (first 12 characters: enough to find its keys in a trace). */
+export function sessionId(cookie: string | undefined): string {
   const value = cookie ? decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)) : '';
   return value.startsWith('s:') ? value.slice(2, 14) : 'none';
 }
