@@ -107,19 +107,23 @@ export class SessionCopies {
     this.stats.inc('backups', written.length);
     if (written.length < nodes.length) this.stats.inc('backupFailures', nodes.length - written.length);
     if (written.length === 0) throw (answers[0] as PromiseRejectedResult).reason;
-    if (written.length < nodes.length) written.push(...(await this.writeSpares(key, value, expiration, nodes, nodes.length - written.length)));
+    if (written.length < nodes.length) {
+      const spares = this.sparesFor(key, nodes, nodes.length - written.length);
+      const spareAnswers = await Promise.allSettled(spares.map((node) => this.cluster.run(node, (client) => client.set(key, value, expiration))));
+      written.push(...spares.filter((_, i) => spareAnswers[i].status === 'fulfilled'));
+    }
     return written;
   }
 
   /**
-   * A write that missed one of its nodes (not yet marked down, or restarting) would leave the
-   * newest version in one place only; if that node is lost next, an older copy would win. The
-   * missed copies go to the next nodes of the ring instead (destroy deletes there too).
+   * Where the copies a write missed go. A write that missed one of its nodes (not yet marked
+   * down, restarting, hung) would leave the newest version in one place only: if that node is
+   * lost next, an older copy would win; and two processes that disagree about which nodes are up
+   * could each land the same version on a different single node. The missed copies go to the
+   * next nodes of the ring instead (destroy deletes there too).
    */
-  private async writeSpares(key: string, value: string, expiration: number, tried: string[], missing: number): Promise<string[]> {
-    const spares = this.nodesFor(key, tried.length + missing + 1).filter((node) => !tried.includes(node)).slice(0, missing);
-    const answers = await Promise.allSettled(spares.map((node) => this.cluster.run(node, (client) => client.set(key, value, expiration))));
-    return spares.filter((_, i) => answers[i].status === 'fulfilled');
+  private sparesFor(key: string, tried: readonly string[], missing: number): string[] {
+    return this.nodesFor(key, tried.length + missing + 1).filter((node) => !tried.includes(node)).slice(0, missing);
   }
 
   /**
@@ -145,14 +149,21 @@ export class SessionCopies {
         cas = await this.casOfOlder(key, node, loadedVersion);
       }
     };
-    const answers = await this.stats.time('backup', () => Promise.allSettled(nodes.map(writeOne)));
     const written = new Map<string, bigint>();
     let conflict = false;
-    answers.forEach((answer, i) => {
-      if (answer.status === 'rejected') return;
-      if (answer.value === 'conflict') conflict = true;
-      else written.set(nodes[i], answer.value);
-    });
+    const writeAll = async (targets: string[]) => {
+      const answers = await Promise.allSettled(targets.map(writeOne));
+      answers.forEach((answer, i) => {
+        if (answer.status === 'rejected') return;
+        if (answer.value === 'conflict') conflict = true;
+        else written.set(targets[i], answer.value);
+      });
+      return answers;
+    };
+    const answers = await this.stats.time('backup', () => writeAll(nodes));
+    // Fenced like the rest: of two requests that each missed a node, the second finds the first's
+    // version on the spare and fails with 409, instead of both being acknowledged on different nodes.
+    if (!conflict && written.size > 0 && written.size < nodes.length) await writeAll(this.sparesFor(key, nodes, nodes.length - written.size));
     if (conflict) {
       await this.restore(key, fence.loaded, written);
       this.stats.inc('conflicts');

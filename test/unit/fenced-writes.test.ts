@@ -1,0 +1,87 @@
+/**
+ * Fenced writes (non-sticky, locking on) between two processes that disagree about which nodes
+ * are up, with the node both write to hanging: an in-memory fake of memcached's CAS semantics
+ * stands in for the nodes (the same case runs against real memcached in chaos-locking.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { SessionCopies } from '../../src/failover/session-copies.js';
+import type { MemcachedCluster } from '../../src/failover/cluster.js';
+import type { NodeClient } from '../../src/memcached/node-client.js';
+import { Statistics } from '../../src/manager/statistics.js';
+import { SessionConflictError } from '../../src/manager/errors.js';
+import { decodeCopy, encodeCopy, type VersionedCopy } from '../../src/memcached/versioned-copy.js';
+
+/** One memcached node: items with CAS values; `hung` makes every call fail as a missed deadline would. */
+class FakeNode {
+  readonly items = new Map<string, { value: string; cas: bigint }>();
+  hung = false;
+  private nextCas = 1n;
+
+  async gets(key: string) {
+    const item = this.items.get(key);
+    return item ? { value: Buffer.from(item.value), cas: item.cas } : null;
+  }
+
+  /** add when `cas` is undefined, else compare-and-swap; null when refused. */
+  async storeIf(key: string, value: Buffer | string, _expiration: number, cas: bigint | undefined) {
+    const item = this.items.get(key);
+    if (cas === undefined ? item !== undefined : item?.cas !== cas) return null;
+    const stored = { value: String(value), cas: this.nextCas++ };
+    this.items.set(key, stored);
+    return stored.cas;
+  }
+}
+
+/** A process's view of the cluster: the nodes it believes are up, in the key's ring order. */
+function view(nodes: Record<string, FakeNode>, up: string[]): MemcachedCluster {
+  return {
+    nodesFor: (_key: string, count: number) => up.slice(0, count),
+    run: async <T>(id: string, op: (client: NodeClient) => Promise<T>) => {
+      if (nodes[id].hung) throw new Error(`memcached ${id} did not answer within 500 ms`);
+      return op(nodes[id] as unknown as NodeClient);
+    },
+  } as unknown as MemcachedCluster;
+}
+
+const KEY = 'session-key';
+const v1: VersionedCopy = { version: 1, ttl: 60, json: '{"n":1}' };
+
+/** Both processes loaded v1; X, Y, Z in ring order; P1 sees all up, P2 believes X is down. */
+async function setup() {
+  const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
+  for (const node of [nodes.X, nodes.Y]) await node.storeIf(KEY, encodeCopy(v1), 0, undefined);
+  const casOf = async (id: 'X' | 'Y' | 'Z') => (await nodes[id].gets(KEY))?.cas;
+  const p1 = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false));
+  const p2 = new SessionCopies(view(nodes, ['Y', 'Z']), new Statistics(false));
+  const fence1 = { loaded: v1, cas: new Map([['X', await casOf('X')], ['Y', await casOf('Y')]]) };
+  const fence2 = { loaded: v1, cas: new Map([['Y', await casOf('Y')], ['Z', await casOf('Z')]]) };
+  nodes.Y.hung = true; // the node both would write to
+  const write = (copies: SessionCopies, fence: typeof fence1, json: string) =>
+    copies.writeFenced(KEY, { version: 2, ttl: 60, json }, copies.nodesFor(KEY, 2), fence).then(
+      () => 'acknowledged',
+      (err) => (err instanceof SessionConflictError ? 'conflict' : `failed: ${err}`),
+    );
+  const newest = () =>
+    Object.values(nodes)
+      .map((n) => n.items.get(KEY))
+      .flatMap((item) => (item ? [decodeCopy(item.value)!] : []))
+      .sort((a, b) => b.version - a.version)[0];
+  return { nodes, write: { p1: () => write(p1, fence1, '{"n":"p1"}'), p2: () => write(p2, fence2, '{"n":"p2"}') }, newest };
+}
+
+describe('fenced writes while two processes disagree about the nodes and the shared node hangs', () => {
+  it('the first to write wins, the second gets a conflict, not a second acknowledgement (P1 first)', async () => {
+    const { write, newest } = await setup();
+    expect(await write.p1()).toBe('acknowledged'); // X, and Z as the spare for hung Y
+    expect(await write.p2()).toBe('conflict'); // Z already holds version 2
+    expect(newest().json).toBe('{"n":"p1"}');
+  });
+
+  it('the same with P2 first: P1 finds version 2 on its spare and puts X back', async () => {
+    const { nodes, write, newest } = await setup();
+    expect(await write.p2()).toBe('acknowledged'); // Z only: P2 knows no spare
+    expect(await write.p1()).toBe('conflict');
+    expect(decodeCopy(nodes.X.items.get(KEY)!.value)!.version).toBe(1); // restored
+    expect(newest().json).toBe('{"n":"p2"}');
+  });
+});
