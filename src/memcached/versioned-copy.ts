@@ -30,3 +30,19 @@ export function decodeCopy(raw: Buffer | string): VersionedCopy | undefined {
   if (header[3] !== undefined) copy.expiresAt = Number(header[3]);
   return copy;
 }
+
+/** The version of a destroyed session's marker: above any version a session reaches (15 digits fit the header). */
+const DESTROYED_VERSION = 999_999_999_999_999;
+
+/**
+ * What destroy writes in place of a session's copies (non-sticky): a marker newer than any
+ * version, kept for the session's lifetime, so a copy on a node that missed the destroy (it was
+ * unreachable and comes back with it) never wins a read again, and repairs spread the marker.
+ */
+export function destroyedCopy(ttl: number): VersionedCopy {
+  return { version: DESTROYED_VERSION, ttl, json: '' };
+}
+
+export function isDestroyed(copy: VersionedCopy): boolean {
+  return copy.version === DESTROYED_VERSION && copy.json === '';
+}

@@ -18,7 +18,7 @@ import { SessionLocks, type LockHandle } from './session-lock.js';
 import { LockingPolicy } from './locking-policy.js';
 import { requestPath } from '../manager/request-path.js';
 import { stageEnd, stageStart } from '../manager/stage-timer.js';
-import type { VersionedCopy } from '../memcached/versioned-copy.js';
+import { destroyedCopy, isDestroyed, type VersionedCopy } from '../memcached/versioned-copy.js';
 
 /** Copies of each non-sticky session: on the first two distinct nodes of the ring. */
 const COPIES = 2;
@@ -123,7 +123,7 @@ export class NonStickyMode implements SessionMode {
         copy = read.copy;
         hold.touchedTtl = read.ttl;
       }
-      if (!copy) return undefined;
+      if (!copy || isDestroyed(copy)) return undefined;
       hold.version = copy.version;
       hold.fence = { loaded: copy, cas: shared.cas };
       this.recent.seen(key, copy.ttl);
@@ -229,9 +229,18 @@ export class NonStickyMode implements SessionMode {
   }
 
   async destroy(id: string): Promise<void> {
+    if (!isStorableId(this.settings.storageKeyPrefix, id)) return; // it was never stored
     const key = storageKey(this.settings.storageKeyPrefix, id);
-    // One node more than the copies: a write that missed a node put its copy on the next one.
-    await this.copies.delete(key, this.copies.nodesFor(key, COPIES + 1));
+    // A marker rather than a delete, so a node that misses it cannot bring the session back;
+    // one node more than the copies: a write that missed a node put its copy on the next one.
+    const marker = destroyedCopy(this.expectedTtl(key));
+    try {
+      await this.copies.write(key, marker, this.copies.nodesFor(key, COPIES + 1));
+    } catch (err) {
+      if (err instanceof SessionStoreUnavailableError) throw err;
+      throw new SessionStoreUnavailableError('destroying the session in memcached failed', err);
+    }
+    this.stats.inc('deletes');
     this.recent.forget(key);
     const shared = this.inUse.get(key);
     if (shared) {

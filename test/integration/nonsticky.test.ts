@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { textCommand, totalStat } from '../helpers/memcached.js';
 import { freshClusterPerTest } from '../helpers/app-process.js';
 import { Client } from '../helpers/http.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const scope = freshClusterPerTest(2);
 
@@ -237,6 +238,32 @@ describe('copies, read-your-writes and expiry', () => {
     await new Promise((r) => setTimeout(r, 3100));
     expect(JSON.parse((await client.get('/read')).body).data.user).toBeUndefined();
   }, 20_000);
+});
+
+describe('destroy reaches every copy', () => {
+  it('a session destroyed while one node is unreachable stays gone when that node returns with its copy', async () => {
+    const [first, second] = scope.cluster.instances;
+    const proxy = new TcpProxy(first.host, first.port);
+    await proxy.start();
+    try {
+      const [a, b] = await pair({ operationTimeout: 300, memcachedNodes: `n1:127.0.0.1:${proxy.port},n2:${second.address}` });
+      const client = new Client(a.url);
+      await client.get('/set?user=ada');
+      const before = client.cookie;
+      proxy.block();
+      expect((await client.get('/destroy')).status).toBe(200);
+      proxy.unblock();
+      client.cookie = before;
+      for (const url of [a.url, b.url, a.url]) {
+        client.moveTo(url);
+        const reply = await client.get('/read');
+        expect(reply.status).toBe(200);
+        expect(JSON.parse(reply.body).data.user).toBeUndefined();
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
 });
 
 describe('operation counts (memcached stats)', () => {
