@@ -1,6 +1,7 @@
 import memjs from 'memjs';
 import { DeadlineError, withDeadline } from './deadline.js';
 import { hardenMemjsServer } from './harden-memjs.js';
+import { batchWrites, type BatchableServer } from './write-batching.js';
 import { fromMemjsError, MemcachedResponseError, STATUS } from './response-error.js';
 import type { MemcachedNodeAddress } from '../failover/node-list.js';
 
@@ -51,7 +52,10 @@ export class NodeClient {
       logger: { log: () => undefined } as unknown as Console,
     });
     this.servers = (this.client as unknown as { servers: Parameters<typeof hardenMemjsServer>[0][] }).servers;
-    for (const server of this.servers) hardenMemjsServer(server);
+    for (const server of this.servers) {
+      hardenMemjsServer(server);
+      batchWrites(server as unknown as BatchableServer);
+    }
   }
 
   /**

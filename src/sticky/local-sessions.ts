@@ -1,3 +1,5 @@
+import type { RevocationMark } from './revocations.js';
+
 /** One session held in this process: the primary copy in sticky mode. */
 export interface LocalSession {
   /** Attributes as JSON (unfiltered), parsed afresh for every request. */
@@ -18,8 +20,8 @@ export interface LocalSession {
   backupExpiresAt: number;
   /** A backup is being written (such a session must not be dropped from memory). */
   backupInFlight: boolean;
-  /** When the id was last found without a revocation tombstone (ms since epoch). */
-  verifiedAt: number;
+  /** What the last revocation check that found the id valid saw (undefined: none yet). */
+  revocation?: RevocationMark;
 }
 
 /** Limits of the local store. */

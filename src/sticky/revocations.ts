@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { MemcachedCluster } from '../failover/cluster.js';
 import type { Statistics } from '../manager/statistics.js';
 import { memcachedExpiration } from '../memcached/expiration.js';
@@ -9,9 +9,34 @@ const TOMBSTONE_NODES = 2;
 /** What a check found: revoked, not revoked, or unknown (a tombstone node did not answer, none had one). */
 export type RevocationState = 'revoked' | 'valid' | 'unknown';
 
+/**
+ * What a check that found an id valid saw on its tombstone nodes: each node's revocation token,
+ * read before the node was asked for the tombstone. While every token is unchanged, no tombstone
+ * was written to those nodes since, so the id is still valid without asking for its tombstone.
+ */
+export interface RevocationMark {
+  readonly key: string;
+  readonly nodes: readonly string[];
+  readonly tokens: readonly string[];
+}
+
+/** A check's answer; `mark` when the id was found valid. */
+export interface RevocationCheck {
+  state: RevocationState;
+  mark?: RevocationMark;
+}
+
 interface PendingCheck {
   key: string;
-  resolve: (state: RevocationState) => void;
+  nodes: readonly string[];
+  known?: RevocationMark;
+  resolve: (check: RevocationCheck) => void;
+}
+
+/** A node's revocation token as last read (undefined: the node had none), and when the read was sent. */
+interface SeenToken {
+  token: string | undefined;
+  readAt: number;
 }
 
 /**
@@ -19,17 +44,26 @@ interface PendingCheck {
  * (renamed) gets a small `<prefix>revoked:<sha256(id)>` item, so no process serves the id from
  * its memory afterwards. Tombstones go to the first nodes of the key's order on the FULL ring,
  * not on this process's view of which nodes are up: processes may disagree about health, and
- * must still look in the same places. Checks made in one event-loop turn are batched: one
- * pipelined round trip per node, whatever the number of requests.
+ * must still look in the same places.
+ *
+ * Each node also holds a revocation token (`<prefix>revoked:token`), replaced by a random one
+ * after every tombstone written there (same connection, same write: memcached applies them in
+ * order). A session found valid remembers its nodes' tokens; while they are unchanged, its check
+ * is one token get per node, shared by every check of the event-loop turn, instead of a tombstone
+ * get per session. Checks made in one turn are batched: one pipelined round trip per node.
  */
 export class Revocations {
   private pending: PendingCheck[] = [];
+  private readonly seen = new Map<string, SeenToken>();
+  private readonly tokenKey: string;
 
   constructor(
     private readonly cluster: MemcachedCluster,
     private readonly stats: Statistics,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.tokenKey = `${prefix}revoked:token`;
+  }
 
   /** The tombstone key: fixed length (hashed id), so every id has a valid one. */
   private key(id: string): string {
@@ -41,55 +75,124 @@ export class Revocations {
   }
 
   /**
-   * Writes the tombstone of `id`, living `ttlSeconds` (0: until memcached evicts it). Resolves
-   * once every tombstone node answered or missed its deadline; true when at least one holds it.
+   * Writes the tombstone of `id`, living `ttlSeconds` (0: until memcached evicts it), then a new
+   * revocation token on each of its nodes. Resolves once every tombstone node answered or missed
+   * its deadline; true when at least one holds it.
    */
   async revoke(id: string, ttlSeconds: number): Promise<boolean> {
     const key = this.key(id);
     const expiration = memcachedExpiration(ttlSeconds);
     const answers = await Promise.allSettled(
-      this.nodesFor(key).map((node) => this.cluster.run(node, (client) => client.set(key, '1', expiration))),
+      this.nodesFor(key).map((node) =>
+        this.cluster.run(node, (client) => Promise.all([client.set(key, '1', expiration), client.set(this.tokenKey, newToken(), 0)])),
+      ),
     );
     this.stats.inc('revocations');
     return answers.some((answer) => answer.status === 'fulfilled');
   }
 
-  /** Whether `id` was revoked; checks made in the same event-loop turn share one round trip per node. */
-  check(id: string): Promise<RevocationState> {
+  /**
+   * Whether a check of a session last found valid with `mark` may be skipped: every one of its
+   * nodes' tokens was read less than `interval` ms ago and is unchanged. Never with interval 0.
+   */
+  unchangedWithin(mark: RevocationMark | undefined, interval: number): boolean {
+    if (interval <= 0 || !mark) return false;
+    const now = Date.now();
+    return mark.nodes.every((node, i) => {
+      const seen = this.seen.get(node);
+      return seen !== undefined && now - seen.readAt < interval && seen.token === mark.tokens[i];
+    });
+  }
+
+  /**
+   * Whether `id` was revoked; checks made in the same event-loop turn share one round trip per
+   * node. With `known` (what the last check that found it valid saw), the tombstone is asked for
+   * only when one of its nodes' tokens changed since: a second round trip.
+   */
+  check(id: string, known?: RevocationMark): Promise<RevocationCheck> {
     this.stats.inc('revocationChecks');
+    const key = known?.key ?? this.key(id);
     return new Promise((resolve) => {
       if (this.pending.length === 0) setImmediate(() => void this.flush());
-      this.pending.push({ key: this.key(id), resolve });
+      this.pending.push({ key, nodes: known?.nodes ?? this.nodesFor(key), known, resolve });
     });
   }
 
   private async flush(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
+    // Every node's token, and in the same round trip the tombstones of ids checked for the first time.
+    const firstChecks = batch.filter((check) => !check.known);
+    const [tokens, first] = await Promise.all([this.readTokens(batch), this.readTombstones(firstChecks)]);
+    const changed = new Set(batch.filter((check) => check.known && !check.nodes.every((node, i) => tokens.get(node) === check.known!.tokens[i])));
+    const second = await this.readTombstones([...changed]);
+    for (const check of batch) {
+      const state = (check.known ? (changed.has(check) ? second.get(check.key) : 'valid') : first.get(check.key)) ?? 'unknown';
+      const seen = check.nodes.map((node) => tokens.get(node));
+      const mark = state === 'valid' && seen.every((t) => t !== undefined) ? { key: check.key, nodes: check.nodes, tokens: seen as string[] } : undefined;
+      check.resolve({ state, mark });
+    }
+  }
+
+  /**
+   * The current token of every node of the batch (absent: the node did not answer). A node
+   * without one (new, restarted, evicted) is given one.
+   */
+  private async readTokens(batch: PendingCheck[]): Promise<Map<string, string>> {
+    const nodes = new Set(batch.flatMap((check) => check.nodes));
+    const readAt = Date.now();
+    const tokens = new Map<string, string>();
+    await Promise.all(
+      [...nodes].map(async (node) => {
+        try {
+          const value = await this.cluster.run(node, (client) => client.get(this.tokenKey));
+          let token = value?.toString();
+          if (token === undefined) {
+            // A token this add creates was there before any later tombstone (those replace it): as
+            // good as one read. If the add is refused, a tombstone may have come meanwhile: none.
+            const created = newToken();
+            if (await this.cluster.run(node, (client) => client.add(this.tokenKey, created, 0))) token = created;
+          }
+          this.seen.set(node, { token, readAt });
+          if (token !== undefined) tokens.set(node, token);
+        } catch {
+          this.seen.delete(node);
+        }
+      }),
+    );
+    return tokens;
+  }
+
+  /** The tombstone state of each key: revoked when a node holds it, unknown when a node did not answer. */
+  private async readTombstones(checks: PendingCheck[]): Promise<Map<string, RevocationState>> {
+    const states = new Map<string, RevocationState>();
+    if (checks.length === 0) return states;
     const byNode = new Map<string, Set<string>>();
-    for (const { key } of batch) {
-      for (const node of this.nodesFor(key)) {
+    for (const { key, nodes } of checks) {
+      states.set(key, 'valid');
+      for (const node of nodes) {
         if (!byNode.has(node)) byNode.set(node, new Set());
         byNode.get(node)!.add(key);
       }
     }
-    const found = new Set<string>();
-    // A key one of whose nodes did not answer may have its only tombstone there.
-    const unanswered = new Set<string>();
-    await Promise.allSettled(
+    await Promise.all(
       [...byNode].map(async ([node, keys]) => {
         const list = [...keys];
         try {
           // memjs has no multi-get: gets issued together are pipelined on the node's one connection.
           const values = await this.cluster.run(node, (client) => Promise.all(list.map((key) => client.get(key))));
-          list.forEach((key, i) => values[i] !== null && found.add(key));
+          list.forEach((key, i) => values[i] !== null && states.set(key, 'revoked'));
         } catch {
-          for (const key of list) unanswered.add(key);
+          // A key one of whose nodes did not answer may have its only tombstone there.
+          for (const key of list) if (states.get(key) !== 'revoked') states.set(key, 'unknown');
         }
       }),
     );
-    for (const { key, resolve } of batch) {
-      resolve(found.has(key) ? 'revoked' : unanswered.has(key) ? 'unknown' : 'valid');
-    }
+    return states;
   }
+}
+
+/** A fresh revocation token: random, so a token never comes back once replaced. */
+function newToken(): string {
+  return randomBytes(12).toString('base64url');
 }

@@ -124,7 +124,7 @@ export class StickyMode implements SessionMode {
     this.stats.record('serialization', performance.now() - started);
 
     const entry: LocalSession =
-      this.local.delete(id) ?? ({ version: 0, backupExpiresAt: 0, backupInFlight: false, verifiedAt: Date.now() } as LocalSession);
+      this.local.delete(id) ?? ({ version: 0, backupExpiresAt: 0, backupInFlight: false } as LocalSession);
     if (entry.stored !== stored) entry.version++;
     entry.body = body;
     entry.stored = stored;
@@ -243,15 +243,15 @@ export class StickyMode implements SessionMode {
 
   /**
    * Whether a session held in memory may be served: its id has no revocation tombstone. Checked
-   * on every request, or once per `revocationCheckInterval`. When no tombstone node can say, the
-   * session is served (sticky mode stays available while memcached is not) and checked again next time.
+   * on every request (one token get per node while no tombstone was written to its nodes), or
+   * not at all while its nodes' tokens, read less than `revocationCheckInterval` ago, are
+   * unchanged. When no tombstone node can say, the session is served (sticky mode stays available
+   * while memcached is not) and checked again next time.
    */
   private notRevoked(id: string, entry: LocalSession): true | Promise<boolean> {
-    const interval = this.settings.revocationCheckInterval;
-    if (interval > 0 && Date.now() - entry.verifiedAt < interval) return true;
-    const checkedAt = Date.now();
-    return this.revocations.check(id).then((state) => {
-      if (state === 'valid') entry.verifiedAt = checkedAt;
+    if (this.revocations.unchangedWithin(entry.revocation, this.settings.revocationCheckInterval)) return true;
+    return this.revocations.check(id, entry.revocation).then(({ state, mark }) => {
+      if (state === 'valid') entry.revocation = mark;
       if (state !== 'revoked') return true;
       this.stats.inc('revokedSessionsRefused');
       if (this.local.peek(id) === entry) this.local.delete(id);
@@ -292,8 +292,8 @@ export class StickyMode implements SessionMode {
     }
     const copy = result.copy;
     if (!copy) return undefined;
-    if (revocation === 'revoked' || (copy.expiresAt !== undefined && copy.expiresAt <= Date.now())) {
-      this.stats.inc(revocation === 'revoked' ? 'revokedSessionsRefused' : 'expiredRemoved');
+    if (revocation.state === 'revoked' || (copy.expiresAt !== undefined && copy.expiresAt <= Date.now())) {
+      this.stats.inc(revocation.state === 'revoked' ? 'revokedSessionsRefused' : 'expiredRemoved');
       void this.copies.delete(key, this.copies.nodesFor(key, READ_NODES));
       return undefined;
     }
@@ -330,7 +330,8 @@ export class StickyMode implements SessionMode {
       backupNode: moved ? undefined : node,
       backupExpiresAt: copy.expiresAt ?? 0,
       backupInFlight: false,
-      verifiedAt: revocation === 'valid' ? Date.now() : 0,
+      // The check was of the old id's tombstone: a new id is checked afresh.
+      revocation: moved ? undefined : revocation.mark,
     });
     return { id: newId, data };
   }

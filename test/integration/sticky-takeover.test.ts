@@ -58,9 +58,9 @@ describe('sticky takeover after an app node is killed', () => {
     expect(reply.setCookie[0]).toMatch(/; Domain=example\.test; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Strict$/);
     expect(JSON.parse(reply.body).id).toMatch(/\.b$/);
     // The copy under the old id is deleted once the renamed one is backed up; the old id's
-    // revocation tombstone (on two nodes) remains.
+    // revocation tombstone (on two nodes) and each node's revocation token remain.
     await new Promise((r) => setTimeout(r, 100));
-    expect(await totalStat(scope.cluster.instances, 'curr_items')).toBe(1 + 2);
+    expect(await totalStat(scope.cluster.instances, 'curr_items')).toBe(1 + 2 + 2);
     // The next request uses the new cookie, served by b without another load.
     expect(JSON.parse((await client.get('/read')).body).data).toEqual({ user: 'ada' });
     const stats = JSON.parse((await client.get('/stats')).body);

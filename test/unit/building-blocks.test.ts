@@ -61,7 +61,7 @@ describe('latency histogram', () => {
 });
 
 function entry(body: string, backedUp: boolean): LocalSession {
-  return { body, stored: body, version: 1, cookie: {}, expiresAt: Infinity, backedUp: backedUp ? body : undefined, backupExpiresAt: 0, backupInFlight: false, verifiedAt: 0 };
+  return { body, stored: body, version: 1, cookie: {}, expiresAt: Infinity, backedUp: backedUp ? body : undefined, backupExpiresAt: 0, backupInFlight: false };
 }
 
 describe('bounded local store', () => {
