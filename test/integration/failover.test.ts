@@ -53,6 +53,15 @@ async function settle(middleware: { statistics(): { gauges: Record<string, numbe
   return middleware.statistics();
 }
 
+/** Each client's session still holds the `n` it was given. */
+async function expectEveryClientReadsItsN(clients: Client[]) {
+  for (const [i, c] of clients.entries()) {
+    const reply = await c.get('/read');
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.body).data.n).toBe(String(i));
+  }
+}
+
 describe('idle sessions survive a node restarting empty and then another failing (MSM #267)', () => {
   it('non-sticky: relocation refills the restarted node before the second failure', async () => {
     cluster = await startCluster(3);
@@ -65,11 +74,7 @@ describe('idle sessions survive a node restarting empty and then another failing
     expect(stats.counters.nodeRestarts + stats.counters.nodesMarkedUp).toBeGreaterThanOrEqual(1);
     expect(stats.counters.replicaRepairs).toBeGreaterThan(0);
     await cluster.instances[1].signal('SIGKILL');
-    for (const [i, c] of clients.entries()) {
-      const reply = await c.get('/read');
-      expect(reply.status).toBe(200);
-      expect(JSON.parse(reply.body).data.n).toBe(String(i));
-    }
+    await expectEveryClientReadsItsN(clients);
   }, 30_000);
 
   it('non-sticky: after a node dies, relocation copies the sessions it held to the next node before a second dies', async () => {
@@ -85,11 +90,7 @@ describe('idle sessions survive a node restarting empty and then another failing
     expect(stats.counters.relocations).toBeGreaterThan(20);
     expect(stats.counters.relocations).toBeLessThan(60);
     await cluster.instances[1].signal('SIGKILL');
-    for (const [i, c] of clients.entries()) {
-      const reply = await c.get('/read');
-      expect(reply.status).toBe(200);
-      expect(JSON.parse(reply.body).data.n).toBe(String(i));
-    }
+    await expectEveryClientReadsItsN(clients);
   }, 30_000);
 
   it('sticky: the owner re-backs up its sessions, so they survive its own death afterwards', async () => {
