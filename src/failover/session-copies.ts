@@ -14,6 +14,11 @@ export interface ReadResult {
   stale: string[];
   /** Nodes that could not be asked. */
   failed: string[];
+  /**
+   * False when a node could not be asked and fewer than two copies were found: the newest
+   * version may be on the node that did not answer, so the copy is not spread to other nodes.
+   */
+  complete: boolean;
   /** Nodes that held data which is not a session copy. */
   corrupt: string[];
   /** CAS of what each node that answered holds (undefined: nothing), for fenced writes. */
@@ -28,6 +33,12 @@ export interface Fence {
   cas: ReadonlyMap<string, bigint | undefined>;
 }
 
+/** What a fenced write did on one node: the new CAS, and whether it replaced a copy (else the node held none). */
+interface FencedWrite {
+  cas: bigint;
+  replaced: boolean;
+}
+
 /** Attempts per node of a fenced write whose CAS went stale for a harmless reason (a repair). */
 const FENCE_ATTEMPTS = 3;
 
@@ -38,9 +49,14 @@ const FENCE_ATTEMPTS = 3;
  * serve an older copy than one that exists.
  */
 export class SessionCopies {
+  /**
+   * @param copiesKept copies written of each session (sticky mode 1, non-sticky 2): with two,
+   *   reads and fenced writes look one node further when the usual nodes cannot vouch for a copy.
+   */
   constructor(
     private readonly cluster: MemcachedCluster,
     private readonly stats: Statistics,
+    private readonly copiesKept = 1,
   ) {}
 
   nodesFor(key: string, count: number): string[] {
@@ -50,44 +66,58 @@ export class SessionCopies {
   /**
    * Reads the newest copy; rejects with SessionStoreUnavailableError when no node could answer.
    * With `touchTtl`, each read also extends the copy it finds to that lifetime (get-and-touch:
-   * still one operation per node).
+   * still one operation per node). With two copies wanted, a read that finds fewer than two also
+   * asks the next node: a write that missed a node put its copy there, and a process that saw a
+   * node down wrote there; without it, a node that restarted empty next to a stale one would hide
+   * the newest version.
    */
   async read(key: string, touchTtl?: number): Promise<ReadResult> {
     const nodes = this.nodesFor(key, READ_NODES);
     if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
     const expiration = touchTtl === undefined ? undefined : memcachedExpiration(touchTtl);
-    const answers = await this.stats.time('load', () =>
+    const ask = (targets: string[]) =>
       Promise.allSettled(
-        nodes.map((node) =>
+        targets.map((node) =>
           this.cluster.run(node, (client) => (expiration === undefined ? client.gets(key) : client.getAndTouch(key, expiration))),
         ),
-      ),
-    );
-    this.stats.inc('loadsFromMemcached');
+      );
     const cas = new Map<string, bigint | undefined>();
-    const result: ReadResult = { stale: [], failed: [], corrupt: [], cas };
+    const result: ReadResult = { stale: [], failed: [], corrupt: [], cas, complete: true };
     const found: Array<{ node: string; copy?: VersionedCopy }> = [];
-    answers.forEach((answer, i) => {
-      const node = nodes[i];
-      if (answer.status === 'rejected') return result.failed.push(node);
-      cas.set(node, answer.value?.cas);
-      if (answer.value === null) return found.push({ node });
-      const copy = decodeCopy(answer.value.value);
-      if (!copy) return result.corrupt.push(node);
-      found.push({ node, copy });
+    const record = (answers: PromiseSettledResult<{ value: Buffer; cas: bigint } | null>[], targets: string[]) =>
+      answers.forEach((answer, i) => {
+        const node = targets[i];
+        if (answer.status === 'rejected') return result.failed.push(node);
+        cas.set(node, answer.value?.cas);
+        if (answer.value === null) return found.push({ node });
+        const copy = decodeCopy(answer.value.value);
+        if (!copy) return result.corrupt.push(node);
+        found.push({ node, copy });
+      });
+    const asked = [...nodes];
+    await this.stats.time('load', async () => {
+      record(await ask(nodes), nodes);
+      const withCopy = found.filter((f) => f.copy).length;
+      if (this.copiesKept < 2 || withCopy >= 2) return;
+      const next = this.sparesFor(key, nodes, 1);
+      asked.push(...next);
+      if (next.length > 0) record(await ask(next), next);
     });
+    this.stats.inc('loadsFromMemcached');
     for (const { copy } of found) {
       if (copy && (!result.copy || copy.version > result.copy.version)) result.copy = copy;
     }
+    // Only the session's own nodes are brought up to date, not the one asked in addition.
     for (const { node, copy } of found) {
-      if (result.copy && (!copy || copy.version < result.copy.version)) result.stale.push(node);
+      if (nodes.includes(node) && result.copy && (!copy || copy.version < result.copy.version)) result.stale.push(node);
     }
+    result.complete = this.copiesKept < 2 || result.failed.length === 0 || found.filter((f) => f.copy).length >= 2;
     // With no copy found, a node that did not answer may hold the only one: do not guess "no session".
     if (!result.copy && result.failed.length > 0) {
       this.stats.inc('loadFailures');
       throw new SessionStoreUnavailableError(`memcached node(s) ${result.failed.join(', ')} could not be read`);
     }
-    if (!result.copy && this.cluster.mayHideCopies(key, nodes)) {
+    if (!result.copy && this.cluster.mayHideCopies(key, asked)) {
       this.stats.inc('loadFailures');
       throw new SessionStoreUnavailableError('the session\'s copies may be on memcached nodes that are down');
     }
@@ -130,26 +160,32 @@ export class SessionCopies {
    * Writes `copy` to `nodes`, but on each node only over what `fence` saw there, or over a copy
    * no newer than the one loaded (a repair may have rewritten it meanwhile): a write never
    * replaces a version it did not load, even when two requests both believe they hold the
-   * session's lock. If any node holds a newer version, the nodes already written get the loaded
-   * copy back and SessionConflictError is thrown. Resolves with the new CAS per node written;
-   * rejects like `write` when no node took it.
+   * session's lock. If any node holds a newer version, the nodes already written get back what
+   * they held and SessionConflictError is thrown.
+   *
+   * A newer version, once acknowledged, is on two nodes; one of them may have lost it since (a
+   * restart empties a node). So unless two of the nodes written held a copy no newer than the
+   * loaded one, the next node is asked as well (written, if a node missed the write). If that
+   * node cannot be asked, a newer version may be there: nothing is acknowledged and
+   * SessionStoreUnavailableError is thrown. Resolves with the new CAS per node written; rejects
+   * like `write` when no node took it.
    */
   async writeFenced(key: string, copy: VersionedCopy, nodes: string[], fence: Fence): Promise<Map<string, bigint>> {
     if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
     const value = encodeCopy(copy);
     const expiration = memcachedExpiration(copy.ttl);
     const loadedVersion = fence.loaded?.version ?? 0;
-    const writeOne = async (node: string): Promise<bigint | 'conflict'> => {
+    const writeOne = async (node: string): Promise<FencedWrite | 'conflict'> => {
       let cas = fence.cas.has(node) ? fence.cas.get(node) : await this.casOfOlder(key, node, loadedVersion);
       for (let attempt = 1; ; attempt++) {
         if (cas === 'newer') return 'conflict';
         const stored = await this.cluster.run(node, (client) => client.storeIf(key, value, expiration, cas as bigint | undefined));
-        if (stored !== null) return stored;
+        if (stored !== null) return { cas: stored, replaced: cas !== undefined };
         if (attempt >= FENCE_ATTEMPTS) return 'conflict';
         cas = await this.casOfOlder(key, node, loadedVersion);
       }
     };
-    const written = new Map<string, bigint>();
+    const written = new Map<string, FencedWrite>();
     let conflict = false;
     const writeAll = async (targets: string[]) => {
       const answers = await Promise.allSettled(targets.map(writeOne));
@@ -161,18 +197,32 @@ export class SessionCopies {
       return answers;
     };
     const answers = await this.stats.time('backup', () => writeAll(nodes));
-    // Fenced like the rest: of two requests that each missed a node, the second finds the first's
-    // version on the spare and fails with 409, instead of both being acknowledged on different nodes.
-    if (!conflict && written.size > 0 && written.size < nodes.length) await writeAll(this.sparesFor(key, nodes, nodes.length - written.size));
-    if (conflict) {
+    const vouched = () => [...written.values()].filter((w) => w.replaced).length;
+    let unvouched = false;
+    if (!conflict && written.size > 0 && (written.size < nodes.length || (loadedVersion > 0 && vouched() < 2))) {
+      const [next] = this.sparesFor(key, nodes, 1);
+      if (next && written.size < nodes.length) {
+        // Fenced like the rest: of two requests that each missed a node, the second finds the first's
+        // version here and fails with 409, instead of both being acknowledged on different nodes.
+        const [answer] = await writeAll([next]);
+        unvouched = answer.status === 'rejected';
+      } else if (next) {
+        const found = await this.casOfOlder(key, next, loadedVersion).catch(() => 'unreachable' as const);
+        conflict ||= found === 'newer';
+        unvouched = found === 'unreachable';
+      }
+      unvouched &&= loadedVersion > 0 && vouched() < 2;
+    }
+    if (conflict || unvouched) {
       await this.restore(key, fence.loaded, written);
+      if (unvouched) throw new SessionStoreUnavailableError(`memcached node(s) that may hold a newer version of the session could not be asked`);
       this.stats.inc('conflicts');
       throw new SessionConflictError();
     }
     this.stats.inc('backups', written.size);
     if (written.size < nodes.length) this.stats.inc('backupFailures', nodes.length - written.size);
     if (written.size === 0) throw (answers[0] as PromiseRejectedResult).reason;
-    return written;
+    return new Map([...written].map(([node, w]) => [node, w.cas]));
   }
 
   /** The CAS of a node's item if it is no newer than `version` (undefined: absent), or 'newer'. */
@@ -183,12 +233,15 @@ export class SessionCopies {
     return (decodeCopy(current.value)?.version ?? 0) > version ? 'newer' : current.cas;
   }
 
-  /** Puts back what a refused fenced write replaced (best effort, each only if unchanged since). */
-  private async restore(key: string, loaded: VersionedCopy | undefined, written: Map<string, bigint>): Promise<void> {
+  /**
+   * Undoes a refused fenced write (best effort, each node only if unchanged since): where it
+   * replaced a copy, the loaded version goes back; where the node held nothing, the copy goes.
+   */
+  private async restore(key: string, loaded: VersionedCopy | undefined, written: Map<string, FencedWrite>): Promise<void> {
     await Promise.allSettled(
-      [...written].map(([node, cas]) =>
+      [...written].map(([node, { cas, replaced }]) =>
         this.cluster.run(node, (client): Promise<unknown> =>
-          loaded ? client.storeIf(key, encodeCopy(loaded), memcachedExpiration(loaded.ttl), cas) : client.deleteIf(key, cas),
+          loaded && replaced ? client.storeIf(key, encodeCopy(loaded), memcachedExpiration(loaded.ttl), cas) : client.deleteIf(key, cas),
         ),
       ),
     );
@@ -200,7 +253,7 @@ export class SessionCopies {
    */
   async fill(key: string, result: ReadResult): Promise<void> {
     const copy = result.copy;
-    if (!copy || result.stale.length === 0) return;
+    if (!copy || result.stale.length === 0 || !result.complete) return;
     const value = encodeCopy(copy);
     const expiration = memcachedExpiration(copy.ttl);
     const answers = await Promise.allSettled(

@@ -80,7 +80,7 @@ export class NonStickyMode implements SessionMode {
     private readonly stats: Statistics,
     private readonly logger: Logger,
   ) {
-    this.copies = new SessionCopies(cluster, stats);
+    this.copies = new SessionCopies(cluster, stats, COPIES);
     this.policy = new LockingPolicy(settings.lockingMode);
     this.locks = new SessionLocks(cluster, stats, {
       lockExpiration: settings.lockExpiration,

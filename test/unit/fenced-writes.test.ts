@@ -8,7 +8,7 @@ import { SessionCopies } from '../../src/failover/session-copies.js';
 import type { MemcachedCluster } from '../../src/failover/cluster.js';
 import type { NodeClient } from '../../src/memcached/node-client.js';
 import { Statistics } from '../../src/manager/statistics.js';
-import { SessionConflictError } from '../../src/manager/errors.js';
+import { SessionConflictError, SessionStoreUnavailableError } from '../../src/manager/errors.js';
 import { decodeCopy, encodeCopy, type VersionedCopy } from '../../src/memcached/versioned-copy.js';
 
 /** One memcached node: items with CAS values; `hung` makes every call fail as a missed deadline would. */
@@ -30,12 +30,24 @@ class FakeNode {
     this.items.set(key, stored);
     return stored.cas;
   }
+
+  async deleteIf(key: string, cas: bigint) {
+    if (this.items.get(key)?.cas !== cas) return false;
+    return this.items.delete(key);
+  }
+
+  /** A node that restarted: empty, and its CAS counter starts over. */
+  restartEmpty() {
+    this.items.clear();
+    this.nextCas = 1n;
+  }
 }
 
 /** A process's view of the cluster: the nodes it believes are up, in the key's ring order. */
 function view(nodes: Record<string, FakeNode>, up: string[]): MemcachedCluster {
   return {
     nodesFor: (_key: string, count: number) => up.slice(0, count),
+    mayHideCopies: () => false,
     run: async <T>(id: string, op: (client: NodeClient) => Promise<T>) => {
       if (nodes[id].hung) throw new Error(`memcached ${id} did not answer within 500 ms`);
       return op(nodes[id] as unknown as NodeClient);
@@ -51,8 +63,8 @@ async function setup() {
   const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
   for (const node of [nodes.X, nodes.Y]) await node.storeIf(KEY, encodeCopy(v1), 0, undefined);
   const casOf = async (id: 'X' | 'Y' | 'Z') => (await nodes[id].gets(KEY))?.cas;
-  const p1 = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false));
-  const p2 = new SessionCopies(view(nodes, ['Y', 'Z']), new Statistics(false));
+  const p1 = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2);
+  const p2 = new SessionCopies(view(nodes, ['Y', 'Z']), new Statistics(false), 2);
   const fence1 = { loaded: v1, cas: new Map([['X', await casOf('X')], ['Y', await casOf('Y')]]) };
   const fence2 = { loaded: v1, cas: new Map([['Y', await casOf('Y')], ['Z', await casOf('Z')]]) };
   nodes.Y.hung = true; // the node both would write to
@@ -83,5 +95,58 @@ describe('fenced writes while two processes disagree about the nodes and the sha
     expect(await write.p1()).toBe('conflict');
     expect(decodeCopy(nodes.X.items.get(KEY)!.value)!.version).toBe(1); // restored
     expect(newest().json).toBe('{"n":"p2"}');
+  });
+});
+
+/**
+ * A version acknowledged on X and Z, then X restarted empty: Y (stale) and X (empty) are the
+ * session's usual nodes, and only Z still holds the newest version.
+ */
+async function newestOnlyOnTheThirdNode() {
+  const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
+  const v2: VersionedCopy = { version: 2, ttl: 60, json: '{"n":"acknowledged"}' };
+  for (const node of [nodes.X, nodes.Y, nodes.Z]) await node.storeIf(KEY, encodeCopy(v1), 0, undefined);
+  const staleCas = { X: (await nodes.X.gets(KEY))!.cas, Y: (await nodes.Y.gets(KEY))!.cas };
+  for (const node of [nodes.X, nodes.Z]) await node.storeIf(KEY, encodeCopy(v2), 0, (await node.gets(KEY))!.cas);
+  nodes.X.restartEmpty();
+  const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2);
+  const versionOn = (id: 'X' | 'Y' | 'Z') => {
+    const item = nodes[id].items.get(KEY);
+    return item ? decodeCopy(item.value)!.version : undefined;
+  };
+  return { nodes, copies, staleCas, versionOn };
+}
+
+describe('a node that restarted empty next to a stale one does not hide the newest version', () => {
+  it('a read asks the next node when its two nodes hold fewer than two copies', async () => {
+    const { copies } = await newestOnlyOnTheThirdNode();
+    expect((await copies.read(KEY)).copy?.json).toBe('{"n":"acknowledged"}');
+  });
+
+  it('a read whose extra node does not answer returns what it found, but spreads nothing', async () => {
+    const { nodes, copies, versionOn } = await newestOnlyOnTheThirdNode();
+    nodes.Z.hung = true;
+    const result = await copies.read(KEY);
+    expect(result.copy?.version).toBe(1);
+    expect(result.complete).toBe(false);
+    await copies.fill(KEY, result);
+    expect(versionOn('X')).toBeUndefined(); // not refilled with the stale version
+  });
+
+  it('a write from the stale version (a lock holder that reuses its cached copy) gets a conflict', async () => {
+    const { copies, staleCas, versionOn } = await newestOnlyOnTheThirdNode();
+    const fence = { loaded: v1, cas: new Map(Object.entries(staleCas)) };
+    const write = copies.writeFenced(KEY, { version: 2, ttl: 60, json: '{"n":"late"}' }, ['X', 'Y'], fence);
+    await expect(write).rejects.toBeInstanceOf(SessionConflictError);
+    expect([versionOn('X'), versionOn('Y'), versionOn('Z')]).toEqual([undefined, 1, 2]); // undone; the newest stays
+  });
+
+  it('the same write while that node cannot be asked fails as unavailable, not acknowledged', async () => {
+    const { nodes, copies, staleCas, versionOn } = await newestOnlyOnTheThirdNode();
+    nodes.Z.hung = true;
+    const fence = { loaded: v1, cas: new Map(Object.entries(staleCas)) };
+    const write = copies.writeFenced(KEY, { version: 2, ttl: 60, json: '{"n":"late"}' }, ['X', 'Y'], fence);
+    await expect(write).rejects.toBeInstanceOf(SessionStoreUnavailableError);
+    expect([versionOn('X'), versionOn('Y')]).toEqual([undefined, 1]);
   });
 });
