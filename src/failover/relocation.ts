@@ -7,15 +7,25 @@ import { logEvent, type Logger } from '../manager/logger.js';
  * stays short (the operations of concurrent jobs share round trips).
  */
 const CONCURRENCY = 32;
+/** Tries per session before a relocation gives up (a node flapping, every node overloaded). */
+const MAX_ATTEMPTS = 8;
+/** Wait before the first retry, in ms; doubles per attempt up to MAX_RETRY_DELAY. */
+const FIRST_RETRY_DELAY = 100;
+const MAX_RETRY_DELAY = 2000;
 
 /**
  * Runs relocation work (re-backups, copy repairs) in the background after a node goes down,
  * comes back or restarts: a bounded number at a time, each session at most once in the queue.
+ * A job that did not finish its work (it resolves `false` or rejects: a node it needed did not
+ * answer) is tried again with backoff, so an overloaded moment does not leave a session with a
+ * single copy until the next node change.
  */
 export class Relocator {
-  private readonly queue: Array<[string, () => Promise<unknown>]> = [];
+  private readonly queue: Array<Job> = [];
   private readonly queued = new Set<string>();
   private running = 0;
+  /** Retries waiting for their timer. */
+  private readonly retries = new Set<NodeJS.Timeout>();
   private idleWaiters: Array<() => void> = [];
 
   private batch = 0;
@@ -37,12 +47,19 @@ export class Relocator {
     }
     this.batch++;
     this.queued.add(key);
-    this.queue.push([key, job]);
+    this.queue.push({ key, run: job, attempt: 1 });
     this.pump();
   }
 
   get pending(): number {
-    return this.queue.length + this.running;
+    return this.queue.length + this.running + this.retries.size;
+  }
+
+  /** Drops the retries still waiting (shutdown); queued and running jobs finish. */
+  stopRetrying(): void {
+    for (const timer of this.retries) clearTimeout(timer);
+    this.retries.clear();
+    this.settle();
   }
 
   /** Resolves when every queued job has run. */
@@ -53,19 +70,57 @@ export class Relocator {
 
   private pump(): void {
     while (this.running < CONCURRENCY && this.queue.length > 0) {
-      const [key, job] = this.queue.shift()!;
-      this.queued.delete(key);
+      const job = this.queue.shift()!;
+      this.queued.delete(job.key);
       this.running++;
       this.stats.inc('relocations');
-      void job()
-        .catch(() => undefined)
-        .finally(() => {
+      void job
+        .run()
+        .then(
+          (done) => done !== false,
+          () => false,
+        )
+        .then((done) => {
           this.running--;
+          if (!done) this.retry(job);
           this.pump();
-          if (this.pending > 0) return;
-          logEvent(this.logger, 'info', { event: 'relocation_finished', sessions: this.batch }, `relocated ${this.batch} session(s)`);
-          for (const resolve of this.idleWaiters.splice(0)) resolve();
+          this.settle();
         });
     }
   }
+
+  private retry(job: Job): void {
+    if (job.attempt >= MAX_ATTEMPTS) {
+      this.stats.inc('relocationFailures');
+      logEvent(this.logger, 'warn', { event: 'relocation_failed', attempts: job.attempt }, `a session could not be relocated after ${job.attempt} attempts`);
+      return;
+    }
+    const timer = setTimeout(
+      () => {
+        this.retries.delete(timer);
+        if (!this.queued.has(job.key)) {
+          this.queued.add(job.key);
+          this.queue.push({ ...job, attempt: job.attempt + 1 });
+        }
+        this.pump();
+        this.settle();
+      },
+      Math.min(MAX_RETRY_DELAY, FIRST_RETRY_DELAY * 2 ** (job.attempt - 1)),
+    );
+    timer.unref();
+    this.retries.add(timer);
+  }
+
+  /** Reports the end of a batch once nothing is queued, running or waiting to be retried. */
+  private settle(): void {
+    if (this.pending > 0) return;
+    logEvent(this.logger, 'info', { event: 'relocation_finished', sessions: this.batch }, `relocated ${this.batch} session(s)`);
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+}
+
+interface Job {
+  key: string;
+  run: () => Promise<unknown>;
+  attempt: number;
 }

@@ -33,6 +33,32 @@ export interface Fence {
   cas: ReadonlyMap<string, bigint | undefined>;
 }
 
+/**
+ * The newest of the copies found (in ring order). Two copies of one version with different
+ * content mean a write that was refused left its copy behind (a repair had spread it) while
+ * another write of that version was acknowledged: acknowledged versions are on two nodes, so the
+ * content most nodes hold wins (on a tie, the first in ring order, and `tied` is set).
+ * `contested`: the newest version has more than one content.
+ */
+function newestOf(found: ReadonlyArray<{ copy?: VersionedCopy }>): { copy?: VersionedCopy; contested: boolean; tied: boolean } {
+  let version = -1;
+  for (const { copy } of found) if (copy && copy.version > version) version = copy.version;
+  const votes = new Map<string, { copy: VersionedCopy; count: number }>();
+  for (const { copy } of found) {
+    if (!copy || copy.version !== version) continue;
+    const entry = votes.get(copy.json);
+    if (entry) entry.count++;
+    else votes.set(copy.json, { copy, count: 1 });
+  }
+  const ranked = [...votes.values()].sort((a, b) => b.count - a.count); // stable: ring order on a tie
+  return { copy: ranked[0]?.copy, contested: ranked.length > 1, tied: ranked.length > 1 && ranked[0].count === ranked[1].count };
+}
+
+/** Whether `copy` is `than` (the same version with the same content) or newer. */
+function sameOrNewer(copy: VersionedCopy, than: VersionedCopy): boolean {
+  return copy.version > than.version || (copy.version === than.version && copy.json === than.json);
+}
+
 /** What a fenced write did on one node: the new CAS, and whether it replaced a copy (else the node held none). */
 interface FencedWrite {
   cas: bigint;
@@ -95,23 +121,22 @@ export class SessionCopies {
         found.push({ node, copy });
       });
     const asked = [...nodes];
+    const withCopy = () => found.filter((f) => f.copy).length;
     await this.stats.time('load', async () => {
       record(await ask(nodes), nodes);
-      const withCopy = found.filter((f) => f.copy).length;
-      if (this.copiesKept < 2 || withCopy >= 2) return;
+      if (this.copiesKept < 2 || (withCopy() >= 2 && !newestOf(found).contested)) return;
       const next = this.sparesFor(key, nodes, 1);
       asked.push(...next);
       if (next.length > 0) record(await ask(next), next);
     });
     this.stats.inc('loadsFromMemcached');
-    for (const { copy } of found) {
-      if (copy && (!result.copy || copy.version > result.copy.version)) result.copy = copy;
-    }
+    const newest = newestOf(found);
+    result.copy = newest.copy;
     // Only the session's own nodes are brought up to date, not the one asked in addition.
     for (const { node, copy } of found) {
-      if (nodes.includes(node) && result.copy && (!copy || copy.version < result.copy.version)) result.stale.push(node);
+      if (nodes.includes(node) && result.copy && !(copy && sameOrNewer(copy, result.copy))) result.stale.push(node);
     }
-    result.complete = this.copiesKept < 2 || result.failed.length === 0 || found.filter((f) => f.copy).length >= 2;
+    result.complete = this.copiesKept < 2 || ((result.failed.length === 0 || withCopy() >= 2) && !newest.tied);
     // With no copy found, a node that did not answer may hold the only one: do not guess "no session".
     if (!result.copy && result.failed.length > 0) {
       this.stats.inc('loadFailures');
@@ -176,13 +201,15 @@ export class SessionCopies {
     const expiration = memcachedExpiration(copy.ttl);
     const loadedVersion = fence.loaded?.version ?? 0;
     const writeOne = async (node: string): Promise<FencedWrite | 'conflict'> => {
-      let cas = fence.cas.has(node) ? fence.cas.get(node) : await this.casOfOlder(key, node, loadedVersion);
+      let cas = fence.cas.has(node) ? fence.cas.get(node) : await this.casOfOlder(key, node, loadedVersion, copy);
       for (let attempt = 1; ; attempt++) {
         if (cas === 'newer') return 'conflict';
-        const stored = await this.cluster.run(node, (client) => client.storeIf(key, value, expiration, cas as bigint | undefined));
-        if (stored !== null) return { cas: stored, replaced: cas !== undefined };
+        if (typeof cas === 'object') return { cas: cas.ours, replaced: true };
+        const expected = cas;
+        const stored = await this.cluster.run(node, (client) => client.storeIf(key, value, expiration, expected));
+        if (stored !== null) return { cas: stored, replaced: expected !== undefined };
         if (attempt >= FENCE_ATTEMPTS) return 'conflict';
-        cas = await this.casOfOlder(key, node, loadedVersion);
+        cas = await this.casOfOlder(key, node, loadedVersion, copy);
       }
     };
     const written = new Map<string, FencedWrite>();
@@ -207,7 +234,7 @@ export class SessionCopies {
         const [answer] = await writeAll([next]);
         unvouched = answer.status === 'rejected';
       } else if (next) {
-        const found = await this.casOfOlder(key, next, loadedVersion).catch(() => 'unreachable' as const);
+        const found = await this.casOfOlder(key, next, loadedVersion, copy).catch(() => 'unreachable' as const);
         conflict ||= found === 'newer';
         unvouched = found === 'unreachable';
       }
@@ -225,12 +252,18 @@ export class SessionCopies {
     return new Map([...written].map(([node, w]) => [node, w.cas]));
   }
 
-  /** The CAS of a node's item if it is no newer than `version` (undefined: absent), or 'newer'. */
-  private async casOfOlder(key: string, node: string, version: number): Promise<bigint | undefined | 'newer'> {
+  /**
+   * The CAS of a node's item if it is no newer than `version` (undefined: absent), or 'newer';
+   * `{ ours }` when the node already holds `ours` itself (a repair copied it there from a node
+   * this write reached first).
+   */
+  private async casOfOlder(key: string, node: string, version: number, ours?: VersionedCopy): Promise<bigint | undefined | 'newer' | { ours: bigint }> {
     const current = await this.cluster.run(node, (client) => client.gets(key));
     if (!current) return undefined;
+    const held = decodeCopy(current.value);
+    if (held && ours && held.version === ours.version && held.json === ours.json) return { ours: current.cas };
     // Data that is no session copy may be replaced; a newer copy may not.
-    return (decodeCopy(current.value)?.version ?? 0) > version ? 'newer' : current.cas;
+    return (held?.version ?? 0) > version ? 'newer' : current.cas;
   }
 
   /**
@@ -249,23 +282,26 @@ export class SessionCopies {
 
   /**
    * Writes the newest copy of a read where it was missing or old, so the copies agree again;
-   * each only over what the read saw there, so a repair never replaces a newer write.
+   * each only over what the read saw there, so a repair never replaces a newer write. Resolves
+   * false when the copies may still disagree: the read was not complete, or a node did not answer.
    */
-  async fill(key: string, result: ReadResult): Promise<void> {
+  async fill(key: string, result: ReadResult): Promise<boolean> {
     const copy = result.copy;
-    if (!copy || result.stale.length === 0 || !result.complete) return;
+    if (!result.complete) return false;
+    if (!copy || result.stale.length === 0) return true;
     const value = encodeCopy(copy);
     const expiration = memcachedExpiration(copy.ttl);
     const answers = await Promise.allSettled(
       result.stale.map((node) => this.cluster.run(node, (client) => client.storeIf(key, value, expiration, result.cas.get(node)))),
     );
-    // A node that did not take it is repaired by the next access or relocation.
+    // A copy changed since the read was written by someone else: their write keeps two copies.
     this.stats.inc('replicaRepairs', answers.filter((a) => a.status === 'fulfilled' && a.value !== null).length);
+    return answers.every((a) => a.status === 'fulfilled');
   }
 
-  /** Reads a session and fills in its missing or old copies. */
-  async repair(key: string): Promise<void> {
-    await this.fill(key, await this.read(key));
+  /** Reads a session and fills in its missing or old copies; false if that may not have worked (try again). */
+  async repair(key: string): Promise<boolean> {
+    return this.fill(key, await this.read(key));
   }
 
   /** Extends the copies' lifetime on `nodes`; resolves with the nodes that no longer hold one. */

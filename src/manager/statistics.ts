@@ -19,6 +19,7 @@ export const COUNTERS = [
   'nodesMarkedUp',
   'nodeRestarts',
   'relocations',
+  'relocationFailures',
   'expiredRemoved',
   'localEvictions',
   'deletes',

@@ -27,6 +27,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   nodesMarkedUp: 'Times a memcached node was marked up again',
   nodeRestarts: 'Memcached node restarts detected (the node came back empty)',
   relocations: 'Background re-backups of local sessions run after a node went down, came back or restarted',
+  relocationFailures: 'Sessions whose relocation still failed after 8 attempts (a node they needed kept failing)',
   expiredRemoved: 'Expired sessions removed from this process',
   localEvictions: 'Backed-up sessions dropped from this process to respect maxLocalSessions/maxLocalBytes',
   deletes: 'Sessions deleted from memcached (destroy, regenerate)',
@@ -119,7 +120,7 @@ export function sessionMetrics(middleware: SessionMiddleware, registry?: PromCli
     ['localSessions', 'Sessions held in this process (sticky mode)'],
     ['localBytes', 'Memory of the sessions held in this process, in bytes (sticky mode)'],
     ['sessionsInUse', 'Sessions in use by requests of this process (non-sticky mode)'],
-    ['relocationsPending', 'Sessions queued or being re-copied after a memcached node change (some may have one copy until it is 0)'],
+    ['relocationsPending', 'Sessions queued, being re-copied or waiting for a retry after a memcached node change (some may have one copy until it is 0)'],
   ] as const) {
     new Gauge({
       name: `msm_${snake(gauge)}`,

@@ -271,6 +271,7 @@ export class NonStickyMode implements SessionMode {
 
   async close(): Promise<void> {
     this.locks.close();
+    this.relocator.stopRetrying();
     await this.relocator.idle();
   }
 

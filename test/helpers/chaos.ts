@@ -46,28 +46,11 @@ export class ChaosCluster {
   }
 
   /**
-   * Waits until every live app has noticed that memcached node `node` changed (went down, came
-   * back or restarted) and has finished re-copying its sessions: from then on each session has
-   * two copies again. Resolves with the ms it took; rejects after `timeoutMs`.
+   * Waits until every live app has noticed that memcached node `node` came back or restarted
+   * and has finished re-copying its sessions (see `relocationSettled`).
    */
-  async relocationSettled(node: string, timeoutMs = 20_000): Promise<number> {
-    const started = performance.now();
-    for (;;) {
-      const states = await Promise.all(
-        this.liveApps().map(async (app) => {
-          const stats = (await (await fetch(`${app.url}/stats`)).json()) as {
-            counters: Record<string, number>;
-            gauges: Record<string, number>;
-          };
-          const noticed = stats.counters.nodeRestarts + stats.counters.nodesMarkedUp > 0;
-          return noticed && stats.gauges[`nodeUp.${node}`] === 1 && stats.gauges.relocationsPending === 0;
-        }),
-      );
-      const waited = performance.now() - started;
-      if (states.every(Boolean)) return waited;
-      if (waited > timeoutMs) throw new Error(`relocation after the change of ${node} did not finish within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  relocationSettled(node: string, timeoutMs = 20_000): Promise<number> {
+    return relocationSettled(this.liveApps().map((app) => app.url), node, undefined, timeoutMs);
   }
 
   async stop(): Promise<void> {
@@ -228,4 +211,39 @@ export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users =
 export function sessionId(cookie: string | undefined): string {
   const value = cookie ? decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)) : '';
   return value.startsWith('s:') ? value.slice(2, 14) : 'none';
+}
+
+interface AppStats {
+  counters: Record<string, number>;
+  gauges: Record<string, number>;
+}
+
+const appStats = async (url: string) => (await (await fetch(`${url}/stats`)).json()) as AppStats;
+const changesNoticed = (stats: AppStats) => stats.counters.nodeRestarts + stats.counters.nodesMarkedUp;
+
+/** How many times each app has seen a memcached node come back or restart (a baseline for `relocationSettled`). */
+export async function nodeReturnsNoticed(urls: string[]): Promise<number[]> {
+  return Promise.all(urls.map(async (url) => changesNoticed(await appStats(url))));
+}
+
+/**
+ * Waits until every app has noticed memcached node `node` come back or restart (more often than
+ * `noticedBefore`, from `nodeReturnsNoticed`), sees it up, and has finished re-copying its
+ * sessions: from then on each session has two copies again. Resolves with the ms it took;
+ * rejects after `timeoutMs`.
+ */
+export async function relocationSettled(urls: string[], node: string, noticedBefore = urls.map(() => 0), timeoutMs = 20_000): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const states = await Promise.all(
+      urls.map(async (url, i) => {
+        const stats = await appStats(url);
+        return changesNoticed(stats) > noticedBefore[i] && stats.gauges[`nodeUp.${node}`] === 1 && stats.gauges.relocationsPending === 0;
+      }),
+    );
+    const waited = performance.now() - started;
+    if (states.every(Boolean)) return waited;
+    if (waited > timeoutMs) throw new Error(`relocation after the change of ${node} did not finish within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -150,3 +150,36 @@ describe('a node that restarted empty next to a stale one does not hide the newe
     expect([versionOn('X'), versionOn('Y')]).toEqual([undefined, 1]);
   });
 });
+
+describe('a refused write whose copy a repair spread does not shadow an acknowledged one', () => {
+  /** X holds the left-over copy of a refused write; Y and Z hold the acknowledged one of the same version. */
+  async function forked() {
+    const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
+    const refused: VersionedCopy = { version: 2, ttl: 60, json: '{"n":"refused"}' };
+    const acknowledged: VersionedCopy = { version: 2, ttl: 60, json: '{"n":"acknowledged"}' };
+    await nodes.X.storeIf(KEY, encodeCopy(refused), 0, undefined);
+    for (const node of [nodes.Y, nodes.Z]) await node.storeIf(KEY, encodeCopy(acknowledged), 0, undefined);
+    return { nodes, copies: new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2) };
+  }
+
+  it('of two contents of one version, a read takes the one most nodes hold, and repairs the other', async () => {
+    const { nodes, copies } = await forked();
+    const result = await copies.read(KEY);
+    expect(result.copy?.json).toBe('{"n":"acknowledged"}');
+    expect(result.stale).toEqual(['X']);
+    await copies.fill(KEY, result);
+    expect(decodeCopy(nodes.X.items.get(KEY)!.value)!.json).toBe('{"n":"acknowledged"}');
+  });
+
+  it("a write finding its own copy already on a node (a repair copied it there) is acknowledged, not refused", async () => {
+    const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
+    for (const node of [nodes.X, nodes.Y]) await node.storeIf(KEY, encodeCopy(v1), 0, undefined);
+    const fence = { loaded: v1, cas: new Map([['X', (await nodes.X.gets(KEY))!.cas], ['Y', (await nodes.Y.gets(KEY))!.cas]]) };
+    const ours: VersionedCopy = { version: 2, ttl: 60, json: '{"n":"ours"}' };
+    // A repair read ours on another node mid-write and copied it to Y before our write reached Y.
+    await nodes.Y.storeIf(KEY, encodeCopy(ours), 0, fence.cas.get('Y'));
+    const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2);
+    await expect(copies.writeFenced(KEY, ours, ['X', 'Y'], fence)).resolves.toBeInstanceOf(Map);
+    for (const node of [nodes.X, nodes.Y]) expect(decodeCopy(node.items.get(KEY)!.value)).toEqual(ours);
+  });
+});
