@@ -37,10 +37,10 @@ export interface Fence {
  * The newest of the copies found (in ring order). Two copies of one version with different
  * content mean a write that was refused left its copy behind (a repair had spread it) while
  * another write of that version was acknowledged: acknowledged versions are on two nodes, so the
- * content most nodes hold wins (on a tie, the first in ring order, and `tied` is set).
+ * content most nodes hold wins (on a tie, the first in ring order).
  * `contested`: the newest version has more than one content.
  */
-function newestOf(found: ReadonlyArray<{ copy?: VersionedCopy }>): { copy?: VersionedCopy; contested: boolean; tied: boolean } {
+function newestOf(found: ReadonlyArray<{ copy?: VersionedCopy }>): { copy?: VersionedCopy; contested: boolean } {
   let version = -1;
   for (const { copy } of found) if (copy && copy.version > version) version = copy.version;
   const votes = new Map<string, { copy: VersionedCopy; count: number }>();
@@ -51,7 +51,7 @@ function newestOf(found: ReadonlyArray<{ copy?: VersionedCopy }>): { copy?: Vers
     else votes.set(copy.json, { copy, count: 1 });
   }
   const ranked = [...votes.values()].sort((a, b) => b.count - a.count); // stable: ring order on a tie
-  return { copy: ranked[0]?.copy, contested: ranked.length > 1, tied: ranked.length > 1 && ranked[0].count === ranked[1].count };
+  return { copy: ranked[0]?.copy, contested: ranked.length > 1 };
 }
 
 /** Whether `copy` is `than` (the same version with the same content) or newer. */
@@ -130,13 +130,12 @@ export class SessionCopies {
       if (next.length > 0) record(await ask(next), next);
     });
     this.stats.inc('loadsFromMemcached');
-    const newest = newestOf(found);
-    result.copy = newest.copy;
+    result.copy = newestOf(found).copy;
     // Only the session's own nodes are brought up to date, not the one asked in addition.
     for (const { node, copy } of found) {
       if (nodes.includes(node) && result.copy && !(copy && sameOrNewer(copy, result.copy))) result.stale.push(node);
     }
-    result.complete = this.copiesKept < 2 || ((result.failed.length === 0 || withCopy() >= 2) && !newest.tied);
+    result.complete = this.copiesKept < 2 || result.failed.length === 0 || withCopy() >= 2;
     // With no copy found, a node that did not answer may hold the only one: do not guess "no session".
     if (!result.copy && result.failed.length > 0) {
       this.stats.inc('loadFailures');
@@ -201,15 +200,14 @@ export class SessionCopies {
     const expiration = memcachedExpiration(copy.ttl);
     const loadedVersion = fence.loaded?.version ?? 0;
     const writeOne = async (node: string): Promise<FencedWrite | 'conflict'> => {
-      let cas = fence.cas.has(node) ? fence.cas.get(node) : await this.casOfOlder(key, node, loadedVersion, copy);
+      let cas = fence.cas.has(node) ? fence.cas.get(node) : await this.casOfOlder(key, node, loadedVersion);
       for (let attempt = 1; ; attempt++) {
         if (cas === 'newer') return 'conflict';
-        if (typeof cas === 'object') return { cas: cas.ours, replaced: true };
         const expected = cas;
         const stored = await this.cluster.run(node, (client) => client.storeIf(key, value, expiration, expected));
         if (stored !== null) return { cas: stored, replaced: expected !== undefined };
         if (attempt >= FENCE_ATTEMPTS) return 'conflict';
-        cas = await this.casOfOlder(key, node, loadedVersion, copy);
+        cas = await this.casOfOlder(key, node, loadedVersion);
       }
     };
     const written = new Map<string, FencedWrite>();
@@ -234,7 +232,7 @@ export class SessionCopies {
         const [answer] = await writeAll([next]);
         unvouched = answer.status === 'rejected';
       } else if (next) {
-        const found = await this.casOfOlder(key, next, loadedVersion, copy).catch(() => 'unreachable' as const);
+        const found = await this.casOfOlder(key, next, loadedVersion).catch(() => 'unreachable' as const);
         conflict ||= found === 'newer';
         unvouched = found === 'unreachable';
       }
@@ -252,18 +250,12 @@ export class SessionCopies {
     return new Map([...written].map(([node, w]) => [node, w.cas]));
   }
 
-  /**
-   * The CAS of a node's item if it is no newer than `version` (undefined: absent), or 'newer';
-   * `{ ours }` when the node already holds `ours` itself (a repair copied it there from a node
-   * this write reached first).
-   */
-  private async casOfOlder(key: string, node: string, version: number, ours?: VersionedCopy): Promise<bigint | undefined | 'newer' | { ours: bigint }> {
+  /** The CAS of a node's item if it is no newer than `version` (undefined: absent), or 'newer'. */
+  private async casOfOlder(key: string, node: string, version: number): Promise<bigint | undefined | 'newer'> {
     const current = await this.cluster.run(node, (client) => client.gets(key));
     if (!current) return undefined;
-    const held = decodeCopy(current.value);
-    if (held && ours && held.version === ours.version && held.json === ours.json) return { ours: current.cas };
     // Data that is no session copy may be replaced; a newer copy may not.
-    return (held?.version ?? 0) > version ? 'newer' : current.cas;
+    return (decodeCopy(current.value)?.version ?? 0) > version ? 'newer' : current.cas;
   }
 
   /**

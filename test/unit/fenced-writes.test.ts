@@ -170,16 +170,4 @@ describe('a refused write whose copy a repair spread does not shadow an acknowle
     await copies.fill(KEY, result);
     expect(decodeCopy(nodes.X.items.get(KEY)!.value)!.json).toBe('{"n":"acknowledged"}');
   });
-
-  it("a write finding its own copy already on a node (a repair copied it there) is acknowledged, not refused", async () => {
-    const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
-    for (const node of [nodes.X, nodes.Y]) await node.storeIf(KEY, encodeCopy(v1), 0, undefined);
-    const fence = { loaded: v1, cas: new Map([['X', (await nodes.X.gets(KEY))!.cas], ['Y', (await nodes.Y.gets(KEY))!.cas]]) };
-    const ours: VersionedCopy = { version: 2, ttl: 60, json: '{"n":"ours"}' };
-    // A repair read ours on another node mid-write and copied it to Y before our write reached Y.
-    await nodes.Y.storeIf(KEY, encodeCopy(ours), 0, fence.cas.get('Y'));
-    const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2);
-    await expect(copies.writeFenced(KEY, ours, ['X', 'Y'], fence)).resolves.toBeInstanceOf(Map);
-    for (const node of [nodes.X, nodes.Y]) expect(decodeCopy(node.items.get(KEY)!.value)).toEqual(ours);
-  });
 });
