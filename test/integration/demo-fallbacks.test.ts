@@ -63,7 +63,7 @@ for (const mode of ['sticky', 'non-sticky'] as const) {
       const serving = cluster.apps.findIndex((a) => a.name === before.servedBy);
       await cluster.apps[serving].child!.kill('SIGKILL');
       const afterApp = await ada.call('/api/state');
-      expect(afterApp.status).toBe(200);
+      expect(afterApp.status, JSON.stringify(afterApp.json)).toBe(200);
       expect(afterApp.json.servedBy).not.toBe(before.servedBy);
       expect(afterApp.json.session).toMatchObject({ user: 'Ada', cart: ['boots', 'jacket'] });
 
@@ -72,7 +72,7 @@ for (const mode of ['sticky', 'non-sticky'] as const) {
       // Give the app nodes' health checks time to take the dead node out of the ring.
       await new Promise((r) => setTimeout(r, 1500));
       const afterMemcached = await ada.call('/api/cart', { item: 'pack' });
-      expect(afterMemcached.status).toBe(200);
+      expect(afterMemcached.status, JSON.stringify(afterMemcached.json)).toBe(200);
       expect(afterMemcached.json.session).toMatchObject({ user: 'Ada', cart: ['boots', 'jacket', 'pack'] });
     }, 60_000);
   });
