@@ -19,6 +19,13 @@ export interface ReadResult {
    * version may be on the node that did not answer, so the copy is not spread to other nodes.
    */
   complete: boolean;
+  /**
+   * True when the newest copy is in doubt (tied with another content of its version, or on one
+   * node while another holds an older version; see newestOf) since too short a time for every
+   * write to have finished: it may be a write that is then refused, so it is served, but neither
+   * spread nor built on (see `Fence.doubtful`).
+   */
+  doubtful: boolean;
   /** Nodes that held data which is not a session copy. */
   corrupt: string[];
   /** CAS of what each node that answered holds (undefined: nothing), for fenced writes. */
@@ -31,16 +38,31 @@ export interface Fence {
   loaded?: VersionedCopy;
   /** CAS per node seen with `loaded` (a missing node is asked before writing). */
   cas: ReadonlyMap<string, bigint | undefined>;
+  /**
+   * The read that loaded it was in doubt: the write is refused before it touches any node. The
+   * version numbers of a refused write's copy and of an acknowledged one can follow each other
+   * while neither descends from the other, so a copy older than the loaded one vouches for it
+   * only when the loaded one is sure.
+   */
+  doubtful?: boolean;
 }
 
 /**
  * The newest of the copies found (in ring order). Two copies of one version with different
  * content mean a write that was refused left its copy behind (a repair had spread it) while
  * another write of that version was acknowledged: acknowledged versions are on two nodes, so the
- * content most nodes hold wins (on a tie, the first in ring order).
- * `contested`: the newest version has more than one content.
+ * content most nodes hold wins. On a tie (one node each, the third lacks both: a write still in
+ * flight, or refused and not yet undone, against one acknowledged while a node restarted) the
+ * first in ring order is served.
+ * `contested`: the newest version has more than one content; `tied`: no content has more nodes
+ * than another; `unvouched`: the newest copy is on one node while another of the session's own
+ * `nodes` holds an older version (a write in flight, which may yet be refused and undone, looks
+ * like that; a copy left on the node asked in addition by an earlier fault does not count).
  */
-function newestOf(found: ReadonlyArray<{ copy?: VersionedCopy }>): { copy?: VersionedCopy; contested: boolean } {
+function newestOf(
+  found: ReadonlyArray<{ node: string; copy?: VersionedCopy }>,
+  nodes: readonly string[],
+): { copy?: VersionedCopy; contested: boolean; tied: boolean; unvouched: boolean } {
   let version = -1;
   for (const { copy } of found) if (copy && copy.version > version) version = copy.version;
   const votes = new Map<string, { copy: VersionedCopy; count: number }>();
@@ -51,7 +73,12 @@ function newestOf(found: ReadonlyArray<{ copy?: VersionedCopy }>): { copy?: Vers
     else votes.set(copy.json, { copy, count: 1 });
   }
   const ranked = [...votes.values()].sort((a, b) => b.count - a.count); // stable: ring order on a tie
-  return { copy: ranked[0]?.copy, contested: ranked.length > 1 };
+  return {
+    copy: ranked[0]?.copy,
+    contested: ranked.length > 1,
+    tied: ranked.length > 1 && ranked[0].count === ranked[1].count,
+    unvouched: ranked.length > 0 && ranked[0].count < 2 && found.some(({ node, copy }) => copy && copy.version < version && nodes.includes(node)),
+  };
 }
 
 /** Whether `copy` is `than` (the same version with the same content) or newer. */
@@ -65,6 +92,17 @@ interface FencedWrite {
   replaced: boolean;
 }
 
+/** How long a doubtful newest copy (tied or unvouched, see newestOf) is left alone. */
+export interface DoubtOptions {
+  /** How long a doubt must last before the copy served may be spread, in ms: longer than any write. */
+  graceMs: number;
+  /** The clock, in ms (tests pass their own). */
+  now: () => number;
+}
+
+/** Sessions whose doubt is remembered at once; the oldest is forgotten first (it is only seen again later). */
+const MAX_DOUBTS_TRACKED = 10_000;
+
 /** Attempts per node of a fenced write whose CAS went stale for a harmless reason (a repair). */
 const FENCE_ATTEMPTS = 3;
 
@@ -75,15 +113,34 @@ const FENCE_ATTEMPTS = 3;
  * serve an older copy than one that exists.
  */
 export class SessionCopies {
+  /** Doubts this process has seen (key → the doubtful copy and when it was first seen), bounded. */
+  private readonly doubts = new Map<string, { copy: VersionedCopy; since: number }>();
+
   /**
    * @param copiesKept copies written of each session (sticky mode 1, non-sticky 2): with two,
    *   reads and fenced writes look one node further when the usual nodes cannot vouch for a copy.
+   * @param doubtOptions when a doubtful newest copy may be spread (non-sticky).
    */
   constructor(
     private readonly cluster: MemcachedCluster,
     private readonly stats: Statistics,
     private readonly copiesKept = 1,
+    private readonly doubtOptions: DoubtOptions = { graceMs: 10_000, now: () => performance.now() },
   ) {}
+
+  /**
+   * Whether a doubt about `copy` has lasted longer than any write can (every operation of a
+   * write has a deadline): then no writer is still on its way to finish or undo it, the copies
+   * are left-overs, and the one served may be kept.
+   */
+  private doubtOutlasted(key: string, copy: VersionedCopy): boolean {
+    const now = this.doubtOptions.now();
+    const seen = this.doubts.get(key);
+    if (seen && seen.copy.version === copy.version && seen.copy.json === copy.json) return now - seen.since >= this.doubtOptions.graceMs;
+    if (!seen && this.doubts.size >= MAX_DOUBTS_TRACKED) this.doubts.delete(this.doubts.keys().next().value as string);
+    this.doubts.set(key, { copy, since: now });
+    return false;
+  }
 
   nodesFor(key: string, count: number): string[] {
     return this.cluster.nodesFor(key, count);
@@ -108,7 +165,7 @@ export class SessionCopies {
         ),
       );
     const cas = new Map<string, bigint | undefined>();
-    const result: ReadResult = { stale: [], failed: [], corrupt: [], cas, complete: true };
+    const result: ReadResult = { stale: [], failed: [], corrupt: [], cas, complete: true, doubtful: false };
     const found: Array<{ node: string; copy?: VersionedCopy }> = [];
     const record = (answers: PromiseSettledResult<{ value: Buffer; cas: bigint } | null>[], targets: string[]) =>
       answers.forEach((answer, i) => {
@@ -124,18 +181,25 @@ export class SessionCopies {
     const withCopy = () => found.filter((f) => f.copy).length;
     await this.stats.time('load', async () => {
       record(await ask(nodes), nodes);
-      if (this.copiesKept < 2 || (withCopy() >= 2 && !newestOf(found).contested)) return;
+      const newest = newestOf(found, nodes);
+      if (this.copiesKept < 2 || (withCopy() >= 2 && !newest.contested && !newest.unvouched)) return;
       const next = this.sparesFor(key, nodes, 1);
       asked.push(...next);
       if (next.length > 0) record(await ask(next), next);
     });
     this.stats.inc('loadsFromMemcached');
-    result.copy = newestOf(found).copy;
+    const newest = newestOf(found, nodes);
+    result.copy = newest.copy;
+    // A repair spreading a write still in flight could make a write that is then refused look
+    // acknowledged (or shadow one that is): a doubtful copy is served but spread nowhere, until
+    // the doubt outlasts any write.
+    const doubtful = (result.doubtful = (newest.tied || newest.unvouched) && this.copiesKept >= 2 && !this.doubtOutlasted(key, newest.copy!));
+    if (!doubtful) this.doubts.delete(key);
     // Only the session's own nodes are brought up to date, not the one asked in addition.
     for (const { node, copy } of found) {
       if (nodes.includes(node) && result.copy && !(copy && sameOrNewer(copy, result.copy))) result.stale.push(node);
     }
-    result.complete = this.copiesKept < 2 || result.failed.length === 0 || withCopy() >= 2;
+    result.complete = this.copiesKept < 2 || ((result.failed.length === 0 || withCopy() >= 2) && !doubtful);
     // With no copy found, a node that did not answer may hold the only one: do not guess "no session".
     if (!result.copy && result.failed.length > 0) {
       this.stats.inc('loadFailures');
@@ -196,18 +260,22 @@ export class SessionCopies {
    */
   async writeFenced(key: string, copy: VersionedCopy, nodes: string[], fence: Fence): Promise<Map<string, bigint>> {
     if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
+    if (fence.doubtful) {
+      this.stats.inc('conflicts');
+      throw new SessionConflictError();
+    }
     const value = encodeCopy(copy);
     const expiration = memcachedExpiration(copy.ttl);
     const loadedVersion = fence.loaded?.version ?? 0;
     const writeOne = async (node: string): Promise<FencedWrite | 'conflict'> => {
-      let cas = fence.cas.has(node) ? fence.cas.get(node) : await this.casOfOlder(key, node, loadedVersion);
+      let cas = fence.cas.has(node) ? fence.cas.get(node) : await this.casOfOlder(key, node, fence.loaded);
       for (let attempt = 1; ; attempt++) {
         if (cas === 'newer') return 'conflict';
         const expected = cas;
         const stored = await this.cluster.run(node, (client) => client.storeIf(key, value, expiration, expected));
         if (stored !== null) return { cas: stored, replaced: expected !== undefined };
         if (attempt >= FENCE_ATTEMPTS) return 'conflict';
-        cas = await this.casOfOlder(key, node, loadedVersion);
+        cas = await this.casOfOlder(key, node, fence.loaded);
       }
     };
     const written = new Map<string, FencedWrite>();
@@ -232,7 +300,7 @@ export class SessionCopies {
         const [answer] = await writeAll([next]);
         unvouched = answer.status === 'rejected';
       } else if (next) {
-        const found = await this.casOfOlder(key, next, loadedVersion).catch(() => 'unreachable' as const);
+        const found = await this.casOfOlder(key, next, fence.loaded).catch(() => 'unreachable' as const);
         conflict ||= found === 'newer';
         unvouched = found === 'unreachable';
       }
@@ -250,12 +318,19 @@ export class SessionCopies {
     return new Map([...written].map(([node, w]) => [node, w.cas]));
   }
 
-  /** The CAS of a node's item if it is no newer than `version` (undefined: absent), or 'newer'. */
-  private async casOfOlder(key: string, node: string, version: number): Promise<bigint | undefined | 'newer'> {
+  /**
+   * The CAS of a node's item if it is older than `loaded` or `loaded` itself (undefined: absent);
+   * 'newer' for a newer version, and for another write of the loaded version (a request that
+   * loaded the same version from a node this one never read; its write may be acknowledged).
+   */
+  private async casOfOlder(key: string, node: string, loaded: VersionedCopy | undefined): Promise<bigint | undefined | 'newer'> {
     const current = await this.cluster.run(node, (client) => client.gets(key));
     if (!current) return undefined;
-    // Data that is no session copy may be replaced; a newer copy may not.
-    return (decodeCopy(current.value)?.version ?? 0) > version ? 'newer' : current.cas;
+    const held = decodeCopy(current.value);
+    // Data that is no session copy may be replaced.
+    if (!held) return current.cas;
+    const version = loaded?.version ?? 0;
+    return held.version > version || (held.version === version && held.json !== loaded?.json) ? 'newer' : current.cas;
   }
 
   /**
@@ -275,7 +350,8 @@ export class SessionCopies {
   /**
    * Writes the newest copy of a read where it was missing or old, so the copies agree again;
    * each only over what the read saw there, so a repair never replaces a newer write. Resolves
-   * false when the copies may still disagree: the read was not complete, or a node did not answer.
+   * false when the copies may still disagree: the read was not complete, a node did not answer,
+   * or a copy changed since the read.
    */
   async fill(key: string, result: ReadResult): Promise<boolean> {
     const copy = result.copy;
@@ -286,9 +362,11 @@ export class SessionCopies {
     const answers = await Promise.allSettled(
       result.stale.map((node) => this.cluster.run(node, (client) => client.storeIf(key, value, expiration, result.cas.get(node)))),
     );
-    // A copy changed since the read was written by someone else: their write keeps two copies.
-    this.stats.inc('replicaRepairs', answers.filter((a) => a.status === 'fulfilled' && a.value !== null).length);
-    return answers.every((a) => a.status === 'fulfilled');
+    const repaired = answers.filter((a) => a.status === 'fulfilled' && a.value !== null).length;
+    this.stats.inc('replicaRepairs', repaired);
+    // A copy that changed since the read was usually rewritten by a newer write, but an undone
+    // write deletes: only a fresh read can tell, so the repair is not done.
+    return repaired === answers.length;
   }
 
   /** Reads a session and fills in its missing or old copies; false if that may not have worked (try again). */

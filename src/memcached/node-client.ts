@@ -34,6 +34,8 @@ export interface NodeClientOptions {
 export class NodeClient {
   private readonly client: memjs.Client;
   private readonly servers: Parameters<typeof hardenMemjsServer>[0][];
+  /** The number of the node's live connection (see casToken). */
+  private readonly connection: () => number | undefined;
   private inFlight = 0;
 
   constructor(
@@ -52,10 +54,27 @@ export class NodeClient {
       logger: { log: () => undefined } as unknown as Console,
     });
     this.servers = (this.client as unknown as { servers: Parameters<typeof hardenMemjsServer>[0][] }).servers;
-    for (const server of this.servers) {
-      hardenMemjsServer(server);
+    const connections = this.servers.map((server) => {
+      const hardened = hardenMemjsServer(server);
       batchWrites(server as unknown as BatchableServer);
-    }
+      return hardened;
+    });
+    this.connection = connections[0].connection;
+  }
+
+  /**
+   * The CAS handed out: memcached's, tagged with the connection it came over. A restarted
+   * memcached counts CAS values from 1 again, so an old CAS may name a different item of the new
+   * process; a restart always breaks the connection, so a CAS from an earlier one is never sent.
+   */
+  private casToken(raw: Buffer): bigint {
+    return (BigInt(this.connection() ?? 0) << 64n) | raw.readBigUInt64BE(0);
+  }
+
+  /** The memcached CAS of a token, or undefined when it came over an earlier connection. */
+  private casOf(token: bigint): bigint | undefined {
+    const connection = this.connection();
+    return connection !== undefined && token >> 64n === BigInt(connection) ? BigInt.asUintN(64, token) : undefined;
   }
 
   /**
@@ -115,27 +134,32 @@ export class NodeClient {
     const response = await this.request(what, opcode, key, extras, '');
     if (response.header.status === STATUS.notFound) return null;
     if (response.header.status !== STATUS.ok) throw new MemcachedResponseError(response.header.status, this.node.id, what);
-    return { value: response.val, cas: response.header.cas.readBigUInt64BE(0) };
+    return { value: response.val, cas: this.casToken(response.header.cas) };
   }
 
   /**
    * Stores `value` only if the item is absent (`cas` undefined: add) or still has CAS `cas`.
-   * Resolves with the item's new CAS, or null when it was refused because the item changed.
+   * Resolves with the item's new CAS, or null when it was refused because the item changed
+   * (or may have: `cas` came over an earlier connection).
    */
   async storeIf(key: string, value: Buffer | string, expiration: number, cas: bigint | undefined): Promise<bigint | null> {
+    const raw = cas === undefined ? 0n : this.casOf(cas);
+    if (raw === undefined) return null;
     const extras = Buffer.alloc(8);
     extras.writeUInt32BE(expiration, 4);
     const opcode = cas === undefined ? OPCODE.add : OPCODE.set;
-    const response = await this.request(cas === undefined ? 'add' : 'cas', opcode, key, extras, value, cas ?? 0n);
+    const response = await this.request(cas === undefined ? 'add' : 'cas', opcode, key, extras, value, raw);
     const { status } = response.header;
-    if (status === STATUS.ok) return response.header.cas.readBigUInt64BE(0);
+    if (status === STATUS.ok) return this.casToken(response.header.cas);
     if (status === STATUS.exists || status === STATUS.notFound || status === STATUS.notStored) return null;
     throw new MemcachedResponseError(status, this.node.id, cas === undefined ? 'add' : 'cas');
   }
 
-  /** Deletes the item only if it still has CAS `cas`; false when it changed or is gone. */
+  /** Deletes the item only if it still has CAS `cas`; false when it changed, is gone, or `cas` came over an earlier connection. */
   async deleteIf(key: string, cas: bigint): Promise<boolean> {
-    const response = await this.request('delete', OPCODE.delete, key, Buffer.alloc(0), '', cas);
+    const raw = this.casOf(cas);
+    if (raw === undefined) return false;
+    const response = await this.request('delete', OPCODE.delete, key, Buffer.alloc(0), '', raw);
     return response.header.status === STATUS.ok;
   }
 

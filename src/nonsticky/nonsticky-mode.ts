@@ -51,6 +51,8 @@ interface InUse {
   latest?: VersionedCopy;
   /** The CAS per node seen with `latest` (replaced, never changed, so a hold may keep it). */
   cas: ReadonlyMap<string, bigint | undefined>;
+  /** The read of `latest` was in doubt (see ReadResult.doubtful): writes built on it are refused. */
+  doubtful?: boolean;
   /** A read in flight, shared by concurrent unlocked requests. */
   reading?: Promise<TouchingRead>;
 }
@@ -80,7 +82,8 @@ export class NonStickyMode implements SessionMode {
     private readonly stats: Statistics,
     private readonly logger: Logger,
   ) {
-    this.copies = new SessionCopies(cluster, stats, COPIES);
+    // A fenced write runs at most 15 operations one after another, each within operationTimeout.
+    this.copies = new SessionCopies(cluster, stats, COPIES, { graceMs: 16 * settings.operationTimeout, now: () => performance.now() });
     this.policy = new LockingPolicy(settings.lockingMode);
     this.locks = new SessionLocks(cluster, stats, {
       lockExpiration: settings.lockExpiration,
@@ -125,7 +128,7 @@ export class NonStickyMode implements SessionMode {
       }
       if (!copy || isDestroyed(copy)) return undefined;
       hold.version = copy.version;
-      hold.fence = { loaded: copy, cas: shared.cas };
+      hold.fence = { loaded: copy, cas: shared.cas, doubtful: shared.doubtful };
       this.recent.seen(key, copy.ttl);
       const started = performance.now();
       const stage = stageStart();
@@ -190,6 +193,7 @@ export class NonStickyMode implements SessionMode {
     if (shared) {
       shared.latest = copy;
       shared.cas = cas;
+      shared.doubtful = false;
     }
   }
 
@@ -331,6 +335,7 @@ export class NonStickyMode implements SessionMode {
       void this.copies.fill(key, result);
       shared.latest = result.copy;
       shared.cas = result.cas;
+      shared.doubtful = result.doubtful;
       return { copy: result.copy, ttl };
     })();
     if (shareable) {

@@ -90,4 +90,32 @@ describe('NodeClient', () => {
     }
     client.close();
   });
+
+  it('never sends a CAS from before a restart: the restarted memcached counts CAS values from 1 again', async () => {
+    const node = await startMemcached();
+    const address = { id: 'n1', host: node.host, port: node.port };
+    const client = new NodeClient(address, { operationTimeout: 1000 });
+    const other = new NodeClient(address, { operationTimeout: 1000 });
+    try {
+      await client.set('k', 'old', 0);
+      const before = (await client.gets('k'))!;
+      await node.signal('SIGKILL');
+      await node.restart();
+      await other.set('k', 'new', 0);
+      const after = (await other.gets('k'))!;
+      // The precondition that makes the old CAS dangerous: memcached gave the new item the same number.
+      expect(BigInt.asUintN(64, after.cas)).toBe(BigInt.asUintN(64, before.cas));
+      expect(await client.storeIf('k', 'overwritten', 0, before.cas)).toBeNull();
+      expect(await client.deleteIf('k', before.cas)).toBe(false);
+      expect((await client.get('k'))?.toString()).toBe('new');
+      // A CAS read over the new connection works as before.
+      const fresh = (await client.gets('k'))!;
+      expect(await client.storeIf('k', 'mine', 0, fresh.cas)).not.toBeNull();
+      expect((await other.get('k'))?.toString()).toBe('mine');
+    } finally {
+      client.close();
+      other.close();
+      await node.stop();
+    }
+  });
 });
