@@ -20,7 +20,7 @@ export interface ReadResult {
    */
   complete: boolean;
   /**
-   * True when the newest copy is in doubt (tied with another content of its version, or on one
+   * True when the newest copy is in doubt (another content of its version exists, or it is on one
    * node while another holds an older version; see newestOf) since too short a time for every
    * write to have finished: it may be a write that is then refused, so it is served, but neither
    * spread nor built on (see `Fence.doubtful`).
@@ -51,18 +51,17 @@ export interface Fence {
  * The newest of the copies found (in ring order). Two copies of one version with different
  * content mean a write that was refused left its copy behind (a repair had spread it) while
  * another write of that version was acknowledged: acknowledged versions are on two nodes, so the
- * content most nodes hold wins. On a tie (one node each, the third lacks both: a write still in
- * flight, or refused and not yet undone, against one acknowledged while a node restarted) the
- * first in ring order is served.
- * `contested`: the newest version has more than one content; `tied`: no content has more nodes
- * than another; `unvouched`: the newest copy is on one node while another of the session's own
+ * content most nodes hold wins (on a tie, the first in ring order). Writes in flight make either
+ * count misleading (two copies of a write that is then refused, one copy of a write about to be
+ * acknowledged), so the winner is in doubt (see SessionCopies.read).
+ * `contested`: the newest version has more than one content; `unvouched`: the newest copy is on one node while another of the session's own
  * `nodes` holds an older version (a write in flight, which may yet be refused and undone, looks
  * like that; a copy left on the node asked in addition by an earlier fault does not count).
  */
 function newestOf(
   found: ReadonlyArray<{ node: string; copy?: VersionedCopy }>,
   nodes: readonly string[],
-): { copy?: VersionedCopy; contested: boolean; tied: boolean; unvouched: boolean } {
+): { copy?: VersionedCopy; contested: boolean; unvouched: boolean } {
   let version = -1;
   for (const { copy } of found) if (copy && copy.version > version) version = copy.version;
   const votes = new Map<string, { copy: VersionedCopy; count: number }>();
@@ -76,7 +75,6 @@ function newestOf(
   return {
     copy: ranked[0]?.copy,
     contested: ranked.length > 1,
-    tied: ranked.length > 1 && ranked[0].count === ranked[1].count,
     unvouched: ranked.length > 0 && ranked[0].count < 2 && found.some(({ node, copy }) => copy && copy.version < version && nodes.includes(node)),
   };
 }
@@ -92,7 +90,7 @@ interface FencedWrite {
   replaced: boolean;
 }
 
-/** How long a doubtful newest copy (tied or unvouched, see newestOf) is left alone. */
+/** How long a doubtful newest copy (contested or unvouched, see newestOf) is left alone. */
 export interface DoubtOptions {
   /** How long a doubt must last before the copy served may be spread, in ms: longer than any write. */
   graceMs: number;
@@ -193,7 +191,7 @@ export class SessionCopies {
     // A repair spreading a write still in flight could make a write that is then refused look
     // acknowledged (or shadow one that is): a doubtful copy is served but spread nowhere, until
     // the doubt outlasts any write.
-    const doubtful = (result.doubtful = (newest.tied || newest.unvouched) && this.copiesKept >= 2 && !this.doubtOutlasted(key, newest.copy!));
+    const doubtful = (result.doubtful = (newest.contested || newest.unvouched) && this.copiesKept >= 2 && !this.doubtOutlasted(key, newest.copy!));
     if (!doubtful) this.doubts.delete(key);
     // Only the session's own nodes are brought up to date, not the one asked in addition.
     for (const { node, copy } of found) {
