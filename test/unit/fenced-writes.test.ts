@@ -151,23 +151,68 @@ describe('a node that restarted empty next to a stale one does not hide the newe
   });
 });
 
-describe('a refused write whose copy a repair spread does not shadow an acknowledged one', () => {
-  /** X holds the left-over copy of a refused write; Y and Z hold the acknowledged one of the same version. */
-  async function forked() {
+describe('a newest copy in doubt is served, but neither spread nor built on until the doubt outlasts any write', () => {
+  const GRACE_MS = 100;
+  /** `setup` writes the nodes; the SessionCopies runs on a clock the test moves. */
+  async function cluster(setup: (nodes: Record<'X' | 'Y' | 'Z', FakeNode>) => Promise<void>) {
     const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
-    const refused: VersionedCopy = { version: 2, ttl: 60, json: '{"n":"refused"}' };
-    const acknowledged: VersionedCopy = { version: 2, ttl: 60, json: '{"n":"acknowledged"}' };
-    await nodes.X.storeIf(KEY, encodeCopy(refused), 0, undefined);
-    for (const node of [nodes.Y, nodes.Z]) await node.storeIf(KEY, encodeCopy(acknowledged), 0, undefined);
-    return { nodes, copies: new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2) };
+    await setup(nodes);
+    const clock = { now: 0 };
+    const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2, { graceMs: GRACE_MS, now: () => clock.now });
+    const jsonOn = (id: 'X' | 'Y' | 'Z') => {
+      const item = nodes[id].items.get(KEY);
+      return item ? decodeCopy(item.value)!.json : undefined;
+    };
+    return { copies, clock, jsonOn };
   }
 
-  it('of two contents of one version, a read takes the one most nodes hold, and repairs the other', async () => {
-    const { nodes, copies } = await forked();
+  it('of two contents of one version, the one most nodes hold is served; the other is repaired only after the grace', async () => {
+    // X holds the copy of a write that was refused (or is still on its way); Y and Z another write of that version.
+    const { copies, clock, jsonOn } = await cluster(async (nodes) => {
+      await nodes.X.storeIf(KEY, encodeCopy({ version: 2, ttl: 60, json: '{"n":"refused"}' }), 0, undefined);
+      for (const node of [nodes.Y, nodes.Z]) await node.storeIf(KEY, encodeCopy({ version: 2, ttl: 60, json: '{"n":"acknowledged"}' }), 0, undefined);
+    });
+    const first = await copies.read(KEY);
+    expect(first.copy?.json).toBe('{"n":"acknowledged"}');
+    expect(first.stale).toEqual(['X']);
+    expect(first.doubtful).toBe(true);
+    expect(await copies.fill(KEY, first)).toBe(false);
+    expect(jsonOn('X')).toBe('{"n":"refused"}');
+    // A write built on it touches no node.
+    const fence = { loaded: first.copy, cas: first.cas, doubtful: first.doubtful };
+    await expect(copies.writeFenced(KEY, { version: 3, ttl: 60, json: '{"n":3}' }, ['X', 'Y'], fence)).rejects.toBeInstanceOf(SessionConflictError);
+    expect([jsonOn('X'), jsonOn('Y')]).toEqual(['{"n":"refused"}', '{"n":"acknowledged"}']);
+    clock.now += GRACE_MS;
+    const later = await copies.read(KEY);
+    expect(later.doubtful).toBe(false);
+    expect(await copies.fill(KEY, later)).toBe(true);
+    expect(jsonOn('X')).toBe('{"n":"acknowledged"}');
+  });
+
+  it('a newest version on one node while the other holds an older one (a write in flight) is not copied before the grace', async () => {
+    const { copies, clock, jsonOn } = await cluster(async (nodes) => {
+      await nodes.X.storeIf(KEY, encodeCopy({ version: 2, ttl: 60, json: '{"n":"in flight"}' }), 0, undefined);
+      await nodes.Y.storeIf(KEY, encodeCopy(v1), 0, undefined);
+    });
+    const first = await copies.read(KEY);
+    expect(first.copy?.json).toBe('{"n":"in flight"}');
+    expect(first.doubtful).toBe(true);
+    expect(await copies.fill(KEY, first)).toBe(false);
+    expect(jsonOn('Y')).toBe(v1.json);
+    clock.now += GRACE_MS;
+    expect(await copies.repair(KEY)).toBe(true);
+    expect(jsonOn('Y')).toBe('{"n":"in flight"}');
+  });
+
+  it('a newest version on one node next to an empty one (a node that restarted) is repaired at once', async () => {
+    // Z, asked in addition, holds an older copy left there by an earlier fault: that is no doubt.
+    const { copies, jsonOn } = await cluster(async (nodes) => {
+      await nodes.Y.storeIf(KEY, encodeCopy({ version: 2, ttl: 60, json: '{"n":2}' }), 0, undefined);
+      await nodes.Z.storeIf(KEY, encodeCopy(v1), 0, undefined);
+    });
     const result = await copies.read(KEY);
-    expect(result.copy?.json).toBe('{"n":"acknowledged"}');
-    expect(result.stale).toEqual(['X']);
-    await copies.fill(KEY, result);
-    expect(decodeCopy(nodes.X.items.get(KEY)!.value)!.json).toBe('{"n":"acknowledged"}');
+    expect(result.doubtful).toBe(false);
+    expect(await copies.fill(KEY, result)).toBe(true);
+    expect(jsonOn('X')).toBe('{"n":2}');
   });
 });
