@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { MemcachedCluster } from './cluster.js';
 import type { Statistics } from '../manager/statistics.js';
 import { SessionConflictError, SessionStoreUnavailableError } from '../manager/errors.js';
 import { memcachedExpiration } from '../memcached/expiration.js';
-import { decodeCopy, encodeCopy, type VersionedCopy } from '../memcached/versioned-copy.js';
+import { decodeCopy, encodeCopy, isDestroyed, type VersionedCopy } from '../memcached/versioned-copy.js';
 
 /** Nodes read for a session: a copy is on one of the first two nodes the ring gives for its key. */
 export const READ_NODES = 2;
@@ -28,6 +29,13 @@ export interface ReadResult {
   doubtful: boolean;
   /** Nodes that held data which is not a session copy. */
   corrupt: string[];
+  /**
+   * Nodes asked in addition to the session's own that hold its newest copy or an older one, with
+   * their CAS. Once both own nodes hold the newest copy, such a copy is redundant; left in place
+   * and outdated by later writes, it would cast doubt on the newest copy when that node becomes
+   * one of the session's own (the next fault), so a repair removes it.
+   */
+  leftovers: Map<string, bigint>;
   /** CAS of what each node that answered holds (undefined: nothing), for fenced writes. */
   cas: ReadonlyMap<string, bigint | undefined>;
 }
@@ -111,8 +119,8 @@ const FENCE_ATTEMPTS = 3;
  * serve an older copy than one that exists.
  */
 export class SessionCopies {
-  /** Doubts this process has seen (key → the doubtful copy and when it was first seen), bounded. */
-  private readonly doubts = new Map<string, { copy: VersionedCopy; since: number }>();
+  /** Doubts this process has seen (key → what the nodes held, as a digest, and since when), bounded. */
+  private readonly doubts = new Map<string, { state: string; since: number }>();
 
   /**
    * @param copiesKept copies written of each session (sticky mode 1, non-sticky 2): with two,
@@ -127,16 +135,20 @@ export class SessionCopies {
   ) {}
 
   /**
-   * Whether a doubt about `copy` has lasted longer than any write can (every operation of a
-   * write has a deadline): then no writer is still on its way to finish or undo it, the copies
-   * are left-overs, and the one served may be kept.
+   * Whether the nodes have held exactly what a doubtful read `found` for longer than any write
+   * can take (every operation of a write has a deadline): then no writer is still on its way to
+   * finish or undo what caused the doubt, the copies are left-overs, and the one served may be
+   * kept. Any change (a write that started later landing a copy) starts the wait again.
    */
-  private doubtOutlasted(key: string, copy: VersionedCopy): boolean {
+  private doubtOutlasted(key: string, found: ReadonlyArray<{ node: string; copy?: VersionedCopy }>): boolean {
+    const digest = createHash('sha256');
+    for (const { node, copy } of found) digest.update(`${node}\n${copy ? `${copy.version}\n${copy.json}` : '-'}\n`);
+    const state = digest.digest('base64');
     const now = this.doubtOptions.now();
     const seen = this.doubts.get(key);
-    if (seen && seen.copy.version === copy.version && seen.copy.json === copy.json) return now - seen.since >= this.doubtOptions.graceMs;
+    if (seen?.state === state) return now - seen.since >= this.doubtOptions.graceMs;
     if (!seen && this.doubts.size >= MAX_DOUBTS_TRACKED) this.doubts.delete(this.doubts.keys().next().value as string);
-    this.doubts.set(key, { copy, since: now });
+    this.doubts.set(key, { state, since: now });
     return false;
   }
 
@@ -163,7 +175,7 @@ export class SessionCopies {
         ),
       );
     const cas = new Map<string, bigint | undefined>();
-    const result: ReadResult = { stale: [], failed: [], corrupt: [], cas, complete: true, doubtful: false };
+    const result: ReadResult = { stale: [], failed: [], corrupt: [], cas, complete: true, doubtful: false, leftovers: new Map() };
     const found: Array<{ node: string; copy?: VersionedCopy }> = [];
     const record = (answers: PromiseSettledResult<{ value: Buffer; cas: bigint } | null>[], targets: string[]) =>
       answers.forEach((answer, i) => {
@@ -191,11 +203,12 @@ export class SessionCopies {
     // A repair spreading a write still in flight could make a write that is then refused look
     // acknowledged (or shadow one that is): a doubtful copy is served but spread nowhere, until
     // the doubt outlasts any write.
-    const doubtful = (result.doubtful = (newest.contested || newest.unvouched) && this.copiesKept >= 2 && !this.doubtOutlasted(key, newest.copy!));
+    const doubtful = (result.doubtful = (newest.contested || newest.unvouched) && this.copiesKept >= 2 && !this.doubtOutlasted(key, found));
     if (!doubtful) this.doubts.delete(key);
     // Only the session's own nodes are brought up to date, not the one asked in addition.
     for (const { node, copy } of found) {
       if (nodes.includes(node) && result.copy && !(copy && sameOrNewer(copy, result.copy))) result.stale.push(node);
+      if (!nodes.includes(node) && copy && result.copy && copy.version <= result.copy.version) result.leftovers.set(node, cas.get(node)!);
     }
     result.complete = this.copiesKept < 2 || ((result.failed.length === 0 || withCopy() >= 2) && !doubtful);
     // With no copy found, a node that did not answer may hold the only one: do not guess "no session".
@@ -347,24 +360,32 @@ export class SessionCopies {
 
   /**
    * Writes the newest copy of a read where it was missing or old, so the copies agree again;
-   * each only over what the read saw there, so a repair never replaces a newer write. Resolves
-   * false when the copies may still disagree: the read was not complete, a node did not answer,
-   * or a copy changed since the read.
+   * each only over what the read saw there, so a repair never replaces a newer write. Then, with
+   * both own nodes known to hold it, removes the read's left-over copies (unless changed since).
+   * Resolves false when the copies may still disagree: the read was not complete, a node did not
+   * answer, or a copy changed since the read.
    */
   async fill(key: string, result: ReadResult): Promise<boolean> {
     const copy = result.copy;
     if (!result.complete) return false;
-    if (!copy || result.stale.length === 0) return true;
-    const value = encodeCopy(copy);
-    const expiration = memcachedExpiration(copy.ttl);
-    const answers = await Promise.allSettled(
-      result.stale.map((node) => this.cluster.run(node, (client) => client.storeIf(key, value, expiration, result.cas.get(node)))),
-    );
-    const repaired = answers.filter((a) => a.status === 'fulfilled' && a.value !== null).length;
-    this.stats.inc('replicaRepairs', repaired);
-    // A copy that changed since the read was usually rewritten by a newer write, but an undone
-    // write deletes: only a fresh read can tell, so the repair is not done.
-    return repaired === answers.length;
+    if (!copy) return true;
+    if (result.stale.length > 0) {
+      const value = encodeCopy(copy);
+      const expiration = memcachedExpiration(copy.ttl);
+      const answers = await Promise.allSettled(
+        result.stale.map((node) => this.cluster.run(node, (client) => client.storeIf(key, value, expiration, result.cas.get(node)))),
+      );
+      const repaired = answers.filter((a) => a.status === 'fulfilled' && a.value !== null).length;
+      this.stats.inc('replicaRepairs', repaired);
+      // A copy that changed since the read was usually rewritten by a newer write, but an undone
+      // write deletes: only a fresh read can tell, so the repair is not done.
+      if (repaired < answers.length) return false;
+    }
+    // A destroy's marker stays on every node it reached: it must outvote any old copy.
+    if (result.failed.length === 0 && !isDestroyed(copy)) {
+      await Promise.allSettled([...result.leftovers].map(([node, cas]) => this.cluster.run(node, (client) => client.deleteIf(key, cas))));
+    }
+    return true;
   }
 
   /** Reads a session and fills in its missing or old copies; false if that may not have worked (try again). */

@@ -214,5 +214,26 @@ describe('a newest copy in doubt is served, but neither spread nor built on unti
     expect(result.doubtful).toBe(false);
     expect(await copies.fill(KEY, result)).toBe(true);
     expect(jsonOn('X')).toBe('{"n":2}');
+    // With both own nodes holding the newest copy, the older one left on Z is removed.
+    expect(jsonOn('Z')).toBeUndefined();
+  });
+
+  it('the wait starts again when the copies change (a write that started later lands)', async () => {
+    let nodesRef: Record<'X' | 'Y' | 'Z', FakeNode> | undefined;
+    const { copies, clock, jsonOn } = await cluster(async (nodes) => {
+      nodesRef = nodes;
+      await nodes.X.storeIf(KEY, encodeCopy({ version: 2, ttl: 60, json: '{"n":"first"}' }), 0, undefined);
+      await nodes.Y.storeIf(KEY, encodeCopy(v1), 0, undefined);
+    });
+    expect((await copies.read(KEY)).doubtful).toBe(true);
+    clock.now += GRACE_MS - 1;
+    const y = (await nodesRef!.Y.gets(KEY))!;
+    await nodesRef!.Y.storeIf(KEY, encodeCopy({ version: 2, ttl: 60, json: '{"n":"second"}' }), 0, y.cas);
+    expect((await copies.read(KEY)).doubtful).toBe(true);
+    clock.now += GRACE_MS - 1;
+    expect(await copies.repair(KEY)).toBe(false);
+    expect([jsonOn('X'), jsonOn('Y')]).toEqual(['{"n":"first"}', '{"n":"second"}']);
+    clock.now += 1;
+    expect(await copies.repair(KEY)).toBe(true);
   });
 });
