@@ -279,14 +279,17 @@ export class SessionCopies {
     const expiration = memcachedExpiration(copy.ttl);
     const loadedVersion = fence.loaded?.version ?? 0;
     const writeOne = async (node: string): Promise<FencedWrite | 'conflict'> => {
-      let cas = fence.cas.has(node) ? fence.cas.get(node) : await this.casOfOlder(key, node, fence.loaded);
+      let cas = fence.cas.has(node) ? fence.cas.get(node) : await this.casOfOlder(key, node, fence.loaded, copy);
       for (let attempt = 1; ; attempt++) {
         if (cas === 'newer') return 'conflict';
+        // A repair copied this very write here from a node it reached first: it is written, and
+        // an undo removes it like any copy this write added.
+        if (typeof cas === 'object') return { cas: cas.own, replaced: false };
         const expected = cas;
         const stored = await this.cluster.run(node, (client) => client.storeIf(key, value, expiration, expected));
         if (stored !== null) return { cas: stored, replaced: expected !== undefined };
         if (attempt >= FENCE_ATTEMPTS) return 'conflict';
-        cas = await this.casOfOlder(key, node, fence.loaded);
+        cas = await this.casOfOlder(key, node, fence.loaded, copy);
       }
     };
     const written = new Map<string, FencedWrite>();
@@ -311,7 +314,7 @@ export class SessionCopies {
         const [answer] = await writeAll([next]);
         unvouched = answer.status === 'rejected';
       } else if (next) {
-        const found = await this.casOfOlder(key, next, fence.loaded).catch(() => 'unreachable' as const);
+        const found = await this.casOfOlder(key, next, fence.loaded, copy).catch(() => 'unreachable' as const);
         conflict ||= found === 'newer';
         unvouched = found === 'unreachable';
       }
@@ -331,16 +334,25 @@ export class SessionCopies {
 
   /**
    * The CAS of a node's item if it is older than `loaded` or `loaded` itself (undefined: absent);
+   * `{ own }` when it is `writing` itself (same version and write id, put there by a repair);
    * 'newer' for a newer version, and for another write of the loaded version (a request that
    * loaded the same version from a node this one never read; its write may be acknowledged).
    */
-  private async casOfOlder(key: string, node: string, loaded: VersionedCopy | undefined): Promise<bigint | undefined | 'newer'> {
+  private async casOfOlder(
+    key: string,
+    node: string,
+    loaded: VersionedCopy | undefined,
+    writing: VersionedCopy,
+  ): Promise<bigint | undefined | { own: bigint } | 'newer'> {
     const current = await this.cluster.run(node, (client) => client.gets(key));
     if (!current) return undefined;
     const held = decodeCopy(current.value);
     // Data that is no session copy may be replaced.
     if (!held) return current.cas;
     const version = loaded?.version ?? 0;
+    if (writing.writeId !== undefined && held.writeId === writing.writeId && held.version === writing.version && writing.version > version) {
+      return { own: current.cas };
+    }
     return held.version > version || (held.version === version && held.json !== loaded?.json) ? 'newer' : current.cas;
   }
 

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
+
 /**
  * Stored session copies carry a version and their lifetime: of two copies the newer always wins
  * (a node that comes back with old data never serves a stale read), and a copy rewritten in the
  * background (repair, relocation) keeps the session's own lifetime.
  * Stored form: `<version>.<ttlSeconds>:<json>`, or `<version>.<ttlSeconds>.<expiresAtMs>:<json>`
- * when the copy records when its session expires (sticky mode: a load never revives it).
+ * when the copy records when its session expires (sticky mode: a load never revives it); either
+ * may end its header with `#<writeId>` (non-sticky writes).
  */
 export interface VersionedCopy {
   version: number;
@@ -11,23 +14,36 @@ export interface VersionedCopy {
   ttl: number;
   /** When the session expires, in ms since the epoch (absent: not recorded, or never). */
   expiresAt?: number;
+  /**
+   * Which write made the copy (random per write; absent in sticky backups and older data). Two
+   * writes of one version can carry the same content, so only this tells a writer that the copy
+   * a repair put on a node is its own.
+   */
+  writeId?: string;
   json: string;
+}
+
+/** A fresh write id: 64 random bits, enough that two writes of one version never share one. */
+export function newWriteId(): string {
+  return randomBytes(8).toString('base64url');
 }
 
 export function encodeCopy(copy: VersionedCopy): string {
   const expiry = copy.expiresAt !== undefined && Number.isFinite(copy.expiresAt) ? `.${Math.ceil(copy.expiresAt)}` : '';
-  return `${copy.version}.${copy.ttl}${expiry}:${copy.json}`;
+  const writeId = copy.writeId === undefined ? '' : `#${copy.writeId}`;
+  return `${copy.version}.${copy.ttl}${expiry}${writeId}:${copy.json}`;
 }
 
-const HEADER = /^(\d{1,15})\.(\d{1,10})(?:\.(\d{1,15}))?:/;
+const HEADER = /^(\d{1,15})\.(\d{1,10})(?:\.(\d{1,15}))?(?:#([A-Za-z0-9_-]{1,22}))?:/;
 
 /** Splits a stored copy; undefined when it has no valid header (foreign or corrupt data). */
 export function decodeCopy(raw: Buffer | string): VersionedCopy | undefined {
   const text = typeof raw === 'string' ? raw : raw.toString('utf8');
-  const header = HEADER.exec(text.slice(0, 48));
+  const header = HEADER.exec(text.slice(0, 72));
   if (!header) return undefined;
   const copy: VersionedCopy = { version: Number(header[1]), ttl: Number(header[2]), json: text.slice(header[0].length) };
   if (header[3] !== undefined) copy.expiresAt = Number(header[3]);
+  if (header[4] !== undefined) copy.writeId = header[4];
   return copy;
 }
 

@@ -254,7 +254,7 @@ class Scenario {
     if (!fence.loaded) fence = { cas: new Map() }; // as NonStickyMode: no copy loaded, no fence CAS
     for (let think = this.between(0, 3); think > 0; think--) await this.scheduler.step();
     const list = fence.loaded ? (JSON.parse(fence.loaded.json) as number[]) : [];
-    const copy: VersionedCopy = { version: (fence.loaded?.version ?? 0) + 1, ttl: TTL, json: JSON.stringify([...list, token]) };
+    const copy: VersionedCopy = { version: (fence.loaded?.version ?? 0) + 1, ttl: TTL, writeId: `t${token}`, json: JSON.stringify([...list, token]) };
     const nodes = p.copies.nodesFor(key, 2);
     this.trace.add(key, `${who} writes v${copy.version}:${copy.json} to [${nodes}]`);
     try {

@@ -237,3 +237,45 @@ describe('a newest copy in doubt is served, but neither spread nor built on unti
     expect(await copies.repair(KEY)).toBe(true);
   });
 });
+
+describe('a write finds its own copy where a repair put it (same version and write id)', () => {
+  /** X holds the loaded v1; a repair (another process read X while this write was on its way) already added the write's copy to Y. */
+  async function repairedAhead(onZ?: VersionedCopy) {
+    const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
+    const mine: VersionedCopy = { version: 2, ttl: 60, writeId: 'w-mine', json: '{"n":2}' };
+    await nodes.X.storeIf(KEY, encodeCopy(v1), 0, undefined);
+    await nodes.Y.storeIf(KEY, encodeCopy(mine), 0, undefined);
+    if (onZ) await nodes.Z.storeIf(KEY, encodeCopy(onZ), 0, undefined);
+    const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2);
+    // The request read X (v1) and Y (empty) before the repair.
+    const fence = { loaded: v1, cas: new Map([['X', (await nodes.X.gets(KEY))!.cas], ['Y', undefined]]) };
+    const onNode = (id: 'X' | 'Y' | 'Z') => {
+      const item = nodes[id].items.get(KEY);
+      return item ? decodeCopy(item.value) : undefined;
+    };
+    return { write: () => copies.writeFenced(KEY, mine, ['X', 'Y'], fence), onNode };
+  }
+
+  it('counts it as written and is acknowledged', async () => {
+    const { write, onNode } = await repairedAhead();
+    await expect(write()).resolves.toBeInstanceOf(Map);
+    expect([onNode('X')?.writeId, onNode('Y')?.writeId]).toEqual(['w-mine', 'w-mine']);
+  });
+
+  it('when refused, removes that copy too, so no copy of a refused write is left behind', async () => {
+    const { write, onNode } = await repairedAhead({ version: 3, ttl: 60, json: '{"n":"newer"}' });
+    await expect(write()).rejects.toBeInstanceOf(SessionConflictError);
+    expect(onNode('X')).toEqual(v1);
+    expect(onNode('Y')).toBeUndefined();
+  });
+
+  it('another write of the same version and content (no write id in common) is not taken for its own', async () => {
+    const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
+    await nodes.X.storeIf(KEY, encodeCopy(v1), 0, undefined);
+    await nodes.Y.storeIf(KEY, encodeCopy({ version: 2, ttl: 60, writeId: 'w-other', json: '{"n":2}' }), 0, undefined);
+    const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2);
+    const fence = { loaded: v1, cas: new Map([['X', (await nodes.X.gets(KEY))!.cas], ['Y', undefined]]) };
+    const mine: VersionedCopy = { version: 2, ttl: 60, writeId: 'w-mine', json: '{"n":2}' };
+    await expect(copies.writeFenced(KEY, mine, ['X', 'Y'], fence)).rejects.toBeInstanceOf(SessionConflictError);
+  });
+});
