@@ -62,9 +62,10 @@ export interface Fence {
  * content most nodes hold wins (on a tie, the first in ring order). Writes in flight make either
  * count misleading (two copies of a write that is then refused, one copy of a write about to be
  * acknowledged), so the winner is in doubt (see SessionCopies.read).
- * `contested`: the newest version has more than one content; `unvouched`: the newest copy is on one node while another of the session's own
- * `nodes` holds an older version (a write in flight, which may yet be refused and undone, looks
- * like that; a copy left on the node asked in addition by an earlier fault does not count).
+ * `contested`: the newest version has more than one content. `unvouched`: the newest copy is on
+ * one node while another of the session's own `nodes` holds an older version (a write in flight,
+ * which may yet be refused and undone, looks like that; a copy left on the node asked in
+ * addition by an earlier fault does not count).
  */
 function newestOf(
   found: ReadonlyArray<{ node: string; copy?: VersionedCopy }>,
