@@ -76,6 +76,11 @@ export class MemcachedCluster {
     return this.ring.nodesFor(key, count);
   }
 
+  /** Changes whenever the nodes that are up change: what `nodesFor` gave under an equal value still holds. */
+  ringGeneration(): number {
+    return this.ring.generation;
+  }
+
   /** Every configured node in the order `key` prefers them, whatever their health (the same in every process). */
   preference(key: string): string[] {
     return this.ring.preference(key);

@@ -36,6 +36,7 @@ export class AvailableRing {
   private ring: HashRing | undefined;
   private ranges: RangeMemo | undefined;
   private ids: string[] = [];
+  private rebuilt = 0;
   /** The ring of every regular node, up or not: where a key's copies go when nothing fails. */
   private readonly full: HashRing;
   private readonly fullOrder: RangeMemo;
@@ -54,6 +55,12 @@ export class AvailableRing {
     this.ids = up.length > 0 ? up : this.failover.filter(isUp);
     const ring = (this.ring = this.ids.length > 0 ? new HashRing(this.ids) : undefined);
     this.ranges = ring && new RangeMemo((key, count) => ring.range(key, count, true));
+    this.rebuilt++;
+  }
+
+  /** Changes whenever the ring is rebuilt: node lists computed under an equal value still hold. */
+  get generation(): number {
+    return this.rebuilt;
   }
 
   /** Up to `count` distinct nodes for `key`, primary first; empty when every node is down. */
