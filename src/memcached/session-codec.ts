@@ -3,7 +3,7 @@ import type { SessionData } from '../manager/store.js';
 
 /**
  * Deepest nesting of objects and arrays a session may have. JSON.parse copes with any depth, but
- * JSON.stringify (hashing, saving) recurses and overflows the stack a few thousand levels down.
+ * JSON.stringify (change detection, saving) recurses and overflows the stack a few thousand levels down.
  */
 export const MAX_SESSION_DEPTH = 500;
 
