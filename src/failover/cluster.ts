@@ -76,6 +76,11 @@ export class MemcachedCluster {
     return this.ring.nodesFor(key, count);
   }
 
+  /** Changes whenever the nodes that are up change: what `nodesFor` gave under an equal value still holds. */
+  ringGeneration(): number {
+    return this.ring.generation;
+  }
+
   /** Every configured node in the order `key` prefers them, whatever their health (the same in every process). */
   preference(key: string): string[] {
     return this.ring.preference(key);
@@ -112,20 +117,29 @@ export class MemcachedCluster {
    * missed deadlines count against the node; an error answer (a bad key, a value too large) is
    * the request's fault, and proves the node is up.
    */
-  async run<T>(nodeId: string, op: (client: NodeClient) => Promise<T>): Promise<T> {
+  run<T>(nodeId: string, op: (client: NodeClient) => Promise<T>): Promise<T> {
+    // Plain promise chaining rather than async/await: every memcached operation passes here.
     const client = this.clients.get(nodeId);
-    if (!client) throw new Error(`unknown memcached node id "${nodeId}"`);
-    if (!this.health.isUp(nodeId)) throw new NodeDownError(nodeId);
+    if (!client) return Promise.reject(new Error(`unknown memcached node id "${nodeId}"`));
+    if (!this.health.isUp(nodeId)) return Promise.reject(new NodeDownError(nodeId));
     const startedAt = performance.now();
+    let pending: Promise<T>;
     try {
-      const result = await op(client);
-      this.health.succeeded(nodeId);
-      return result;
+      pending = op(client);
     } catch (err) {
-      if (err instanceof MemcachedResponseError) this.health.succeeded(nodeId);
-      else this.health.failed(nodeId, err, startedAt);
-      throw err;
+      pending = Promise.reject(err);
     }
+    return pending.then(
+      (result) => {
+        this.health.succeeded(nodeId);
+        return result;
+      },
+      (err: unknown) => {
+        if (err instanceof MemcachedResponseError) this.health.succeeded(nodeId);
+        else this.health.failed(nodeId, err, startedAt);
+        throw err;
+      },
+    );
   }
 
   close(): void {

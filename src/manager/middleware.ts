@@ -12,7 +12,7 @@ import { Statistics, type StatisticsSnapshot, type TimingName } from './statisti
 import { consoleLogger, prefixed } from './logger.js';
 import { beforeHeaders, holdEnd, isHookable } from './response-hooks.js';
 import { readSessionId, writeSessionCookie, type Unsign } from './session-cookie.js';
-import { VerifiedCookies } from './signature.js';
+import { SignedValues, VerifiedCookies } from './signature.js';
 import { stageEnd, stageStart } from './stage-timer.js';
 import { requestPath } from './request-path.js';
 import { attributesJson } from '../memcached/session-codec.js';
@@ -92,6 +92,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   validateCookieOptions(cookieOption);
   const verifiedCookies = new VerifiedCookies(secretList);
   const unsignCookie: Unsign = (signed) => verifiedCookies.unsign(signed);
+  const signedIds = new SignedValues(secretList[0]);
   const ignore = pattern(opts, 'requestUriIgnorePattern');
   const touchOnly = pattern(opts, 'touchOnlyUriPattern');
   const settings = resolveManagerSettings(opts);
@@ -197,7 +198,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
         touchOnce();
         const started = stageStart();
         try {
-          writeSessionCookie(res, name, req.sessionID!, secretList[0], req.session.cookie.data);
+          writeSessionCookie(res, name, signedIds.sign(req.sessionID!), req.session.cookie.data);
         } catch (err) {
           setImmediate(next, err);
         }

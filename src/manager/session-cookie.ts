@@ -1,6 +1,5 @@
 import * as cookieLib from 'cookie';
 import type { ServerResponse } from 'node:http';
-import { sign } from './signature.js';
 import type { CookieData } from './cookie.js';
 import type { SessionRequest } from './session.js';
 
@@ -31,9 +30,9 @@ export function readSessionId(req: SessionRequest, name: string, unsign: Unsign)
   return id;
 }
 
-/** Appends the signed session cookie (`s:<id>.<signature>`) to the response's Set-Cookie header. */
-export function writeSessionCookie(res: ServerResponse, name: string, id: string, secret: string, data: CookieData): void {
-  const header = cookieLib.serialize(name, `s:${sign(id, secret)}`, data as cookieLib.CookieSerializeOptions);
+/** Appends the signed session cookie (`s:<id>.<signature>`, `signedId` being `<id>.<signature>`) to the response's Set-Cookie header. */
+export function writeSessionCookie(res: ServerResponse, name: string, signedId: string, data: CookieData): void {
+  const header = cookieLib.serialize(name, `s:${signedId}`, data as cookieLib.CookieSerializeOptions);
   const previous = res.getHeader('Set-Cookie') ?? [];
   res.setHeader('Set-Cookie', Array.isArray(previous) ? [...previous, header] : [String(previous), header]);
 }

@@ -78,14 +78,28 @@ export class Statistics {
     this.timingListeners.push(listener);
   }
 
-  /** Times `work` (sync or async) into `name`. */
-  async time<T>(name: TimingName, work: () => Promise<T>): Promise<T> {
+  /** Times `work` into `name`, whether it settles or throws at once. */
+  time<T>(name: TimingName, work: () => Promise<T>): Promise<T> {
+    // Plain promise chaining rather than async/await: every session load and backup passes here.
     const start = performance.now();
+    const done = () => this.record(name, performance.now() - start);
+    let pending: Promise<T>;
     try {
-      return await work();
-    } finally {
-      this.record(name, performance.now() - start);
+      pending = work();
+    } catch (err) {
+      done();
+      return Promise.reject(err);
     }
+    return pending.then(
+      (value) => {
+        done();
+        return value;
+      },
+      (err: unknown) => {
+        done();
+        throw err;
+      },
+    );
   }
 
   /** Registers a value read at snapshot time (e.g. sessions held locally). */

@@ -1,23 +1,27 @@
 import memjs from 'memjs';
-import { DeadlineError, withDeadline } from './deadline.js';
+import { DeadlineError } from './deadline.js';
 import { hardenMemjsServer } from './harden-memjs.js';
 import { batchWrites, type BatchableServer } from './write-batching.js';
-import { fromMemjsError, MemcachedResponseError, STATUS } from './response-error.js';
+import { MemcachedResponseError, STATUS } from './response-error.js';
+import { OPCODE, requestBuffer } from './binary-request.js';
 import type { MemcachedNodeAddress } from '../failover/node-list.js';
-
-/** Binary protocol opcodes sent directly. */
-const OPCODE = { get: 0x00, set: 0x01, add: 0x02, delete: 0x04, getAndTouch: 0x1d } as const;
 
 interface RawResponse {
   header: { status: number; cas: Buffer };
   val: Buffer;
 }
 
-/** The memjs internals used to send a request memjs has no method for. */
-interface RawClient {
+/** The memjs per-server connection internals every request goes through. */
+interface RequestServer {
+  onResponse(seq: number, callback: (response: RawResponse) => void): void;
+  onError(seq: number, callback: (err: unknown) => void): void;
+  write(request: Buffer): void;
+}
+
+/** The memjs client's request counter, shared with the requests memjs sends itself (stats). */
+interface SequencedClient {
   seq: number;
   incrSeq(): void;
-  perform(key: string, request: Buffer, seq: number, callback: (err: Error | null, response?: RawResponse) => void): void;
 }
 
 /** Connection settings shared by every node client. */
@@ -88,36 +92,66 @@ export class NodeClient {
     }
   }
 
-  private async call<T>(what: string, work: Promise<T>): Promise<T> {
-    if (this.inFlight++ === 0) this.holdSockets(true);
-    try {
-      return await withDeadline(work, this.options.operationTimeout, `memcached ${this.node.id} ${what}`);
-    } catch (err) {
-      // A missed deadline means the connection is backed up or dead: drop it (failing the calls
-      // queued on it) and start clean. memjs's own timer only fires on an idle socket, which a
-      // busy connection never is.
-      if (err instanceof DeadlineError) for (const server of this.servers) server.error(err);
-      throw fromMemjsError(err, this.node.id, what) ?? err;
-    } finally {
-      if (--this.inFlight === 0) this.holdSockets(false);
-    }
+  /**
+   * Runs one call: `start` sends it and reports its outcome through `done`. It fails when no
+   * outcome comes within the operation timeout. One promise and one timer per call.
+   */
+  private call<T>(what: string, start: (done: (err: unknown, result?: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const done = (err: unknown, result?: T) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (--this.inFlight === 0) this.holdSockets(false);
+        if (err === undefined) resolve(result as T);
+        else reject(err);
+      };
+      const timer = setTimeout(() => {
+        const err = new DeadlineError(`memcached ${this.node.id} ${what}`, this.options.operationTimeout);
+        done(err);
+        // A missed deadline means the connection is backed up or dead: drop it (failing the calls
+        // queued on it) and start clean. memjs's own timer only fires on an idle socket, which a
+        // busy connection never is.
+        for (const server of this.servers) server.error(err);
+      }, this.options.operationTimeout);
+      if (this.inFlight++ === 0) this.holdSockets(true);
+      try {
+        start(done);
+      } catch (err) {
+        done(err);
+      }
+    });
   }
 
-  /** Sends one binary-protocol request (for what memjs's API lacks: CAS, get-and-touch) and resolves with the raw answer. */
-  private request(what: string, opcode: number, key: string, extras: Buffer, value: Buffer | string, cas = 0n): Promise<RawResponse> {
-    const client = this.client as unknown as RawClient;
-    client.incrSeq();
-    const buffer = memjs.Utils.makeRequestBuffer(opcode, key, extras, value as Buffer, client.seq) as Buffer;
-    buffer.writeBigUInt64BE(cas, 16);
-    const answered = new Promise<RawResponse>((resolve, reject) =>
-      client.perform(key, buffer, client.seq, (err, response) => (err || !response ? reject(err ?? new Error('no response')) : resolve(response))),
-    );
-    return this.call(what, answered);
+  /**
+   * Sends one binary-protocol request over memjs's connection and settles with `interpret(answer)`,
+   * called as the answer arrives (so a CAS is tagged with the connection it came over).
+   */
+  private send<T>(what: string, opcode: number, key: string, extras: 0 | 4 | 8, expiration: number, value: Buffer | string, cas: bigint, interpret: (response: RawResponse) => T): Promise<T> {
+    return this.call<T>(what, (done) => {
+      const client = this.client as unknown as SequencedClient;
+      client.incrSeq();
+      // memjs keeps the counter in 32 signed bits; answers carry it unsigned.
+      const seq = client.seq >>> 0;
+      const server = this.servers[0] as unknown as RequestServer;
+      server.onResponse(seq, (response) => {
+        let result: T;
+        try {
+          result = interpret(response);
+        } catch (err) {
+          return done(err);
+        }
+        done(undefined, result);
+      });
+      server.onError(seq, (err) => done(err ?? new Error('memcached connection failed')));
+      server.write(requestBuffer(opcode, key, extras, expiration, value, seq, cas));
+    });
   }
 
   /** A value and its CAS, or null when absent. */
   gets(key: string): Promise<{ value: Buffer; cas: bigint } | null> {
-    return this.read('get', OPCODE.get, key, Buffer.alloc(0));
+    return this.send('get', OPCODE.get, key, 0, 0, '', 0n, (response) => this.valueAndCas(response, 'get'));
   }
 
   /**
@@ -125,15 +159,13 @@ export class NodeClient {
    * operation; null when the item is absent.
    */
   getAndTouch(key: string, expiration: number): Promise<{ value: Buffer; cas: bigint } | null> {
-    const extras = Buffer.alloc(4);
-    extras.writeUInt32BE(expiration, 0);
-    return this.read('gat', OPCODE.getAndTouch, key, extras);
+    return this.send('gat', OPCODE.getAndTouch, key, 4, expiration, '', 0n, (response) => this.valueAndCas(response, 'gat'));
   }
 
-  private async read(what: string, opcode: number, key: string, extras: Buffer): Promise<{ value: Buffer; cas: bigint } | null> {
-    const response = await this.request(what, opcode, key, extras, '');
-    if (response.header.status === STATUS.notFound) return null;
-    if (response.header.status !== STATUS.ok) throw new MemcachedResponseError(response.header.status, this.node.id, what);
+  private valueAndCas(response: RawResponse, what: string): { value: Buffer; cas: bigint } | null {
+    const { status } = response.header;
+    if (status === STATUS.notFound) return null;
+    if (status !== STATUS.ok) throw new MemcachedResponseError(status, this.node.id, what);
     return { value: response.val, cas: this.casToken(response.header.cas) };
   }
 
@@ -142,48 +174,56 @@ export class NodeClient {
    * Resolves with the item's new CAS, or null when it was refused because the item changed
    * (or may have: `cas` came over an earlier connection).
    */
-  async storeIf(key: string, value: Buffer | string, expiration: number, cas: bigint | undefined): Promise<bigint | null> {
+  storeIf(key: string, value: Buffer | string, expiration: number, cas: bigint | undefined): Promise<bigint | null> {
     const raw = cas === undefined ? 0n : this.casOf(cas);
-    if (raw === undefined) return null;
-    const extras = Buffer.alloc(8);
-    extras.writeUInt32BE(expiration, 4);
+    if (raw === undefined) return Promise.resolve(null);
+    const what = cas === undefined ? 'add' : 'cas';
     const opcode = cas === undefined ? OPCODE.add : OPCODE.set;
-    const response = await this.request(cas === undefined ? 'add' : 'cas', opcode, key, extras, value, raw);
-    const { status } = response.header;
-    if (status === STATUS.ok) return this.casToken(response.header.cas);
-    if (status === STATUS.exists || status === STATUS.notFound || status === STATUS.notStored) return null;
-    throw new MemcachedResponseError(status, this.node.id, cas === undefined ? 'add' : 'cas');
+    return this.send(what, opcode, key, 8, expiration, value, raw, (response) => {
+      const { status } = response.header;
+      if (status === STATUS.ok) return this.casToken(response.header.cas);
+      if (status === STATUS.exists || status === STATUS.notFound || status === STATUS.notStored) return null;
+      throw new MemcachedResponseError(status, this.node.id, what);
+    });
   }
 
   /** Deletes the item only if it still has CAS `cas`; false when it changed, is gone, or `cas` came over an earlier connection. */
-  async deleteIf(key: string, cas: bigint): Promise<boolean> {
+  deleteIf(key: string, cas: bigint): Promise<boolean> {
     const raw = this.casOf(cas);
-    if (raw === undefined) return false;
-    const response = await this.request('delete', OPCODE.delete, key, Buffer.alloc(0), '', raw);
-    return response.header.status === STATUS.ok;
+    if (raw === undefined) return Promise.resolve(false);
+    return this.send('delete', OPCODE.delete, key, 0, 0, '', raw, (response) => response.header.status === STATUS.ok);
   }
 
-  async get(key: string): Promise<Buffer | null> {
-    const { value } = await this.call('get', this.client.get(key));
-    return value ?? null;
+  get(key: string): Promise<Buffer | null> {
+    return this.send('get', OPCODE.get, key, 0, 0, '', 0n, (response) => (this.found(response, STATUS.notFound, 'get') ? response.val : null));
   }
 
-  async set(key: string, value: Buffer | string, expiration: number): Promise<void> {
-    await this.call('set', this.client.set(key, value as Buffer, { expires: expiration }));
+  set(key: string, value: Buffer | string, expiration: number): Promise<void> {
+    return this.send('set', OPCODE.set, key, 8, expiration, value, 0n, (response) => {
+      if (response.header.status !== STATUS.ok) throw new MemcachedResponseError(response.header.status, this.node.id, 'set');
+    });
   }
 
   /** Stores only if absent; false when the key exists. */
-  async add(key: string, value: Buffer | string, expiration: number): Promise<boolean> {
-    return this.call('add', this.client.add(key, value as Buffer, { expires: expiration }));
+  add(key: string, value: Buffer | string, expiration: number): Promise<boolean> {
+    return this.send('add', OPCODE.add, key, 8, expiration, value, 0n, (response) => this.found(response, STATUS.exists, 'add'));
   }
 
   /** Extends an item's expiration; false when the item is gone. */
-  async touch(key: string, expiration: number): Promise<boolean> {
-    return this.call('touch', this.client.touch(key, expiration));
+  touch(key: string, expiration: number): Promise<boolean> {
+    return this.send('touch', OPCODE.touch, key, 4, expiration, '', 0n, (response) => this.found(response, STATUS.notFound, 'touch'));
   }
 
-  async delete(key: string): Promise<boolean> {
-    return this.call('delete', this.client.delete(key));
+  delete(key: string): Promise<boolean> {
+    return this.send('delete', OPCODE.delete, key, 0, 0, '', 0n, (response) => this.found(response, STATUS.notFound, 'delete'));
+  }
+
+  /** True for ok, false for the status that means "not done" (`refused`); any other status is an error answer. */
+  private found(response: RawResponse, refused: number, what: string): boolean {
+    const { status } = response.header;
+    if (status === STATUS.ok) return true;
+    if (status === refused) return false;
+    throw new MemcachedResponseError(status, this.node.id, what);
   }
 
   /**
@@ -191,13 +231,12 @@ export class NodeClient {
    * `stats` touches no item and counts toward no get/set. The start time tells a restart where
    * the process id cannot: in a container memcached is always process 1.
    */
-  async processId(): Promise<{ pid: number; startedAt: number }> {
-    const answered = new Promise<{ pid: number; startedAt: number }>((resolve, reject) => {
+  processId(): Promise<{ pid: number; startedAt: number }> {
+    return this.call('stats', (done) =>
       this.client.stats((err, _server, stats) =>
-        err ? reject(err) : resolve({ pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
-      );
-    });
-    return this.call('stats', answered);
+        err ? done(err) : done(undefined, { pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
+      ),
+    );
   }
 
   close(): void {

@@ -25,17 +25,6 @@ export class MemcachedResponseError extends Error {
   }
 }
 
-/** memjs reports error statuses as `MemJS <OP>: <message>`; any other error is a transport failure. */
-const MEMJS_RESPONSE = /^MemJS [A-Z]+: (.+)$/;
-
-/** The MemcachedResponseError that a memjs error stands for, or undefined for a transport failure. */
-export function fromMemjsError(err: unknown, node: string, op: string): MemcachedResponseError | undefined {
-  const match = err instanceof Error ? MEMJS_RESPONSE.exec(err.message) : null;
-  if (!match) return undefined;
-  const status = Number(Object.entries(MESSAGES).find(([, message]) => message === match[1])?.[0] ?? 0xffff);
-  return new MemcachedResponseError(status, node, op);
-}
-
 /** Whether `err` is memcached refusing a value as larger than its item size limit (-I). */
 export function isValueTooLarge(err: unknown): boolean {
   return err instanceof MemcachedResponseError && err.status === STATUS.tooLarge;

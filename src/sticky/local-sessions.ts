@@ -16,6 +16,9 @@ export interface LocalSession {
   backedUp?: string;
   /** Node that holds the backup. */
   backupNode?: string;
+  /** The node the ring gives the session (`primary`) as of ring generation `primaryAt`: computed once per ring, not per request. */
+  primary?: string;
+  primaryAt?: number;
   /** The expiry recorded in the memcached copy (ms since epoch); the copy expires then too. */
   backupExpiresAt: number;
   /** A backup is being written (such a session must not be dropped from memory). */

@@ -98,10 +98,12 @@ export class Revocations {
   unchangedWithin(mark: RevocationMark | undefined, interval: number): boolean {
     if (interval <= 0 || !mark) return false;
     const now = Date.now();
-    return mark.nodes.every((node, i) => {
-      const seen = this.seen.get(node);
-      return seen !== undefined && now - seen.readAt < interval && seen.token === mark.tokens[i];
-    });
+    // A plain loop: this runs on every sticky read.
+    for (let i = 0; i < mark.nodes.length; i++) {
+      const seen = this.seen.get(mark.nodes[i]);
+      if (seen === undefined || now - seen.readAt >= interval || seen.token !== mark.tokens[i]) return false;
+    }
+    return true;
   }
 
   /**

@@ -201,9 +201,19 @@ export class StickyMode implements SessionMode {
   private isBackedUp(id: string, entry: LocalSession): boolean {
     return (
       entry.backedUp === entry.stored &&
-      entry.backupNode === this.copies.nodesFor(this.key(id), 1)[0] &&
+      entry.backupNode === this.primaryNode(id, entry) &&
       !(entry.expiresAt - entry.backupExpiresAt > REFRESH_FRACTION * this.lifetimeMs(entry.cookie))
     );
+  }
+
+  /** The node the ring now gives the session (undefined: none is up), remembered with the entry until the ring changes. */
+  private primaryNode(id: string, entry: LocalSession): string | undefined {
+    const generation = this.cluster.ringGeneration();
+    if (entry.primaryAt !== generation) {
+      entry.primary = this.copies.nodesFor(this.key(id), 1)[0];
+      entry.primaryAt = generation;
+    }
+    return entry.primary;
   }
 
   /** A session's full lifetime in ms: its cookie's maxAge, else the inactivity timeout (Infinity: never). */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { inherits } from 'node:util';
 import { EventEmitter } from 'node:events';
 import cookieSignature from 'cookie-signature';
-import { sign, unsign, VerifiedCookies } from '../../src/manager/signature.js';
+import { sign, SignedValues, unsign, VerifiedCookies } from '../../src/manager/signature.js';
 import { Histogram } from '../../src/manager/histogram.js';
 import { LocalSessions, type LocalSession } from '../../src/sticky/local-sessions.js';
 import { AvailableRing } from '../../src/failover/ring.js';
@@ -32,6 +32,12 @@ describe('cookie signature', () => {
     }
     // Over capacity it starts over; values stay correct.
     for (const id of ['x', 'y', 'z', 'abc']) expect(cookies.unsign(sign(id, 'secret'))).toBe(id);
+  });
+  it('signs as sign() does, also from its bounded memory', () => {
+    const signer = new SignedValues('secret', 2);
+    for (let i = 0; i < 2; i++) {
+      for (const id of ['x', 'y', 'z', 'x']) expect(signer.sign(id)).toBe(sign(id, 'secret'));
+    }
   });
 });
 

@@ -7,6 +7,9 @@ describe('stored session validation', () => {
     expect(nestsDeeperThan('{"a":[[[1]]]}', 3)).toBe(true);
     expect(nestsDeeperThan('{"a":"[[[[{{{{\\"[[[["}', 1)).toBe(false);
     expect(nestsDeeperThan('[' .repeat(100_000), 10)).toBe(true);
+    // More brackets than the limit, but shallow: the exact scan decides.
+    expect(nestsDeeperThan(`[${'[],'.repeat(1000)}[]]`, 3)).toBe(false);
+    expect(nestsDeeperThan(`{"a":"${'x'.repeat(20_000)}"}`, 1)).toBe(false);
   });
 
   it('accepts what the manager stores, including the express-session cookie shape', () => {
