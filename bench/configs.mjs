@@ -4,6 +4,7 @@
 import expressSession from 'express-session';
 import { createRequire } from 'node:module';
 import session from '../dist/esm/index.js';
+import { apiFloor } from './api-floor.mjs';
 
 const require = createRequire(import.meta.url);
 const common = { secret: 'bench secret', resave: false, saveUninitialized: false, cookie: { maxAge: 3_600_000 } };
@@ -21,6 +22,8 @@ async function connectRedis(url) {
 /** `env`: { memcached: 'n1:host:port,…', redis: 'redis://…', maxLocal }. */
 export const CONFIGS = {
   express: { make: () => undefined },
+  // A lower bound, not a session manager: see bench/api-floor.mjs.
+  'api floor': { workloads: ['read-only'], make: () => apiFloor() },
   'express-session+MemoryStore': { make: () => expressSession({ ...common }) },
   'express-session+connect-memcached': { store: 'memcached', make: (env) => expressSession({ ...common, store: new (require('connect-memcached')(expressSession))({ hosts: hostsOf(env.memcached) }) }) },
   'express-session+connect-redis': { store: 'redis', make: (env) => connectRedis(env.redis) },
@@ -29,5 +32,6 @@ export const CONFIGS = {
   // configuration shows what relaxing that bound to 1 s saves on the read path.
   'msm sticky (revocationCheckInterval 1000)': { store: 'memcached', workloads: ['read-only'], make: (env) => session({ ...common, memcachedNodes: env.memcached, maxLocalSessions: env.maxLocal, revocationCheckInterval: 1000, logger: quiet }) },
   'msm non-sticky (locking none)': { store: 'memcached', workloads: ['read-only', 'write-only'], make: (env) => session({ ...common, memcachedNodes: env.memcached, sticky: false, logger: quiet }) },
+  'msm non-sticky (one node)': { store: 'memcached', make: (env) => session({ ...common, memcachedNodes: env.memcached.split(',')[0], sticky: false, logger: quiet }) },
   'msm non-sticky (locking all)': { store: 'memcached', make: (env) => session({ ...common, memcachedNodes: env.memcached, sticky: false, lockingMode: 'all', logger: quiet }) },
 };

@@ -38,8 +38,11 @@ export class Cookie {
     this.maxAge = null;
     if (options) {
       if (typeof options !== 'object') throw new TypeError('argument options must be a object');
-      for (const [key, value] of Object.entries(options)) {
-        if (key !== 'data') (this as Record<string, unknown>)[key] = value;
+      // for-in over own keys: Object.entries allocates an array per attribute (one Cookie per request).
+      for (const key in options) {
+        if (key !== 'data' && Object.prototype.hasOwnProperty.call(options, key)) {
+          (this as Record<string, unknown>)[key] = (options as Record<string, unknown>)[key];
+        }
       }
     }
     if (this.originalMaxAge === undefined || this.originalMaxAge === null) {

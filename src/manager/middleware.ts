@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomToken } from './random-token.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Cookie, type CookieOptions } from './cookie.js';
 import { SAVE_LISTENER, Session, type SessionRequest } from './session.js';
@@ -56,7 +56,7 @@ type StatefulRequest = SessionRequest & { [STATE]?: RequestState; originalUrl?: 
 
 /** Default id: 24 bytes from the CSPRNG (192 bits), base64url, as express-session. */
 function generateSessionId(): string {
-  return randomBytes(24).toString('base64url');
+  return randomToken(24);
 }
 
 function isSecure(req: StatefulRequest, trustProxy: boolean | undefined): boolean {

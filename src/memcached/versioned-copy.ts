@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../manager/random-token.js';
 
 /**
  * Stored session copies carry a version and their lifetime: of two copies the newer always wins
@@ -25,7 +25,7 @@ export interface VersionedCopy {
 
 /** A fresh write id: 64 random bits, enough that two writes of one version never share one. */
 export function newWriteId(): string {
-  return randomBytes(8).toString('base64url');
+  return randomToken(8);
 }
 
 export function encodeCopy(copy: VersionedCopy): string {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../manager/random-token.js';
 import { NodeDownError, type MemcachedCluster } from '../failover/cluster.js';
 import type { Statistics } from '../manager/statistics.js';
 import { lockKey } from '../memcached/storage-key.js';
@@ -108,7 +108,7 @@ export class SessionLocks {
 
   /** Polls memcached with `add` and exponential backoff until the lock is ours or time is up. */
   private async contend(key: string, slot: Slot, started: number, delay: number): Promise<LockHandle> {
-    const token = randomBytes(12).toString('base64url');
+    const token = randomToken(12);
     let backoff = FIRST_BACKOFF;
     let waited = false;
     if (delay > 0) await sleep(delay);

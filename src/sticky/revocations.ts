@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomToken } from '../manager/random-token.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
 import type { Statistics } from '../manager/statistics.js';
 import { memcachedExpiration } from '../memcached/expiration.js';
@@ -196,5 +197,5 @@ export class Revocations {
 
 /** A fresh revocation token: random, so a token never comes back once replaced. */
 function newToken(): string {
-  return randomBytes(12).toString('base64url');
+  return randomToken(12);
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../manager/random-token.js';
 import type { LoadedSession, SessionMode } from '../manager/mode.js';
 import type { ManagerSettings } from '../manager/options.js';
 import type { Statistics } from '../manager/statistics.js';
@@ -349,7 +349,7 @@ export class StickyMode implements SessionMode {
   private idForTakeover(id: string): string {
     const route = this.settings.route;
     if (route) return routeOf(id) === route ? id : rerouted(id, route);
-    return randomBytes(24).toString('base64url');
+    return randomToken(24);
   }
 
   /** Queues a backup of the session's current state behind any backup in flight. */

@@ -1,0 +1,19 @@
+import { randomFillSync } from 'node:crypto';
+
+/**
+ * CSPRNG bytes are drawn 4 KiB at a time: a `randomBytes` call costs about 5 µs, which a write id
+ * or lock token on every request would pay. Each byte is handed out once.
+ */
+const pool = Buffer.allocUnsafe(4096);
+let offset = pool.length;
+
+/** `bytes` random bytes from the CSPRNG, base64url-encoded (session ids, write ids, lock tokens). */
+export function randomToken(bytes: number): string {
+  if (offset + bytes > pool.length) {
+    randomFillSync(pool);
+    offset = 0;
+  }
+  const token = pool.toString('base64url', offset, offset + bytes);
+  offset += bytes;
+  return token;
+}
