@@ -1,5 +1,5 @@
 // A dependency-free SVG bar chart of requests per second: one group per workload, one bar per configuration.
-const COLORS = ['#9ca3af', '#f59e0b', '#ef4444', '#a855f7', '#4f46e5', '#10b981', '#0ea5e9', '#84cc16'];
+const COLORS = ['#9ca3af', '#f59e0b', '#ef4444', '#a855f7', '#4f46e5', '#10b981', '#0ea5e9', '#84cc16', '#d946ef', '#14b8a6', '#78350f', '#1e3a8a', '#be123c', '#4d7c0f'];
 
 export function chart(rows, configs) {
   const groups = [...new Set(rows.filter((r) => r.workload === 'read-heavy' || r.workload === 'write-heavy').map((r) => `${r.payload} ${r.workload}`))];
