@@ -9,6 +9,8 @@ let offset = pool.length;
 
 /** `bytes` random bytes from the CSPRNG, base64url-encoded (session ids, write ids, lock tokens). */
 export function randomToken(bytes: number): string {
+  // Larger than the pool would silently give a short token.
+  if (bytes > pool.length) throw new RangeError(`randomToken: at most ${pool.length} bytes`);
   if (offset + bytes > pool.length) {
     randomFillSync(pool);
     offset = 0;

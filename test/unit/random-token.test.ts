@@ -13,6 +13,7 @@ describe('randomToken', () => {
     expect(seen.size).toBe(20_000);
     expect(Buffer.from(randomToken(8), 'base64url')).toHaveLength(8);
     expect(Buffer.from(randomToken(12), 'base64url')).toHaveLength(12);
+    expect(() => randomToken(5000)).toThrow(RangeError);
   });
 
   it('spreads its bits: every base64url character shows up', () => {
