@@ -49,6 +49,22 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * Starts a node on a port found free. Another program may take that port before the node binds
+ * it (ports are probed, then released), so a node that fails to start gets a fresh port and
+ * another try; the last failure is reported.
+ */
+export async function onFreePort(node: { port: number }, start: () => Promise<void>, attempts = 3): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    node.port = await freePort();
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+    }
+  }
+}
+
 /** Fails clearly when another program already listens where the load balancer should. */
 async function ensurePortFree(host: string, port: number): Promise<void> {
   const probe = net.createServer();
@@ -96,11 +112,11 @@ export class DemoCluster {
     const o = this.options;
     this.provider = o.memcachedProvider === 'auto' ? (onPath('memcached') ? 'binary' : 'embedded') : o.memcachedProvider;
     this.balancer = o.lb === 'auto' ? (onPath('nginx') ? 'nginx' : 'builtin') : o.lb;
-    for (let i = 0; i < o.memcached; i++) this.memcached.push({ id: `n${i + 1}`, port: await freePort() });
-    for (let i = 0; i < o.apps; i++) this.apps.push({ name: `app${i + 1}`, port: await freePort() });
+    for (let i = 0; i < o.memcached; i++) this.memcached.push({ id: `n${i + 1}`, port: 0 });
+    for (let i = 0; i < o.apps; i++) this.apps.push({ name: `app${i + 1}`, port: 0 });
     o.log(`memcached: ${this.provider === 'binary' ? 'the memcached binary on PATH' : 'the embedded memcached-compatible server (no memcached on PATH)'}`);
-    await Promise.all(this.memcached.map((_, i) => this.startMemcached(i)));
-    await Promise.all(this.apps.map((_, i) => this.startApp(i)));
+    await Promise.all(this.memcached.map((node, i) => onFreePort(node, () => this.startMemcached(i))));
+    await Promise.all(this.apps.map((app, i) => onFreePort(app, () => this.startApp(i))));
     this.control = http.createServer((req, res) => void this.handleControl(req, res));
     const controlPort = await freePort();
     await new Promise<void>((resolve) => this.control!.listen(controlPort, '127.0.0.1', resolve));
