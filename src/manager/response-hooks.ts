@@ -6,109 +6,155 @@ export function isHookable(res: unknown): res is ServerResponse {
   return !!r && typeof r.writeHead === 'function' && typeof r.end === 'function' && typeof r.setHeader === 'function';
 }
 
-/**
- * Runs `listener` once, just before the response headers are written, so it can still set
- * headers. Headers passed to `writeHead` are applied first, as if set with `setHeader`.
- */
-export function beforeHeaders(res: ServerResponse, listener: () => void): void {
-  const writeHead = res.writeHead;
-  let fired = false;
-  res.writeHead = function hookedWriteHead(this: ServerResponse, statusCode: number, ...rest: unknown[]) {
-    if (!fired) {
-      fired = true;
-      const headers = (typeof rest[0] === 'string' ? rest[1] : rest[0]) as OutgoingHttpHeaders | unknown[] | undefined;
-      if (headers && !Array.isArray(headers)) {
-        for (const [name, value] of Object.entries(headers)) if (value !== undefined) this.setHeader(name, value);
-        rest = typeof rest[0] === 'string' ? [rest[0]] : [];
-      }
-      this.statusCode = statusCode;
-      listener();
-      statusCode = this.statusCode;
-    }
-    return (writeHead as (...args: unknown[]) => ServerResponse).call(this, statusCode, ...rest);
-  } as ServerResponse['writeHead'];
+/** What a hooked response calls back into (one object per request, see `hookResponse`). */
+export interface ResponseListener {
+  /** Just before the headers are written: the listener can still set headers and the status. */
+  beforeHeaders(): void;
+  /**
+   * The response's `end` was called: returns what the end must wait for, or undefined when
+   * there is nothing to wait for (then the response ends at once). Reports failure by rejecting, never by throwing.
+   */
+  beforeEnd(): Promise<void> | undefined;
+  /** What `beforeEnd` returned failed; the error handler answers if nothing was sent yet. */
+  endFailed(err: unknown): void;
+  /** The response's `end` has run (or was abandoned to the error handler). */
+  ended(): void;
+  /** The response completed or its connection closed (at least once, maybe twice; only if asked for). */
+  done(): void;
 }
 
-type EndArgs = [chunk?: unknown, encoding?: BufferEncoding, callback?: () => void];
+type WriteHead = (this: ServerResponse, statusCode: number, reason?: unknown, headers?: unknown) => ServerResponse;
+type End = (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) => ServerResponse;
+
+/** A hooked response's own state: the original methods and what has happened so far. */
+interface Hook {
+  listener: ResponseListener;
+  writeHead: WriteHead;
+  end: End;
+  write: (this: ServerResponse, chunk: Buffer) => boolean;
+  headersFired: boolean;
+  endCalled: boolean;
+  /** Settles once the first `end` has ended the response (true) or left it to the error handler (false). */
+  ending: Promise<boolean> | undefined;
+}
+
+const HOOK = Symbol('msm.responseHook');
+type HookedResponse = ServerResponse & { [HOOK]: Hook };
 
 /** Headers that describe the body of a response that is discarded in favour of an error. */
 const BODY_HEADERS = ['Content-Length', 'Content-Type', 'ETag', 'Content-Encoding'];
 
 /**
- * Defers the end of a response until `work()` settles (`work` returns undefined when there is
- * nothing to wait for), so a client never sees a complete response before its session is stored.
- * If nothing was sent yet, the whole response waits, and when the work fails the response is
- * abandoned and the error goes to `onError` (the error handler answers instead). If headers
- * were already sent (a streamed body), only the last byte waits and the error is reported after.
+ * Hooks `res` for `listener`: `beforeHeaders` runs once just before the headers are written
+ * (headers passed to `writeHead` are applied first, as if set with `setHeader`), and the end of
+ * the response waits for `beforeEnd`, so a client never sees a complete response before its
+ * session is stored. If nothing was sent yet, the whole response waits, and when the work fails
+ * the response is abandoned and the error goes to `endFailed` (the error handler answers
+ * instead). If headers were already sent (a streamed body), only the last byte waits and the
+ * error is reported after. With `notifyDone`, `done` is called when the response completes or
+ * its connection closes. The hooks are shared functions and the state one object: nothing
+ * per request beyond that (this runs on every request).
  */
-export function holdEnd(
-  res: ServerResponse,
-  work: () => Promise<void> | undefined,
-  onError: (err: unknown) => void,
-  ended: () => void = () => undefined,
-): void {
-  const end = res.end;
-  const write = res.write as (chunk: Buffer) => boolean;
-  let done = false;
-  /** Settles once the first `end` has ended the response (true) or left it to the error handler (false). */
-  let ending: Promise<boolean> | undefined;
-  res.end = function hookedEnd(this: ServerResponse, ...args: unknown[]) {
-    if (done) {
-      // A second call behaves as without this hook (Node reports it as a write after end),
-      // but only once the first call has really ended the response.
-      if (!ending) return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-      void ending.then((ended) => ended && (end as (...a: unknown[]) => ServerResponse).apply(this, args));
-      return this;
-    }
-    done = true;
-    let [chunk, encoding, callback] = args as EndArgs;
-    if (typeof chunk === 'function') [chunk, callback] = [undefined, chunk as () => void];
-    else if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding as () => void];
-    const pending = work();
-    if (!pending) {
-      const result = end.call(this, chunk, encoding as BufferEncoding, callback);
-      ended();
-      return result;
-    }
+export function hookResponse(res: ServerResponse, listener: ResponseListener, notifyDone: boolean): void {
+  const hooked = res as HookedResponse;
+  hooked[HOOK] = {
+    listener,
+    writeHead: res.writeHead as WriteHead,
+    end: res.end as End,
+    write: res.write as Hook['write'],
+    headersFired: false,
+    endCalled: false,
+    ending: undefined,
+  };
+  res.writeHead = hookedWriteHead as ServerResponse['writeHead'];
+  res.end = hookedEnd as ServerResponse['end'];
+  if (notifyDone) {
+    res.on('finish', responseDone);
+    res.on('close', responseDone);
+  }
+}
 
-    if (!this.headersSent) {
-      ending = pending.then(
-        () => {
-          end.call(this, chunk, encoding as BufferEncoding, callback);
-          ended();
-          return true;
-        },
-        (err: unknown) => {
-          // Nothing was sent: hand the response to the error handler untouched.
-          this.end = end;
-          for (const name of BODY_HEADERS) this.removeHeader(name);
-          ended();
-          onError(err);
-          return false;
-        },
-      );
-      return this;
-    }
+function responseDone(this: HookedResponse): void {
+  this[HOOK].listener.done();
+}
 
-    let last: Buffer | undefined;
-    if (chunk !== undefined && chunk !== null) {
-      const body = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string, encoding);
-      if (body.length > 1) write.call(this, body.subarray(0, body.length - 1));
-      if (body.length > 0) last = body.subarray(body.length - 1);
+function hookedWriteHead(this: HookedResponse, statusCode: number, reason?: unknown, headers?: unknown): ServerResponse {
+  const hook = this[HOOK];
+  if (!hook.headersFired) {
+    hook.headersFired = true;
+    const given = (typeof reason === 'string' ? headers : reason) as OutgoingHttpHeaders | unknown[] | undefined;
+    if (given && !Array.isArray(given)) {
+      for (const name in given) {
+        const value = given[name];
+        if (value !== undefined && Object.prototype.hasOwnProperty.call(given, name)) this.setHeader(name, value);
+      }
+      if (typeof reason === 'string') headers = undefined;
+      else reason = undefined;
     }
-    ending = pending.then(
+    this.statusCode = statusCode;
+    hook.listener.beforeHeaders();
+    statusCode = this.statusCode;
+  }
+  return hook.writeHead.call(this, statusCode, reason, headers);
+}
+
+function hookedEnd(this: HookedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse {
+  const hook = this[HOOK];
+  const { end, listener } = hook;
+  if (hook.endCalled) {
+    // A second call behaves as without this hook (Node reports it as a write after end),
+    // but only once the first call has really ended the response.
+    if (!hook.ending) return end.call(this, chunk, encoding, callback);
+    void hook.ending.then((ended) => ended && end.call(this, chunk, encoding, callback));
+    return this;
+  }
+  hook.endCalled = true;
+  if (typeof chunk === 'function') [chunk, callback] = [undefined, chunk];
+  else if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding];
+  const pending = listener.beforeEnd();
+  if (!pending) {
+    const result = end.call(this, chunk, encoding, callback);
+    listener.ended();
+    return result;
+  }
+
+  if (!this.headersSent) {
+    hook.ending = pending.then(
       () => {
-        end.call(this, last, undefined as never, callback);
-        ended();
+        end.call(this, chunk, encoding, callback);
+        listener.ended();
         return true;
       },
       (err: unknown) => {
-        end.call(this, last, undefined as never, callback);
-        ended();
-        onError(err);
-        return true;
+        // Nothing was sent: hand the response to the error handler untouched.
+        (this as ServerResponse).end = end as ServerResponse['end'];
+        for (const name of BODY_HEADERS) this.removeHeader(name);
+        listener.ended();
+        listener.endFailed(err);
+        return false;
       },
     );
     return this;
-  } as ServerResponse['end'];
+  }
+
+  let last: Buffer | undefined;
+  if (chunk !== undefined && chunk !== null) {
+    const body = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string, encoding as BufferEncoding);
+    if (body.length > 1) hook.write.call(this, body.subarray(0, body.length - 1));
+    if (body.length > 0) last = body.subarray(body.length - 1);
+  }
+  hook.ending = pending.then(
+    () => {
+      end.call(this, last, undefined, callback);
+      listener.ended();
+      return true;
+    },
+    (err: unknown) => {
+      end.call(this, last, undefined, callback);
+      listener.ended();
+      listener.endFailed(err);
+      return true;
+    },
+  );
+  return this;
 }

@@ -8,15 +8,16 @@ export interface SessionRequest extends IncomingMessage {
   session?: Session;
   sessionStore?: Store;
   secret?: string;
-  [SAVE_LISTENER]?: (session: Session) => void;
+  [SAVE_LISTENER]?: { sessionSaved(session: Session): void };
   [key: string]: unknown;
 }
 
 type Callback = (err?: unknown) => void;
 
 /**
- * Key of an optional function on the request, called with the session whenever `save()` is called
- * explicitly: how the request lifecycle learns what was saved without wrapping each session.
+ * Key of an optional listener on the request whose `sessionSaved` is called with the session
+ * whenever `save()` is called explicitly: how the request lifecycle learns what was saved without
+ * wrapping each session.
  */
 export const SAVE_LISTENER = Symbol('msm.saveListener');
 
@@ -66,7 +67,7 @@ export class Session {
 
   /** Saves the session now (the middleware also saves at the end of the request when needed). */
   save(fn?: Callback): this {
-    this.req[SAVE_LISTENER]?.(this);
+    this.req[SAVE_LISTENER]?.sessionSaved(this);
     this.req.sessionStore!.set(this.id, this, fn ?? noop);
     return this;
   }
