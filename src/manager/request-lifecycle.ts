@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { LoadedSession, SessionMode } from './mode.js';
-import { SAVE_LISTENER, type Session, type SessionRequest } from './session.js';
+import { listenForSaves, Session, type SaveListener, type SessionRequest } from './session.js';
 import type { SessionData, Store } from './store.js';
 import type { ResponseListener } from './response-hooks.js';
 import { writeSessionCookie } from './session-cookie.js';
@@ -31,7 +31,7 @@ export interface LifecycleSettings {
  * on every request. Sessions are compared by their attributes' JSON (string equality is cheaper
  * than hashing it, and the load often knows it already).
  */
-export class RequestLifecycle implements ResponseListener {
+export class RequestLifecycle implements ResponseListener, SaveListener {
   private originalId = '';
   private originalJson = '';
   private savedId: string | undefined = undefined;
@@ -53,8 +53,6 @@ export class RequestLifecycle implements ResponseListener {
     private readonly cookieId: string | undefined,
   ) {
     req.sessionID = cookieId;
-    // Explicit saves (also of a session made by regenerate or reload) are recorded, so they are not repeated at the end.
-    req[SAVE_LISTENER] = this;
   }
 
   /** Called by `Session.save()`. */
@@ -94,6 +92,8 @@ export class RequestLifecycle implements ResponseListener {
       this.originalId = req.sessionID!;
       this.originalJson = this.json(req.session!);
     }
+    // Explicit saves (also of a session made by regenerate or reload) are recorded, so they are not repeated at the end.
+    if (req.session instanceof Session) listenForSaves(req.session, this);
     stageEnd('session objects', started);
   }
 

@@ -38,9 +38,6 @@ interface Hook {
   ending: Promise<boolean> | undefined;
 }
 
-const HOOK = Symbol('msm.responseHook');
-type HookedResponse = ServerResponse & { [HOOK]: Hook };
-
 /** Headers that describe the body of a response that is discarded in favour of an error. */
 const BODY_HEADERS = ['Content-Length', 'Content-Type', 'ETag', 'Content-Encoding'];
 
@@ -52,12 +49,14 @@ const BODY_HEADERS = ['Content-Length', 'Content-Type', 'ETag', 'Content-Encodin
  * the response is abandoned and the error goes to `endFailed` (the error handler answers
  * instead). If headers were already sent (a streamed body), only the last byte waits and the
  * error is reported after. With `notifyDone`, `done` is called when the response completes or
- * its connection closes. The hooks are shared functions and the state one object: nothing
- * per request beyond that (this runs on every request).
+ * its connection closes.
+ *
+ * Only the two methods are added to the response: Express swaps the response's prototype, after
+ * which V8 gives every property added to it a new hidden class (a slow store, old-space garbage,
+ * and a cache miss for every later property access on it), measured at several µs per property.
  */
 export function hookResponse(res: ServerResponse, listener: ResponseListener, notifyDone: boolean): void {
-  const hooked = res as HookedResponse;
-  hooked[HOOK] = {
+  const hook: Hook = {
     listener,
     writeHead: res.writeHead as WriteHead,
     end: res.end as End,
@@ -66,95 +65,95 @@ export function hookResponse(res: ServerResponse, listener: ResponseListener, no
     endCalled: false,
     ending: undefined,
   };
-  res.writeHead = hookedWriteHead as ServerResponse['writeHead'];
-  res.end = hookedEnd as ServerResponse['end'];
+  // Two small closures carry the state: a property or WeakMap entry per response costs more (see below).
+  res.writeHead = function writeHead(this: ServerResponse, statusCode: number, reason?: unknown, headers?: unknown) {
+    return hookedWriteHead(this, hook, statusCode, reason, headers);
+  } as ServerResponse['writeHead'];
+  res.end = function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
+    return hookedEnd(this, hook, chunk, encoding, callback);
+  } as ServerResponse['end'];
   if (notifyDone) {
-    res.on('finish', responseDone);
-    res.on('close', responseDone);
+    const done = () => listener.done();
+    res.on('finish', done);
+    res.on('close', done);
   }
 }
 
-function responseDone(this: HookedResponse): void {
-  this[HOOK].listener.done();
-}
-
-function hookedWriteHead(this: HookedResponse, statusCode: number, reason?: unknown, headers?: unknown): ServerResponse {
-  const hook = this[HOOK];
+function hookedWriteHead(res: ServerResponse, hook: Hook, statusCode: number, reason?: unknown, headers?: unknown): ServerResponse {
   if (!hook.headersFired) {
     hook.headersFired = true;
     const given = (typeof reason === 'string' ? headers : reason) as OutgoingHttpHeaders | unknown[] | undefined;
     if (given && !Array.isArray(given)) {
       for (const name in given) {
         const value = given[name];
-        if (value !== undefined && Object.prototype.hasOwnProperty.call(given, name)) this.setHeader(name, value);
+        if (value !== undefined && Object.prototype.hasOwnProperty.call(given, name)) res.setHeader(name, value);
       }
       if (typeof reason === 'string') headers = undefined;
       else reason = undefined;
     }
-    this.statusCode = statusCode;
+    res.statusCode = statusCode;
     hook.listener.beforeHeaders();
-    statusCode = this.statusCode;
+    statusCode = res.statusCode;
   }
-  return hook.writeHead.call(this, statusCode, reason, headers);
+  return hook.writeHead.call(res, statusCode, reason, headers);
 }
 
-function hookedEnd(this: HookedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse {
-  const hook = this[HOOK];
+function hookedEnd(res: ServerResponse, hook: Hook, chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse {
   const { end, listener } = hook;
   if (hook.endCalled) {
     // A second call behaves as without this hook (Node reports it as a write after end),
     // but only once the first call has really ended the response.
-    if (!hook.ending) return end.call(this, chunk, encoding, callback);
-    void hook.ending.then((ended) => ended && end.call(this, chunk, encoding, callback));
-    return this;
+    if (!hook.ending) return end.call(res, chunk, encoding, callback);
+    void hook.ending.then((ended) => ended && end.call(res, chunk, encoding, callback));
+    return res;
   }
   hook.endCalled = true;
   if (typeof chunk === 'function') [chunk, callback] = [undefined, chunk];
   else if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding];
   const pending = listener.beforeEnd();
   if (!pending) {
-    const result = end.call(this, chunk, encoding, callback);
+    const result = end.call(res, chunk, encoding, callback);
     listener.ended();
     return result;
   }
 
-  if (!this.headersSent) {
+  if (!res.headersSent) {
     hook.ending = pending.then(
       () => {
-        end.call(this, chunk, encoding, callback);
+        end.call(res, chunk, encoding, callback);
         listener.ended();
         return true;
       },
       (err: unknown) => {
         // Nothing was sent: hand the response to the error handler untouched.
-        (this as ServerResponse).end = end as ServerResponse['end'];
-        for (const name of BODY_HEADERS) this.removeHeader(name);
+        res.end = end as ServerResponse['end'];
+        for (const name of BODY_HEADERS) res.removeHeader(name);
         listener.ended();
         listener.endFailed(err);
         return false;
       },
     );
-    return this;
+    return res;
   }
 
   let last: Buffer | undefined;
   if (chunk !== undefined && chunk !== null) {
     const body = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string, encoding as BufferEncoding);
-    if (body.length > 1) hook.write.call(this, body.subarray(0, body.length - 1));
+    if (body.length > 1) hook.write.call(res, body.subarray(0, body.length - 1));
     if (body.length > 0) last = body.subarray(body.length - 1);
   }
   hook.ending = pending.then(
     () => {
-      end.call(this, last, undefined, callback);
+      end.call(res, last, undefined, callback);
       listener.ended();
       return true;
     },
     (err: unknown) => {
-      end.call(this, last, undefined, callback);
+      end.call(res, last, undefined, callback);
       listener.ended();
       listener.endFailed(err);
       return true;
     },
   );
-  return this;
+  return res;
 }

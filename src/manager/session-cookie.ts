@@ -23,11 +23,12 @@ export function readSessionId(req: SessionRequest, name: string, unsign: Unsign)
   const header = req.headers.cookie;
   let id: string | undefined;
   if (header) id = verified(cookieLib.parse(header)[name], unsign);
+  if (id) return id;
+  // Read only when needed: every property read on an Express request is a cache miss (see session.ts).
   const signedCookies = req.signedCookies as Record<string, unknown> | undefined;
-  if (!id && signedCookies && typeof signedCookies[name] === 'string') id = signedCookies[name] as string;
+  if (signedCookies && typeof signedCookies[name] === 'string') return signedCookies[name] as string;
   const cookies = req.cookies as Record<string, unknown> | undefined;
-  if (!id && cookies) id = verified(cookies[name], unsign);
-  return id;
+  return cookies ? verified(cookies[name], unsign) : undefined;
 }
 
 /** Appends the signed session cookie (`s:<id>.<signature>`, `signedId` being `<id>.<signature>`) to the response's Set-Cookie header. */

@@ -8,18 +8,25 @@ export interface SessionRequest extends IncomingMessage {
   session?: Session;
   sessionStore?: Store;
   secret?: string;
-  [SAVE_LISTENER]?: { sessionSaved(session: Session): void };
   [key: string]: unknown;
 }
 
 type Callback = (err?: unknown) => void;
 
+/** Told of every explicit `save()` of a request's session. */
+export interface SaveListener {
+  sessionSaved(session: Session): void;
+}
+
+let setSaveListener: (session: Session, listener: SaveListener) => void;
+
 /**
- * Key of an optional listener on the request whose `sessionSaved` is called with the session
- * whenever `save()` is called explicitly: how the request lifecycle learns what was saved without
- * wrapping each session.
+ * Tells `listener` of every explicit `save()` of `session` and of the sessions that replace it on
+ * its request (regenerate, reload). The middleware calls it on the session it sets up.
  */
-export const SAVE_LISTENER = Symbol('msm.saveListener');
+export function listenForSaves(session: Session, listener: SaveListener): void {
+  setSaveListener(session, listener);
+}
 
 /**
  * `req.session`: the user's data as own enumerable properties, plus `cookie`.
@@ -31,12 +38,18 @@ export class Session {
   // per-instance non-enumerable properties (one Session per request).
   readonly #req: SessionRequest;
   readonly #id: string;
+  #saveListener: SaveListener | undefined;
   declare cookie: Cookie;
   [key: string]: unknown;
 
   constructor(req: SessionRequest, data?: Record<string, unknown> | null) {
     this.#req = req;
     this.#id = req.sessionID as string;
+    // A session that replaces the request's session (regenerate, reload) reports to the same listener.
+    // Kept on the session, not on the request: Express swaps the request's prototype, after which
+    // V8 makes every property added to the request a slow store (see response-hooks.ts).
+    const replaced = req.session;
+    this.#saveListener = replaced instanceof Session ? replaced.#saveListener : undefined;
     if (typeof data === 'object' && data !== null) {
       for (const prop in data) {
         if (!(prop in this)) this[prop] = data[prop];
@@ -54,6 +67,10 @@ export class Session {
     return this.#req;
   }
 
+  static {
+    setSaveListener = (session, listener) => (session.#saveListener = listener);
+  }
+
   /** Restarts the inactivity countdown (alias of `resetMaxAge`). */
   touch(): this {
     return this.resetMaxAge();
@@ -67,7 +84,7 @@ export class Session {
 
   /** Saves the session now (the middleware also saves at the end of the request when needed). */
   save(fn?: Callback): this {
-    this.req[SAVE_LISTENER]?.sessionSaved(this);
+    this.#saveListener?.sessionSaved(this);
     this.req.sessionStore!.set(this.id, this, fn ?? noop);
     return this;
   }
