@@ -50,6 +50,25 @@ export class Cookie {
     }
   }
 
+  /**
+   * A cookie from its stored form (`toJSON`'s, with `expires` as an ISO string): what
+   * express-session's `createSession` builds, in fewer steps (it runs on every request that loads
+   * a session): `expires` and `originalMaxAge` are taken as stored, the rest as the constructor would.
+   */
+  static restore(stored: Record<string, unknown>): Cookie {
+    const cookie = new Cookie();
+    for (const key in stored) {
+      if (key === 'expires' || key === 'originalMaxAge' || key === 'data' || !Object.prototype.hasOwnProperty.call(stored, key)) continue;
+      (cookie as unknown as Record<string, unknown>)[key] = stored[key];
+    }
+    const expires = stored.expires;
+    if (Object.prototype.hasOwnProperty.call(stored, 'expires')) {
+      cookie._expires = typeof expires === 'string' ? new Date(expires) : (expires as Date | null | undefined);
+    }
+    cookie.originalMaxAge = stored.originalMaxAge as number | null | undefined;
+    return cookie;
+  }
+
   /** Absolute expiry; setting it also records the current `maxAge` as `originalMaxAge`. */
   set expires(date: Date | null | undefined) {
     this._expires = date;

@@ -1,7 +1,10 @@
-import type { ServerResponse, OutgoingHttpHeaders } from 'node:http';
+import { ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 
 /** Whether `res` is a real response we can hook (socket.io passes a bare object). */
 export function isHookable(res: unknown): res is ServerResponse {
+  // instanceof first: it reads no property of the response (each read of a property of an Express
+  // response misses V8's caches, see hookResponse).
+  if (res instanceof ServerResponse) return true;
   const r = res as Partial<ServerResponse> | null;
   return !!r && typeof r.writeHead === 'function' && typeof r.end === 'function' && typeof r.setHeader === 'function';
 }

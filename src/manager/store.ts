@@ -59,11 +59,7 @@ Store.prototype.load = function load(this: Store, sid: string, fn: StoreCallback
 };
 
 Store.prototype.createSession = function createSession(this: Store, req: SessionRequest, sess: SessionData) {
-  const { expires, originalMaxAge } = sess.cookie;
-  const cookie = new Cookie(sess.cookie as never);
-  if (typeof expires === 'string') cookie.expires = new Date(expires);
-  cookie.originalMaxAge = originalMaxAge;
-  (sess as Record<string, unknown>).cookie = cookie;
+  (sess as Record<string, unknown>).cookie = Cookie.restore(sess.cookie);
   req.session = new Session(req, sess);
   return req.session;
 };

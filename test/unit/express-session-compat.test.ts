@@ -216,3 +216,25 @@ describe('response and store edge cases, compared on a bare node:http server', (
     expect(results['memcached-session-manager']).toEqual(results.none);
   });
 });
+
+describe('a stored cookie comes back as express-session builds it', () => {
+  const stored = [
+    { originalMaxAge: 3_600_000, expires: new Date(Date.now() + 1_800_000).toISOString(), httpOnly: true, path: '/' },
+    { originalMaxAge: null, expires: null, httpOnly: true, path: '/', secure: true, sameSite: 'lax' },
+    { originalMaxAge: 60_000, expires: new Date(Date.now() - 5_000).toISOString(), httpOnly: false, path: '/app', domain: 'example.com', sameSite: 'strict', priority: 'high', partitioned: true },
+    { originalMaxAge: 1000, httpOnly: true, path: '/' },
+  ];
+  for (const cookie of stored) {
+    it(JSON.stringify(cookie), () => {
+      const theirs = new expressSession.Store();
+      const ours = new session.MemoryStore();
+      const req = (store: object) => ({ sessionID: 'id', sessionStore: store }) as never;
+      const a = theirs.createSession(req(theirs), { cookie: structuredClone(cookie) } as never).cookie;
+      const b = ours.createSession(req(ours), { cookie: structuredClone(cookie) } as never).cookie;
+      expect(JSON.parse(JSON.stringify(b))).toEqual(JSON.parse(JSON.stringify(a)));
+      expect(b.originalMaxAge).toEqual(a.originalMaxAge);
+      expect(b.expires?.valueOf()).toEqual(a.expires?.valueOf());
+      expect(b.serialize('sid', 'v')).toEqual(a.serialize('sid', 'v'));
+    });
+  }
+});
