@@ -285,6 +285,11 @@ try {
     }
     for (const server of servers.splice(0)) stopServer(server);
   }
+  // The middleware's own cost, without sockets (bench/in-process.mjs), on the server's CPU.
+  const [inCommand, inArgs] = pinned(0, process.execPath, [path.join(here, 'in-process.mjs'), memcached.option]);
+  const inProcessRun = spawnSync(inCommand, inArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  var inProcess = JSON.parse(inProcessRun.stdout);
+  console.log('\nin-process µs per read request:', JSON.stringify(inProcess));
   console.log('\nmemory (msm sticky, heap used after GC):');
   var memory = CONFIGS.includes('msm sticky') ? await memoryBenchmark() : undefined;
   console.log(JSON.stringify(memory, null, 2));
@@ -360,19 +365,22 @@ const stageTable = [
   }),
 ].join('\n');
 const stageText = `CPU µs per request by stage (this package's configurations; a separate ${STAGE_SECONDS} s run with stage timing on). Each stage is the synchronous work of that step; "load" includes "parse" (the session's JSON), "save/touch call" includes "serialization". The last column is the server's whole CPU time per request above plain Express's (from the main run): what the stages do not cover is the HTTP response hooks' extra work, memcached replies being parsed, promise turns and garbage collection.`;
+const inProcessText = `In-process, without sockets (\`bench/in-process.mjs\`: requests built as Node and Express build them, run in a loop through the middleware and a route that reads the session, garbage collection included; median of 5 loops, server CPU): CPU µs per small read request: ${Object.entries(inProcess)
+  .map(([name, us]) => `${name} ${us.toFixed(1)}${name === 'express' ? '' : ` (+${(us - inProcess.express).toFixed(1)})`}`)
+  .join(', ')}.`;
 const memoryText = memory
   ? `Memory, msm sticky with ${MEMORY_SESSIONS.toLocaleString('en')} small sessions created: ${Math.round(memory.unbounded.perSession)} bytes of heap per session held; with \`maxLocalSessions: ${memory.bounded.maxLocal}\` the heap grew ${((memory.bounded.half - memory.bounded.before) / 2 ** 20).toFixed(1)} MiB for the first ${MEMORY_SESSIONS / 2} sessions and ${((memory.bounded.full - memory.bounded.half) / 2 ** 20).toFixed(1)} MiB for the next ${MEMORY_SESSIONS / 2} (${memory.bounded.local} held).`
   : '';
 const header = `Machine: ${machine}. ${hasTaskset ? 'Server pinned to CPU 0, load generator (autocannon, separate process) to CPU 1' : 'Processes not pinned'}; 2 memcached nodes (${memcached.provider}) and 1 redis-server, unpinned. ${SESSIONS.toLocaleString('en')} sessions per configuration (each read once before the runs), ${CONNECTIONS} connections; every configuration's server is started first, then ${ROUNDS} rounds of ${SECONDS} s runs (each round runs every row once) and each row shows its median round; read-heavy = 95% reads / 5% writes, write-heavy = 50/50, read-only and write-only = 100%; small ≈ 200 B, large ≈ 20 KB sessions. "× Express" is the median of the row's per-round ratios to plain Express (read-heavy, same payload, same round). Measured ${new Date().toISOString().slice(0, 10)}.`;
-const report = `# Benchmark results\n\n${header}\n\n${table}\n\n## Goals\n\n${goalTable}\n\n## Where the CPU goes\n\n${stageText}\n\n${stageTable}\n\n## Memory\n\n${memoryText}\n\n![requests per second](latest.svg)\n`;
+const report = `# Benchmark results\n\n${header}\n\n${table}\n\n## Goals\n\n${goalTable}\n\n## Where the CPU goes\n\n${stageText}\n\n${stageTable}\n\n${inProcessText}\n\n## Memory\n\n${memoryText}\n\n![requests per second](latest.svg)\n`;
 mkdirSync(path.join(here, 'results'), { recursive: true });
 writeFileSync(path.join(here, 'results/latest.md'), report);
-writeFileSync(path.join(here, 'results/latest.json'), JSON.stringify({ machine, rows, goals, stages: stageRows, memory }, null, 2));
+writeFileSync(path.join(here, 'results/latest.json'), JSON.stringify({ machine, rows, goals, stages: stageRows, inProcess, memory }, null, 2));
 writeFileSync(path.join(here, 'results/latest.svg'), chart(rows, CONFIGS));
 if (!process.env.BENCH_CONFIGS) {
   const readmePath = path.join(here, '../README.md');
   const readme = readFileSync(readmePath, 'utf8');
-  const block = `<!-- bench:start -->\n${header}\n\n${table}\n\n${goalTable}\n\n${stageText}\n\n${stageTable}\n\n${memoryText}\n\n![requests per second](bench/results/latest.svg)\n<!-- bench:end -->`;
+  const block = `<!-- bench:start -->\n${header}\n\n${table}\n\n${goalTable}\n\n${stageText}\n\n${stageTable}\n\n${inProcessText}\n\n${memoryText}\n\n![requests per second](bench/results/latest.svg)\n<!-- bench:end -->`;
   writeFileSync(readmePath, readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
 }
 console.log(`\n${goalTable}\n\n${stageTable}\n\nwrote bench/results/latest.md, latest.svg, latest.json${process.env.BENCH_CONFIGS ? '' : ' and the README section'}`);

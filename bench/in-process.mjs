@@ -1,0 +1,85 @@
+// The middleware's own CPU cost per request, without sockets or a load generator: requests are
+// built as Node's http server and Express build them (IncomingMessage/ServerResponse, Express's
+// prototypes swapped in, the properties Express adds) and run through a middleware and a route
+// that reads the session, in a loop; garbage collection included. Far steadier than req/s on a
+// shared machine. Usage: node bench/in-process.mjs <memcached nodes option> → one JSON line.
+import http from 'node:http';
+import net from 'node:net';
+import express from 'express';
+import session from '../dist/esm/index.js';
+import { apiFloor } from './api-floor.mjs';
+
+const [nodes] = process.argv.slice(2);
+const ITERATIONS = Number(process.env.BENCH_IN_PROCESS_ITERATIONS ?? 40_000);
+const REPEATS = 5;
+const quiet = { info() {}, warn() {}, error() {} };
+const common = { secret: 'bench secret', resave: false, saveUninitialized: false, cookie: { maxAge: 3_600_000 } };
+const MIDDLEWARES = {
+  express: () => (_req, _res, next) => next(),
+  'api floor': () => apiFloor(),
+  // A long interval: the revocation check's token read is a network round trip, not this loop's subject.
+  'msm sticky (revocationCheckInterval 60000)': () => session({ ...common, memcachedNodes: nodes, revocationCheckInterval: 60_000, logger: quiet }),
+};
+
+const app = express();
+const socket = new net.Socket();
+/** Runs one request through `middleware` and `route`; returns whether it completed synchronously. */
+function request(middleware, cookie, url, route) {
+  const req = new http.IncomingMessage(socket);
+  req.headers = cookie ? { host: 'bench', cookie } : { host: 'bench' };
+  req.url = url;
+  req.method = 'GET';
+  const res = new http.ServerResponse(req);
+  // What Express's init middleware and router do before an application middleware runs.
+  req.res = res;
+  res.req = req;
+  req.next = () => {};
+  Object.setPrototypeOf(req, app.request);
+  Object.setPrototypeOf(res, app.response);
+  res.locals = Object.create(null);
+  req.baseUrl = '';
+  req.originalUrl = url;
+  req.query = {};
+  let done = false;
+  middleware(req, res, () => {
+    req.params = {};
+    route(req, res);
+    done = true;
+  });
+  return { res, done };
+}
+const init = (req, res) => {
+  if (req.session) Object.assign(req.session, { user: 'bench', data: 'x'.repeat(200), n: 0 });
+  res.end('ok');
+};
+const read = (req, res) => res.end(req.session ? String(req.session.n) : 'none');
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+const results = {};
+for (const [name, make] of Object.entries(MIDDLEWARES)) {
+  const middleware = make();
+  const cookies = [];
+  for (let i = 0; i < (name === 'express' ? 1 : 2000); i++) {
+    const { res } = request(middleware, '', '/init', init);
+    await tick();
+    const header = res.getHeader('set-cookie');
+    const cookie = Array.isArray(header) ? header[0] : header;
+    cookies.push(cookie ? String(cookie).split(';')[0] : '');
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  for (const cookie of cookies) request(middleware, cookie, '/read', read);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const runs = [];
+  for (let repeat = 0; repeat < REPEATS; repeat++) {
+    let notSync = 0;
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < ITERATIONS; i++) if (!request(middleware, cookies[i % cookies.length], '/read', read).done) notSync++;
+    runs.push(Number(process.hrtime.bigint() - started) / 1e3 / ITERATIONS);
+    if (notSync) throw new Error(`${name}: ${notSync} reads did not complete synchronously`);
+    await tick();
+  }
+  results[name] = runs.sort((a, b) => a - b)[Math.floor(REPEATS / 2)];
+  await middleware.close?.();
+}
+process.stdout.write(JSON.stringify(results) + '\n');
+process.exit(0);
