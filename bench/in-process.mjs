@@ -1,8 +1,11 @@
 // The middleware's own CPU cost per request, without sockets or a load generator: requests are
-// built as Node's http server and Express build them (IncomingMessage/ServerResponse, Express's
-// prototypes swapped in, the properties Express adds) and run through a middleware and a route
-// that reads the session, in a loop; garbage collection included. Far steadier than req/s on a
-// shared machine. Usage: node bench/in-process.mjs <memcached nodes option> → one JSON line.
+// built as Node's http server builds them (IncomingMessage/ServerResponse), and for the Express
+// figures as Express then changes them (its prototypes swapped in, the properties it adds), and
+// run through a middleware and a route that reads the session, in a loop; garbage collection
+// included. Far steadier than req/s on a shared machine. Express matters: once it has swapped a
+// request's prototypes, V8 gives every property added to the request or response a new hidden
+// class, so the properties the express-session API adds cost far more there than on node:http.
+// Usage: node bench/in-process.mjs <memcached nodes option> → one JSON line.
 import http from 'node:http';
 import net from 'node:net';
 import express from 'express';
@@ -15,7 +18,7 @@ const REPEATS = 5;
 const quiet = { info() {}, warn() {}, error() {} };
 const common = { secret: 'bench secret', resave: false, saveUninitialized: false, cookie: { maxAge: 3_600_000 } };
 const MIDDLEWARES = {
-  express: () => (_req, _res, next) => next(),
+  'no middleware': () => (_req, _res, next) => next(),
   'api floor': () => apiFloor(),
   // A long interval: the revocation check's token read is a network round trip, not this loop's subject.
   'msm sticky (revocationCheckInterval 60000)': () => session({ ...common, memcachedNodes: nodes, revocationCheckInterval: 60_000, logger: quiet }),
@@ -24,25 +27,27 @@ const MIDDLEWARES = {
 const app = express();
 const socket = new net.Socket();
 /** Runs one request through `middleware` and `route`; returns whether it completed synchronously. */
-function request(middleware, cookie, url, route) {
+function request(middleware, cookie, url, route, asExpress) {
   const req = new http.IncomingMessage(socket);
   req.headers = cookie ? { host: 'bench', cookie } : { host: 'bench' };
   req.url = url;
   req.method = 'GET';
   const res = new http.ServerResponse(req);
-  // What Express's init middleware and router do before an application middleware runs.
-  req.res = res;
-  res.req = req;
-  req.next = () => {};
-  Object.setPrototypeOf(req, app.request);
-  Object.setPrototypeOf(res, app.response);
-  res.locals = Object.create(null);
-  req.baseUrl = '';
-  req.originalUrl = url;
-  req.query = {};
+  if (asExpress) {
+    // What Express's init middleware and router do before an application middleware runs.
+    req.res = res;
+    res.req = req;
+    req.next = () => {};
+    Object.setPrototypeOf(req, app.request);
+    Object.setPrototypeOf(res, app.response);
+    res.locals = Object.create(null);
+    req.baseUrl = '';
+    req.originalUrl = url;
+    req.query = {};
+  }
   let done = false;
   middleware(req, res, () => {
-    req.params = {};
+    if (asExpress) req.params = {};
     route(req, res);
     done = true;
   });
@@ -55,30 +60,34 @@ const init = (req, res) => {
 const read = (req, res) => res.end(req.session ? String(req.session.n) : 'none');
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
-const results = {};
+const results = { express: {}, 'node:http': {} };
 for (const [name, make] of Object.entries(MIDDLEWARES)) {
+  if (process.env.ONLY && !name.startsWith(process.env.ONLY)) continue;
   const middleware = make();
   const cookies = [];
-  for (let i = 0; i < (name === 'express' ? 1 : 2000); i++) {
-    const { res } = request(middleware, '', '/init', init);
+  for (let i = 0; i < (name === 'no middleware' ? 1 : 2000); i++) {
+    const { res } = request(middleware, '', '/init', init, false);
     await tick();
     const header = res.getHeader('set-cookie');
     const cookie = Array.isArray(header) ? header[0] : header;
     cookies.push(cookie ? String(cookie).split(';')[0] : '');
   }
   await new Promise((resolve) => setTimeout(resolve, 300));
-  for (const cookie of cookies) request(middleware, cookie, '/read', read);
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const runs = [];
-  for (let repeat = 0; repeat < REPEATS; repeat++) {
-    let notSync = 0;
-    const started = process.hrtime.bigint();
-    for (let i = 0; i < ITERATIONS; i++) if (!request(middleware, cookies[i % cookies.length], '/read', read).done) notSync++;
-    runs.push(Number(process.hrtime.bigint() - started) / 1e3 / ITERATIONS);
-    if (notSync) throw new Error(`${name}: ${notSync} reads did not complete synchronously`);
-    await tick();
+  for (const shape of Object.keys(results)) {
+    const asExpress = shape === 'express';
+    for (const cookie of cookies) request(middleware, cookie, '/read', read, asExpress);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const runs = [];
+    for (let repeat = 0; repeat < REPEATS; repeat++) {
+      let notSync = 0;
+      const started = process.hrtime.bigint();
+      for (let i = 0; i < ITERATIONS; i++) if (!request(middleware, cookies[i % cookies.length], '/read', read, asExpress).done) notSync++;
+      runs.push(Number(process.hrtime.bigint() - started) / 1e3 / ITERATIONS);
+      if (notSync) throw new Error(`${name}: ${notSync} reads did not complete synchronously`);
+      await tick();
+    }
+    results[shape][name] = runs.sort((a, b) => a - b)[Math.floor(REPEATS / 2)];
   }
-  results[name] = runs.sort((a, b) => a - b)[Math.floor(REPEATS / 2)];
   await middleware.close?.();
 }
 process.stdout.write(JSON.stringify(results) + '\n');

@@ -365,9 +365,14 @@ const stageTable = [
   }),
 ].join('\n');
 const stageText = `CPU µs per request by stage (this package's configurations; a separate ${STAGE_SECONDS} s run with stage timing on). Each stage is the synchronous work of that step; "load" includes "parse" (the session's JSON), "save/touch call" includes "serialization". The last column is the server's whole CPU time per request above plain Express's (from the main run): what the stages do not cover is the HTTP response hooks' extra work, memcached replies being parsed, promise turns and garbage collection.`;
-const inProcessText = `In-process, without sockets (\`bench/in-process.mjs\`: requests built as Node and Express build them, run in a loop through the middleware and a route that reads the session, garbage collection included; median of 5 loops, server CPU): CPU µs per small read request: ${Object.entries(inProcess)
-  .map(([name, us]) => `${name} ${us.toFixed(1)}${name === 'express' ? '' : ` (+${(us - inProcess.express).toFixed(1)})`}`)
-  .join(', ')}.`;
+const inProcessLine = (shape) => {
+  const figures = inProcess[shape];
+  const none = figures['no middleware'];
+  return Object.entries(figures)
+    .map(([name, us]) => `${name} ${us.toFixed(1)}${us === none ? '' : ` (+${(us - none).toFixed(1)})`}`)
+    .join(', ');
+};
+const inProcessText = `In-process, without sockets (\`bench/in-process.mjs\`: requests built as Node's http server builds them, run in a loop through the middleware and a route that reads the session, garbage collection included; median of 5 loops, server CPU), CPU µs per small read request. With Express's request objects (prototypes swapped, Express's properties added): ${inProcessLine('express')}. On bare node:http: ${inProcessLine('node:http')}.`;
 const memoryText = memory
   ? `Memory, msm sticky with ${MEMORY_SESSIONS.toLocaleString('en')} small sessions created: ${Math.round(memory.unbounded.perSession)} bytes of heap per session held; with \`maxLocalSessions: ${memory.bounded.maxLocal}\` the heap grew ${((memory.bounded.half - memory.bounded.before) / 2 ** 20).toFixed(1)} MiB for the first ${MEMORY_SESSIONS / 2} sessions and ${((memory.bounded.full - memory.bounded.half) / 2 ** 20).toFixed(1)} MiB for the next ${MEMORY_SESSIONS / 2} (${memory.bounded.local} held).`
   : '';

@@ -77,23 +77,27 @@ export class RequestLifecycle implements ResponseListener, SaveListener {
   begin(loaded: LoadedSession | undefined): void {
     const started = stageStart();
     const { req, settings } = this;
+    // Values at hand are used rather than read back from req: every read of a property of an
+    // Express request misses V8's caches (see response-hooks.ts).
+    let session: Session | undefined;
     if (loaded) {
-      req.sessionID = loaded.id;
-      settings.store.createSession(req, loaded.data as SessionData);
+      if (loaded.id !== this.cookieId) req.sessionID = loaded.id;
+      session = settings.store.createSession(req, loaded.data as SessionData);
       // A session moved to a new id (takeover) counts as modified, so it is saved and its cookie re-sent.
       this.originalId = this.cookieId!;
-      this.originalJson = loaded.json ?? this.json(req.session!);
+      this.originalJson = loaded.json ?? this.json(session);
       if (!settings.resave && loaded.id === this.cookieId) {
         this.savedId = loaded.id;
         this.savedJson = this.originalJson;
       }
     } else {
       settings.store.generate(req);
-      this.originalId = req.sessionID!;
-      this.originalJson = this.json(req.session!);
+      session = req.session!;
+      this.originalId = session.id;
+      this.originalJson = this.json(session);
     }
     // Explicit saves (also of a session made by regenerate or reload) are recorded, so they are not repeated at the end.
-    if (req.session instanceof Session) listenForSaves(req.session, this);
+    if (session instanceof Session) listenForSaves(session, this);
     stageEnd('session objects', started);
   }
 
@@ -171,7 +175,7 @@ export class RequestLifecycle implements ResponseListener, SaveListener {
   }
 
   private json(session: Session): string {
-    return (session === this.req.session && this.endJson) || attributesJson(session);
+    return this.endJson !== undefined && session === this.req.session ? this.endJson : attributesJson(session);
   }
 
   private isModified(session: Session): boolean {

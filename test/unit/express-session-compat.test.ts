@@ -226,7 +226,7 @@ describe('a stored cookie comes back as express-session builds it', () => {
   ];
   for (const cookie of stored) {
     it(JSON.stringify(cookie), () => {
-      const theirs = new expressSession.Store();
+      const theirs = new expressSession.MemoryStore();
       const ours = new session.MemoryStore();
       const req = (store: object) => ({ sessionID: 'id', sessionStore: store }) as never;
       const a = theirs.createSession(req(theirs), { cookie: structuredClone(cookie) } as never).cookie;
@@ -234,7 +234,7 @@ describe('a stored cookie comes back as express-session builds it', () => {
       expect(JSON.parse(JSON.stringify(b))).toEqual(JSON.parse(JSON.stringify(a)));
       expect(b.originalMaxAge).toEqual(a.originalMaxAge);
       expect(b.expires?.valueOf()).toEqual(a.expires?.valueOf());
-      expect(b.serialize('sid', 'v')).toEqual(a.serialize('sid', 'v'));
+      expect(b.serialize('sid', 'v')).toEqual((a as unknown as { serialize(n: string, v: string): string }).serialize('sid', 'v'));
     });
   }
 });
