@@ -5,7 +5,8 @@
 // included. Far steadier than req/s on a shared machine. Express matters: once it has swapped a
 // request's prototypes, V8 gives every property added to the request or response a new hidden
 // class, so the properties the express-session API adds cost far more there than on node:http.
-// Usage: node bench/in-process.mjs <memcached nodes option> → one JSON line.
+// Usage: node bench/in-process.mjs <memcached nodes option> → one JSON line
+// (BENCH_IN_PROCESS_ONLY=<name prefix> measures one middleware, e.g. under --cpu-prof).
 import http from 'node:http';
 import net from 'node:net';
 import express from 'express';
@@ -62,7 +63,7 @@ const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 const results = { express: {}, 'node:http': {} };
 for (const [name, make] of Object.entries(MIDDLEWARES)) {
-  if (process.env.ONLY && !name.startsWith(process.env.ONLY)) continue;
+  if (process.env.BENCH_IN_PROCESS_ONLY && !name.startsWith(process.env.BENCH_IN_PROCESS_ONLY)) continue;
   const middleware = make();
   const cookies = [];
   for (let i = 0; i < (name === 'no middleware' ? 1 : 2000); i++) {

@@ -1,12 +1,13 @@
 // npm run bench: every configuration (bench/configs.mjs) against the same workloads in one run on
 // this machine. The server runs pinned to CPU 0 and the load generator (autocannon, its own process)
 // to CPU 1; memcached and redis are not pinned. Every configuration's server is started first, then
-// the runs go in rounds (each round runs every configuration and workload once), and each row
-// reports the median round: a moment when the host is slow hits one round of every row rather than
-// all rounds of one row. Per run it records the server's CPU time per request and the store
-// operations per request; for this package's configurations a last, shorter run with stage timing
-// on shows where that CPU time goes. Results: bench/results/latest.md,
-// latest.svg, latest.json, and the README section between the bench markers.
+// the runs go in rounds (each round runs every configuration and workload once, after an
+// unmeasured warm-up run of each server), and each row reports the median round: a moment when
+// the host is slow hits one round of every row rather than all rounds of one row. Per run it
+// records the server's CPU time per request and the store operations per request; for this
+// package's configurations a last, shorter run with stage timing on shows where that CPU time
+// goes, and bench/in-process.mjs measures the middleware's own cost without sockets. Results:
+// bench/results/latest.md, latest.svg, latest.json, and the README section between the markers.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ import { ensureSystemPackages, onPath } from '../scripts/system-deps.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WARMUP_SECONDS = 1;
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 10_000);
 const MEMORY_SESSIONS = Number(process.env.BENCH_MEMORY_SESSIONS ?? 100_000);
 const STAGE_SECONDS = Number(process.env.BENCH_STAGE_SECONDS ?? 2);
@@ -250,6 +252,9 @@ try {
     const samples = new Map(servers.flatMap((s) => workloadsOf(s.config).map((w) => [`${s.config}|${w}`, []])));
     for (let round = 1; round <= ROUNDS; round++) {
       for (const server of servers) {
+        // Unmeasured first: a server left idle while the others ran starts slower (V8 shrinks an
+        // idle heap's young generation, and the caches are cold), which would weigh on its first row.
+        await runLoad(server.url, server.cookiesFile, WRITE_RATIO['read-heavy'], WARMUP_SECONDS);
         for (const workload of workloadsOf(server.config)) samples.get(`${server.config}|${workload}`).push(await measure(server, workload, SECONDS));
       }
       console.log(`${payload.name}: round ${round} of ${ROUNDS} done`);
@@ -376,7 +381,7 @@ const inProcessText = `In-process, without sockets (\`bench/in-process.mjs\`: re
 const memoryText = memory
   ? `Memory, msm sticky with ${MEMORY_SESSIONS.toLocaleString('en')} small sessions created: ${Math.round(memory.unbounded.perSession)} bytes of heap per session held; with \`maxLocalSessions: ${memory.bounded.maxLocal}\` the heap grew ${((memory.bounded.half - memory.bounded.before) / 2 ** 20).toFixed(1)} MiB for the first ${MEMORY_SESSIONS / 2} sessions and ${((memory.bounded.full - memory.bounded.half) / 2 ** 20).toFixed(1)} MiB for the next ${MEMORY_SESSIONS / 2} (${memory.bounded.local} held).`
   : '';
-const header = `Machine: ${machine}. ${hasTaskset ? 'Server pinned to CPU 0, load generator (autocannon, separate process) to CPU 1' : 'Processes not pinned'}; 2 memcached nodes (${memcached.provider}) and 1 redis-server, unpinned. ${SESSIONS.toLocaleString('en')} sessions per configuration (each read once before the runs), ${CONNECTIONS} connections; every configuration's server is started first, then ${ROUNDS} rounds of ${SECONDS} s runs (each round runs every row once) and each row shows its median round; read-heavy = 95% reads / 5% writes, write-heavy = 50/50, read-only and write-only = 100%; small ≈ 200 B, large ≈ 20 KB sessions. "× Express" is the median of the row's per-round ratios to plain Express (read-heavy, same payload, same round). Measured ${new Date().toISOString().slice(0, 10)}.`;
+const header = `Machine: ${machine}. ${hasTaskset ? 'Server pinned to CPU 0, load generator (autocannon, separate process) to CPU 1' : 'Processes not pinned'}; 2 memcached nodes (${memcached.provider}) and 1 redis-server, unpinned. ${SESSIONS.toLocaleString('en')} sessions per configuration (each read once before the runs), ${CONNECTIONS} connections; every configuration's server is started first, then ${ROUNDS} rounds of ${SECONDS} s runs (each round runs every row once, each server warmed up by an unmeasured ${WARMUP_SECONDS} s run first) and each row shows its median round; read-heavy = 95% reads / 5% writes, write-heavy = 50/50, read-only and write-only = 100%; small ≈ 200 B, large ≈ 20 KB sessions. "× Express" is the median of the row's per-round ratios to plain Express (read-heavy, same payload, same round). Measured ${new Date().toISOString().slice(0, 10)}.`;
 const report = `# Benchmark results\n\n${header}\n\n${table}\n\n## Goals\n\n${goalTable}\n\n## Where the CPU goes\n\n${stageText}\n\n${stageTable}\n\n${inProcessText}\n\n## Memory\n\n${memoryText}\n\n![requests per second](latest.svg)\n`;
 mkdirSync(path.join(here, 'results'), { recursive: true });
 writeFileSync(path.join(here, 'results/latest.md'), report);
