@@ -114,19 +114,11 @@ function hookedEnd(res: ServerResponse, hook: Hook, chunk?: unknown, encoding?: 
   if (typeof chunk === 'function') [chunk, callback] = [undefined, chunk];
   else if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding];
   const pending = listener.beforeEnd();
-  if (!pending) {
-    const result = end.call(res, chunk, encoding, callback);
-    listener.ended();
-    return result;
-  }
+  if (!pending) return endNow(res, hook, chunk, encoding, callback);
 
   if (!res.headersSent) {
     hook.ending = pending.then(
-      () => {
-        end.call(res, chunk, encoding, callback);
-        listener.ended();
-        return true;
-      },
+      () => (endNow(res, hook, chunk, encoding, callback), true),
       (err: unknown) => {
         // Nothing was sent: hand the response to the error handler untouched.
         res.end = end as ServerResponse['end'];
@@ -145,18 +137,21 @@ function hookedEnd(res: ServerResponse, hook: Hook, chunk?: unknown, encoding?: 
     if (body.length > 1) hook.write.call(res, body.subarray(0, body.length - 1));
     if (body.length > 0) last = body.subarray(body.length - 1);
   }
+  // Headers were sent: the last byte goes out either way, and a failure is reported after it.
   hook.ending = pending.then(
-    () => {
-      end.call(res, last, undefined, callback);
-      listener.ended();
-      return true;
-    },
+    () => (endNow(res, hook, last, undefined, callback), true),
     (err: unknown) => {
-      end.call(res, last, undefined, callback);
-      listener.ended();
+      endNow(res, hook, last, undefined, callback);
       listener.endFailed(err);
       return true;
     },
   );
   return res;
+}
+
+/** Ends the response with the original `end`, then tells the listener. */
+function endNow(res: ServerResponse, hook: Hook, chunk: unknown, encoding: unknown, callback: unknown): ServerResponse {
+  const result = hook.end.call(res, chunk, encoding, callback);
+  hook.listener.ended();
+  return result;
 }
