@@ -213,7 +213,9 @@ const rows = [];
 const stageRows = [];
 const isMsm = (config) => config.startsWith('msm ');
 const workloadsOf = (config) => [...WORKLOADS, ...(CONFIG_TABLE[config].workloads ?? [])];
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+/** The middle item by `key` (the lower middle of an even count). */
+const middleBy = (items, key) => [...items].sort((a, b) => key(a) - key(b))[Math.floor((items.length - 1) / 2)];
+const median = (values) => middleBy(values, (v) => v);
 const servers = [];
 
 function stopServer(server) {
@@ -264,7 +266,7 @@ try {
     for (const server of servers) {
       for (const workload of workloadsOf(server.config)) {
         const runs = samples.get(`${server.config}|${workload}`);
-        const middle = [...runs].sort((a, b) => a.rps - b.rps)[Math.floor((runs.length - 1) / 2)];
+        const middle = middleBy(runs, (r) => r.rps);
         const row = {
           payload: payload.name,
           workload,
@@ -293,6 +295,7 @@ try {
   // The middleware's own cost, without sockets (bench/in-process.mjs), on the server's CPU.
   const [inCommand, inArgs] = pinned(0, process.execPath, [path.join(here, 'in-process.mjs'), memcached.option]);
   const inProcessRun = spawnSync(inCommand, inArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (inProcessRun.status !== 0) throw new Error(`bench/in-process.mjs failed (exit ${inProcessRun.status ?? inProcessRun.signal})`);
   var inProcess = JSON.parse(inProcessRun.stdout);
   console.log('\nin-process µs per read request:', JSON.stringify(inProcess));
   console.log('\nmemory (msm sticky, heap used after GC):');

@@ -38,12 +38,7 @@ export class Cookie {
     this.maxAge = null;
     if (options) {
       if (typeof options !== 'object') throw new TypeError('argument options must be a object');
-      // for-in over own keys: Object.entries allocates an array per attribute (one Cookie per request).
-      for (const key in options) {
-        if (key !== 'data' && Object.prototype.hasOwnProperty.call(options, key)) {
-          (this as Record<string, unknown>)[key] = (options as Record<string, unknown>)[key];
-        }
-      }
+      this.assign(options as Record<string, unknown>, false);
     }
     if (this.originalMaxAge === undefined || this.originalMaxAge === null) {
       this.originalMaxAge = this.maxAge;
@@ -57,16 +52,23 @@ export class Cookie {
    */
   static restore(stored: Record<string, unknown>): Cookie {
     const cookie = new Cookie();
-    for (const key in stored) {
-      if (key === 'expires' || key === 'originalMaxAge' || key === 'data' || !Object.prototype.hasOwnProperty.call(stored, key)) continue;
-      (cookie as unknown as Record<string, unknown>)[key] = stored[key];
-    }
+    cookie.assign(stored, true);
     const expires = stored.expires;
     if (Object.prototype.hasOwnProperty.call(stored, 'expires')) {
       cookie._expires = typeof expires === 'string' ? new Date(expires) : (expires as Date | null | undefined);
     }
     cookie.originalMaxAge = stored.originalMaxAge as number | null | undefined;
     return cookie;
+  }
+
+  /** Copies `source`'s own attributes (through the setters), leaving out `expires` and `originalMaxAge` when `exceptExpiry`. */
+  private assign(source: Record<string, unknown>, exceptExpiry: boolean): void {
+    // for-in over own keys: Object.entries allocates an array per attribute (one Cookie per request).
+    for (const key in source) {
+      if (key === 'data' || !Object.prototype.hasOwnProperty.call(source, key)) continue;
+      if (exceptExpiry && (key === 'expires' || key === 'originalMaxAge')) continue;
+      (this as unknown as Record<string, unknown>)[key] = source[key];
+    }
   }
 
   /** Absolute expiry; setting it also records the current `maxAge` as `originalMaxAge`. */

@@ -68,7 +68,7 @@ export function hookResponse(res: ServerResponse, listener: ResponseListener, no
     endCalled: false,
     ending: undefined,
   };
-  // Two small closures carry the state: a property or WeakMap entry per response costs more (see below).
+  // Two small closures carry the state: a property or WeakMap entry per response costs more (see above).
   res.writeHead = function writeHead(this: ServerResponse, statusCode: number, reason?: unknown, headers?: unknown) {
     return hookedWriteHead(this, hook, statusCode, reason, headers);
   } as ServerResponse['writeHead'];
