@@ -85,6 +85,21 @@ export function storedJson(encoded: Pick<EncodedSession, 'body' | 'cookie'>): st
   return encoded.body === '{}' ? `{"cookie":${cookie}}` : `{"cookie":${cookie},${encoded.body.slice(1)}`;
 }
 
+/**
+ * The attributes' JSON inside stored text that `storedJson` wrote, given the cookie parsed from
+ * it: lets a load skip serializing the session for change detection. Undefined when the text was
+ * not written that way (then the caller serializes). A wrong answer can only make an unchanged
+ * session look changed (one extra save), never hide a change: it is compared with the JSON of
+ * the session as it ends.
+ */
+export function storedBody(text: string, cookie: unknown): string | undefined {
+  const prefix = `{"cookie":${JSON.stringify(cookie)}`;
+  if (!text.startsWith(prefix)) return undefined;
+  const next = text.charCodeAt(prefix.length);
+  if (next === 0x2c /* , */) return `{${text.slice(prefix.length + 1)}`;
+  return next === 0x7d /* } */ && text.length === prefix.length + 1 ? '{}' : undefined;
+}
+
 /** Throws SessionTooLargeError when the session under `key` cannot be one memcached item. */
 export function checkItemSize(key: string, encoded: Pick<EncodedSession, 'body' | 'cookie'>, limit: number): void {
   // memcached counts key, value and ~50 bytes of item header against the slab size; the value is

@@ -7,7 +7,7 @@ import type { SessionData } from '../manager/store.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
 import { SessionConflictError, SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
 import { isStorableId, storageKey } from '../memcached/storage-key.js';
-import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, SessionTooLargeError, storedJson } from '../memcached/session-codec.js';
+import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, SessionTooLargeError, storedBody, storedJson } from '../memcached/session-codec.js';
 import { isValueTooLarge, type MemcachedResponseError } from '../memcached/response-error.js';
 import { READ_NODES, SessionCopies, type Fence } from '../failover/session-copies.js';
 import { reportCorruptSession } from '../memcached/corrupt-session.js';
@@ -133,9 +133,10 @@ export class NonStickyMode implements SessionMode {
       const started = performance.now();
       const stage = stageStart();
       const data = decodeSession(copy.json);
+      const json = storedBody(copy.json, data.cookie);
       stageEnd('parse', stage);
       this.stats.record('deserialization', performance.now() - started);
-      return { id, data };
+      return { id, data, json };
     } catch (err) {
       if (!(err instanceof CorruptSessionError)) throw err;
       reportCorruptSession(this.logger, this.stats, key, err.message);
@@ -197,7 +198,8 @@ export class NonStickyMode implements SessionMode {
     }
   }
 
-  async touch(id: string, session: Session | SessionData): Promise<void> {
+  /** Returns nothing when the load already touched the copies (the response then need not wait). */
+  touch(id: string, session: Session | SessionData): Promise<void> | void {
     const key = storageKey(this.settings.storageKeyPrefix, id);
     const ttl = this.ttlOf(session);
     const req = (session as Session).req as SessionRequest | undefined;
@@ -206,6 +208,10 @@ export class NonStickyMode implements SessionMode {
       this.stats.inc('touchesSkipped');
       return;
     }
+    return this.touchCopies(key, ttl);
+  }
+
+  private async touchCopies(key: string, ttl: number): Promise<void> {
     const missing = await this.copies.touch(key, ttl, this.copies.nodesFor(key, COPIES));
     const latest = this.inUse.get(key)?.latest;
     // A node lost its copy (restarted, evicted): two copies again, from the one just read.
@@ -254,9 +260,11 @@ export class NonStickyMode implements SessionMode {
   }
 
   releaseLocks(req: SessionRequest): Promise<void> | undefined {
-    const locks = [...(this.holds.get(req)?.values() ?? [])].flatMap((hold) => (hold.lock && !hold.released ? [hold.lock] : []));
-    if (locks.length === 0) return undefined;
-    return Promise.all(locks.map((lock) => this.locks.release(lock))).then(() => undefined);
+    const holds = this.holds.get(req);
+    if (!holds) return undefined;
+    let releases: Promise<void>[] | undefined;
+    for (const hold of holds.values()) if (hold.lock && !hold.released) (releases ??= []).push(this.locks.release(hold.lock));
+    return releases && Promise.all(releases).then(() => undefined);
   }
 
   finish(_id: string, req: SessionRequest): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CorruptSessionError, decodeSession, encodeSession, MAX_SESSION_DEPTH, nestsDeeperThan } from '../../src/memcached/session-codec.js';
+import { CorruptSessionError, decodeSession, encodeSession, MAX_SESSION_DEPTH, nestsDeeperThan, attributesJson, storedBody, storedJson } from '../../src/memcached/session-codec.js';
 
 describe('stored session validation', () => {
   it('measures nesting without counting brackets inside strings', () => {
@@ -35,5 +35,20 @@ describe('stored session validation', () => {
     let deep: unknown = 1;
     for (let i = 0; i < MAX_SESSION_DEPTH + 1; i++) deep = [deep];
     expect(() => encodeSession({ cookie: {}, deep })).toThrow(/nested deeper than 500 levels/);
+  });
+
+  it('finds the attributes JSON in what storedJson wrote, and nothing in text written otherwise', () => {
+    const cookie = { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000).toISOString(), httpOnly: true, path: '/' };
+    for (const session of [{ cookie, user: 'ada', cart: [1, 2], '1': 'x' }, { cookie }]) {
+      const text = storedJson(encodeSession(session));
+      const data = decodeSession(text);
+      // What change detection compares it with: the JSON of the session built from the data.
+      expect(storedBody(text, data.cookie)).toBe(attributesJson(data));
+    }
+    const data = decodeSession(JSON.stringify({ cookie, user: 'ada' }));
+    expect(storedBody('{"cookie": {"path":"/"},"user":"ada"}', { path: '/' })).toBeUndefined(); // spaces
+    expect(storedBody('{"user":"ada","cookie":{"path":"/"}}', { path: '/' })).toBeUndefined(); // cookie not first
+    expect(storedBody('{"cookie":{"path":"/"}}x', { path: '/' })).toBeUndefined();
+    expect(storedBody(JSON.stringify({ cookie, user: 'ada' }), data.cookie)).toBe('{"user":"ada"}');
   });
 });
