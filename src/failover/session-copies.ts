@@ -73,6 +73,25 @@ function newestOf(
 ): { copy?: VersionedCopy; contested: boolean; unvouched: boolean } {
   let version = -1;
   for (const { copy } of found) if (copy && copy.version > version) version = copy.version;
+  // The usual case, without building the vote: every copy of the newest version has one content.
+  let first: VersionedCopy | undefined;
+  let count = 0;
+  for (const { copy } of found) {
+    if (!copy || copy.version !== version) continue;
+    if (first && copy.json !== first.json) {
+      first = undefined;
+      break;
+    }
+    first ??= copy;
+    count++;
+  }
+  if (first || version < 0) {
+    return {
+      copy: first,
+      contested: false,
+      unvouched: count === 1 && found.some(({ node, copy }) => copy && copy.version < version && nodes.includes(node)),
+    };
+  }
   const votes = new Map<string, { copy: VersionedCopy; count: number }>();
   for (const { copy } of found) {
     if (!copy || copy.version !== version) continue;
@@ -178,14 +197,22 @@ export class SessionCopies {
     const cas = new Map<string, bigint | undefined>();
     const result: ReadResult = { stale: [], failed: [], corrupt: [], cas, complete: true, doubtful: false, leftovers: new Map() };
     const found: Array<{ node: string; copy?: VersionedCopy }> = [];
+    // Copies are usually byte-identical: one is decoded, and the others compared as bytes.
+    let decodedRaw: Buffer | undefined;
+    let decoded: VersionedCopy | undefined;
     const record = (answers: PromiseSettledResult<{ value: Buffer; cas: bigint } | null>[], targets: string[]) =>
       answers.forEach((answer, i) => {
         const node = targets[i];
         if (answer.status === 'rejected') return result.failed.push(node);
         cas.set(node, answer.value?.cas);
         if (answer.value === null) return found.push({ node });
-        const copy = decodeCopy(answer.value.value);
+        const raw = answer.value.value;
+        const copy = decodedRaw?.equals(raw) ? decoded : decodeCopy(raw);
         if (!copy) return result.corrupt.push(node);
+        if (!decodedRaw) {
+          decodedRaw = raw;
+          decoded = copy;
+        }
         found.push({ node, copy });
       });
     const asked = [...nodes];

@@ -6,7 +6,7 @@ import type { ResponseListener } from './response-hooks.js';
 import { writeSessionCookie } from './session-cookie.js';
 import type { SignedValues } from './signature.js';
 import { stageEnd, stageStart } from './stage-timer.js';
-import { attributesJson } from '../memcached/session-codec.js';
+import { attributesJson, primitiveAttributes, sameAttributes } from '../memcached/session-codec.js';
 
 /** A request as the middleware sees it (Express adds `originalUrl` and `secure`). */
 export type LifecycleRequest = SessionRequest & { originalUrl?: string; secure?: boolean };
@@ -41,6 +41,9 @@ export class RequestLifecycle implements ResponseListener, SaveListener {
   private storeFailed = false;
   /** The session's JSON while the response ends (it cannot change then): computed once for every check. */
   private endJson: string | undefined = undefined;
+  /** The session as loaded, when its attributes were all primitives (see `json`). */
+  private loadedSession: Session | undefined = undefined;
+  private loadedAttributes: unknown[] | undefined = undefined;
   private finished = false;
 
   constructor(
@@ -85,7 +88,9 @@ export class RequestLifecycle implements ResponseListener, SaveListener {
       session = settings.store.createSession(req, loaded.data as SessionData);
       // A session moved to a new id (takeover) counts as modified, so it is saved and its cookie re-sent.
       this.originalId = this.cookieId!;
-      this.originalJson = loaded.json ?? this.json(session);
+      this.originalJson = loaded.json ?? attributesJson(session);
+      this.loadedAttributes = primitiveAttributes(session);
+      if (this.loadedAttributes) this.loadedSession = session;
       if (!settings.resave && loaded.id === this.cookieId) {
         this.savedId = loaded.id;
         this.savedJson = this.originalJson;
@@ -154,7 +159,7 @@ export class RequestLifecycle implements ResponseListener, SaveListener {
     if (!session) return undefined;
     this.touchOnce(session);
     let started = stageStart();
-    this.endJson = attributesJson(session);
+    this.endJson = this.json(session);
     const save = this.shouldSave(session);
     stageEnd('change detection', started);
     started = stageStart();
@@ -174,8 +179,15 @@ export class RequestLifecycle implements ResponseListener, SaveListener {
     }
   }
 
+  /**
+   * The session's attributes' JSON. A loaded session whose attributes are all primitives and
+   * still identical has the JSON it was loaded with: no serialization, which for a large session
+   * is most of a read request's cost.
+   */
   private json(session: Session): string {
-    return this.endJson !== undefined && session === this.req.session ? this.endJson : attributesJson(session);
+    if (this.endJson !== undefined && session === this.req.session) return this.endJson;
+    if (session === this.loadedSession && sameAttributes(session, this.loadedAttributes!)) return this.originalJson;
+    return attributesJson(session);
   }
 
   private isModified(session: Session): boolean {

@@ -57,6 +57,39 @@ export function attributesJson(session: object, filter?: RegExp): string {
   return JSON.stringify(attributes);
 }
 
+/**
+ * A session's attributes (cookie left out) as `[name, value, name, value, …]` when every value is
+ * a string, number, boolean, null or undefined; undefined when any is something else (an object
+ * can change inside unseen). `sameAttributes` then tells an unchanged session without
+ * serializing it: such values serialize the same whenever they are identical.
+ */
+export function primitiveAttributes(session: object): unknown[] | undefined {
+  const out: unknown[] = [];
+  for (const key of Object.keys(session)) {
+    if (key === 'cookie') continue;
+    const value = (session as Record<string, unknown>)[key];
+    if (value !== null && typeof value === 'object') return undefined;
+    if (typeof value === 'function' || typeof value === 'bigint' || typeof value === 'symbol') return undefined;
+    out.push(key, value);
+  }
+  return out;
+}
+
+/**
+ * Whether `session` has exactly the attributes `before` (from `primitiveAttributes`) lists: the
+ * same names in the same order with identical values, so its `attributesJson` is unchanged. False
+ * means "maybe changed" (the caller serializes).
+ */
+export function sameAttributes(session: object, before: readonly unknown[]): boolean {
+  let i = 0;
+  for (const key of Object.keys(session)) {
+    if (key === 'cookie') continue;
+    if (before[i] !== key || before[i + 1] !== (session as Record<string, unknown>)[key]) return false;
+    i += 2;
+  }
+  return i === before.length;
+}
+
 /** A cookie's stored form (as JSON would give it): `expires` as an ISO string, undefined fields dropped. */
 export function storedCookie(cookie: unknown): Record<string, unknown> | null {
   if (!cookie || typeof cookie !== 'object') return null;

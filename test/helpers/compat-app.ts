@@ -28,6 +28,17 @@ export async function compatApp(middleware: RequestHandler) {
     sess(req)[String(req.query.k ?? 'x')] = req.query.v ?? 1;
     reply(req, res);
   });
+  app.get('/del', (req, res) => {
+    delete sess(req)[String(req.query.k ?? 'x')];
+    reply(req, res);
+  });
+  // Changes an attribute inside (an array held in the session), not the attribute itself.
+  app.get('/push', (req, res) => {
+    const session = sess(req);
+    if (!Array.isArray(session.list)) session.list = [];
+    (session.list as unknown[]).push(req.query.v ?? 1);
+    reply(req, res);
+  });
   app.get('/login', (req, res, next) => {
     sess(req).regenerate((err) => {
       if (err) return next(err);

@@ -50,6 +50,16 @@ describe('behaves like express-session with a store', () => {
     expect(run[4].body).toMatchObject({ session: { a: '1', b: '2' } });
   });
 
+  it('sees every kind of change to a loaded session, and stores what express-session stores', async () => {
+    // A changed value, the same value again, a deleted attribute, a change inside an array, an array replaced.
+    const run = await both(base, ['/set?k=a&v=1', '/set?k=a&v=2', '/get', '/set?k=a&v=2', '/set?k=b&v=3', '/del?k=a', '/get', '/push?v=1', '/push?v=2', '/get', '/set?k=list&v=x', '/get']);
+    expect(run[2].body).toMatchObject({ session: { a: '2' } });
+    expect((run[6].body as { session: unknown }).session).toEqual({ b: '3' });
+    expect(run[9].body).toMatchObject({ session: { b: '3', list: ['1', '2'] } });
+    expect(run[11].body).toMatchObject({ session: { b: '3', list: 'x' } });
+    await both({ ...base, resave: true }, ['/set?k=a&v=1', '/get', '/set?k=a&v=2', '/get']);
+  });
+
   it('saveUninitialized, resave and rolling', async () => {
     await both({ secret: 's', resave: true, saveUninitialized: true }, ['/get', '/get', '/set?v=3', '/get']);
     await both({ ...base, rolling: true, cookie: { maxAge: 60_000 } }, ['/set', '/get', '/get']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CorruptSessionError, decodeSession, encodeSession, MAX_SESSION_DEPTH, nestsDeeperThan, attributesJson, storedBody, storedJson } from '../../src/memcached/session-codec.js';
+import { CorruptSessionError, decodeSession, encodeSession, MAX_SESSION_DEPTH, nestsDeeperThan, attributesJson, primitiveAttributes, sameAttributes, storedBody, storedJson } from '../../src/memcached/session-codec.js';
 
 describe('stored session validation', () => {
   it('measures nesting without counting brackets inside strings', () => {
@@ -50,5 +50,36 @@ describe('stored session validation', () => {
     expect(storedBody('{"user":"ada","cookie":{"path":"/"}}', { path: '/' })).toBeUndefined(); // cookie not first
     expect(storedBody('{"cookie":{"path":"/"}}x', { path: '/' })).toBeUndefined();
     expect(storedBody(JSON.stringify({ cookie, user: 'ada' }), data.cookie)).toBe('{"user":"ada"}');
+  });
+
+  it('tells an unchanged session of primitive attributes without serializing it, and any change as one', () => {
+    const make = () => ({ cookie: { path: '/' }, user: 'ada', n: 1, ok: true, none: null, gone: undefined, big: 'x'.repeat(20_000) });
+    const before = primitiveAttributes(make())!;
+    expect(before).toEqual(['user', 'ada', 'n', 1, 'ok', true, 'none', null, 'gone', undefined, 'big', 'x'.repeat(20_000)]);
+    // Equal values (not only the same strings) and a changed cookie are "the same attributes".
+    expect(sameAttributes({ ...make(), cookie: { path: '/x' } }, before)).toBe(true);
+    const changes: Array<(s: Record<string, unknown>) => void> = [
+      (s) => (s.n = 2),
+      (s) => (s.n = '1'),
+      (s) => (s.big = `${'x'.repeat(19_999)}y`),
+      (s) => (s.extra = 1),
+      (s) => delete s.none,
+      (s) => delete s.big,
+      (s) => (s.gone = 0),
+      (s) => (s.user = { name: 'ada' }),
+    ];
+    for (const change of changes) {
+      const session: Record<string, unknown> = make();
+      change(session);
+      expect(sameAttributes(session, before)).toBe(false);
+    }
+    // The same names and values in another order serialize differently: not the same.
+    const { user, ...rest } = make();
+    expect(sameAttributes({ ...rest, user }, before)).toBe(false);
+    // NaN is never identical to itself: reported as changed (an extra save at worst, never a missed one).
+    expect(sameAttributes({ v: NaN }, primitiveAttributes({ v: NaN })!)).toBe(false);
+    // Values that can change inside, or serialize through code, leave the decision to the JSON.
+    for (const value of [{}, [], new Date(0), () => 1, 1n, Symbol('s')]) expect(primitiveAttributes({ cookie: {}, a: 1, value })).toBeUndefined();
+    expect(primitiveAttributes({ cookie: { path: '/' } })).toEqual([]);
   });
 });
