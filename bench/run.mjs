@@ -21,7 +21,7 @@ import { ensureSystemPackages, onPath } from '../scripts/system-deps.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const WARMUP_SECONDS = 1;
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 10_000);
 const MEMORY_SESSIONS = Number(process.env.BENCH_MEMORY_SESSIONS ?? 100_000);
@@ -309,7 +309,8 @@ try {
 
 // Ratios, goals, and the report.
 const find = (payload, workload, config) => rows.find((r) => r.payload === payload && r.workload === workload && r.config === config);
-const times = (a, b) => (a && b ? a.rps / b.rps : NaN);
+// Like "× Express": the median of the two rows' per-round ratios (rows of one round ran minutes apart at most).
+const times = (a, b) => (a && b ? median(a.rounds.map((rps, i) => rps / b.rounds[i])) : NaN);
 const goals = [];
 /** A goal row: `ok` is the test, `measured` what it shows. */
 const goal = (text, ok, measured) => goals.push([text, ok, measured]);

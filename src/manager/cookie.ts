@@ -94,7 +94,8 @@ export class Cookie {
   /** The attributes, as stored and as passed to the cookie serializer. */
   get data(): CookieData {
     return {
-      originalMaxAge: this.originalMaxAge ?? null,
+      // As express-session: a stored cookie without one keeps it undefined (left out of the JSON).
+      originalMaxAge: this.originalMaxAge as number | null,
       partitioned: this.partitioned,
       priority: this.priority,
       expires: this._expires,

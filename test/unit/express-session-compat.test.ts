@@ -233,6 +233,7 @@ describe('a stored cookie comes back as express-session builds it', () => {
     { originalMaxAge: null, expires: null, httpOnly: true, path: '/', secure: true, sameSite: 'lax' },
     { originalMaxAge: 60_000, expires: new Date(Date.now() - 5_000).toISOString(), httpOnly: false, path: '/app', domain: 'example.com', sameSite: 'strict', priority: 'high', partitioned: true },
     { originalMaxAge: 1000, httpOnly: true, path: '/' },
+    { httpOnly: true, path: '/' },
   ];
   for (const cookie of stored) {
     it(JSON.stringify(cookie), () => {
