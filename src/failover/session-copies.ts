@@ -73,25 +73,29 @@ function newestOf(
 ): { copy?: VersionedCopy; contested: boolean; unvouched: boolean } {
   let version = -1;
   for (const { copy } of found) if (copy && copy.version > version) version = copy.version;
-  // The usual case, without building the vote: every copy of the newest version has one content.
+  const { copy, count, contested } = agreedOn(found, version) ?? voteOn(found, version);
+  return {
+    copy,
+    contested,
+    unvouched: count === 1 && found.some(({ node, copy }) => copy && copy.version < version && nodes.includes(node)),
+  };
+}
+
+/** The winner of `version` and how many copies hold it: the usual case, when all its copies have one content (else undefined). */
+function agreedOn(found: ReadonlyArray<{ copy?: VersionedCopy }>, version: number) {
   let first: VersionedCopy | undefined;
   let count = 0;
   for (const { copy } of found) {
     if (!copy || copy.version !== version) continue;
-    if (first && copy.json !== first.json) {
-      first = undefined;
-      break;
-    }
+    if (first && copy.json !== first.json) return undefined;
     first ??= copy;
     count++;
   }
-  if (first || version < 0) {
-    return {
-      copy: first,
-      contested: false,
-      unvouched: count === 1 && found.some(({ node, copy }) => copy && copy.version < version && nodes.includes(node)),
-    };
-  }
+  return { copy: first, count, contested: false };
+}
+
+/** The content of `version` most copies hold (on a tie, the first in ring order), when they differ. */
+function voteOn(found: ReadonlyArray<{ copy?: VersionedCopy }>, version: number) {
   const votes = new Map<string, { copy: VersionedCopy; count: number }>();
   for (const { copy } of found) {
     if (!copy || copy.version !== version) continue;
@@ -100,11 +104,7 @@ function newestOf(
     else votes.set(copy.json, { copy, count: 1 });
   }
   const ranked = [...votes.values()].sort((a, b) => b.count - a.count); // stable: ring order on a tie
-  return {
-    copy: ranked[0]?.copy,
-    contested: ranked.length > 1,
-    unvouched: ranked.length > 0 && ranked[0].count < 2 && found.some(({ node, copy }) => copy && copy.version < version && nodes.includes(node)),
-  };
+  return { copy: ranked[0].copy, count: ranked[0].count, contested: true };
 }
 
 /** Whether `copy` is `than` (the same version with the same content) or newer. */

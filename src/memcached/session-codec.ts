@@ -68,8 +68,8 @@ export function primitiveAttributes(session: object): unknown[] | undefined {
   for (const key of Object.keys(session)) {
     if (key === 'cookie') continue;
     const value = (session as Record<string, unknown>)[key];
-    if (value !== null && typeof value === 'object') return undefined;
-    if (typeof value === 'function' || typeof value === 'bigint' || typeof value === 'symbol') return undefined;
+    const type = typeof value;
+    if (value !== null && type !== 'string' && type !== 'number' && type !== 'boolean' && type !== 'undefined') return undefined;
     out.push(key, value);
   }
   return out;
