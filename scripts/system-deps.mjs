@@ -1,5 +1,5 @@
 // Installs missing system packages (by default those the test suite runs against: memcached,
-// nginx, Chromium): with apt-get when running as root on Debian, otherwise it says what is
+// nginx, HAProxy, Apache httpd, Chromium): with apt-get when running as root on Debian, otherwise it says what is
 // missing. Set MSM_NO_INSTALL=1 to skip. Used by `npm test` (and therefore CI) and `npm run bench`.
 // `node scripts/system-deps.mjs --containers` (CI) also installs what tests on containers need:
 // a Docker engine, a static busybox for the FROM-scratch images, and docker-compose.
@@ -15,6 +15,8 @@ const debianPackage = (name) => succeeds('sh', ['-c', `dpkg-query -W -f='\${Stat
 const TEST_PACKAGES = {
   memcached: () => onPath('memcached'),
   nginx: () => onPath('nginx'),
+  haproxy: () => onPath('haproxy'),
+  apache2: () => onPath('apache2'),
   chromium: () => existsSync('/usr/bin/chromium'),
 };
 const CONTAINER_PACKAGES = {

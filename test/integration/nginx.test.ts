@@ -7,12 +7,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import http from 'node:http';
-import { nginxConfig, type UpstreamApp } from '../../src/demo/nginx-config.js';
+import { nginxConfig } from '../../src/demo/nginx-config.js';
 import { dockerNginxConfig } from '../../src/demo/docker-config.js';
-import { sign } from '../../src/manager/signature.js';
 import { freePort } from '../helpers/memcached.js';
-import { serve } from '../helpers/http.js';
+import { routeCookie as cookieFor, standInApps, waitForListener } from '../helpers/stand-in-apps.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -20,12 +18,8 @@ afterEach(async () => {
 });
 
 async function standApps(count: number) {
-  const apps: Array<UpstreamApp & { close(): Promise<void> }> = [];
-  for (let i = 1; i <= count; i++) {
-    const server = await serve((req: http.IncomingMessage, res: http.ServerResponse) => res.end(`app${i}`));
-    apps.push({ route: `app${i}`, address: server.url.replace('http://', ''), close: server.close });
-    cleanups.push(server.close);
-  }
+  const apps = await standInApps(count);
+  for (const app of apps) cleanups.push(app.close);
   return apps;
 }
 
@@ -46,15 +40,11 @@ async function runNginx(config: (listen: string, prefix: string) => string): Pro
     await exited;
     rmSync(prefix, { recursive: true, force: true });
   });
-  for (let i = 0; i < 100; i++) {
-    if (await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false)) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForListener(`http://127.0.0.1:${port}/`);
   return `http://127.0.0.1:${port}`;
 }
 
 const standalone = (prefix: string) => ({ prefix, runAsRoot: process.getuid?.() === 0 });
-const cookieFor = (route: string) => `connect.sid=${encodeURIComponent(`s:${sign(`abcdefghijklmnopqrstuvwxyz012345.${route}`, 'secret')}`)}`;
 const get = async (url: string, cookie?: string) => (await fetch(url, { headers: cookie ? { cookie } : {} })).text();
 
 describe('nginx, sticky by the route in the session cookie', () => {
