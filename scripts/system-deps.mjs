@@ -3,7 +3,7 @@
 // missing. Set MSM_NO_INSTALL=1 to skip. Used by `npm test` (and therefore CI) and `npm run bench`.
 // `node scripts/system-deps.mjs --containers` (CI) also installs what tests on containers need:
 // a Docker engine, a static busybox for the FROM-scratch images, and docker-compose.
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -45,9 +45,19 @@ export function ensureSystemPackages({ containers = false, packages = TEST_PACKA
   const steps = [['update', '-qq']];
   if (tests.length > 0) steps.push(['install', '-y', '-qq', ...tests]);
   if (engine.length > 0) steps.push(['install', '-y', '-qq', '--no-install-recommends', ...engine]);
-  for (const args of steps) {
-    const result = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env });
-    if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed`);
+  // The tests run these programs on their own ports, not as services. A service started by the
+  // install could fail it (nginx and Apache both want port 80), so none is started: the same
+  // policy container images ship, in place only while apt-get runs unless the machine has one.
+  const policy = '/usr/sbin/policy-rc.d';
+  const ownPolicy = !existsSync(policy);
+  if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    for (const args of steps) {
+      const result = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env });
+      if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed`);
+    }
+  } finally {
+    if (ownPolicy) rmSync(policy, { force: true });
   }
 }
 
