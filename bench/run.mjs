@@ -323,12 +323,12 @@ const compare = (a, b) => {
   return { ratio: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios), cpu: median(a.roundCpu.map((c, i) => b.roundCpu[i] / c)) };
 };
 const goals = [];
-/** A goal row: `ok` is the test, `measured` what it shows, `rounds` the per-round spread of a ratio goal. */
-const goal = (text, ok, measured, rounds) => goals.push([text, ok, measured, rounds]);
+/** A goal row: `ok` is the test, `measured` what it shows, `spread` a ratio goal's rounds range and CPU comparison. */
+const goal = (text, ok, measured, spread = ['–', '–']) => goals.push([text, ok, measured, ...spread]);
 /** A ratio goal: row `a` at least `threshold` × row `b` (median of the rounds). */
 const ratioGoal = (text, a, b, threshold) => {
   const c = compare(a, b);
-  goal(text, c.ratio >= threshold, `${c.ratio.toFixed(2)}×`, `${c.low.toFixed(2)}–${c.high.toFixed(2)}× | ${c.cpu.toFixed(2)}×`);
+  goal(text, c.ratio >= threshold, `${c.ratio.toFixed(2)}×`, [`${c.low.toFixed(2)}–${c.high.toFixed(2)}×`, `${c.cpu.toFixed(2)}×`]);
 };
 const STICKY = 'msm sticky';
 const STICKY_RELAXED = 'msm sticky (revocationCheckInterval 1000)';
@@ -377,7 +377,7 @@ const table = [
 const goalTable = [
   '| goal | met | measured (median round) | rounds (lowest–highest) | CPU per request (theirs ÷ ours) |',
   '|---|---|---|---|---|',
-  ...goals.map(([g, ok, m, rounds]) => `| ${g} | ${ok ? 'yes' : '**no**'} | ${m} | ${rounds ?? '– | –'} |`),
+  ...goals.map(([g, ok, ...cells]) => `| ${g} | ${ok ? 'yes' : '**no**'} | ${cells.join(' | ')} |`),
 ].join('\n');
 const stageNames = [...new Set(stageRows.flatMap((r) => Object.keys(r.stages)))];
 const express = (r) => find(r.payload, 'read-heavy', 'express')?.cpuPerRequest ?? NaN;

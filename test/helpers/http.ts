@@ -23,6 +23,15 @@ export async function serve(handler: http.RequestListener): Promise<{ url: strin
   };
 }
 
+/** Polls `url` until something answers there (any status), for at most 5 s. */
+export async function waitForListener(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(url).then(() => true, () => false)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing answers at ${url}`);
+}
+
 /** A browser-like client: keeps the session cookie it is given. */
 export class Client {
   cookie: string | undefined;

@@ -23,12 +23,3 @@ export async function standInApps(count: number): Promise<StandInApp[]> {
 /** A session cookie as the middleware sends it for a session owned by `route` (secret "secret"). */
 export const routeCookie = (route: string): string =>
   `connect.sid=${encodeURIComponent(`s:${sign(`abcdefghijklmnopqrstuvwxyz012345.${route}`, 'secret')}`)}`;
-
-/** Polls `url` until something answers there (any status), for at most 5 s. */
-export async function waitForListener(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await fetch(url).then(() => true, () => false)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing answers at ${url}`);
-}

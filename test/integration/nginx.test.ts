@@ -10,7 +10,8 @@ import path from 'node:path';
 import { nginxConfig } from '../../src/demo/nginx-config.js';
 import { dockerNginxConfig } from '../../src/demo/docker-config.js';
 import { freePort } from '../helpers/memcached.js';
-import { routeCookie as cookieFor, standInApps, waitForListener } from '../helpers/stand-in-apps.js';
+import { waitForListener } from '../helpers/http.js';
+import { routeCookie as cookieFor, standInApps } from '../helpers/stand-in-apps.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

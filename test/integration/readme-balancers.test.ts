@@ -9,7 +9,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../helpers/memcached.js';
-import { routeCookie, standInApps, waitForListener, type StandInApp } from '../helpers/stand-in-apps.js';
+import { waitForListener } from '../helpers/http.js';
+import { routeCookie, standInApps, type StandInApp } from '../helpers/stand-in-apps.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -26,15 +27,24 @@ function readmeConfig(language: string, apps: StandInApp[]): string {
   return block.replace('10.0.0.11:3000', apps[0].address).replace('10.0.0.12:3000', apps[1].address);
 }
 
-async function standApps(): Promise<StandInApp[]> {
+/** Two stand-in apps, a scratch directory holding the balancer's config `fileName`, and the balancer's address. */
+async function setUp(fileName: string) {
   const apps = await standInApps(2);
   for (const app of apps) cleanups.push(app.close);
-  return apps;
+  const dir = scratchDir();
+  const port = await freePort();
+  return { apps, dir, port, file: path.join(dir, fileName), url: `http://127.0.0.1:${port}/` };
 }
 
-/** Runs `command` in the foreground until the test ends (stopped by its PID). */
-async function runBalancer(command: string, args: string[], url: string): Promise<void> {
-  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Writes `config` to `file`, has `command` check it (`checkArgs`), then runs it in the foreground
+ * (`runArgs`) until the test ends, stopped by its PID. Resolves once `url` answers.
+ */
+async function runBalancer(command: string, file: string, config: string, checkArgs: string[], runArgs: string[], url: string): Promise<void> {
+  writeFileSync(file, config);
+  const check = spawnSync(command, [...checkArgs, file], { encoding: 'utf8' });
+  expect(check.status, check.stdout + check.stderr).toBe(0);
+  const child: ChildProcess = spawn(command, runArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -62,16 +72,9 @@ const get = async (url: string, cookie?: string) => {
 
 describe('README HAProxy configuration', () => {
   it('routes by the route in the session cookie and redispatches when that node is down', async () => {
-    const apps = await standApps();
-    const dir = scratchDir();
-    const port = await freePort();
-    const file = path.join(dir, 'haproxy.cfg');
+    const { apps, port, file, url } = await setUp('haproxy.cfg');
     const wrapper = ['defaults', '  mode http', '  timeout connect 1s', '  timeout client 10s', '  timeout server 10s', 'frontend web', `  bind 127.0.0.1:${port}`, '  default_backend apps'];
-    writeFileSync(file, `${wrapper.join('\n')}\n${readmeConfig('haproxy', apps)}`);
-    const check = spawnSync('haproxy', ['-c', '-f', file], { encoding: 'utf8' });
-    expect(check.status, check.stdout + check.stderr).toBe(0);
-    const url = `http://127.0.0.1:${port}/`;
-    await runBalancer('haproxy', ['-db', '-f', file], url);
+    await runBalancer('haproxy', file, `${wrapper.join('\n')}\n${readmeConfig('haproxy', apps)}`, ['-c', '-f'], ['-db', '-f', file], url);
 
     for (const app of apps) {
       for (let i = 0; i < 4; i++) expect((await get(url, routeCookie(app.route))).body).toBe(app.route);
@@ -83,7 +86,7 @@ describe('README HAProxy configuration', () => {
     for (let i = 0; i < 4; i++) spread.add((await get(url, unrouted)).body).add((await get(url)).body);
     expect([...spread].sort()).toEqual(['app1', 'app2']);
 
-    // app2 goes down: its users land on app1, before and after the health check notices.
+    // app2 goes down: its users land on app1 at once (a refused connection is redispatched).
     await apps[1].close();
     for (let i = 0; i < 4; i++) expect((await get(url, routeCookie('app2'))).body).toBe('app1');
   });
@@ -91,10 +94,7 @@ describe('README HAProxy configuration', () => {
 
 describe('README Apache configuration', () => {
   it('keeps a client on the member its ROUTEID cookie names and moves it when that member is down', async () => {
-    const apps = await standApps();
-    const dir = scratchDir();
-    const port = await freePort();
-    const file = path.join(dir, 'httpd.conf');
+    const { apps, dir, port, file, url } = await setUp('httpd.conf');
     const modules = ['mpm_event', 'authz_core', 'headers', 'proxy', 'proxy_http', 'proxy_balancer', 'slotmem_shm', 'lbmethod_byrequests'];
     const wrapper = [
       `ServerRoot ${dir}`,
@@ -108,11 +108,7 @@ describe('README Apache configuration', () => {
       'User www-data',
       'Group www-data',
     ];
-    writeFileSync(file, `${wrapper.join('\n')}\n${readmeConfig('apache', apps)}`);
-    const check = spawnSync('apache2', ['-t', '-f', file], { encoding: 'utf8' });
-    expect(check.status, check.stdout + check.stderr).toBe(0);
-    const url = `http://127.0.0.1:${port}/`;
-    await runBalancer('apache2', ['-f', file, '-DFOREGROUND'], url);
+    await runBalancer('apache2', file, `${wrapper.join('\n')}\n${readmeConfig('apache', apps)}`, ['-t', '-f'], ['-f', file, '-DFOREGROUND'], url);
 
     // A first request is balanced and told its member; the cookie keeps it there.
     const first = await get(url);
