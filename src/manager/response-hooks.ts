@@ -2,8 +2,8 @@ import { ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 
 /** Whether `res` is a real response we can hook (socket.io passes a bare object). */
 export function isHookable(res: unknown): res is ServerResponse {
-  // instanceof first: it reads no property of the response (each read of a property of an Express
-  // response misses V8's caches, see hookResponse).
+  // instanceof first: it reads no property of the response (reads of an Express response's
+  // properties are slow, see property-storage.ts).
   if (res instanceof ServerResponse) return true;
   const r = res as Partial<ServerResponse> | null;
   return !!r && typeof r.writeHead === 'function' && typeof r.end === 'function' && typeof r.setHeader === 'function';
@@ -54,9 +54,8 @@ const BODY_HEADERS = ['Content-Length', 'Content-Type', 'ETag', 'Content-Encodin
  * error is reported after. With `notifyDone`, `done` is called when the response completes or
  * its connection closes.
  *
- * Only the two methods are added to the response: Express swaps the response's prototype, after
- * which V8 gives every property added to it a new hidden class (a slow store, old-space garbage,
- * and a cache miss for every later property access on it), measured at several µs per property.
+ * Only the two methods are added to the response: a property of an Express response costs more
+ * to add and to read than a field of this package's own objects (see property-storage.ts).
  */
 export function hookResponse(res: ServerResponse, listener: ResponseListener, notifyDone: boolean): void {
   const hook: Hook = {

@@ -46,8 +46,8 @@ export class Session {
     this.#req = req;
     this.#id = req.sessionID as string;
     // A session that replaces the request's session (regenerate, reload) reports to the same listener.
-    // Kept on the session, not on the request: Express swaps the request's prototype, after which
-    // V8 makes every property added to the request a slow store (see response-hooks.ts).
+    // Kept on the session, not on the request: a property added to an Express request costs more
+    // than a private field (see property-storage.ts).
     const replaced = req.session;
     this.#saveListener = replaced instanceof Session ? replaced.#saveListener : undefined;
     if (typeof data === 'object' && data !== null) {
