@@ -235,6 +235,7 @@ async function measure(server, workload, seconds) {
   return {
     ...result,
     cpuPerRequest: (cpuAfter.cpuMicros - cpu.cpuMicros) / requests,
+    gcPerRequest: (cpuAfter.gcMicros - cpu.gcMicros) / requests,
     opsPerRequest: (opsAfter.total - ops.total) / requests,
     writesPerRequest: (opsAfter.writes - ops.writes) / requests,
   };
@@ -277,11 +278,13 @@ try {
           roundCpu: runs.map((r) => r.cpuPerRequest),
           timesExpress: express ? median(runs.map((r, i) => r.rps / express[i].rps)) : NaN,
           cpuPerRequest: median(runs.map((r) => r.cpuPerRequest)),
+          roundGc: runs.map((r) => r.gcPerRequest),
+          gcPerRequest: median(runs.map((r) => r.gcPerRequest)),
           opsPerRequest: runs.reduce((sum, r) => sum + r.opsPerRequest, 0) / runs.length,
           writesPerRequest: runs.reduce((sum, r) => sum + r.writesPerRequest, 0) / runs.length,
         };
         rows.push(row);
-        console.log(`${payload.name.padEnd(5)} ${workload.padEnd(11)} ${server.config.padEnd(41)} ${row.rps.toFixed(0).padStart(6)} req/s (rounds ${row.rounds.join(', ')})  ${row.timesExpress.toFixed(2)}× Express  p50 ${row.p50} ms  p99 ${row.p99} ms  CPU ${row.cpuPerRequest.toFixed(0)} µs/req  store ops/req ${row.opsPerRequest.toFixed(2)}${row.errors || row.non2xx ? `  errors ${row.errors} non-2xx ${row.non2xx}` : ''}`);
+        console.log(`${payload.name.padEnd(5)} ${workload.padEnd(11)} ${server.config.padEnd(41)} ${row.rps.toFixed(0).padStart(6)} req/s (rounds ${row.rounds.join(', ')})  ${row.timesExpress.toFixed(2)}× Express  p50 ${row.p50} ms  p99 ${row.p99} ms  CPU ${row.cpuPerRequest.toFixed(0)} µs/req (GC pauses ${row.gcPerRequest.toFixed(0)})  store ops/req ${row.opsPerRequest.toFixed(2)}${row.errors || row.non2xx ? `  errors ${row.errors} non-2xx ${row.non2xx}` : ''}`);
         if (!isMsm(server.config)) continue;
         // Where the CPU goes: a shorter run with stage timing on (it costs a little itself, so not in the figures above).
         await fetch(`${server.url}/_bench/stages?on=1`);
@@ -370,9 +373,9 @@ const NONSTICKY = 'msm non-sticky (locking none)';
 }
 
 const table = [
-  '| payload | workload | configuration | req/s | × Express | p50 ms | p99 ms | server CPU µs/req | store ops/req |',
-  '|---|---|---|---:|---:|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.payload} | ${r.workload} | ${r.config} | ${r.rps.toFixed(0)} | ${r.timesExpress.toFixed(2)} | ${r.p50} | ${r.p99} | ${r.cpuPerRequest.toFixed(0)} | ${r.opsPerRequest.toFixed(2)} |`),
+  '| payload | workload | configuration | req/s | × Express | p50 ms | p99 ms | server CPU µs/req | GC pauses µs/req | store ops/req |',
+  '|---|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  ...rows.map((r) => `| ${r.payload} | ${r.workload} | ${r.config} | ${r.rps.toFixed(0)} | ${r.timesExpress.toFixed(2)} | ${r.p50} | ${r.p99} | ${r.cpuPerRequest.toFixed(0)} | ${r.gcPerRequest.toFixed(0)} | ${r.opsPerRequest.toFixed(2)} |`),
 ].join('\n');
 const goalTable = [
   '| goal | met | measured (median round) | rounds (lowest–highest) | CPU per request (theirs ÷ ours) |',
