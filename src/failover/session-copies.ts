@@ -55,6 +55,35 @@ export interface Fence {
   doubtful?: boolean;
 }
 
+/** The fence of a request's load or write: a class, not a literal (see LoadedSession in manager/mode.ts). */
+export class LoadedFence implements Fence {
+  constructor(
+    readonly loaded: VersionedCopy | undefined,
+    readonly cas: ReadonlyMap<string, bigint | undefined>,
+    readonly doubtful?: boolean,
+  ) {}
+}
+
+/** A ReadResult as `read` fills it in (a class, as LoadedFence). */
+class ReadOutcome implements ReadResult {
+  copy: VersionedCopy | undefined = undefined;
+  stale: string[] = [];
+  failed: string[] = [];
+  complete = true;
+  doubtful = false;
+  corrupt: string[] = [];
+  leftovers = new Map<string, bigint>();
+  constructor(readonly cas: Map<string, bigint | undefined>) {}
+}
+
+/** What one node answered a read with (a class, as LoadedFence). */
+class Found {
+  constructor(
+    readonly node: string,
+    readonly copy?: VersionedCopy,
+  ) {}
+}
+
 /**
  * The newest of the copies found (in ring order). Two copies of one version with different
  * content mean a write that was refused left its copy behind (a repair had spread it) while
@@ -67,22 +96,34 @@ export interface Fence {
  * which may yet be refused and undone, looks like that; a copy left on the node asked in
  * addition by an earlier fault does not count).
  */
-function newestOf(
-  found: ReadonlyArray<{ node: string; copy?: VersionedCopy }>,
-  nodes: readonly string[],
-): { copy?: VersionedCopy; contested: boolean; unvouched: boolean } {
+function newestOf(found: readonly Found[], nodes: readonly string[]): Newest {
   let version = -1;
   for (const { copy } of found) if (copy && copy.version > version) version = copy.version;
   const { copy, count, contested } = agreedOn(found, version) ?? voteOn(found, version);
-  return {
-    copy,
-    contested,
-    unvouched: count === 1 && found.some(({ node, copy }) => copy && copy.version < version && nodes.includes(node)),
-  };
+  const unvouched = count === 1 && found.some(({ node, copy }) => copy && copy.version < version && nodes.includes(node));
+  return new Newest(copy, contested, unvouched);
+}
+
+/** What newestOf found (a class, as LoadedFence). */
+class Newest {
+  constructor(
+    readonly copy: VersionedCopy | undefined,
+    readonly contested: boolean,
+    readonly unvouched: boolean,
+  ) {}
+}
+
+/** The copy that won a version, how many copies hold it, and whether they disagreed (a class, as LoadedFence). */
+class Winner {
+  constructor(
+    readonly copy: VersionedCopy | undefined,
+    readonly count: number,
+    readonly contested: boolean,
+  ) {}
 }
 
 /** The winner of `version` and how many copies hold it: the usual case, when all its copies have one content (else undefined). */
-function agreedOn(found: ReadonlyArray<{ copy?: VersionedCopy }>, version: number) {
+function agreedOn(found: readonly Found[], version: number): Winner | undefined {
   let first: VersionedCopy | undefined;
   let count = 0;
   for (const { copy } of found) {
@@ -91,11 +132,11 @@ function agreedOn(found: ReadonlyArray<{ copy?: VersionedCopy }>, version: numbe
     first ??= copy;
     count++;
   }
-  return { copy: first, count, contested: false };
+  return new Winner(first, count, false);
 }
 
 /** The content of `version` most copies hold (on a tie, the first in ring order), when they differ. */
-function voteOn(found: ReadonlyArray<{ copy?: VersionedCopy }>, version: number) {
+function voteOn(found: readonly Found[], version: number): Winner {
   const votes = new Map<string, { copy: VersionedCopy; count: number }>();
   for (const { copy } of found) {
     if (!copy || copy.version !== version) continue;
@@ -104,7 +145,7 @@ function voteOn(found: ReadonlyArray<{ copy?: VersionedCopy }>, version: number)
     else votes.set(copy.json, { copy, count: 1 });
   }
   const ranked = [...votes.values()].sort((a, b) => b.count - a.count); // stable: ring order on a tie
-  return { copy: ranked[0].copy, count: ranked[0].count, contested: true };
+  return new Winner(ranked[0].copy, ranked[0].count, true);
 }
 
 /** Whether `copy` is `than` (the same version with the same content) or newer. */
@@ -160,7 +201,7 @@ export class SessionCopies {
    * finish or undo what caused the doubt, the copies are left-overs, and the one served may be
    * kept. Any change (a write that started later landing a copy) starts the wait again.
    */
-  private doubtOutlasted(key: string, found: ReadonlyArray<{ node: string; copy?: VersionedCopy }>): boolean {
+  private doubtOutlasted(key: string, found: readonly Found[]): boolean {
     const digest = createHash('sha256');
     for (const { node, copy } of found) digest.update(`${node}\n${copy ? `${copy.version}\n${copy.json}` : '-'}\n`);
     const state = digest.digest('base64');
@@ -195,8 +236,9 @@ export class SessionCopies {
         ),
       );
     const cas = new Map<string, bigint | undefined>();
-    const result: ReadResult = { stale: [], failed: [], corrupt: [], cas, complete: true, doubtful: false, leftovers: new Map() };
-    const found: Array<{ node: string; copy?: VersionedCopy }> = [];
+    const result = new ReadOutcome(cas);
+    // Array.of, not []: an array literal may be allocated old like an object literal (see LoadedSession in manager/mode.ts).
+    const found = Array.of<Found>();
     // Copies are usually byte-identical: one is decoded, and the others compared as bytes.
     let decodedRaw: Buffer | undefined;
     let decoded: VersionedCopy | undefined;
@@ -205,7 +247,7 @@ export class SessionCopies {
         const node = targets[i];
         if (answer.status === 'rejected') return result.failed.push(node);
         cas.set(node, answer.value?.cas);
-        if (answer.value === null) return found.push({ node });
+        if (answer.value === null) return found.push(new Found(node));
         const raw = answer.value.value;
         const copy = decodedRaw?.equals(raw) ? decoded : decodeCopy(raw);
         if (!copy) return result.corrupt.push(node);
@@ -213,7 +255,7 @@ export class SessionCopies {
           decodedRaw = raw;
           decoded = copy;
         }
-        found.push({ node, copy });
+        found.push(new Found(node, copy));
       });
     const asked = [...nodes];
     const withCopy = () => found.filter((f) => f.copy).length;

@@ -29,16 +29,21 @@ export interface ResponseListener {
 type WriteHead = (this: ServerResponse, statusCode: number, reason?: unknown, headers?: unknown) => ServerResponse;
 type End = (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) => ServerResponse;
 
-/** A hooked response's own state: the original methods and what has happened so far. */
-interface Hook {
-  listener: ResponseListener;
-  writeHead: WriteHead;
-  end: End;
-  write: (this: ServerResponse, chunk: Buffer) => boolean;
-  headersFired: boolean;
-  endCalled: boolean;
+/**
+ * A hooked response's own state: the original methods and what has happened so far. A class, not
+ * a literal: see LoadedSession in mode.ts (a hook points at everything its request uses).
+ */
+class Hook {
+  headersFired = false;
+  endCalled = false;
   /** Settles once the first `end` has ended the response (true) or left it to the error handler (false). */
-  ending: Promise<boolean> | undefined;
+  ending: Promise<boolean> | undefined = undefined;
+  constructor(
+    readonly listener: ResponseListener,
+    readonly writeHead: WriteHead,
+    readonly end: End,
+    readonly write: (this: ServerResponse, chunk: Buffer) => boolean,
+  ) {}
 }
 
 /** Headers that describe the body of a response that is discarded in favour of an error. */
@@ -58,15 +63,7 @@ const BODY_HEADERS = ['Content-Length', 'Content-Type', 'ETag', 'Content-Encodin
  * to add and to read than a field of this package's own objects (see property-storage.ts).
  */
 export function hookResponse(res: ServerResponse, listener: ResponseListener, notifyDone: boolean): void {
-  const hook: Hook = {
-    listener,
-    writeHead: res.writeHead as WriteHead,
-    end: res.end as End,
-    write: res.write as Hook['write'],
-    headersFired: false,
-    endCalled: false,
-    ending: undefined,
-  };
+  const hook = new Hook(listener, res.writeHead as WriteHead, res.end as End, res.write as Hook['write']);
   // Two small closures carry the state: a property or WeakMap entry per response costs more (see above).
   res.writeHead = function writeHead(this: ServerResponse, statusCode: number, reason?: unknown, headers?: unknown) {
     return hookedWriteHead(this, hook, statusCode, reason, headers);

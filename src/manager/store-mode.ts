@@ -1,4 +1,4 @@
-import type { LoadedSession, SessionMode } from './mode.js';
+import { LoadedSession, type SessionMode } from './mode.js';
 import type { Session } from './session.js';
 import type { SessionData, Store } from './store.js';
 
@@ -18,7 +18,7 @@ export class StoreMode implements SessionMode {
   async load(id: string): Promise<LoadedSession | undefined> {
     try {
       const data = await call<SessionData | null>((done) => this.store.get(id, done));
-      return data ? { id, data } : undefined;
+      return data ? new LoadedSession(id, data) : undefined;
     } catch (err) {
       // express-session treats ENOENT as "no such session".
       if ((err as { code?: string })?.code === 'ENOENT') return undefined;

@@ -24,6 +24,14 @@ interface SequencedClient {
   incrSeq(): void;
 }
 
+/** A value read with its CAS: a class, not a literal (see LoadedSession in manager/mode.ts). */
+class ValueAndCas {
+  constructor(
+    readonly value: Buffer,
+    readonly cas: bigint,
+  ) {}
+}
+
 /** Connection settings shared by every node client. */
 export interface NodeClientOptions {
   operationTimeout: number;
@@ -166,7 +174,7 @@ export class NodeClient {
     const { status } = response.header;
     if (status === STATUS.notFound) return null;
     if (status !== STATUS.ok) throw new MemcachedResponseError(status, this.node.id, what);
-    return { value: response.val, cas: this.casToken(response.header.cas) };
+    return new ValueAndCas(response.val, this.casToken(response.header.cas));
   }
 
   /**

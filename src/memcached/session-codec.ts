@@ -64,7 +64,8 @@ export function attributesJson(session: object, filter?: RegExp): string {
  * serializing it: such values serialize the same whenever they are identical.
  */
 export function primitiveAttributes(session: object): unknown[] | undefined {
-  const out: unknown[] = [];
+  // Array.of, not []: it lives as long as its request (see LoadedSession in manager/mode.ts).
+  const out = Array.of<unknown>();
   for (const key of Object.keys(session)) {
     if (key === 'cookie') continue;
     const value = (session as Record<string, unknown>)[key];

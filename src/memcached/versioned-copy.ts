@@ -36,15 +36,24 @@ export function encodeCopy(copy: VersionedCopy): string {
 
 const HEADER = /^(\d{1,15})\.(\d{1,10})(?:\.(\d{1,15}))?(?:#([A-Za-z0-9_-]{1,22}))?:/;
 
+/** A copy read back from a node: a class, not a literal (see LoadedSession in manager/mode.ts). */
+class DecodedCopy implements VersionedCopy {
+  constructor(
+    public version: number,
+    public ttl: number,
+    public json: string,
+    public expiresAt: number | undefined,
+    public writeId: string | undefined,
+  ) {}
+}
+
 /** Splits a stored copy; undefined when it has no valid header (foreign or corrupt data). */
 export function decodeCopy(raw: Buffer | string): VersionedCopy | undefined {
   const text = typeof raw === 'string' ? raw : raw.toString('utf8');
   const header = HEADER.exec(text.slice(0, 72));
   if (!header) return undefined;
-  const copy: VersionedCopy = { version: Number(header[1]), ttl: Number(header[2]), json: text.slice(header[0].length) };
-  if (header[3] !== undefined) copy.expiresAt = Number(header[3]);
-  if (header[4] !== undefined) copy.writeId = header[4];
-  return copy;
+  const expiresAt = header[3] === undefined ? undefined : Number(header[3]);
+  return new DecodedCopy(Number(header[1]), Number(header[2]), text.slice(header[0].length), expiresAt, header[4]);
 }
 
 /** The version of a destroyed session's marker: above any version a session reaches (15 digits fit the header). */

@@ -1,4 +1,4 @@
-import type { LoadedSession, SessionMode } from '../manager/mode.js';
+import { LoadedSession, type SessionMode } from '../manager/mode.js';
 import type { ManagerSettings } from '../manager/options.js';
 import type { Statistics } from '../manager/statistics.js';
 import { logEvent, type Logger } from '../manager/logger.js';
@@ -9,7 +9,7 @@ import { SessionConflictError, SessionLockTimeoutError, SessionStoreUnavailableE
 import { isStorableId, storageKey } from '../memcached/storage-key.js';
 import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, SessionTooLargeError, storedBody, storedJson } from '../memcached/session-codec.js';
 import { isValueTooLarge, type MemcachedResponseError } from '../memcached/response-error.js';
-import { READ_NODES, SessionCopies, type Fence } from '../failover/session-copies.js';
+import { LoadedFence, READ_NODES, SessionCopies, type Fence } from '../failover/session-copies.js';
 import { reportCorruptSession } from '../memcached/corrupt-session.js';
 import { Relocator } from '../failover/relocation.js';
 import type { HealthEvent } from '../failover/node-health.js';
@@ -23,38 +23,40 @@ import { destroyedCopy, isDestroyed, newWriteId, type VersionedCopy } from '../m
 /** Copies of each non-sticky session: on the first two distinct nodes of the ring. */
 const COPIES = 2;
 
-/** What one request holds of one session. */
-interface Hold {
-  key: string;
+/** What one request holds of one session: a class, not a literal (see LoadedSession in manager/mode.ts). */
+class Hold {
   /** Version the request loaded (0: none existed). */
-  version: number;
-  lock?: LockHandle;
+  version = 0;
+  lock: LockHandle | undefined = undefined;
   /** The request wrote the session. */
-  modified: boolean;
+  modified = false;
   /** The request is over (finished, or its client went away) and no longer holds the session. */
-  released?: boolean;
+  released = false;
   /** Lifetime (s) the load's get-and-touch gave the copies: a touch for the same lifetime is not needed. */
-  touchedTtl?: number;
+  touchedTtl: number | undefined = undefined;
   /** What the request loaded, and the CAS seen with it: its writes are fenced on it. */
-  fence?: Fence;
+  fence: Fence | undefined = undefined;
+  constructor(readonly key: string) {}
 }
 
-/** A read of both copies that also extended them (get-and-touch) to `ttl` seconds. */
-interface TouchingRead {
-  copy?: VersionedCopy;
-  ttl: number;
+/** A read of both copies that also extended them (get-and-touch) to `ttl` seconds (a class, as Hold). */
+class TouchingRead {
+  constructor(
+    readonly copy: VersionedCopy | undefined,
+    readonly ttl: number,
+  ) {}
 }
 
-/** A session in use by requests of this process: one shared copy, reference-counted. */
-interface InUse {
-  refs: number;
-  latest?: VersionedCopy;
+/** A session in use by requests of this process: one shared copy, reference-counted (a class, as Hold). */
+class InUse {
+  refs = 0;
+  latest: VersionedCopy | undefined = undefined;
   /** The CAS per node seen with `latest` (replaced, never changed, so a hold may keep it). */
-  cas: ReadonlyMap<string, bigint | undefined>;
+  cas: ReadonlyMap<string, bigint | undefined> = new Map();
   /** The read of `latest` was in doubt (see ReadResult.doubtful): writes built on it are refused. */
-  doubtful?: boolean;
+  doubtful = false;
   /** A read in flight, shared by concurrent unlocked requests. */
-  reading?: Promise<TouchingRead>;
+  reading: Promise<TouchingRead> | undefined = undefined;
 }
 
 function requestKind(req: SessionRequest | undefined): { method: string; path: string } {
@@ -101,7 +103,7 @@ export class NonStickyMode implements SessionMode {
     const { method, path } = requestKind(req);
     // Take a reference first, so the shared copy outlives hand-overs between queued requests.
     const shared = this.use(key);
-    const hold: Hold = { key, version: 0, modified: false };
+    const hold = new Hold(key);
     if (this.policy.shouldLock(method, path)) {
       try {
         hold.lock = await this.locks.acquire(key);
@@ -128,7 +130,7 @@ export class NonStickyMode implements SessionMode {
       }
       if (!copy || isDestroyed(copy)) return undefined;
       hold.version = copy.version;
-      hold.fence = { loaded: copy, cas: shared.cas, doubtful: shared.doubtful };
+      hold.fence = new LoadedFence(copy, shared.cas, shared.doubtful);
       this.recent.seen(key, copy.ttl);
       const started = performance.now();
       const stage = stageStart();
@@ -136,7 +138,7 @@ export class NonStickyMode implements SessionMode {
       const json = storedBody(copy.json, data.cookie);
       stageEnd('parse', stage);
       this.stats.record('deserialization', performance.now() - started);
-      return { id, data, json };
+      return new LoadedSession(id, data, json);
     } catch (err) {
       if (!(err instanceof CorruptSessionError)) throw err;
       reportCorruptSession(this.logger, this.stats, key, err.message);
@@ -188,7 +190,7 @@ export class NonStickyMode implements SessionMode {
     if (hold) {
       hold.version = version;
       hold.modified = true;
-      hold.fence = { loaded: copy, cas };
+      hold.fence = new LoadedFence(copy, cas);
     }
     const shared = this.inUse.get(key);
     if (shared) {
@@ -310,7 +312,7 @@ export class NonStickyMode implements SessionMode {
 
   private use(key: string): InUse {
     let shared = this.inUse.get(key);
-    if (!shared) this.inUse.set(key, (shared = { refs: 0, cas: new Map() }));
+    if (!shared) this.inUse.set(key, (shared = new InUse()));
     shared.refs++;
     return shared;
   }
@@ -344,7 +346,7 @@ export class NonStickyMode implements SessionMode {
       shared.latest = result.copy;
       shared.cas = result.cas;
       shared.doubtful = result.doubtful;
-      return { copy: result.copy, ttl };
+      return new TouchingRead(result.copy, ttl);
     })();
     if (shareable) {
       shared.reading = reading;

@@ -1,5 +1,5 @@
 import { randomToken } from '../manager/random-token.js';
-import type { LoadedSession, SessionMode } from '../manager/mode.js';
+import { LoadedSession, type SessionMode } from '../manager/mode.js';
 import type { ManagerSettings } from '../manager/options.js';
 import type { Statistics } from '../manager/statistics.js';
 import { ThrottledWarnings, type Logger } from '../manager/logger.js';
@@ -283,7 +283,7 @@ export class StickyMode implements SessionMode {
     const data = JSON.parse(entry.body) as SessionData;
     data.cookie = entry.cookie as SessionData['cookie'];
     stageEnd('parse', started);
-    return { id, data, json: entry.body };
+    return new LoadedSession(id, data, entry.body);
   }
 
   /**
@@ -343,7 +343,7 @@ export class StickyMode implements SessionMode {
       // The check was of the old id's tombstone: a new id is checked afresh.
       revocation: moved ? undefined : revocation.mark,
     });
-    return { id: newId, data };
+    return new LoadedSession(newId, data);
   }
 
   private idForTakeover(id: string): string {

@@ -50,6 +50,14 @@ describe('embedded memcached', () => {
     expect(after.cmd_get - before.cmd_get).toBe(1);
   });
 
+  it('a value read with its CAS is a class instance, not an object literal (see test/unit/request-records.test.ts)', async () => {
+    await client.set('record', 'v', 0);
+    for (const read of [await client.gets('record'), await client.getAndTouch('record', 60)]) {
+      expect(read?.value.toString()).toBe('v');
+      expect(Object.getPrototypeOf(read)).not.toBe(Object.prototype);
+    }
+  });
+
   it('applies memcached expiration rules: relative, absolute above 30 days, 0 never', () => {
     const now = Date.UTC(2026, 0, 1);
     expect(ItemStore.expiry(0, now)).toBe(0);
