@@ -36,14 +36,17 @@ export function encodeCopy(copy: VersionedCopy): string {
 
 const HEADER = /^(\d{1,15})\.(\d{1,10})(?:\.(\d{1,15}))?(?:#([A-Za-z0-9_-]{1,22}))?:/;
 
-/** A copy read back from a node: a class, not a literal (see LoadedSession in manager/mode.ts). */
-class DecodedCopy implements VersionedCopy {
+/**
+ * A copy as a request writes it or reads it back: a class, not a literal (see LoadedSession in
+ * manager/mode.ts; a copy holds the session's whole JSON).
+ */
+export class SessionCopy implements VersionedCopy {
   constructor(
     public version: number,
     public ttl: number,
     public json: string,
-    public expiresAt: number | undefined,
-    public writeId: string | undefined,
+    public expiresAt?: number,
+    public writeId?: string,
   ) {}
 }
 
@@ -53,7 +56,7 @@ export function decodeCopy(raw: Buffer | string): VersionedCopy | undefined {
   const header = HEADER.exec(text.slice(0, 72));
   if (!header) return undefined;
   const expiresAt = header[3] === undefined ? undefined : Number(header[3]);
-  return new DecodedCopy(Number(header[1]), Number(header[2]), text.slice(header[0].length), expiresAt, header[4]);
+  return new SessionCopy(Number(header[1]), Number(header[2]), text.slice(header[0].length), expiresAt, header[4]);
 }
 
 /** The version of a destroyed session's marker: above any version a session reaches (15 digits fit the header). */

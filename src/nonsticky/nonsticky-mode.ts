@@ -18,7 +18,7 @@ import { SessionLocks, type LockHandle } from './session-lock.js';
 import { LockingPolicy } from './locking-policy.js';
 import { requestPath } from '../manager/request-path.js';
 import { stageEnd, stageStart } from '../manager/stage-timer.js';
-import { destroyedCopy, isDestroyed, newWriteId, type VersionedCopy } from '../memcached/versioned-copy.js';
+import { destroyedCopy, isDestroyed, newWriteId, SessionCopy, type VersionedCopy } from '../memcached/versioned-copy.js';
 
 /** Copies of each non-sticky session: on the first two distinct nodes of the ring. */
 const COPIES = 2;
@@ -175,7 +175,7 @@ export class NonStickyMode implements SessionMode {
         throw new SessionConflictError();
       }
     }
-    const copy: VersionedCopy = { version, ttl: this.ttlOf(session), writeId: newWriteId(), json };
+    const copy = new SessionCopy(version, this.ttlOf(session), json, undefined, newWriteId());
     const nodes = this.copies.nodesFor(key, COPIES);
     let cas: ReadonlyMap<string, bigint | undefined> = new Map();
     try {

@@ -27,11 +27,22 @@ export interface RevocationCheck {
   mark?: RevocationMark;
 }
 
-interface PendingCheck {
-  key: string;
-  nodes: readonly string[];
-  known?: RevocationMark;
-  resolve: (check: RevocationCheck) => void;
+/** The answer as a check resolves with it: a class, not a literal (see LoadedSession in manager/mode.ts). */
+class CheckAnswer implements RevocationCheck {
+  constructor(
+    readonly state: RevocationState,
+    readonly mark: RevocationMark | undefined,
+  ) {}
+}
+
+/** A check waiting for its turn's round trip; it holds the waiting read's continuation (a class, as CheckAnswer). */
+class PendingCheck {
+  constructor(
+    readonly key: string,
+    readonly nodes: readonly string[],
+    readonly known: RevocationMark | undefined,
+    readonly resolve: (check: RevocationCheck) => void,
+  ) {}
 }
 
 /** A node's revocation token as last read (undefined: the node had none), and when the read was sent. */
@@ -117,7 +128,7 @@ export class Revocations {
     const key = known?.key ?? this.key(id);
     return new Promise((resolve) => {
       if (this.pending.length === 0) setImmediate(() => void this.flush());
-      this.pending.push({ key, nodes: known?.nodes ?? this.nodesFor(key), known, resolve });
+      this.pending.push(new PendingCheck(key, known?.nodes ?? this.nodesFor(key), known, resolve));
     });
   }
 
@@ -133,7 +144,7 @@ export class Revocations {
       const state = (check.known ? (changed.has(check) ? second.get(check.key) : 'valid') : first.get(check.key)) ?? 'unknown';
       const seen = check.nodes.map((node) => tokens.get(node));
       const mark = state === 'valid' && seen.every((t) => t !== undefined) ? { key: check.key, nodes: check.nodes, tokens: seen as string[] } : undefined;
-      check.resolve({ state, mark });
+      check.resolve(new CheckAnswer(state, mark));
     }
   }
 

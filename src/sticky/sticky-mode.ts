@@ -8,7 +8,7 @@ import type { SessionData } from '../manager/store.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
 import type { HealthEvent } from '../failover/node-health.js';
 import { READ_NODES, SessionCopies } from '../failover/session-copies.js';
-import type { VersionedCopy } from '../memcached/versioned-copy.js';
+import { SessionCopy, type VersionedCopy } from '../memcached/versioned-copy.js';
 import { reportCorruptSession } from '../memcached/corrupt-session.js';
 import { Relocator } from '../failover/relocation.js';
 import { withDeadline } from '../memcached/deadline.js';
@@ -379,7 +379,7 @@ export class StickyMode implements SessionMode {
     // The copy records the session's expiry, and memcached drops it then.
     const expiresAt = entry.expiresAt;
     const ttl = this.remainingSeconds(expiresAt);
-    const copy = { version: entry.version, ttl, expiresAt, json: storedJson({ body: entry.stored, cookie: entry.cookie }) };
+    const copy = new SessionCopy(entry.version, ttl, storedJson({ body: entry.stored, cookie: entry.cookie }), expiresAt);
     try {
       await this.copies.write(key, copy, [node]);
     } catch (err) {
