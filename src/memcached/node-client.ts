@@ -2,6 +2,7 @@ import memjs from 'memjs';
 import { DeadlineError } from './deadline.js';
 import { hardenMemjsServer } from './harden-memjs.js';
 import { batchWrites, type BatchableServer } from './write-batching.js';
+import { parseChunksInPlace, type ReceivingServer } from './response-buffering.js';
 import { MemcachedResponseError, STATUS } from './response-error.js';
 import { OPCODE, requestBuffer } from './binary-request.js';
 import type { MemcachedNodeAddress } from '../failover/node-list.js';
@@ -69,6 +70,7 @@ export class NodeClient {
     const connections = this.servers.map((server) => {
       const hardened = hardenMemjsServer(server);
       batchWrites(server as unknown as BatchableServer);
+      parseChunksInPlace(server as unknown as ReceivingServer);
       return hardened;
     });
     this.connection = connections[0].connection;

@@ -103,9 +103,13 @@ export function storedCookie(cookie: unknown): Record<string, unknown> | null {
   return out;
 }
 
-/** Splits a session into body and cookie, applying `sessionAttributeFilter`. */
-export function encodeSession(session: SessionData | object, filter?: RegExp): EncodedSession {
-  const body = attributesJson(session, filter);
+/**
+ * Splits a session into body and cookie, applying `sessionAttributeFilter`. `json`, when given,
+ * is the session's `attributesJson` (no filter) already at hand: without a filter it is the body,
+ * and the session is not serialized again.
+ */
+export function encodeSession(session: SessionData | object, filter?: RegExp, json?: string): EncodedSession {
+  const body = json === undefined || filter ? attributesJson(session, filter) : json;
   // Refused here, with a clear error, rather than stored and then found corrupt on the next load.
   if (nestsDeeperThan(body, MAX_SESSION_DEPTH)) {
     throw new TypeError(`session attributes are nested deeper than ${MAX_SESSION_DEPTH} levels`);
@@ -151,7 +155,7 @@ export function nestsDeeperThan(json: string, max: number): boolean {
   // Text with at most `max` opening brackets (strings included) cannot nest deeper: counted with
   // indexOf, which is native and many times faster than the character loop below (a 20 KB
   // session has a handful of brackets and takes the loop tens of microseconds).
-  if (!hasMoreThan(json, '{', '[', max)) return false;
+  if (occurrences(json, '{', max) + occurrences(json, '[', max) <= max) return false;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < json.length; i++) {
@@ -167,15 +171,11 @@ export function nestsDeeperThan(json: string, max: number): boolean {
   return false;
 }
 
-/** Whether `text` holds more than `max` occurrences of `a` and `b` together. */
-function hasMoreThan(text: string, a: string, b: string, max: number): boolean {
+/** How often `c` occurs in `text`, counted up to `max + 1`. */
+function occurrences(text: string, c: string, max: number): number {
   let count = 0;
-  for (const c of [a, b]) {
-    for (let i = text.indexOf(c); i !== -1; i = text.indexOf(c, i + 1)) {
-      if (++count > max) return true;
-    }
-  }
-  return false;
+  for (let i = text.indexOf(c); i !== -1 && count <= max; i = text.indexOf(c, i + 1)) count++;
+  return count;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>

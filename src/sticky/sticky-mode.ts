@@ -115,10 +115,8 @@ export class StickyMode implements SessionMode {
     const key = this.key(id);
     const started = performance.now();
     const stage = stageStart();
-    const filter = this.settings.sessionAttributeFilter;
     const body = json ?? attributesJson(session);
-    const stored = filter ? attributesJson(session, filter) : body;
-    const cookie = storedCookie(session.cookie);
+    const { body: stored, cookie } = encodeSession(session, this.settings.sessionAttributeFilter, body);
     checkItemSize(key, { body: stored, cookie }, this.settings.itemSizeLimit);
     stageEnd('serialization', stage);
     this.stats.record('serialization', performance.now() - started);
