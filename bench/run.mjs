@@ -398,7 +398,7 @@ const inProcessLine = (shape) => {
   const figures = inProcess[shape];
   const none = figures['no middleware'];
   return Object.entries(figures)
-    .map(([name, us]) => `${name} ${us.toFixed(1)}${us === none ? '' : ` (+${(us - none).toFixed(1)})`}`)
+    .map(([name, us]) => `${name} ${us.toFixed(1)}${us === none ? '' : ` (${us >= none ? '+' : '−'}${Math.abs(us - none).toFixed(1)})`}`)
     .join(', ');
 };
 const goalText = `Issue 10's goals. "Met" goes by the median round, as the rows above. For a goal comparing two rows, the rounds column gives the lowest and highest of the per-round ratios (a range across the threshold means this host's noise can flip the verdict from one run to the next), and the last column the same comparison in server CPU per request (the other row's CPU per request over this package's, median of the rounds; read against the same threshold, and steadier than req/s on this host).`;
