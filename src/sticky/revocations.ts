@@ -136,14 +136,19 @@ export class Revocations {
     const batch = this.pending;
     this.pending = [];
     // Every node's token, and in the same round trip the tombstones of ids checked for the first time.
-    const firstChecks = batch.filter((check) => !check.known);
-    const [tokens, first] = await Promise.all([this.readTokens(batch), this.readTombstones(firstChecks)]);
-    const changed = new Set(batch.filter((check) => check.known && !check.nodes.every((node, i) => tokens.get(node) === check.known!.tokens[i])));
-    const second = await this.readTombstones([...changed]);
+    // Plain loops and no empty lookups: this runs for every strict sticky read.
+    let firstChecks: PendingCheck[] | undefined;
+    for (const check of batch) if (!check.known) (firstChecks ??= []).push(check);
+    const [tokens, first] = await Promise.all([this.readTokens(batch), firstChecks ? this.readTombstones(firstChecks) : NO_STATES]);
+    let changed: Set<PendingCheck> | undefined;
+    for (const check of batch) if (check.known && !tokensUnchanged(check.known, tokens)) (changed ??= new Set()).add(check);
+    const second = changed ? await this.readTombstones([...changed]) : NO_STATES;
     for (const check of batch) {
-      const state = (check.known ? (changed.has(check) ? second.get(check.key) : 'valid') : first.get(check.key)) ?? 'unknown';
-      const seen = check.nodes.map((node) => tokens.get(node));
-      const mark = state === 'valid' && seen.every((t) => t !== undefined) ? { key: check.key, nodes: check.nodes, tokens: seen as string[] } : undefined;
+      const unchanged = check.known !== undefined && !changed?.has(check);
+      const state = (unchanged ? 'valid' : (check.known ? second : first).get(check.key)) ?? 'unknown';
+      // With its tokens unchanged, a check's mark is the one it came with: the session's entry
+      // keeps that object instead of a new one per read.
+      const mark = unchanged ? check.known : state === 'valid' ? markOf(check, tokens) : undefined;
       check.resolve(new CheckAnswer(state, mark));
     }
   }
@@ -153,32 +158,38 @@ export class Revocations {
    * without one (new, restarted, evicted) is given one.
    */
   private async readTokens(batch: PendingCheck[]): Promise<Map<string, string>> {
-    const nodes = new Set(batch.flatMap((check) => check.nodes));
+    const nodes = new Set<string>();
+    for (const check of batch) for (const node of check.nodes) nodes.add(node);
     const readAt = Date.now();
     const tokens = new Map<string, string>();
-    await Promise.all(
-      [...nodes].map(async (node) => {
-        try {
-          const value = await this.cluster.run(node, (client) => client.get(this.tokenKey));
-          let token = value?.toString();
-          if (token === undefined) {
-            // A token this add creates was there before any later tombstone (those replace it): as
-            // good as one read. If the add is refused, a tombstone may have come meanwhile: none.
-            const created = newToken();
-            if (await this.cluster.run(node, (client) => client.add(this.tokenKey, created, 0))) token = created;
-          }
-          this.seen.set(node, { token, readAt });
-          if (token !== undefined) tokens.set(node, token);
-        } catch {
-          this.seen.delete(node);
-        }
-      }),
-    );
+    await Promise.all(Array.from(nodes, (node) => this.readToken(node, readAt, tokens)));
     return tokens;
   }
 
+  private async readToken(node: string, readAt: number, tokens: Map<string, string>): Promise<void> {
+    try {
+      const value = await this.cluster.run(node, (client) => client.get(this.tokenKey));
+      let token = value?.toString();
+      if (token === undefined) {
+        // A token this add creates was there before any later tombstone (those replace it): as
+        // good as one read. If the add is refused, a tombstone may have come meanwhile: none.
+        const created = newToken();
+        if (await this.cluster.run(node, (client) => client.add(this.tokenKey, created, 0))) token = created;
+      }
+      // Updated in place: one record per node for the process's life, not one per read.
+      const seen = this.seen.get(node);
+      if (seen) {
+        seen.token = token;
+        seen.readAt = readAt;
+      } else this.seen.set(node, { token, readAt });
+      if (token !== undefined) tokens.set(node, token);
+    } catch {
+      this.seen.delete(node);
+    }
+  }
+
   /** The tombstone state of each key: revoked when a node holds it, unknown when a node did not answer. */
-  private async readTombstones(checks: PendingCheck[]): Promise<Map<string, RevocationState>> {
+  private async readTombstones(checks: PendingCheck[]): Promise<ReadonlyMap<string, RevocationState>> {
     const states = new Map<string, RevocationState>();
     if (checks.length === 0) return states;
     const byNode = new Map<string, Set<string>>();
@@ -204,6 +215,21 @@ export class Revocations {
     );
     return states;
   }
+}
+
+/** What a batch found no tombstone to read for. */
+const NO_STATES: ReadonlyMap<string, RevocationState> = new Map();
+
+/** Whether every node of `mark` still has the token the mark recorded. */
+function tokensUnchanged(mark: RevocationMark, tokens: ReadonlyMap<string, string>): boolean {
+  for (let i = 0; i < mark.nodes.length; i++) if (tokens.get(mark.nodes[i]) !== mark.tokens[i]) return false;
+  return true;
+}
+
+/** The mark of a check found valid, when every one of its nodes answered with a token. */
+function markOf(check: PendingCheck, tokens: ReadonlyMap<string, string>): RevocationMark | undefined {
+  const seen = check.nodes.map((node) => tokens.get(node));
+  return seen.every((t) => t !== undefined) ? { key: check.key, nodes: check.nodes, tokens: seen as string[] } : undefined;
 }
 
 /** A fresh revocation token: random, so a token never comes back once replaced. */
