@@ -166,6 +166,7 @@ export class Revocations {
     return tokens;
   }
 
+  /** Reads one node's token into `tokens` and records it as seen; a node that did not answer is forgotten. */
   private async readToken(node: string, readAt: number, tokens: Map<string, string>): Promise<void> {
     try {
       const value = await this.cluster.run(node, (client) => client.get(this.tokenKey));
