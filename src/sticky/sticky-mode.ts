@@ -116,8 +116,9 @@ export class StickyMode implements SessionMode {
     const started = performance.now();
     const stage = stageStart();
     const body = json ?? attributesJson(session);
-    const { body: stored, cookie } = encodeSession(session, this.settings.sessionAttributeFilter, body);
-    checkItemSize(key, { body: stored, cookie }, this.settings.itemSizeLimit);
+    const encoded = encodeSession(session, this.settings.sessionAttributeFilter, body);
+    checkItemSize(key, encoded, this.settings.itemSizeLimit);
+    const { body: stored, cookie } = encoded;
     stageEnd('serialization', stage);
     this.stats.record('serialization', performance.now() - started);
 
