@@ -127,7 +127,9 @@ export class SessionLocks {
       if (added) {
         const handle: LockHandle = { key, token, node, lost: false, handedOver: false };
         slot.handle = handle;
-        slot.renewal = setInterval(() => slot.handle && void this.renew(slot.handle), ((this.settings.lockExpiration - 1) * 1000) / 2);
+        // memcached's 1 s clock can end a TTL of N seconds after N - 1: three renewals fit in that,
+        // so one late renewal (a stalled event loop, a slow node) does not lose the lock.
+        slot.renewal = setInterval(() => slot.handle && void this.renew(slot.handle), ((this.settings.lockExpiration - 1) * 1000) / 3);
         slot.renewal.unref();
         return handle;
       }
@@ -157,16 +159,18 @@ export class SessionLocks {
     });
   }
 
-  /** Extends the lock's TTL if it is still ours; marks it lost otherwise. */
+  /**
+   * Extends the lock's TTL and reads its owner in one round trip (get-and-touch); marks it lost if
+   * it is gone or someone else's. Touching a foreign lock only gives it the TTL its holder renews
+   * anyway; a separate get then touch would have the same race, with a wider window.
+   */
   private async renew(handle: LockHandle): Promise<void> {
     try {
-      const current = await this.cluster.run(handle.node, (client) => client.get(handle.key));
-      if (current?.toString() !== handle.token) {
+      const current = await this.cluster.run(handle.node, (client) => client.getAndTouch(handle.key, this.settings.lockExpiration));
+      if (current?.value.toString() !== handle.token) {
         handle.lost = true;
         this.stats.inc('locksLost');
-        return;
       }
-      await this.cluster.run(handle.node, (client) => client.touch(handle.key, this.settings.lockExpiration));
     } catch {
       // A failed renewal leaves the lock to its TTL; the next renewal tries again.
     }

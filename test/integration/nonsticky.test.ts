@@ -81,7 +81,8 @@ describe('locking: no lost updates under concurrency', () => {
   });
 
   it('a lock holder that outlives lockExpiration keeps its lock by renewal', async () => {
-    const [a, b] = await pair({ lockingMode: 'all', lockExpiration: 2 });
+    // 3 s: 667 ms renewals leave over a second of slack for a loaded CI machine.
+    const [a, b] = await pair({ lockingMode: 'all', lockExpiration: 3 });
     const client = new Client(a.url);
     await client.get('/set?user=ada');
     const slow = fetch(`${a.url}/slow-inc?ms=4500`, { headers: { cookie: client.cookie! } });
