@@ -3,7 +3,8 @@ import type { MemcachedCluster } from './cluster.js';
 import type { Statistics } from '../manager/statistics.js';
 import { SessionConflictError, SessionStoreUnavailableError } from '../manager/errors.js';
 import { memcachedExpiration } from '../memcached/expiration.js';
-import { decodeCopy, encodeCopy, isDestroyed, type VersionedCopy } from '../memcached/versioned-copy.js';
+import { isDestroyed, type VersionedCopy } from '../memcached/versioned-copy.js';
+import type { CopyCodec } from '../memcached/copy-codec.js';
 
 /** Nodes read for a session: a copy is on one of the first two nodes the ring gives for its key. */
 export const READ_NODES = 2;
@@ -184,6 +185,7 @@ export class SessionCopies {
   private readonly doubts = new Map<string, { state: string; since: number }>();
 
   /**
+   * @param codec how copies are stored (sealed under their key).
    * @param copiesKept copies written of each session (sticky mode 1, non-sticky 2): with two,
    *   reads and fenced writes look one node further when the usual nodes cannot vouch for a copy.
    * @param doubtOptions when a doubtful newest copy may be spread (non-sticky).
@@ -191,6 +193,7 @@ export class SessionCopies {
   constructor(
     private readonly cluster: MemcachedCluster,
     private readonly stats: Statistics,
+    private readonly codec: CopyCodec,
     private readonly copiesKept = 1,
     private readonly doubtOptions: DoubtOptions = { graceMs: 10_000, now: () => performance.now() },
   ) {}
@@ -249,7 +252,7 @@ export class SessionCopies {
         cas.set(node, answer.value?.cas);
         if (answer.value === null) return found.push(new Found(node));
         const raw = answer.value.value;
-        const copy = decodedRaw?.equals(raw) ? decoded : decodeCopy(raw);
+        const copy = decodedRaw?.equals(raw) ? decoded : this.codec.decode(key, raw);
         if (!copy) return result.corrupt.push(node);
         if (!decodedRaw) {
           decodedRaw = raw;
@@ -297,7 +300,7 @@ export class SessionCopies {
   /** Writes `copy` to `nodes`; resolves with the nodes written, rejects only when none took it. */
   async write(key: string, copy: VersionedCopy, nodes: string[]): Promise<string[]> {
     if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
-    const value = encodeCopy(copy);
+    const value = this.codec.encode(key, copy);
     const expiration = memcachedExpiration(copy.ttl);
     const answers = await this.stats.time('backup', () =>
       Promise.allSettled(nodes.map((node) => this.cluster.run(node, (client) => client.set(key, value, expiration)))),
@@ -345,7 +348,7 @@ export class SessionCopies {
       this.stats.inc('conflicts');
       throw new SessionConflictError();
     }
-    const value = encodeCopy(copy);
+    const value = this.codec.encode(key, copy);
     const expiration = memcachedExpiration(copy.ttl);
     const loadedVersion = fence.loaded?.version ?? 0;
     const writeOne = async (node: string): Promise<FencedWrite | 'conflict'> => {
@@ -416,7 +419,7 @@ export class SessionCopies {
   ): Promise<bigint | undefined | { own: bigint } | 'newer'> {
     const current = await this.cluster.run(node, (client) => client.gets(key));
     if (!current) return undefined;
-    const held = decodeCopy(current.value);
+    const held = this.codec.decode(key, current.value);
     // Data that is no session copy may be replaced.
     if (!held) return current.cas;
     const version = loaded?.version ?? 0;
@@ -434,7 +437,7 @@ export class SessionCopies {
     await Promise.allSettled(
       [...written].map(([node, { cas, replaced }]) =>
         this.cluster.run(node, (client): Promise<unknown> =>
-          loaded && replaced ? client.storeIf(key, encodeCopy(loaded), memcachedExpiration(loaded.ttl), cas) : client.deleteIf(key, cas),
+          loaded && replaced ? client.storeIf(key, this.codec.encode(key, loaded), memcachedExpiration(loaded.ttl), cas) : client.deleteIf(key, cas),
         ),
       ),
     );
@@ -452,7 +455,7 @@ export class SessionCopies {
     if (!result.complete) return false;
     if (!copy) return true;
     if (result.stale.length > 0) {
-      const value = encodeCopy(copy);
+      const value = this.codec.encode(key, copy);
       const expiration = memcachedExpiration(copy.ttl);
       const answers = await Promise.allSettled(
         result.stale.map((node) => this.cluster.run(node, (client) => client.storeIf(key, value, expiration, result.cas.get(node)))),

@@ -5,6 +5,7 @@ import type { Store } from './store.js';
 import type { Store as ExpressSessionStore } from 'express-session';
 import { parseNodeList, parseFailoverNodes, type MemcachedNodeAddress } from '../failover/node-list.js';
 import { parseLockingMode, type LockingMode } from '../nonsticky/locking-policy.js';
+import { Sealing } from '../memcached/sealing.js';
 
 /** Options of the `session()` factory: express-session's, plus MSM's. */
 export interface SessionOptions {
@@ -51,6 +52,18 @@ export interface SessionOptions {
   sessionAttributeFilter?: string | RegExp;
   /** Prefix of every memcached key (namespacing several apps on one cluster). Default `""`. */
   storageKeyPrefix?: string;
+  /**
+   * Encrypt session contents in memcached (AES-256-GCM, keys derived from `secret`). With
+   * `false` they are stored readable but still authenticated: a forged or altered copy is still
+   * refused. Default true.
+   */
+  encryptSessions?: boolean;
+  /**
+   * Migration from a version that stored sessions unsealed (plain JSON under the raw session id):
+   * such a copy is read once and stored sealed. Whoever can write to memcached can forge such a
+   * copy, so turn this on only for the migration, for at most one session lifetime. Default false.
+   */
+  acceptUnsealedSessions?: boolean;
   /** `false` keeps sessions in this process only (no memcached). Default true. */
   enabled?: boolean;
   /** Collect statistics. Default true. */
@@ -118,6 +131,8 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
   sessionBackupTimeout: 'memcached',
   sessionAttributeFilter: 'memcached',
   storageKeyPrefix: 'memcached',
+  encryptSessions: 'memcached',
+  acceptUnsealedSessions: 'memcached',
   username: 'memcached',
   password: 'memcached',
   route: 'memcached',
@@ -141,6 +156,9 @@ export interface ManagerSettings {
   sessionBackupTimeout: number;
   sessionAttributeFilter?: RegExp;
   storageKeyPrefix: string;
+  /** Names keys and seals values with keys derived from `secret`. */
+  sealing: Sealing;
+  acceptUnsealedSessions: boolean;
   username?: string;
   password?: string;
   route?: string;
@@ -303,6 +321,8 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     sessionBackupTimeout: positiveNumber(options, 'sessionBackupTimeout', 100, MAX_TIMER_MS),
     sessionAttributeFilter: pattern(options, 'sessionAttributeFilter'),
     storageKeyPrefix,
+    sealing: new Sealing(resolveSecrets(options), storageKeyPrefix, boolean(options, 'encryptSessions', true)),
+    acceptUnsealedSessions: boolean(options, 'acceptUnsealedSessions', false),
     username: options.username,
     password: options.password,
     route,

@@ -1,5 +1,6 @@
 import * as cookieLib from 'cookie';
 import type { SessionData } from '../manager/store.js';
+import { SEAL_OVERHEAD } from './sealing.js';
 
 /**
  * Deepest nesting of objects and arrays a session may have. JSON.parse copes with any depth, but
@@ -141,8 +142,8 @@ export function storedBody(text: string, cookie: unknown): string | undefined {
 /** Throws SessionTooLargeError when the session under `key` cannot be one memcached item. */
 export function checkItemSize(key: string, encoded: Pick<EncodedSession, 'body' | 'cookie'>, limit: number): void {
   // memcached counts key, value and ~50 bytes of item header against the slab size; the value is
-  // the stored JSON plus a short version header (measured without building the JSON).
-  const value = Buffer.byteLength(encoded.body) + Buffer.byteLength(JSON.stringify(encoded.cookie)) + 40;
+  // the stored JSON plus a short version header and the seal (measured without building the JSON).
+  const value = Buffer.byteLength(encoded.body) + Buffer.byteLength(JSON.stringify(encoded.cookie)) + 40 + SEAL_OVERHEAD;
   const size = value + Buffer.byteLength(key) + 50;
   if (size > limit) throw new SessionTooLargeError(size, limit);
 }

@@ -1,22 +1,16 @@
 /** memcached keys: 1 to 250 printable ASCII characters, no spaces. */
 const VALID_KEY = /^[\x21-\x7e]{1,250}$/;
 
-/** The memcached key of a session. */
-export function storageKey(prefix: string, id: string): string {
-  return prefix + id;
-}
-
-/** The memcached key of a session's lock: the longest key derived from a session id. */
+/** The memcached key of a session's lock (the session's key is a fixed-length hash: it always fits). */
 export function lockKey(sessionKey: string): string {
   return `lock:${sessionKey}`;
 }
 
 /**
- * Whether `id` can be looked up at all: every key derived from it (an id from a foreign genid,
- * or a forged long one, may not fit memcached's key rules) must be valid, so no call is sent
- * that memcached would refuse.
+ * The key a version before sealing stored a session under (the raw id after the prefix), or
+ * undefined when `id` could not have been one (an id from a foreign genid, or a forged long one).
  */
-export function isStorableId(prefix: string, id: string): boolean {
-  const key = storageKey(prefix, id);
-  return key.length > 0 && VALID_KEY.test(lockKey(key));
+export function unsealedKey(prefix: string, id: string): string | undefined {
+  const key = prefix + id;
+  return VALID_KEY.test(key) ? key : undefined;
 }

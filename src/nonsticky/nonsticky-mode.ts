@@ -6,11 +6,12 @@ import type { Session, SessionRequest } from '../manager/session.js';
 import type { SessionData } from '../manager/store.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
 import { SessionConflictError, SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
-import { isStorableId, storageKey } from '../memcached/storage-key.js';
 import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, SessionTooLargeError, storedBody, storedJson } from '../memcached/session-codec.js';
 import { isValueTooLarge, type MemcachedResponseError } from '../memcached/response-error.js';
 import { LoadedFence, READ_NODES, SessionCopies, type Fence } from '../failover/session-copies.js';
-import { reportCorruptSession } from '../memcached/corrupt-session.js';
+import { reportCorruptSession, unusableCopies } from '../memcached/corrupt-session.js';
+import { sealedCopies } from '../memcached/copy-codec.js';
+import { OlderCopies } from '../failover/older-copies.js';
 import { Relocator } from '../failover/relocation.js';
 import type { HealthEvent } from '../failover/node-health.js';
 import { RecentSessions } from './recent-sessions.js';
@@ -77,6 +78,7 @@ export class NonStickyMode implements SessionMode {
   private readonly inUse = new Map<string, InUse>();
   private readonly recent: RecentSessions;
   private readonly relocator: Relocator;
+  private readonly older: OlderCopies;
 
   constructor(
     private readonly settings: ManagerSettings,
@@ -85,11 +87,16 @@ export class NonStickyMode implements SessionMode {
     private readonly logger: Logger,
   ) {
     // A fenced write runs at most 15 operations one after another, each within operationTimeout.
-    this.copies = new SessionCopies(cluster, stats, COPIES, { graceMs: 16 * settings.operationTimeout, now: () => performance.now() });
+    this.copies = new SessionCopies(cluster, stats, sealedCopies(settings.sealing), COPIES, {
+      graceMs: 16 * settings.operationTimeout,
+      now: () => performance.now(),
+    });
+    this.older = new OlderCopies(settings, cluster, stats, this.copies, COPIES);
     this.policy = new LockingPolicy(settings.lockingMode);
     this.locks = new SessionLocks(cluster, stats, {
       lockExpiration: settings.lockExpiration,
       waitTimeout: settings.operationTimeout,
+      sealing: settings.sealing,
     });
     this.recent = new RecentSessions(settings.maxLocalSessions);
     this.relocator = new Relocator(stats, logger);
@@ -98,8 +105,7 @@ export class NonStickyMode implements SessionMode {
   }
 
   async load(id: string, req?: SessionRequest): Promise<LoadedSession | undefined> {
-    if (!isStorableId(this.settings.storageKeyPrefix, id)) return undefined;
-    const key = storageKey(this.settings.storageKeyPrefix, id);
+    const key = this.key(id);
     const { method, path } = requestKind(req);
     // Take a reference first, so the shared copy outlives hand-overs between queued requests.
     const shared = this.use(key);
@@ -124,7 +130,7 @@ export class NonStickyMode implements SessionMode {
       const reuse = shared.latest && (lock ? lock.handedOver : true);
       let copy = shared.latest;
       if (!reuse) {
-        const read = await this.read(key, shared, !lock);
+        const read = await this.read(id, key, shared, !lock);
         copy = read.copy;
         hold.touchedTtl = read.ttl;
       }
@@ -141,17 +147,14 @@ export class NonStickyMode implements SessionMode {
       return new LoadedSession(id, data, json);
     } catch (err) {
       if (!(err instanceof CorruptSessionError)) throw err;
-      reportCorruptSession(this.logger, this.stats, key, err.message);
+      reportCorruptSession(this.logger, this.stats, this.settings.sealing.fingerprint(key), err.message);
       void this.copies.delete(key, this.copies.nodesFor(key, READ_NODES));
       return undefined;
     }
   }
 
   async save(id: string, session: Session | SessionData, json?: string): Promise<void> {
-    if (!isStorableId(this.settings.storageKeyPrefix, id)) {
-      throw new TypeError('session id cannot be a memcached key (1-250 printable characters, no spaces, prefix included)');
-    }
-    const key = storageKey(this.settings.storageKeyPrefix, id);
+    const key = this.key(id);
     const started = performance.now();
     const stage = stageStart();
     const encoded = encodeSession(session, this.settings.sessionAttributeFilter, json);
@@ -202,7 +205,7 @@ export class NonStickyMode implements SessionMode {
 
   /** Returns nothing when the load already touched the copies (the response then need not wait). */
   touch(id: string, session: Session | SessionData): Promise<void> | void {
-    const key = storageKey(this.settings.storageKeyPrefix, id);
+    const key = this.key(id);
     const ttl = this.ttlOf(session);
     const req = (session as Session).req as SessionRequest | undefined;
     if (req && this.holds.get(req)?.get(id)?.touchedTtl === ttl) {
@@ -229,20 +232,23 @@ export class NonStickyMode implements SessionMode {
    * last saw for it, else by maxInactiveInterval.
    */
   async keepAlive(id: string): Promise<void> {
-    if (!isStorableId(this.settings.storageKeyPrefix, id)) return;
     this.stats.inc('touchOnlyRequests');
-    const key = storageKey(this.settings.storageKeyPrefix, id);
+    const key = this.key(id);
     const ttl = this.expectedTtl(key);
     await this.copies.touch(key, ttl, this.copies.nodesFor(key, COPIES));
   }
 
   copiesOf(id: string): string[] {
-    return this.copies.nodesFor(storageKey(this.settings.storageKeyPrefix, id), COPIES);
+    return this.copies.nodesFor(this.key(id), COPIES);
+  }
+
+  /** The memcached key of a session's copies (see Sealing). */
+  private key(id: string): string {
+    return this.settings.sealing.sessionKey(id);
   }
 
   async destroy(id: string): Promise<void> {
-    if (!isStorableId(this.settings.storageKeyPrefix, id)) return; // it was never stored
-    const key = storageKey(this.settings.storageKeyPrefix, id);
+    const key = this.key(id);
     // A marker rather than a delete, so a node that misses it cannot bring the session back;
     // one node more than the copies: a write that missed a node put its copy on the next one.
     const marker = destroyedCopy(this.expectedTtl(key));
@@ -342,13 +348,15 @@ export class NonStickyMode implements SessionMode {
    * The read extends the copies by the session's expected lifetime in the same operation (get-and-touch),
    * so a request that does not change the session needs no separate touch.
    */
-  private async read(key: string, shared: InUse, shareable: boolean): Promise<TouchingRead> {
+  private async read(id: string, key: string, shared: InUse, shareable: boolean): Promise<TouchingRead> {
     if (shareable && shared.reading) return shared.reading;
     const ttl = this.expectedTtl(key);
     const reading = (async () => {
-      const result = await this.copies.read(key, ttl);
+      let result = await this.copies.read(key, ttl);
+      // Stored before a secret rotation or before sealing: moved here once, then read as usual.
+      if (!result.copy && result.corrupt.length === 0 && (await this.older.adopt(id, key))) result = await this.copies.read(key, ttl);
       if (result.corrupt.length > 0) {
-        reportCorruptSession(this.logger, this.stats, key, `not a session copy on node(s) ${result.corrupt.join(', ')}`);
+        reportCorruptSession(this.logger, this.stats, this.settings.sealing.fingerprint(key), unusableCopies(result.corrupt));
         void this.copies.delete(key, result.corrupt);
       }
       void this.copies.fill(key, result);

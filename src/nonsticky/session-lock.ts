@@ -3,11 +3,13 @@ import { NodeDownError, type MemcachedCluster } from '../failover/cluster.js';
 import type { Statistics } from '../manager/statistics.js';
 import { lockKey } from '../memcached/storage-key.js';
 import { SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
+import type { Sealing } from '../memcached/sealing.js';
 
 /** A lock this process holds on one session. */
 export interface LockHandle {
   readonly key: string;
-  readonly token: string;
+  /** The owner token, sealed under the lock's key: what the lock item holds while it is ours. */
+  readonly value: Buffer;
   readonly node: string;
   /** Set when a renewal found the lock gone or owned by someone else. */
   lost: boolean;
@@ -20,6 +22,8 @@ export interface LockSettings {
   lockExpiration: number;
   /** Longest wait for a lock, in ms. */
   waitTimeout: number;
+  /** Seals lock values like every stored value. */
+  sealing: Sealing;
 }
 
 const FIRST_BACKOFF = 10;
@@ -108,7 +112,7 @@ export class SessionLocks {
 
   /** Polls memcached with `add` and exponential backoff until the lock is ours or time is up. */
   private async contend(key: string, slot: Slot, started: number, delay: number): Promise<LockHandle> {
-    const token = randomToken(12);
+    const value = this.settings.sealing.seal(key, randomToken(12));
     let backoff = FIRST_BACKOFF;
     let waited = false;
     if (delay > 0) await sleep(delay);
@@ -117,15 +121,15 @@ export class SessionLocks {
       if (!node) throw new SessionStoreUnavailableError('no memcached node is up to hold the session lock');
       let added: boolean;
       try {
-        added = await this.cluster.run(node, (client) => client.add(key, token, this.settings.lockExpiration));
+        added = await this.cluster.run(node, (client) => client.add(key, value, this.settings.lockExpiration));
       } catch (err) {
         this.stats.inc('lockFailures');
         // The add may still be applied (a hung node that resumes): make sure it frees nobody's session.
-        if (!(err instanceof NodeDownError)) this.reclaim(node, key, token);
+        if (!(err instanceof NodeDownError)) this.reclaim(node, key, value);
         throw new SessionStoreUnavailableError(`locking the session on memcached node ${node} failed`, err);
       }
       if (added) {
-        const handle: LockHandle = { key, token, node, lost: false, handedOver: false };
+        const handle: LockHandle = { key, value, node, lost: false, handedOver: false };
         slot.handle = handle;
         // memcached's 1 s clock can end a TTL of N seconds after N - 1: three renewals fit in that,
         // so one late renewal (a stalled event loop, a slow node) does not lose the lock.
@@ -167,7 +171,7 @@ export class SessionLocks {
   private async renew(handle: LockHandle): Promise<void> {
     try {
       const current = await this.cluster.run(handle.node, (client) => client.getAndTouch(handle.key, this.settings.lockExpiration));
-      if (current?.value.toString() !== handle.token) {
+      if (!current?.value.equals(handle.value)) {
         handle.lost = true;
         this.stats.inc('locksLost');
       }
@@ -195,34 +199,34 @@ export class SessionLocks {
     slot.handovers = 0;
     if (!handle.lost) {
       try {
-        await this.deleteIfOurs(handle.node, handle.key, handle.token);
+        await this.deleteIfOurs(handle.node, handle.key, handle.value);
       } catch {
-        this.reclaim(handle.node, handle.key, handle.token);
+        this.reclaim(handle.node, handle.key, handle.value);
       }
     }
     this.next(handle.key, slot, YIELD_MS);
   }
 
-  /** Deletes the lock if it holds `token` (compare-and-delete: a lock someone else took since stays); true if deleted. */
-  private async deleteIfOurs(node: string, key: string, token: string): Promise<boolean> {
+  /** Deletes the lock if it holds `value` (compare-and-delete: a lock someone else took since stays); true if deleted. */
+  private async deleteIfOurs(node: string, key: string, value: Buffer): Promise<boolean> {
     const current = await this.cluster.run(node, (client) => client.gets(key));
-    if (current?.value.toString() !== token) return false;
+    if (!current?.value.equals(value)) return false;
     return this.cluster.run(node, (client) => client.deleteIf(key, current.cas));
   }
 
   /**
    * A lock call that failed (no answer in time) may still be applied when its node resumes,
    * leaving a lock nobody holds. Until the lock would have expired anyway, keeps checking the node
-   * in the background and deletes the lock if it holds our token, so later requests are not
+   * in the background and deletes the lock if it holds our value, so later requests are not
    * blocked for lockExpiration. (A node that answered "no lock" may still apply the late call
    * afterwards: it came on another connection, so checking continues to the end.)
    */
-  private reclaim(node: string, key: string, token: string): void {
+  private reclaim(node: string, key: string, value: Buffer): void {
     const until = performance.now() + this.settings.lockExpiration * 1000;
     const attempt = async (): Promise<void> => {
       if (this.closed) return;
       try {
-        if (await this.deleteIfOurs(node, key, token)) return;
+        if (await this.deleteIfOurs(node, key, value)) return;
       } catch {
         // Still unreachable: try again.
       }

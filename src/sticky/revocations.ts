@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { randomToken } from '../manager/random-token.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
 import type { Statistics } from '../manager/statistics.js';
 import { memcachedExpiration } from '../memcached/expiration.js';
+import type { Sealing } from '../memcached/sealing.js';
 
 /** Nodes that hold each tombstone: two, so one node that is down or restarted empty loses none. */
 const TOMBSTONE_NODES = 2;
@@ -53,7 +53,7 @@ interface SeenToken {
 
 /**
  * Revocation tombstones for sticky mode: a session id destroyed, regenerated or taken over
- * (renamed) gets a small `<prefix>revoked:<sha256(id)>` item, so no process serves the id from
+ * (renamed) gets a small `<prefix>revoked:<keyed hash of id>` item, so no process serves the id from
  * its memory afterwards. Tombstones go to the first nodes of the key's order on the FULL ring,
  * not on this process's view of which nodes are up: processes may disagree about health, and
  * must still look in the same places.
@@ -68,18 +68,32 @@ export class Revocations {
   private pending: PendingCheck[] = [];
   private readonly seen = new Map<string, SeenToken>();
   private readonly tokenKey: string;
+  /** Each node's token as last read, sealed and opened: an unchanged token is not opened again. */
+  private readonly opened = new Map<string, { sealed: Buffer; token: string | undefined }>();
 
   constructor(
     private readonly cluster: MemcachedCluster,
     private readonly stats: Statistics,
-    private readonly prefix: string,
+    private readonly sealing: Sealing,
   ) {
-    this.tokenKey = `${prefix}revoked:token`;
+    this.tokenKey = `${sealing.prefix}revoked:token`;
   }
 
-  /** The tombstone key: fixed length (hashed id), so every id has a valid one. */
+  /** The tombstone key: fixed length (keyed hash of the id), so every id has a valid one. */
   private key(id: string): string {
-    return `${this.prefix}revoked:${createHash('sha256').update(id).digest('base64url')}`;
+    return this.sealing.tombstoneKey(id);
+  }
+
+  /**
+   * A node's token as it reads it (undefined: not sealed under the token key with one of the
+   * secrets; such a token never matches a mark, so checks read tombstones).
+   */
+  private openToken(node: string, sealed: Buffer): string | undefined {
+    const known = this.opened.get(node);
+    if (known?.sealed.equals(sealed)) return known.token;
+    const token = this.sealing.open(this.tokenKey, sealed);
+    this.opened.set(node, { sealed, token });
+    return token;
   }
 
   private nodesFor(key: string): string[] {
@@ -96,7 +110,9 @@ export class Revocations {
     const expiration = memcachedExpiration(ttlSeconds);
     const answers = await Promise.allSettled(
       this.nodesFor(key).map((node) =>
-        this.cluster.run(node, (client) => Promise.all([client.set(key, '1', expiration), client.set(this.tokenKey, newToken(), 0)])),
+        this.cluster.run(node, (client) =>
+          Promise.all([client.set(key, this.sealing.seal(key, '1'), expiration), client.set(this.tokenKey, this.sealing.seal(this.tokenKey, newToken()), 0)]),
+        ),
       ),
     );
     this.stats.inc('revocations');
@@ -170,12 +186,12 @@ export class Revocations {
   private async readToken(node: string, readAt: number, tokens: Map<string, string>): Promise<void> {
     try {
       const value = await this.cluster.run(node, (client) => client.get(this.tokenKey));
-      let token = value?.toString();
-      if (token === undefined) {
+      let token = value ? this.openToken(node, value) : undefined;
+      if (!value) {
         // A token this add creates was there before any later tombstone (those replace it): as
         // good as one read. If the add is refused, a tombstone may have come meanwhile: none.
         const created = newToken();
-        if (await this.cluster.run(node, (client) => client.add(this.tokenKey, created, 0))) token = created;
+        if (await this.cluster.run(node, (client) => client.add(this.tokenKey, this.sealing.seal(this.tokenKey, created), 0))) token = created;
       }
       // Updated in place: one record per node for the process's life, not one per read.
       const seen = this.seen.get(node);
@@ -207,6 +223,8 @@ export class Revocations {
         try {
           // memjs has no multi-get: gets issued together are pipelined on the node's one connection.
           const values = await this.cluster.run(node, (client) => Promise.all(list.map((key) => client.get(key))));
+          // Any item under a tombstone key revokes, opened or not: one that fails to open was put
+          // there by whoever can delete the session anyway, and honouring it errs on the safe side.
           list.forEach((key, i) => values[i] !== null && states.set(key, 'revoked'));
         } catch {
           // A key one of whose nodes did not answer may have its only tombstone there.

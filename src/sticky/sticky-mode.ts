@@ -9,10 +9,11 @@ import type { MemcachedCluster } from '../failover/cluster.js';
 import type { HealthEvent } from '../failover/node-health.js';
 import { READ_NODES, SessionCopies } from '../failover/session-copies.js';
 import { SessionCopy, type VersionedCopy } from '../memcached/versioned-copy.js';
-import { reportCorruptSession } from '../memcached/corrupt-session.js';
+import { reportCorruptSession, unusableCopies } from '../memcached/corrupt-session.js';
+import { sealedCopies } from '../memcached/copy-codec.js';
+import { OlderCopies } from '../failover/older-copies.js';
 import { Relocator } from '../failover/relocation.js';
 import { withDeadline } from '../memcached/deadline.js';
-import { isStorableId, storageKey } from '../memcached/storage-key.js';
 import {
   attributesJson,
   checkItemSize,
@@ -59,6 +60,7 @@ export class StickyMode implements SessionMode {
   private readonly sweeper: NodeJS.Timeout;
   private readonly warnings: ThrottledWarnings;
   private readonly revocations: Revocations;
+  private readonly older: OlderCopies;
 
   constructor(
     private readonly settings: ManagerSettings,
@@ -71,10 +73,11 @@ export class StickyMode implements SessionMode {
       this.evicted.add(id);
       stats.inc('localEvictions');
     });
-    this.copies = new SessionCopies(cluster, stats);
+    this.copies = new SessionCopies(cluster, stats, sealedCopies(settings.sealing));
+    this.older = new OlderCopies(settings, cluster, stats, this.copies, 1);
     this.relocator = new Relocator(stats, logger);
     this.warnings = new ThrottledWarnings(logger);
-    this.revocations = new Revocations(cluster, stats, settings.storageKeyPrefix);
+    this.revocations = new Revocations(cluster, stats, settings.sealing);
     stats.gauge('localSessions', () => this.local.size);
     stats.gauge('localBytes', () => this.local.totalBytes);
     cluster.onHealthChange((node, event) => this.relocate(node, event));
@@ -109,9 +112,6 @@ export class StickyMode implements SessionMode {
   }
 
   save(id: string, session: Session | SessionData, json?: string): Promise<void> | void {
-    if (!isStorableId(this.settings.storageKeyPrefix, id)) {
-      throw new TypeError('session id cannot be a memcached key (1-250 printable characters, no spaces, prefix included)');
-    }
     const key = this.key(id);
     const started = performance.now();
     const stage = stageStart();
@@ -177,7 +177,6 @@ export class StickyMode implements SessionMode {
     this.evicted.delete(id);
     // A backup still in flight must land before the delete, or it would resurrect the session.
     await this.chains.get(id);
-    if (!isStorableId(this.settings.storageKeyPrefix, id)) return;
     const ttl = entry ? this.remainingSeconds(entry.expiresAt) : await this.tombstoneTtlOfStored(id);
     await Promise.all([this.revocations.revoke(id, ttl), this.deleteCopy(id, entry?.backupNode)]);
   }
@@ -190,7 +189,7 @@ export class StickyMode implements SessionMode {
   }
 
   private key(id: string): string {
-    return storageKey(this.settings.storageKeyPrefix, id);
+    return this.settings.sealing.sessionKey(id);
   }
 
   /**
@@ -291,12 +290,13 @@ export class StickyMode implements SessionMode {
    * old owner can never be served again (MSM issue #153).
    */
   private async takeOver(id: string): Promise<LoadedSession | undefined> {
-    if (!isStorableId(this.settings.storageKeyPrefix, id)) return undefined;
     const key = this.key(id);
     // The tombstone is checked with the read (same round trip), so no node revives a revoked id.
-    const [result, revocation] = await Promise.all([this.copies.read(key), this.revocations.check(id)]);
+    const [found, revocation] = await Promise.all([this.copies.read(key), this.revocations.check(id)]);
+    // Stored before a secret rotation or before sealing: moved here once, then read as usual.
+    const result = !found.copy && found.corrupt.length === 0 && (await this.older.adopt(id, key)) ? await this.copies.read(key) : found;
     if (result.corrupt.length > 0) {
-      reportCorruptSession(this.logger, this.stats, key, `not a session copy on node(s) ${result.corrupt.join(', ')}`);
+      reportCorruptSession(this.logger, this.stats, this.settings.sealing.fingerprint(key), unusableCopies(result.corrupt));
       void this.copies.delete(key, result.corrupt);
     }
     const copy = result.copy;
@@ -313,7 +313,7 @@ export class StickyMode implements SessionMode {
       this.stats.record('deserialization', performance.now() - started);
     } catch (err) {
       if (!(err instanceof CorruptSessionError)) throw err;
-      reportCorruptSession(this.logger, this.stats, key, err.message);
+      reportCorruptSession(this.logger, this.stats, this.settings.sealing.fingerprint(key), err.message);
       void this.copies.delete(key, this.copies.nodesFor(key, READ_NODES));
       return undefined;
     }

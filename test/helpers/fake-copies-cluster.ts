@@ -7,6 +7,7 @@
 import { MemcachedCluster, NodeDownError } from '../../src/failover/cluster.js';
 import { AvailableRing } from '../../src/failover/ring.js';
 import { SessionCopies } from '../../src/failover/session-copies.js';
+import { UNSEALED_COPIES } from '../../src/memcached/copy-codec.js';
 import { Statistics } from '../../src/manager/statistics.js';
 import type { NodeClient } from '../../src/memcached/node-client.js';
 import { decodeCopy } from '../../src/memcached/versioned-copy.js';
@@ -244,7 +245,7 @@ export class SimProcess {
     };
     Object.assign(cluster, { ring: this.ring, run });
     // Ties settle after TIE_GRACE_TICKS of simulated time (a write takes far fewer ticks).
-    this.copies = new SessionCopies(cluster, new Statistics(true), 2, { graceMs: TIE_GRACE_TICKS, now: () => trace.tick });
+    this.copies = new SessionCopies(cluster, new Statistics(true), UNSEALED_COPIES, 2, { graceMs: TIE_GRACE_TICKS, now: () => trace.tick });
   }
 
   believes(node: string): boolean {

@@ -26,13 +26,13 @@ afterEach(async () => {
 });
 const gets = () => totalStat(cluster.instances, 'cmd_get');
 
-const settings = () => resolveManagerSettings({ memcachedNodes: cluster.nodes })!;
+const settings = () => resolveManagerSettings({ secret: 'it', memcachedNodes: cluster.nodes })!;
 
 function revocations(): Revocations {
   const stats = new Statistics(true);
   const memcached = new MemcachedCluster(settings(), stats, quiet);
   cleanups.push(() => memcached.close());
-  return new Revocations(memcached, stats, settings().storageKeyPrefix);
+  return new Revocations(memcached, stats, settings().sealing);
 }
 
 describe('revocation tokens', () => {

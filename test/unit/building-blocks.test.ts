@@ -199,7 +199,7 @@ describe('when a miss can be trusted', () => {
     const { Statistics } = await import('../../src/manager/statistics.js');
     const { resolveManagerSettings } = await import('../../src/manager/options.js');
     // Ports nobody listens on: nothing is sent by mayHideCopies.
-    const settings = resolveManagerSettings({ memcachedNodes: 'n1:127.0.0.1:1,n2:127.0.0.1:2,n3:127.0.0.1:3' })!;
+    const settings = resolveManagerSettings({ secret: 'it', memcachedNodes: 'n1:127.0.0.1:1,n2:127.0.0.1:2,n3:127.0.0.1:3' })!;
     const quiet = { info() {}, warn() {}, error() {} };
     const cluster = new MemcachedCluster(settings, new Statistics(false), quiet);
     try {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SessionCopies } from '../../src/failover/session-copies.js';
+import { UNSEALED_COPIES } from '../../src/memcached/copy-codec.js';
 import type { MemcachedCluster } from '../../src/failover/cluster.js';
 import type { NodeClient } from '../../src/memcached/node-client.js';
 import { Statistics } from '../../src/manager/statistics.js';
@@ -63,8 +64,8 @@ async function setup() {
   const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
   for (const node of [nodes.X, nodes.Y]) await node.storeIf(KEY, encodeCopy(v1), 0, undefined);
   const casOf = async (id: 'X' | 'Y' | 'Z') => (await nodes[id].gets(KEY))?.cas;
-  const p1 = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2);
-  const p2 = new SessionCopies(view(nodes, ['Y', 'Z']), new Statistics(false), 2);
+  const p1 = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), UNSEALED_COPIES, 2);
+  const p2 = new SessionCopies(view(nodes, ['Y', 'Z']), new Statistics(false), UNSEALED_COPIES, 2);
   const fence1 = { loaded: v1, cas: new Map([['X', await casOf('X')], ['Y', await casOf('Y')]]) };
   const fence2 = { loaded: v1, cas: new Map([['Y', await casOf('Y')], ['Z', await casOf('Z')]]) };
   nodes.Y.hung = true; // the node both would write to
@@ -109,7 +110,7 @@ async function newestOnlyOnTheThirdNode() {
   const staleCas = { X: (await nodes.X.gets(KEY))!.cas, Y: (await nodes.Y.gets(KEY))!.cas };
   for (const node of [nodes.X, nodes.Z]) await node.storeIf(KEY, encodeCopy(v2), 0, (await node.gets(KEY))!.cas);
   nodes.X.restartEmpty();
-  const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2);
+  const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), UNSEALED_COPIES, 2);
   const versionOn = (id: 'X' | 'Y' | 'Z') => {
     const item = nodes[id].items.get(KEY);
     return item ? decodeCopy(item.value)!.version : undefined;
@@ -158,7 +159,7 @@ describe('a newest copy in doubt is served, but neither spread nor built on unti
     const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
     await setup(nodes);
     const clock = { now: 0 };
-    const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2, { graceMs: GRACE_MS, now: () => clock.now });
+    const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), UNSEALED_COPIES, 2, { graceMs: GRACE_MS, now: () => clock.now });
     const jsonOn = (id: 'X' | 'Y' | 'Z') => {
       const item = nodes[id].items.get(KEY);
       return item ? decodeCopy(item.value)!.json : undefined;
@@ -246,7 +247,7 @@ describe('a write finds its own copy where a repair put it (same version and wri
     await nodes.X.storeIf(KEY, encodeCopy(v1), 0, undefined);
     await nodes.Y.storeIf(KEY, encodeCopy(mine), 0, undefined);
     if (onZ) await nodes.Z.storeIf(KEY, encodeCopy(onZ), 0, undefined);
-    const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2);
+    const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), UNSEALED_COPIES, 2);
     // The request read X (v1) and Y (empty) before the repair.
     const fence = { loaded: v1, cas: new Map([['X', (await nodes.X.gets(KEY))!.cas], ['Y', undefined]]) };
     const onNode = (id: 'X' | 'Y' | 'Z') => {
@@ -273,7 +274,7 @@ describe('a write finds its own copy where a repair put it (same version and wri
     const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
     await nodes.X.storeIf(KEY, encodeCopy(v1), 0, undefined);
     await nodes.Y.storeIf(KEY, encodeCopy({ version: 2, ttl: 60, writeId: 'w-other', json: '{"n":2}' }), 0, undefined);
-    const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), 2);
+    const copies = new SessionCopies(view(nodes, ['X', 'Y', 'Z']), new Statistics(false), UNSEALED_COPIES, 2);
     const fence = { loaded: v1, cas: new Map([['X', (await nodes.X.gets(KEY))!.cas], ['Y', undefined]]) };
     const mine: VersionedCopy = { version: 2, ttl: 60, writeId: 'w-mine', json: '{"n":2}' };
     await expect(copies.writeFenced(KEY, mine, ['X', 'Y'], fence)).rejects.toBeInstanceOf(SessionConflictError);

@@ -17,6 +17,7 @@ import { MemcachedCluster } from '../../src/failover/cluster.js';
 import { NonStickyMode } from '../../src/nonsticky/nonsticky-mode.js';
 import { StickyMode } from '../../src/sticky/sticky-mode.js';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
+import { sealingOf } from '../helpers/sealed.js';
 
 /** Whether `value` was made by an object literal (a value read from memcached: test/unit/embedded-memcached.test.ts). */
 const isLiteral = (value: unknown) => typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
@@ -56,6 +57,7 @@ async function withMode<M extends NonStickyMode | StickyMode>(
   use: (mode: M) => Promise<void>,
 ): Promise<void> {
   const settings = resolveManagerSettings({
+    secret: 'it',
     memcachedNodes: servers.map((s, i) => `n${i + 1}:127.0.0.1:${s.port}`).join(','),
     sticky: Mode === (StickyMode as unknown),
     sessionBackupAsync: false,
@@ -93,7 +95,7 @@ describe('per-request records of the memcached modes', () => {
       const req = request();
       await mode.load('records-2', req);
       const inUse = (mode as unknown as { inUse: Map<string, { latest?: unknown }> }).inUse;
-      const shared = inUse.get('records-2')!;
+      const shared = inUse.get(sealingOf('it').sessionKey('records-2'))!;
       expect(shared.latest).toBeDefined();
       mode.finish('records-2', req);
       expect(inUse.size).toBe(0);

@@ -21,10 +21,10 @@ beforeAll(async () => {
     await server.listen();
     servers.push(server);
   }
-  const settings = resolveManagerSettings({ memcachedNodes: servers.map((s, i) => `n${i + 1}:127.0.0.1:${s.port}`).join(',') })!;
+  const settings = resolveManagerSettings({ secret: 'it', memcachedNodes: servers.map((s, i) => `n${i + 1}:127.0.0.1:${s.port}`).join(',') })!;
   const stats = new Statistics(false);
   cluster = new MemcachedCluster(settings, stats, quiet);
-  revocations = new Revocations(cluster, stats, '');
+  revocations = new Revocations(cluster, stats, settings.sealing);
 });
 afterAll(async () => {
   cluster.close();

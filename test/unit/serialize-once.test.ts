@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import session, { type SessionOptions } from '../../src/index.js';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
-import { decodeCopy } from '../../src/memcached/versioned-copy.js';
+import { openCopy, sealingOf } from '../helpers/sealed.js';
 import { MAX_SESSION_DEPTH } from '../../src/memcached/session-codec.js';
 import { Client, serve } from '../helpers/http.js';
 
@@ -68,8 +68,9 @@ async function serializations(during: () => Promise<unknown>): Promise<number> {
 function storedCopies() {
   // The item map is private to the server: read directly, with no client in between.
   const items = (s: EmbeddedMemcached) => (s.store as unknown as { items: Map<string, { value: Buffer }> }).items;
-  return servers.flatMap((s) => [...items(s).values()]).flatMap(({ value }) => {
-    const copy = decodeCopy(value);
+  const sealing = sealingOf('s');
+  return servers.flatMap((s) => [...items(s)]).flatMap(([key, { value }]) => {
+    const copy = openCopy(sealing, key, value);
     return copy && copy.json.includes('"n":') ? [copy] : [];
   });
 }

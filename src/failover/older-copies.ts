@@ -1,0 +1,67 @@
+import type { MemcachedCluster } from './cluster.js';
+import type { Statistics } from '../manager/statistics.js';
+import type { ManagerSettings } from '../manager/options.js';
+import { READ_NODES, SessionCopies } from './session-copies.js';
+import { sealedCopies, UNSEALED_COPIES } from '../memcached/copy-codec.js';
+import { unsealedKey } from '../memcached/storage-key.js';
+import { isDestroyed } from '../memcached/versioned-copy.js';
+import { SessionConflictError } from '../manager/errors.js';
+
+/** Where an older copy of a session may be, and how to read it. */
+interface OlderPlace {
+  key: string;
+  copies: SessionCopies;
+}
+
+/**
+ * Copies of a session stored under another key than its current one: named with an older secret
+ * of the `secret` list (before a rotation), or unsealed under the raw id by a version before
+ * sealing (looked for only with `acceptUnsealedSessions`). Looked for only when the current key
+ * holds nothing, so with one secret and no migration this costs nothing.
+ */
+export class OlderCopies {
+  private readonly sealed: SessionCopies;
+  private readonly unsealed: SessionCopies | undefined;
+
+  constructor(
+    private readonly settings: ManagerSettings,
+    cluster: MemcachedCluster,
+    stats: Statistics,
+    private readonly current: SessionCopies,
+    private readonly copiesKept: number,
+  ) {
+    this.sealed = new SessionCopies(cluster, stats, sealedCopies(settings.sealing), copiesKept);
+    this.unsealed = settings.acceptUnsealedSessions ? new SessionCopies(cluster, stats, UNSEALED_COPIES, copiesKept) : undefined;
+  }
+
+  private placesOf(id: string): OlderPlace[] {
+    const places = this.settings.sealing.olderSessionKeys(id).map((key) => ({ key, copies: this.sealed }));
+    const raw = this.unsealed && unsealedKey(this.settings.storageKeyPrefix, id);
+    if (raw !== undefined && this.unsealed) places.push({ key: raw, copies: this.unsealed });
+    return places;
+  }
+
+  /**
+   * Moves the newest copy found under an older key of session `id` to `key`, sealed with the
+   * current secret (only where `key` holds nothing, so a newer copy is never replaced), and
+   * deletes the old copies. True when the session now has a copy under `key` to read.
+   */
+  async adopt(id: string, key: string): Promise<boolean> {
+    for (const { key: oldKey, copies } of this.placesOf(id)) {
+      const found = await copies.read(oldKey).catch(() => undefined);
+      const copy = found?.copy;
+      if (!copy) continue;
+      if (!isDestroyed(copy)) {
+        try {
+          await this.current.writeFenced(key, copy, this.current.nodesFor(key, this.copiesKept), { cas: new Map() });
+        } catch (err) {
+          // Another request moved it first: its copy is there to read.
+          if (!(err instanceof SessionConflictError)) return false;
+        }
+      }
+      void copies.delete(oldKey, copies.nodesFor(oldKey, READ_NODES + 1));
+      return !isDestroyed(copy);
+    }
+    return false;
+  }
+}
