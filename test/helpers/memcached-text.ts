@@ -4,14 +4,14 @@
  */
 import net from 'node:net';
 
-/** Sends one text-protocol command and reads until `terminator`. */
-export function textCommand(host: string, port: number, command: string, terminator = 'END\r\n'): Promise<string> {
+/** Sends one text-protocol command (a Buffer: with binary data) and reads until `terminator`; the answer is read as latin1 (bytes kept). */
+export function textCommand(host: string, port: number, command: string | Buffer, terminator = 'END\r\n'): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, host);
     let data = '';
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`memcached ${host}:${port} did not answer "${command.trim()}"`));
+      reject(new Error(`memcached ${host}:${port} did not answer "${String(command).trim().slice(0, 80)}"`));
     }, 2000);
     socket.on('data', (chunk) => {
       data += chunk.toString('latin1');

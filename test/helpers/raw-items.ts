@@ -1,10 +1,16 @@
 import { textCommand, type MemcachedInstance } from './memcached.js';
 
 /** Writes `value` under `key` on every node, straight over the text protocol (hostile or replayed data). */
-export async function setEverywhere(instances: MemcachedInstance[], key: string, value: string, exptime = 0): Promise<void> {
-  for (const m of instances) {
-    await textCommand(m.host, m.port, `set ${key} 0 ${exptime} ${Buffer.byteLength(value)}\r\n${value}\r\n`, 'STORED\r\n');
-  }
+export async function setEverywhere(instances: MemcachedInstance[], key: string, value: string | Buffer, exptime = 0): Promise<void> {
+  const bytes = Buffer.from(value);
+  const command = Buffer.concat([Buffer.from(`set ${key} 0 ${exptime} ${bytes.length}\r\n`), bytes, Buffer.from('\r\n')]);
+  for (const m of instances) await textCommand(m.host, m.port, command, 'STORED\r\n');
+}
+
+/** The value of `key` on one node as bytes (undefined: absent). */
+export async function getItem(m: MemcachedInstance, key: string): Promise<Buffer | undefined> {
+  const found = /^VALUE \S+ \d+ \d+\r\n([\s\S]*)\r\nEND\r\n$/.exec(await textCommand(m.host, m.port, `get ${key}\r\n`));
+  return found ? Buffer.from(found[1], 'latin1') : undefined;
 }
 
 /**
@@ -16,7 +22,10 @@ export async function snapshotItem(instances: MemcachedInstance[], key: string):
   return async () => {
     for (const [i, m] of instances.entries()) {
       const found = /^VALUE \S+ (\d+) (\d+)\r\n([\s\S]*)\r\nEND\r\n$/.exec(answers[i]);
-      if (found) await textCommand(m.host, m.port, `set ${key} ${found[1]} 0 ${found[2]}\r\n${found[3]}\r\n`, 'STORED\r\n');
+      if (found) {
+        const command = Buffer.concat([Buffer.from(`set ${key} ${found[1]} 0 ${found[2]}\r\n`), Buffer.from(found[3], 'latin1'), Buffer.from('\r\n')]);
+        await textCommand(m.host, m.port, command, 'STORED\r\n');
+      }
     }
   };
 }

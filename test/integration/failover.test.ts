@@ -9,6 +9,7 @@ import session from '../../src/index.js';
 import { startCluster, textCommand, totalStat } from '../helpers/memcached.js';
 import { startApp, type AppProcess } from '../helpers/app-process.js';
 import { Client, serve } from '../helpers/http.js';
+import { sealingOf } from '../helpers/sealed.js';
 
 let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
 const apps: AppProcess[] = [];
@@ -123,7 +124,7 @@ describe('a non-sticky write that misses one of its two nodes', () => {
     const app = await inProcessApp({ memcachedNodes: cluster.nodes, sticky: false, operationTimeout: 300 });
     const client = new Client(app.url);
     const id = JSON.parse((await client.get('/set?v=1')).body).id as string;
-    const held = await Promise.all(instances.map(async (m) => (await textCommand(m.host, m.port, `get ${id}\r\n`)).startsWith('VALUE')));
+    const held = await Promise.all(instances.map(async (m) => (await textCommand(m.host, m.port, `get ${sealingOf('test secret').sessionKey(id)}\r\n`)).startsWith('VALUE')));
     const [a, b] = held.flatMap((yes, i) => (yes ? [i] : []));
     expect(held.filter(Boolean)).toHaveLength(2);
     const nodeId = (i: number) => `n${i + 1}`;

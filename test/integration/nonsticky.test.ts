@@ -6,6 +6,7 @@ import { textCommand, totalStat } from '../helpers/memcached.js';
 import { freshClusterPerTest } from '../helpers/app-process.js';
 import { Client } from '../helpers/http.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { sealingOf } from '../helpers/sealed.js';
 
 const scope = freshClusterPerTest(2);
 
@@ -98,7 +99,7 @@ describe('locking: no lost updates under concurrency', () => {
     const client = new Client(a.url);
     await client.get('/set?user=ada');
     const sid = decodeURIComponent(client.cookie!.split('=')[1]).slice(2).split('.')[0];
-    const lockKey = `lock:${sid}`;
+    const lockKey = `lock:${sealingOf('test secret').sessionKey(sid)}`;
     const cookie = { cookie: client.cookie! };
     const started = Date.now();
     const at = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, started + ms - Date.now())));
@@ -149,7 +150,7 @@ describe('locking: no lost updates under concurrency', () => {
     await client.get('/set?user=ada');
     const sid = decodeURIComponent(client.cookie!.split('=')[1]).slice(2).split('.')[0];
     const lockHeld = async () => {
-      for (const m of scope.cluster.instances) if ((await textCommand(m.host, m.port, `get lock:${sid}\r\n`)).startsWith('VALUE')) return true;
+      for (const m of scope.cluster.instances) if ((await textCommand(m.host, m.port, `get lock:${sealingOf('test secret').sessionKey(sid)}\r\n`)).startsWith('VALUE')) return true;
       return false;
     };
     for (let i = 0; i < 10; i++) {

@@ -1,5 +1,5 @@
 /**
- * Hostile bytes written straight into memcached, in both modes: the user gets a fresh session
+ * Hostile session data sealed with the app's secret and written straight into memcached, in both modes: the user gets a fresh session
  * (never a 500, /login included), the data is logged once as `corrupt_session` and deleted.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import session from '../../src/index.js';
 import { startCluster } from '../helpers/memcached.js';
 import { Client, serve } from '../helpers/http.js';
 import { setEverywhere } from '../helpers/raw-items.js';
+import { sealingOf } from '../helpers/sealed.js';
 
 let cluster: Awaited<ReturnType<typeof startCluster>>;
 const open: Array<() => Promise<void>> = [];
@@ -82,7 +83,9 @@ for (const sticky of [true, false]) {
         const client = new Client(writer.url);
         await client.get('/set?user=ada');
         const sid = decodeURIComponent(client.cookie!.split('=')[1]).slice(2).replace(/\.[^.]*$/, '');
-        await setEverywhere(cluster.instances, sid, `7.3600:${json}`);
+        // Sealed with the app's own secret (as a buggy writer holding it would): the data itself is refused.
+        const key = sealingOf('it').sessionKey(sid);
+        await setEverywhere(cluster.instances, key, sealingOf('it').seal(key, `7.3600:${json}`));
         // Sticky mode serves its own sessions from memory: a second process loads from memcached.
         const reader = sticky ? await app(true) : writer;
         const poisoned = client.cookie!;

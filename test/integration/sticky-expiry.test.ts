@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { freshClusterPerTest } from '../helpers/app-process.js';
 import { Client } from '../helpers/http.js';
 import { snapshotItem } from '../helpers/raw-items.js';
+import { sealingOf } from '../helpers/sealed.js';
 
 const scope = freshClusterPerTest(2);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -25,7 +26,7 @@ describe('sticky mode never revives an expired session', () => {
       await toB.get('/login?user=ada');
       await toRestartedA.get('/login?user=bob');
       // A copy memcached keeps longer than the session lives (written back without expiry) must be refused too.
-      const keepForever = await snapshotItem(scope.cluster.instances, idOf(toB.cookie!));
+      const keepForever = await snapshotItem(scope.cluster.instances, sealingOf('test secret').sessionKey(idOf(toB.cookie!)));
       await sleep(5000);
       await keepForever();
       await a.kill('SIGKILL');

@@ -6,6 +6,8 @@ import http from 'node:http';
 import session from '../../src/index.js';
 import { providerName, startCluster, textCommand, totalStat, type MemcachedInstance } from '../helpers/memcached.js';
 import { Client, serve } from '../helpers/http.js';
+import { getItem } from '../helpers/raw-items.js';
+import { openCopy, sealingOf } from '../helpers/sealed.js';
 
 beforeAll(async () => console.log(`memcached provider: ${await providerName()}`));
 
@@ -166,9 +168,10 @@ describe('sticky mode operation counts (memcached stats)', () => {
     await client.get('/set?user=ada');
     const sid = decodeURIComponent(client.cookie!.split('=')[1]).slice(2).split('.')[0];
     // Overwrite the stored copy with garbage on whichever node holds it.
+    const key = sealingOf('it').sessionKey(sid);
     for (const m of cluster.instances) {
-      const exists = await textCommand(m.host, m.port, `get ${sid}\r\n`);
-      if (exists.startsWith('VALUE')) await textCommand(m.host, m.port, `set ${sid} 0 0 5\r\n{"cok\r\n`, 'STORED\r\n');
+      const exists = await textCommand(m.host, m.port, `get ${key}\r\n`);
+      if (exists.startsWith('VALUE')) await textCommand(m.host, m.port, `set ${key} 0 0 5\r\n{"cok\r\n`, 'STORED\r\n');
     }
     client.moveTo(url);
     const reply = await client.get('/read');
@@ -224,9 +227,12 @@ describe('sticky mode operation counts (memcached stats)', () => {
     expect(JSON.parse((await client.get('/read')).body)).toMatchObject({ user: 'ada', tmp: '1' });
     const sid = decodeURIComponent(client.cookie!.split('=')[1]).slice(2).split('.')[0];
     let stored = '';
+    const sealing = sealingOf('it', 'shop:');
+    const key = sealing.sessionKey(sid);
+    expect(key.startsWith('shop:')).toBe(true);
     for (const m of cluster.instances) {
-      const text = await textCommand(m.host, m.port, `get shop:${sid}\r\n`);
-      if (text.startsWith('VALUE')) stored = text;
+      const raw = await getItem(m, key);
+      if (raw) stored = openCopy(sealing, key, raw)!.json;
     }
     expect(stored).toContain('"user":"ada"');
     expect(stored).not.toContain('tmp');

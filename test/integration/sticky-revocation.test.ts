@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { snapshotItem } from '../helpers/raw-items.js';
 import { freshClusterPerTest } from '../helpers/app-process.js';
 import { Client } from '../helpers/http.js';
+import { sealingOf } from '../helpers/sealed.js';
 
 const scope = freshClusterPerTest(3);
 const options = { sessionBackupAsync: false };
@@ -69,7 +70,7 @@ describe('sticky revocation across app processes', () => {
     await client.get('/login?user=ada');
     const cookie = client.cookie!;
     const sid = idOf(cookie);
-    const restore = await snapshotItem(scope.cluster.instances, sid);
+    const restore = await snapshotItem(scope.cluster.instances, sealingOf('test secret').sessionKey(sid));
     await client.get('/destroy');
     // Put the copy back where it was, as a backup that was in flight during the delete would.
     await restore();
@@ -84,7 +85,7 @@ describe('sticky revocation across app processes', () => {
     await client.get('/login?user=ada');
     const sid = idOf(client.cookie!);
     await new Client(a.url).get('/set?other=1'); // pushes the first session out of A's memory
-    const restore = await snapshotItem(scope.cluster.instances, sid);
+    const restore = await snapshotItem(scope.cluster.instances, sealingOf('test secret').sessionKey(sid));
     await new Client(b.url).get(`/store-destroy?sid=${encodeURIComponent(sid)}`);
     await restore();
     expect(JSON.parse((await client.get('/read')).body).data.user).toBeUndefined();
