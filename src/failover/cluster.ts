@@ -1,5 +1,5 @@
 import { NodeClient } from '../memcached/node-client.js';
-import { MemcachedResponseError } from '../memcached/response-error.js';
+import { MemcachedAuthError, MemcachedResponseError } from '../memcached/response-error.js';
 import { NodeHealth, type HealthEvent } from './node-health.js';
 import { AvailableRing } from './ring.js';
 import type { ManagerSettings } from '../manager/options.js';
@@ -29,6 +29,8 @@ export class MemcachedCluster {
   private readonly health: NodeHealth;
   private readonly ring: AvailableRing;
   private readonly listeners: Array<(nodeId: string, event: HealthEvent) => void> = [];
+  /** Nodes that refused this app's credentials, until one of their calls succeeds. */
+  private readonly refused = new Map<string, MemcachedAuthError>();
 
   constructor(
     settings: ManagerSettings,
@@ -46,7 +48,20 @@ export class MemcachedCluster {
     this.health = new NodeHealth(
       settings.nodes.map((n) => n.id),
       { failureThreshold: FAILURE_THRESHOLD, checkInterval: HEALTH_CHECK_INTERVAL },
-      (nodeId) => this.clients.get(nodeId)!.processId(),
+      (nodeId) =>
+        this.clients
+          .get(nodeId)!
+          .processId()
+          .then(
+            (answer) => {
+              this.refused.delete(nodeId);
+              return answer;
+            },
+            (err: unknown) => {
+              this.noteRefusal(nodeId, err);
+              throw err;
+            },
+          ),
       (nodeId, event, reason) => this.changed(nodeId, event, reason),
     );
     this.ring.update((id) => this.health.isUp(id));
@@ -64,6 +79,22 @@ export class MemcachedCluster {
       `memcached node ${nodeId} is ${event} (${reason}); ring is now [${ring.join(', ')}]`,
     );
     for (const listener of this.listeners) listener(nodeId, event);
+  }
+
+  /** Logs a node's refusal of the credentials once (at error level), and remembers it. */
+  private noteRefusal(nodeId: string, err: unknown): void {
+    if (!(err instanceof MemcachedAuthError) || this.refused.has(nodeId)) return;
+    this.refused.set(nodeId, err);
+    logEvent(this.logger, 'error', { event: 'memcached_auth_failed', node: nodeId }, `${err.message}; every request fails with 503 until it accepts them`);
+  }
+
+  /**
+   * A node's refusal of this app's SASL credentials (learnt at startup, by the first health check),
+   * while any node refuses them: a configuration error, so requests fail (503) instead of being
+   * served with every memcached call failing behind them.
+   */
+  credentialsRefused(): MemcachedAuthError | undefined {
+    return this.refused.size === 0 ? undefined : this.refused.values().next().value;
   }
 
   /** Called when a node goes down, comes back, or restarted empty. */
@@ -132,9 +163,11 @@ export class MemcachedCluster {
     return pending.then(
       (result) => {
         this.health.succeeded(nodeId);
+        if (this.refused.size > 0) this.refused.delete(nodeId);
         return result;
       },
       (err: unknown) => {
+        this.noteRefusal(nodeId, err);
         if (err instanceof MemcachedResponseError) this.health.succeeded(nodeId);
         else this.health.failed(nodeId, err, startedAt);
         throw err;

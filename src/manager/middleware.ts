@@ -18,6 +18,7 @@ import { stageEnd, stageStart } from './stage-timer.js';
 import { requestPath } from './request-path.js';
 import { preferDictionaryProperties } from './property-storage.js';
 import { MemcachedCluster } from '../failover/cluster.js';
+import { SessionStoreUnavailableError } from './errors.js';
 import { StickyMode } from '../sticky/sticky-mode.js';
 import { NonStickyMode } from '../nonsticky/nonsticky-mode.js';
 import { withRoute } from '../sticky/route.js';
@@ -137,6 +138,8 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
       return next();
     }
     if (!path.startsWith(cookieOptionsFor(req).path || '/')) return next();
+    const refused = cluster?.credentialsRefused();
+    if (refused) return next(new SessionStoreUnavailableError('memcached refused the credentials', refused));
 
     let started = stageStart();
     const hooked = isHookable(res) ? res : undefined;

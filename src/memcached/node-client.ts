@@ -3,7 +3,7 @@ import { DeadlineError } from './deadline.js';
 import { hardenMemjsServer } from './harden-memjs.js';
 import { batchWrites, type BatchableServer } from './write-batching.js';
 import { parseChunksInPlace, type ReceivingServer } from './response-buffering.js';
-import { MemcachedResponseError, STATUS } from './response-error.js';
+import { authAware, MemcachedResponseError, STATUS } from './response-error.js';
 import { OPCODE, requestBuffer } from './binary-request.js';
 import type { MemcachedNodeAddress } from '../failover/node-list.js';
 
@@ -91,6 +91,11 @@ export class NodeClient {
     return connection !== undefined && token >> 64n === BigInt(connection) ? BigInt.asUintN(64, token) : undefined;
   }
 
+  /** memjs's report of refused credentials as a MemcachedAuthError. */
+  private authAware(err: unknown): unknown {
+    return authAware(err, this.node.id, this.options.username);
+  }
+
   /**
    * An idle connection must not keep the process alive (an app or test runner that never calls
    * close() still exits): sockets are referenced only while a call is outstanding.
@@ -154,7 +159,7 @@ export class NodeClient {
         }
         done(undefined, result);
       });
-      server.onError(seq, (err) => done(err ?? new Error('memcached connection failed')));
+      server.onError(seq, (err) => done(err === undefined || err === null ? new Error('memcached connection failed') : this.authAware(err)));
       server.write(requestBuffer(opcode, key, extras, expiration, value, seq, cas));
     });
   }
@@ -244,7 +249,7 @@ export class NodeClient {
   processId(): Promise<{ pid: number; startedAt: number }> {
     return this.call('stats', (done) =>
       this.client.stats((err, _server, stats) =>
-        err ? done(err) : done(undefined, { pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
+        err ? done(this.authAware(err)) : done(undefined, { pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
       ),
     );
   }
