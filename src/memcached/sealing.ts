@@ -11,6 +11,8 @@ const TAG_BYTES = 16;
 const HEADER_BYTES = 1 + KEY_ID_BYTES;
 /** Bytes a sealed value adds to what it seals. */
 export const SEAL_OVERHEAD = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
+/** Key names remembered per kind: a returning session's name costs a map lookup, not an HMAC (3-4 µs). */
+const NAMES_REMEMBERED = 10_000;
 
 /** The keys derived from one secret. */
 interface SecretKeys {
@@ -44,6 +46,8 @@ function keysOf(secret: string): SecretKeys {
  */
 export class Sealing {
   private readonly keys: SecretKeys[];
+  private readonly sessionKeys = new Map<string, string>();
+  private readonly tombstoneKeys = new Map<string, string>();
 
   /**
    * @param secrets the `secret` option's list: the first is current, the others only open.
@@ -60,7 +64,7 @@ export class Sealing {
 
   /** The memcached key of a session's copies. */
   sessionKey(id: string): string {
-    return this.prefix + this.hash(this.keys[0], 's', id);
+    return remembered(this.sessionKeys, id, () => this.prefix + this.hash(this.keys[0], 's', id));
   }
 
   /** Where copies of a session written under an older secret of the list are, newest secret first. */
@@ -70,7 +74,7 @@ export class Sealing {
 
   /** The memcached key of a session id's revocation tombstone (sticky mode). */
   tombstoneKey(id: string): string {
-    return `${this.prefix}revoked:${this.hash(this.keys[0], 'r', id)}`;
+    return remembered(this.tombstoneKeys, id, () => `${this.prefix}revoked:${this.hash(this.keys[0], 'r', id)}`);
   }
 
   /**
@@ -126,6 +130,16 @@ export class Sealing {
     }
     return undefined;
   }
+}
+
+/** `names`' entry for `id`, computed once; when full, the memory starts over (cheaper than LRU bookkeeping). */
+function remembered(names: Map<string, string>, id: string, compute: () => string): string {
+  let name = names.get(id);
+  if (name === undefined) {
+    if (names.size >= NAMES_REMEMBERED) names.clear();
+    names.set(id, (name = compute()));
+  }
+  return name;
 }
 
 /** The header and the key, length-delimited, and the content itself when it is not encrypted. */
