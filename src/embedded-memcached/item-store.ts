@@ -41,6 +41,12 @@ export class ItemStore {
     return this.bytes;
   }
 
+  /** The keys of the items not expired (`lru_crawler metadump all`). */
+  *keys(): IterableIterator<string> {
+    const now = Date.now();
+    for (const [key, item] of this.items) if (item.expiresAt === 0 || item.expiresAt > now) yield key;
+  }
+
   private live(key: string): Item | undefined {
     const item = this.items.get(key);
     if (!item) return undefined;

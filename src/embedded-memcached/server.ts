@@ -15,7 +15,7 @@ export interface EmbeddedMemcachedOptions extends Partial<ItemStoreLimits> {
 /**
  * An in-process memcached-compatible server: the binary-protocol subset this package uses (get,
  * set, add, replace, delete, touch, get-and-touch, stat, version, noop, flush, quit) and a small text subset
- * (get, set, delete, stats, flush_all, version, quit), with memcached's expiration and item-size
+ * (get, set, delete, stats, flush_all, version, quit, and `lru_crawler metadump all`'s key list), with memcached's expiration and item-size
  * rules. For demos and tests on machines without memcached; not a production cache.
  */
 export class EmbeddedMemcached {
@@ -176,12 +176,14 @@ export class EmbeddedMemcached {
     switch (command) {
       case 'get':
       case 'gets': {
-        let out = '';
+        // Bytes, not text: values may be binary (sealed).
+        const out: Buffer[] = [];
         for (const key of args) {
           const item = this.store.get(key);
-          if (item) out += `VALUE ${key} ${item.flags} ${item.value.length}\r\n${item.value.toString('latin1')}\r\n`;
+          if (item) out.push(Buffer.from(`VALUE ${key} ${item.flags} ${item.value.length}\r\n`), item.value, Buffer.from('\r\n'));
         }
-        write(out + 'END\r\n');
+        out.push(Buffer.from('END\r\n'));
+        socket.write(Buffer.concat(out));
         break;
       }
       case 'set':
@@ -203,6 +205,10 @@ export class EmbeddedMemcached {
         break;
       case 'stats':
         write(this.statsList().map(([k, v]) => `STAT ${k} ${v}\r\n`).join('') + 'END\r\n');
+        break;
+      case 'lru_crawler':
+        if (args[0] !== 'metadump') write('ERROR\r\n');
+        else write([...this.store.keys()].map((key) => `key=${encodeURIComponent(key)}\r\n`).join('') + 'END\r\n');
         break;
       case 'flush_all':
         this.store.flush();
