@@ -20,7 +20,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   touchesSkipped: 'Expiry refreshes skipped because the stored copy already lives long enough (sticky mode)',
   loadsFromMemcached: 'Sessions read from memcached',
   loadFailures: 'Session reads from memcached that failed',
-  corruptSessions: 'Stored sessions that could not be decoded and were replaced by a new session',
+  corruptSessions: 'Stored sessions refused (corrupt, or not sealed under their key: forged, altered or moved) and replaced by a new session',
   takeovers: 'Sessions taken over from another app node (sticky mode)',
   memcachedFailovers: 'Loads that had to skip a failed node, and local sessions queued for a new backup after a node change',
   nodesMarkedDown: 'Times a memcached node was marked down',

@@ -22,6 +22,8 @@ describe('invalid MSM options fail at startup and name the option', () => {
     ['route', { memcachedNodes: nodes, route: 'a.b' }, /"route" must be 1-64 letters/],
     ['route', { memcachedNodes: nodes, route: 'a', sticky: false }, /"route" only makes sense with sticky/],
     ['password', { memcachedNodes: nodes, username: 'u' }, /"password" must be given together/],
+    ['encryptSessions', { memcachedNodes: nodes, encryptSessions: 'no' }, /"encryptSessions" must be true or false/],
+    ['acceptUnsealedSessions', { memcachedNodes: nodes, acceptUnsealedSessions: 1 }, /"acceptUnsealedSessions" must be true or false/],
     ['maxLocalSessions', { memcachedNodes: nodes, maxLocalSessions: 1.5 }, /"maxLocalSessions" must be a whole number/],
     ['enabled', { memcachedNodes: nodes, enabled: 'no' }, /"enabled" must be true or false/],
     ['lockingMode', { memcachedNodes: nodes, sticky: false, lockingMode: 'sometimes' }, /"lockingMode" must be "none", "all", "auto" or "uriPattern:<regex>"/],
