@@ -44,19 +44,20 @@ export class OlderCopies {
   /**
    * Moves the newest copy found under an older key of session `id` to `key`, sealed with the
    * current secret (only where `key` holds nothing, so a newer copy is never replaced), and
-   * deletes the old copies. True when the session now has a copy under `key` to read.
+   * deletes the old copies. True when the session now has a copy under `key` to read. Rejects
+   * like SessionCopies.read when a node that may hold a copy cannot be read or written.
    */
   async adopt(id: string, key: string): Promise<boolean> {
     for (const { key: oldKey, copies } of this.placesOf(id)) {
-      const found = await copies.read(oldKey).catch(() => undefined);
-      const copy = found?.copy;
+      // A node that may hold the old copy and cannot be read fails the load (503), as for the current key.
+      const copy = (await copies.read(oldKey)).copy;
       if (!copy) continue;
       if (!isDestroyed(copy)) {
         try {
           await this.current.writeFenced(key, copy, this.current.nodesFor(key, this.copiesKept), { cas: new Map() });
         } catch (err) {
           // Another request moved it first: its copy is there to read.
-          if (!(err instanceof SessionConflictError)) return false;
+          if (!(err instanceof SessionConflictError)) throw err;
         }
       }
       void copies.delete(oldKey, copies.nodesFor(oldKey, READ_NODES + 1));
