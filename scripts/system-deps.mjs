@@ -1,5 +1,5 @@
 // Installs missing system packages (by default those the test suite runs against: memcached,
-// nginx, HAProxy, Apache httpd, Chromium): with apt-get when running as root on Debian, otherwise it says what is
+// nginx, HAProxy, Apache httpd, Chromium, SASL tools): with apt-get when running as root on Debian, otherwise it says what is
 // missing. Set MSM_NO_INSTALL=1 to skip. Used by `npm test` (and therefore CI) and `npm run bench`.
 // `node scripts/system-deps.mjs --containers` (CI) also installs what tests on containers need:
 // a Docker engine, a static busybox for the FROM-scratch images, and docker-compose.
@@ -18,6 +18,9 @@ const TEST_PACKAGES = {
   haproxy: () => onPath('haproxy'),
   apache2: () => onPath('apache2'),
   chromium: () => existsSync('/usr/bin/chromium'),
+  // memcached -S: saslpasswd2 makes the sasldb, libsasl2-modules has the PLAIN mechanism.
+  'sasl2-bin': () => onPath('saslpasswd2'),
+  'libsasl2-modules': () => debianPackage('libsasl2-modules'),
 };
 const CONTAINER_PACKAGES = {
   'docker.io': () => onPath('dockerd'),
