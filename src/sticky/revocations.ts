@@ -191,7 +191,11 @@ export class Revocations {
         // A token this add creates was there before any later tombstone (those replace it): as
         // good as one read. If the add is refused, a tombstone may have come meanwhile: none.
         const created = newToken();
-        if (await this.cluster.run(node, (client) => client.add(this.tokenKey, this.sealing.seal(this.tokenKey, created), 0))) token = created;
+        const sealed = this.sealing.seal(this.tokenKey, created);
+        if (await this.cluster.run(node, (client) => client.add(this.tokenKey, sealed, 0))) {
+          token = created;
+          this.opened.set(node, { sealed, token });
+        }
       }
       // Updated in place: one record per node for the process's life, not one per read.
       const seen = this.seen.get(node);

@@ -6,13 +6,14 @@
  * a 500 and never served). Secret rotation keeps sessions; unsealed copies are refused unless
  * the migration option asks for them.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type http from 'node:http';
 import session, { type SessionOptions } from '../../src/index.js';
 import { startCluster, textCommand } from '../helpers/memcached.js';
 import { Client, serve } from '../helpers/http.js';
 import { getItem, setEverywhere } from '../helpers/raw-items.js';
 import { sealingOf } from '../helpers/sealed.js';
+import { Sealing } from '../../src/memcached/sealing.js';
 
 let cluster: Awaited<ReturnType<typeof startCluster>>;
 const open: Array<() => Promise<void>> = [];
@@ -263,3 +264,28 @@ for (const sticky of [true, false]) {
     });
   });
 }
+
+describe('what sealing costs per request', () => {
+  it('a sticky read seals and opens nothing; a non-sticky read opens once', async () => {
+    const sticky = await app({ sticky: true });
+    const nonSticky = await app({ sticky: false });
+    const clients = [new Client(sticky.url), new Client(nonSticky.url)];
+    for (const client of clients) {
+      await client.get('/set?user=ada');
+      await client.get('/read'); // the first sticky check gives each node its revocation token
+    }
+    const seal = vi.spyOn(Sealing.prototype, 'seal');
+    const openValue = vi.spyOn(Sealing.prototype, 'open');
+    try {
+      for (let i = 0; i < 20; i++) expect(JSON.parse((await clients[0].get('/read')).body).user).toBe('ada');
+      expect(seal).not.toHaveBeenCalled();
+      expect(openValue).not.toHaveBeenCalled();
+      for (let i = 0; i < 20; i++) expect(JSON.parse((await clients[1].get('/read')).body).user).toBe('ada');
+      expect(seal).not.toHaveBeenCalled();
+      expect(openValue).toHaveBeenCalledTimes(20);
+    } finally {
+      seal.mockRestore();
+      openValue.mockRestore();
+    }
+  });
+});
