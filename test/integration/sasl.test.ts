@@ -6,9 +6,9 @@
  * tooling); skipped, with the reason, only when the binary or saslpasswd2 is missing.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type http from 'node:http';
-import session, { type SessionOptions } from '../../src/index.js';
-import { Client, serve } from '../helpers/http.js';
+import type { SessionOptions } from '../../src/index.js';
+import { Client } from '../helpers/http.js';
+import { loggingApp } from '../helpers/logging-app.js';
 import { saslUnavailable, startSaslMemcached, type SaslMemcached } from '../helpers/sasl-memcached.js';
 
 const missing = saslUnavailable();
@@ -25,37 +25,10 @@ afterEach(async () => {
   for (const node of nodes) await node.stop();
 });
 
-type Req = http.IncomingMessage & { session: Record<string, unknown> };
-
 async function app(options: Partial<SessionOptions>) {
-  const events: Array<{ level: string; event: unknown }> = [];
-  const record = (level: string) => (fields: unknown) => events.push({ level, event: (fields as { event?: unknown })?.event });
-  const middleware = session({
-    secret: 'it',
-    resave: false,
-    saveUninitialized: false,
-    memcachedNodes: nodes.map((n, i) => `n${i + 1}:${n.address}`).join(','),
-    sessionBackupAsync: false,
-    operationTimeout: 500,
-    logger: { info: record('info'), warn: record('warn'), error: record('error') },
-    ...options,
-  });
-  const server = await serve((req, res) => {
-    middleware(req, res, (err) => {
-      if (err) {
-        res.statusCode = (err as { status?: number }).status ?? 500;
-        return res.end(String((err as Error).message));
-      }
-      const url = new URL(req.url!, 'http://x');
-      for (const [k, v] of url.searchParams) (req as Req).session[k] = v;
-      res.end(JSON.stringify((req as Req).session));
-    });
-  });
-  open.push(async () => {
-    await server.close();
-    await middleware.close();
-  });
-  return { url: server.url, middleware, events };
+  const started = await loggingApp({ memcachedNodes: nodes.map((n, i) => `n${i + 1}:${n.address}`).join(','), operationTimeout: 500, ...options });
+  open.push(started.close);
+  return started;
 }
 
 const until = async (done: () => boolean, ms = 3000) => {
@@ -69,13 +42,13 @@ for (const sticky of [true, false]) {
       const credentials = { username: 'app', password: 'right horse' };
       const a = await app({ sticky, ...credentials, ...(sticky ? { route: 'a' } : {}) });
       const client = new Client(a.url);
-      expect((await client.get('/?user=ada')).status).toBe(200);
+      expect((await client.get('/set?user=ada')).status).toBe(200);
       const b = await app({ sticky, ...credentials, ...(sticky ? { route: 'b' } : {}) });
       client.moveTo(b.url);
       const read = await client.get('/');
       expect(read.status).toBe(200);
       expect(JSON.parse(read.body).user).toBe('ada');
-      expect(a.events.filter((e) => e.event === 'memcached_auth_failed')).toHaveLength(0);
+      expect(a.events('memcached_auth_failed')).toHaveLength(0);
     });
 
     for (const [name, credentials] of [
@@ -85,12 +58,12 @@ for (const sticky of [true, false]) {
       it(`${name}: an error-level log line at startup, and 503 for every request`, async () => {
         const a = await app({ sticky, ...credentials });
         // The first health check, sent at startup, is refused.
-        await until(() => a.events.some((e) => e.event === 'memcached_auth_failed'));
-        const refusals = a.events.filter((e) => e.event === 'memcached_auth_failed');
+        await until(() => a.events('memcached_auth_failed').length > 0);
+        const refusals = a.events('memcached_auth_failed');
         expect(refusals.length).toBeGreaterThan(0);
         expect(refusals.every((e) => e.level === 'error')).toBe(true);
         const client = new Client(a.url);
-        const reply = await client.get('/?user=ada');
+        const reply = await client.get('/set?user=ada');
         expect(reply.status).toBe(503);
         expect(reply.body).toMatch(credentials.username ? /rejected the SASL credentials of user "app"/ : /requires SASL authentication/);
         expect((await client.get('/')).status).toBe(503);

@@ -6,68 +6,25 @@
  * a 500 and never served). Secret rotation keeps sessions; unsealed copies are refused unless
  * the migration option asks for them.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type http from 'node:http';
-import session, { type SessionOptions } from '../../src/index.js';
-import { startCluster, textCommand } from '../helpers/memcached.js';
-import { Client, serve } from '../helpers/http.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { SessionOptions } from '../../src/index.js';
+import { textCommand } from '../helpers/memcached.js';
+import { Client } from '../helpers/http.js';
+import { loggingAppsPerTest } from '../helpers/logging-app.js';
 import { getItem, setEverywhere } from '../helpers/raw-items.js';
 import { sealingOf } from '../helpers/sealed.js';
 import { Sealing } from '../../src/memcached/sealing.js';
 
-let cluster: Awaited<ReturnType<typeof startCluster>>;
-const open: Array<() => Promise<void>> = [];
-beforeEach(async () => {
-  cluster = await startCluster(2);
-});
-afterEach(async () => {
-  while (open.length) await open.pop()!();
-  await cluster.stop();
-});
-
-type Req = http.IncomingMessage & { session: Record<string, unknown> & { destroy: Function; regenerate: Function; save: Function } };
-
-/** An app over the cluster that records its log lines; `/set?k=v` stores attributes, `/read` shows the session. */
-async function app(options: Partial<SessionOptions> & { sticky: boolean }) {
-  const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
-  const record = (fields: unknown, message?: unknown) => lines.push({ fields: fields as Record<string, unknown>, message: String(message) });
-  const middleware = session({
-    secret: 'it',
-    resave: false,
-    saveUninitialized: false,
-    memcachedNodes: cluster.nodes,
-    sessionBackupAsync: false,
-    logger: { info: record, warn: record, error: record },
-    ...options,
-  });
-  const server = await serve((req, res) => {
-    middleware(req, res, (err) => {
-      const r = req as Req;
-      if (err) {
-        res.statusCode = 500;
-        return res.end(String((err as Error).message));
-      }
-      const url = new URL(req.url!, 'http://x');
-      if (url.pathname === '/set') for (const [k, v] of url.searchParams) r.session[k] = v;
-      if (url.pathname === '/logout') return r.session.destroy(() => res.end('{}'));
-      res.end(JSON.stringify({ id: (req as unknown as { sessionID: string }).sessionID, ...r.session }));
-    });
-  });
-  const close = async () => {
-    await server.close();
-    await middleware.close();
-  };
-  open.push(close);
-  const events = (name: string) => lines.filter((l) => l.fields?.event === name);
-  return { url: server.url, middleware, lines, events, close };
-}
+const scope = loggingAppsPerTest(2);
+const app = (options: Partial<SessionOptions> & { sticky: boolean }) => scope.start(options);
+const instances = () => scope.cluster.instances;
 
 const idOf = (client: Client) => decodeURIComponent(client.cookie!.split('=')[1]).slice(2).replace(/\.[^.]*$/, '');
 
 /** Every key memcached lists (`lru_crawler metadump all`), on every node. */
 async function listedKeys(): Promise<string[]> {
   const keys: string[] = [];
-  for (const m of cluster.instances) {
+  for (const m of instances()) {
     const dump = await textCommand(m.host, m.port, 'lru_crawler metadump all\r\n', 'END\r\n');
     for (const match of dump.matchAll(/^key=(\S+)/gm)) keys.push(decodeURIComponent(match[1]));
   }
@@ -87,7 +44,7 @@ const forged = (expiresAt = Date.now() + 3_600_000) =>
 
 /** Values on every node for `key` (bytes as stored). */
 async function valuesOf(key: string): Promise<Buffer[]> {
-  const values = await Promise.all(cluster.instances.map((m) => getItem(m, key)));
+  const values = await Promise.all(instances().map((m) => getItem(m, key)));
   return values.filter((v): v is Buffer => v !== undefined);
 }
 
@@ -118,7 +75,7 @@ for (const sticky of [true, false]) {
       const before = await listedKeys();
       await client.get('/set?user=eve');
       const key = await keyThatAppeared(before);
-      await setEverywhere(cluster.instances, key, 'garbage');
+      await setEverywhere(instances(), key, 'garbage');
       const reader = sticky ? await app({ sticky, route: 'b' }) : a;
       client.moveTo(reader.url);
       expect((await client.get('/read')).status).toBe(200);
@@ -138,7 +95,7 @@ describe('a value rewritten in memcached (non-sticky)', () => {
     const before = await listedKeys();
     await attacker.get('/set?user=eve');
     const key = await keyThatAppeared(before);
-    await setEverywhere(cluster.instances, key, forged());
+    await setEverywhere(instances(), key, forged());
     const read = await attacker.get('/read');
     expect(read.status).toBe(200);
     expect(JSON.parse(read.body).user).toBeUndefined();
@@ -160,7 +117,7 @@ describe('a value rewritten in memcached (non-sticky)', () => {
     await attacker.get('/set?user=eve');
     const attackerKey = await keyThatAppeared(before);
     const [stolen] = await valuesOf(victimKey);
-    await setEverywhere(cluster.instances, attackerKey, stolen);
+    await setEverywhere(instances(), attackerKey, stolen);
     const read = await attacker.get('/read');
     expect(read.status).toBe(200);
     expect(JSON.parse(read.body).user).toBeUndefined();
@@ -178,7 +135,7 @@ describe('a forged backup (sticky)', () => {
     const before = await listedKeys();
     await attacker.get('/set?user=eve');
     const key = await keyThatAppeared(before);
-    await setEverywhere(cluster.instances, key, forged());
+    await setEverywhere(instances(), key, forged());
     attacker.moveTo(b.url);
     const read = await attacker.get('/read');
     expect(read.status).toBe(200);
@@ -198,7 +155,7 @@ describe('a forged backup (sticky)', () => {
     const beforeOther = await listedKeys();
     await other.get('/set?user=admin');
     const [sealedAdmin] = await valuesOf(await keyThatAppeared(beforeOther));
-    await setEverywhere(cluster.instances, key, sealedAdmin);
+    await setEverywhere(instances(), key, sealedAdmin);
     await a.close();
     const restarted = await app({ sticky: true, route: 'a' });
     attacker.moveTo(restarted.url);
@@ -247,8 +204,8 @@ for (const sticky of [true, false]) {
       const id = idOf(client);
       await first.close();
       // What a version before sealing left: a plain copy under the raw id (any attacker can write one).
-      await setEverywhere(cluster.instances, id, forged().replace('"admin"', '"ada"'));
-      for (const key of await listedKeys()) if (key !== id) for (const m of cluster.instances) await textCommand(m.host, m.port, `delete ${key}\r\n`, '\r\n');
+      await setEverywhere(instances(), id, forged().replace('"admin"', '"ada"'));
+      for (const key of await listedKeys()) if (key !== id) for (const m of instances()) await textCommand(m.host, m.port, `delete ${key}\r\n`, '\r\n');
       const strict = await app(options);
       client.moveTo(strict.url);
       expect(JSON.parse((await client.get('/read')).body).user).toBeUndefined();
