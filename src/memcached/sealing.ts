@@ -76,6 +76,11 @@ export class Sealing {
     return this.keys.slice(1).map((keys) => this.prefix + this.hash(keys, 's', id));
   }
 
+  /** A session id's tombstone keys under the older secrets of the list (where their processes look). */
+  olderTombstoneKeys(id: string): string[] {
+    return this.keys.slice(1).map((keys) => `${this.prefix}revoked:${this.hash(keys, 'r', id)}`);
+  }
+
   /** The memcached key of a session id's revocation tombstone (sticky mode). */
   tombstoneKey(id: string): string {
     return remembered(this.tombstoneKeys, id, () => `${this.prefix}revoked:${this.hash(this.keys[0], 'r', id)}`);

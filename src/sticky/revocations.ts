@@ -103,18 +103,20 @@ export class Revocations {
   /**
    * Writes the tombstone of `id`, living `ttlSeconds` (0: until memcached evicts it), then a new
    * revocation token on each of its nodes. Resolves once every tombstone node answered or missed
-   * its deadline; true when at least one holds it.
+   * its deadline; true when at least one holds it. Also written under the older secrets' names:
+   * while a rotation is rolled out, processes whose first secret is an older one look there.
    */
   async revoke(id: string, ttlSeconds: number): Promise<boolean> {
-    const key = this.key(id);
     const expiration = memcachedExpiration(ttlSeconds);
-    const answers = await Promise.allSettled(
-      this.nodesFor(key).map((node) =>
-        this.cluster.run(node, (client) =>
-          Promise.all([client.set(key, this.sealing.seal(key, '1'), expiration), client.set(this.tokenKey, this.sealing.seal(this.tokenKey, newToken()), 0)]),
+    const write = (key: string) =>
+      Promise.allSettled(
+        this.nodesFor(key).map((node) =>
+          this.cluster.run(node, (client) =>
+            Promise.all([client.set(key, this.sealing.seal(key, '1'), expiration), client.set(this.tokenKey, this.sealing.seal(this.tokenKey, newToken()), 0)]),
+          ),
         ),
-      ),
-    );
+      );
+    const [answers] = await Promise.all([write(this.key(id)), ...this.sealing.olderTombstoneKeys(id).map(write)]);
     this.stats.inc('revocations');
     return answers.some((answer) => answer.status === 'fulfilled');
   }

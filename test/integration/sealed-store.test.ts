@@ -195,6 +195,22 @@ for (const sticky of [true, false]) {
     });
   });
 
+  if (sticky) {
+    it('during the rollout of a rotation, a takeover on a node with the new first secret revokes the id on a node still on the old one', async () => {
+      const a = await app({ sticky, route: 'a', secret: ['old', 'new'] });
+      const b = await app({ sticky, route: 'b', secret: ['new', 'old'] });
+      const client = new Client(a.url);
+      await client.get('/set?user=ada');
+      const onA = client.cookie!;
+      client.moveTo(b.url);
+      expect(JSON.parse((await client.get('/read')).body).user).toBe('ada'); // taken over: a new id on b
+      const replay = new Client(a.url);
+      replay.cookie = onA;
+      expect(JSON.parse((await replay.get('/read')).body).user).toBeUndefined();
+      expect(a.middleware.statistics().counters.revokedSessionsRefused).toBe(1);
+    });
+  }
+
   describe(`copies stored before sealing (${mode})`, () => {
     it('are refused by default and read once, then sealed, with acceptUnsealedSessions', async () => {
       const options = { sticky, route: sticky ? 'a' : undefined };

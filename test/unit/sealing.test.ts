@@ -27,6 +27,7 @@ describe('key names', () => {
     const rotated = new Sealing(['new', 'old'], 'p:');
     expect(rotated.sessionKey(ID)).toBe(new Sealing(['new'], 'p:').sessionKey(ID));
     expect(rotated.olderSessionKeys(ID)).toEqual([new Sealing(['old'], 'p:').sessionKey(ID)]);
+    expect(rotated.olderTombstoneKeys(ID)).toEqual([new Sealing(['old'], 'p:').tombstoneKey(ID)]);
     expect(new Sealing(['new'], 'p:').olderSessionKeys(ID)).toEqual([]);
   });
 
