@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import session from '../index.js';
 import { demoPage } from './page.js';
+import { jsonLineLogger } from './app-events.js';
 
 const name = process.env.NODE_NAME ?? 'app';
 const sticky = process.env.MSM_MODE !== 'non-sticky';
@@ -17,6 +18,8 @@ const sessions = session({
   operationTimeout: 500,
   cookie: { maxAge: 30 * 60 * 1000 },
   requestUriIgnorePattern: '^/(favicon\\.ico|healthz)$',
+  // The demo prints these under this node's name.
+  logger: jsonLineLogger((line) => process.stdout.write(line)),
 });
 
 type Callback = (err?: unknown) => void;

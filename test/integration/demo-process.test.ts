@@ -99,7 +99,7 @@ for (const lb of ['nginx', 'builtin'] as const) {
   }, 60_000);
 }
 
-it('non-sticky banner, and the terminal reports nodes killed and back', async () => {
+it('non-sticky banner, and the terminal reports nodes killed and back, and what the app nodes saw, once each', async () => {
   const port = await freePort();
   const { child, out } = runCli(['--lb', 'builtin', '--mode', 'non-sticky', '--port', String(port)]);
   let pids: number[] = [];
@@ -110,12 +110,25 @@ it('non-sticky banner, and the terminal reports nodes killed and back', async ()
     expect(out.text).not.toMatch(/sticky proxy|sticky by/);
     const base = `http://127.0.0.1:${port}/_demo`;
     pids = ((await (await fetch(`${base}/state`)).json()) as { pids: number[] }).pids;
-    for (const path of ['apps/0/kill', 'apps/0/restart', 'memcached/1/kill', 'memcached/1/restart']) {
-      expect((await fetch(`${base}/${path}`, { method: 'POST' })).status).toBe(200);
-    }
+    const control = async (path: string) => expect((await fetch(`${base}/${path}`, { method: 'POST' })).status).toBe(200);
+    const printed = async (line: RegExp) => {
+      const until = Date.now() + 15_000;
+      while (!line.test(out.text) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(out.text).toMatch(line);
+    };
+    await control('apps/0/kill');
+    await control('apps/0/restart');
+    await control('memcached/1/kill');
+    // Every app node notices: one line naming them all.
+    await printed(/memcached n2 is down, seen by app1, app2, app3 \(3 consecutive failures, last: .+\)\n/);
+    await control('memcached/1/restart');
+    await printed(/memcached n2 is up again, seen by app1, app2, app3 \(answered a health check\)\n/);
     pids.push(...((await (await fetch(`${base}/state`)).json()) as { pids: number[] }).pids);
-    // In order, though app processes' own log lines may land between the demo's lines.
-    expect(out.text).toMatch(/app1 killed \(SIGKILL\)\n[^]*app1 is back \(pid \d+\)\n[^]*memcached n2 killed \(SIGKILL\)\n[^]*memcached n2 is back \(pid \d+, empty\)/);
+    expect(out.text).toMatch(
+      /app1 killed \(SIGKILL\)\n {2}app1 is back \(pid \d+\)\n {2}memcached n2 killed \(SIGKILL\)\n {2}memcached n2 is down, seen by [^\n]+\n {2}memcached n2 is back \(pid \d+, empty\)\n {2}memcached n2 is up again, seen by /,
+    );
+    expect(out.text.match(/n2 is down/g)).toHaveLength(1);
+    expect(out.text).not.toContain('[memcached-session-manager]');
   } finally {
     if (alive(child.pid!)) process.kill(-child.pid!, 'SIGKILL');
     for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
