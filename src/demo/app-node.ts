@@ -15,7 +15,9 @@ const sessions = session({
   memcachedNodes: process.env.MSM_NODES,
   sticky,
   ...(sticky ? { route: name, sessionBackupAsync: false } : { lockingMode: 'auto' }),
-  operationTimeout: 500,
+  // Generous: the demo's nodes die by SIGKILL, refused at once whatever the deadline, while a
+  // loaded laptop running a dozen Node processes can take a second to answer.
+  operationTimeout: 2000,
   cookie: { maxAge: 30 * 60 * 1000 },
   requestUriIgnorePattern: '^/(favicon\\.ico|healthz)$',
   // The demo prints these under this node's name.
