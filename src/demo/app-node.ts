@@ -118,6 +118,8 @@ const server = createServer((req: DemoRequest, res) => {
   };
   const path = (req.url ?? '/').split('?')[0];
   if (path === '/healthz') return send(res, 200, 'text/plain', 'ok');
+  // The page names its icon inline; other clients asking for the conventional one get no content.
+  if (path === '/favicon.ico') return send(res, 204, 'image/x-icon', '');
   const route = routes[`${req.method} ${path}`];
   if (!route) return json(res, { error: 'not found', servedBy: name }, 404);
   readBody(req).then((body) => {

@@ -5,6 +5,7 @@ export const demoPage = /* html */ `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Northwind Outfitters · session failover demo</title>
+<link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='8' fill='%234f46e5'/%3E%3Cpath d='M9 23V9l7 8 7-8v14' fill='none' stroke='%23fff' stroke-width='3' stroke-linejoin='round'/%3E%3C/svg%3E">
 <style>
   :root { --bg:#f5f6fa; --card:#fff; --ink:#1c2333; --muted:#6b7489; --line:#e4e7ef; --brand:#4f46e5; --ok:#16a34a; --bad:#dc2626; --warn:#d97706; }
   * { box-sizing: border-box; }

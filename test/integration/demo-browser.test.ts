@@ -43,6 +43,8 @@ afterAll(async () => {
 
 it('keeps the user signed in with the same cart while app and memcached nodes die', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const failed: string[] = [];
+  page.on('response', (response) => void (response.status() >= 400 && failed.push(`${response.status()} ${response.url()}`)));
   await page.goto(cluster.url);
   await page.fill('#name', 'Ada');
   await page.click('#login');
@@ -56,6 +58,9 @@ it('keeps the user signed in with the same cart while app and memcached nodes di
   const cart = async () => page.$$eval('#cart li', (items) => items.map((li) => li.textContent));
   const servedBy = async () => (await page.textContent('#served-by'))!;
   expect(await cart()).toEqual(['Storm jacket', 'Trail boots', 'Day pack']);
+  // Nothing the page asked for was missing (its icon included), and clients asking for /favicon.ico get no error.
+  expect(failed).toEqual([]);
+  expect((await fetch(new URL('/favicon.ico', cluster.url))).status).toBe(204);
   const first = await servedBy();
 
   // Kill the app node that served the page (the button on its card), then reload.
