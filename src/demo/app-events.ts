@@ -12,6 +12,8 @@ export interface NodeChange {
 
 const TAG = '[memcached-session-manager] ';
 const CHANGE = /^memcached_node_(down|up|restarted)$/;
+/** Events left out of the terminal: `relocation_finished` follows at once and says more. */
+const QUIET = new Set(['relocation_started']);
 
 /** A logger (for the app node's session middleware) that writes each event as one JSON line. */
 export function jsonLineLogger(write: (line: string) => void): Logger {
@@ -24,8 +26,8 @@ export function jsonLineLogger(write: (line: string) => void): Logger {
   return { info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-/** One stdout line of app node `app`: a memcached node change, or the line to print. */
-export function readAppLine(app: string, text: string): NodeChange | string {
+/** One stdout line of app node `app`: a memcached node change, the line to print, or undefined to print nothing. */
+export function readAppLine(app: string, text: string): NodeChange | string | undefined {
   let entry: { fields?: Record<string, unknown>; message?: unknown };
   try {
     entry = JSON.parse(text) as typeof entry;
@@ -33,6 +35,7 @@ export function readAppLine(app: string, text: string): NodeChange | string {
     return `${app}: ${text}`;
   }
   const fields = entry?.fields ?? {};
+  if (QUIET.has(String(fields.event))) return undefined;
   const change = CHANGE.exec(String(fields.event));
   if (change && typeof fields.node === 'string') {
     return { app, node: fields.node, event: change[1] as NodeChange['event'], reason: String(fields.reason ?? '') };

@@ -172,7 +172,7 @@ export class DemoCluster {
     const onLine = (text: string) => {
       const line = readAppLine(app.name, text);
       if (typeof line === 'string') this.options.log(line);
-      else this.changes.report(line);
+      else if (line) this.changes.report(line);
     };
     app.child = await startChild(app.name, process.execPath, [path.join(here, 'app-node.js')], { env, onLine });
   }

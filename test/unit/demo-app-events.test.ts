@@ -57,6 +57,7 @@ describe('the app nodes\' log lines', () => {
   it('print anything else under the app node\'s name, without the library tag', () => {
     expect(written((logger) => logger.warn({ event: 'backup_failed' }, 'backup to memcached node n3 failed'))).toEqual(['app2: backup to memcached node n3 failed']);
     expect(written((logger) => logger.info('relocating'))).toEqual(['app2: relocating']);
+    expect(written((logger) => logger.info({ event: 'relocation_started' }, 'relocating sessions'))).toEqual([undefined]);
     expect(readAppLine('app1', 'not json')).toBe('app1: not json');
   });
 });
