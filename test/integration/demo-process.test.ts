@@ -3,6 +3,9 @@
  */
 import { expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { freePort } from '../helpers/memcached.js';
 import { Client } from '../helpers/http.js';
 
@@ -68,9 +71,9 @@ async function driveAndStop(demo: ReturnType<typeof spawn>, port: number, rememb
   server.close();
 }
 
-/** Runs the built CLI directly (no npm), in its own process group; collects its output. */
-function runCli(args: string[]) {
-  const child = spawn(process.execPath, ['dist/esm/demo/cli.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+/** Runs the built CLI directly (no npm), or another entry, in its own process group; collects its output. */
+function runCli(args: string[], entry = 'dist/esm/demo/cli.js', cwd = process.cwd()) {
+  const child = spawn(process.execPath, [entry, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const out = { text: '' };
   child.stdout!.on('data', (chunk) => (out.text += chunk));
   child.stderr!.on('data', (chunk) => (out.text += chunk));
@@ -134,3 +137,26 @@ it('non-sticky banner, and the terminal reports nodes killed and back, and what 
     for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
   }
 }, 60_000);
+
+it('in a clone never built, npm run demo transpiles src/ (saying so) and runs the demo from that', async () => {
+  const clone = mkdtempSync(path.join(tmpdir(), 'msm-demo-clone-'));
+  for (const part of ['src', 'scripts', 'package.json']) cpSync(part, path.join(clone, part), { recursive: true });
+  symlinkSync(path.resolve('node_modules'), path.join(clone, 'node_modules'));
+  const port = await freePort();
+  const { child, out } = runCli(['--lb', 'builtin', '--port', String(port)], 'scripts/demo.mjs', clone);
+  try {
+    const until = Date.now() + 60_000;
+    while (!/Open http/.test(out.text) && Date.now() < until && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    expect(out.text).toMatch(/^building the demo from src\/ \(\d+ files, transpiled without type checking\)… done in \d+\.\d s\n/);
+    expect(out.text).toMatch(/Open http/);
+    const login = await fetch(`http://127.0.0.1:${port}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"Ada"}' });
+    expect(((await login.json()) as { session: { user: string } }).session.user).toBe('Ada');
+    const closed = new Promise<void>((resolve) => child.stdout!.once('close', () => resolve()));
+    process.kill(-child.pid!, 'SIGINT');
+    await closed;
+    expect(out.text).toMatch(/stopped: every process ended, ports freed/);
+  } finally {
+    if (alive(child.pid!)) process.kill(-child.pid!, 'SIGKILL');
+    rmSync(clone, { recursive: true, force: true });
+  }
+}, 90_000);
