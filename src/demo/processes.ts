@@ -32,7 +32,8 @@ export async function startChild(
       await exited;
     },
   };
-  const timeout = options.timeoutMs ?? 10_000;
+  // Generous: a Node process can take several seconds to start on a loaded machine.
+  const timeout = options.timeoutMs ?? 30_000;
   const failed = new Promise<never>((_, reject) => {
     proc.once('error', reject);
     proc.once('exit', (code, signal) => reject(new Error(`${name} exited (${code ?? signal}) before it was ready`)));
