@@ -23,6 +23,8 @@ export class NodeHealth {
   private readonly processes = new Map<string, string>();
   /** When each node last came back: failures of calls started before then are stale. */
   private readonly upSince = new Map<string, number>();
+  /** The error each node's last counted failure carried. */
+  private readonly lastError = new Map<string, unknown>();
   private readonly timer: NodeJS.Timeout;
   private checking = false;
 
@@ -46,9 +48,17 @@ export class NodeHealth {
     if (this.failures.get(nodeId)) this.failures.set(nodeId, 0);
   }
 
-  /** Records a failed call; `startedAt` (performance.now()) lets calls begun before a recovery be ignored. */
+  /**
+   * Records a failed call; `startedAt` (performance.now()) lets calls begun before a recovery be
+   * ignored. Calls failed by one event (a dropped connection fails every call on it with the same
+   * error) count once: else one slow answer with two calls queued behind it marks a node down.
+   */
   failed(nodeId: string, err: unknown, startedAt = performance.now()): void {
     if (this.down.has(nodeId) || startedAt < (this.upSince.get(nodeId) ?? 0)) return;
+    if (typeof err === 'object' && err !== null) {
+      if (this.lastError.get(nodeId) === err) return;
+      this.lastError.set(nodeId, err);
+    }
     const count = (this.failures.get(nodeId) ?? 0) + 1;
     this.failures.set(nodeId, count);
     if (count >= this.options.failureThreshold) {

@@ -26,6 +26,17 @@ describe('circuit breaker', () => {
     expect(events).toEqual([['n1', 'down']]);
   });
 
+  it('calls failed by one event (one dropped connection, one error) count as one failure', () => {
+    const { health, events } = setup(() => new Promise(() => undefined));
+    const dropped = new Error('memcached n1 stats did not complete within 500 ms');
+    for (let call = 0; call < 5; call++) health.failed('n1', dropped);
+    health.failed('n1', new Error('connection to memcached closed'));
+    expect(health.isUp('n1')).toBe(true);
+    health.failed('n1', new Error('connect ECONNREFUSED'));
+    expect(health.isUp('n1')).toBe(false);
+    expect(events).toEqual([['n1', 'down']]);
+  });
+
   it('brings a down node back when a check answers, and notices a restart by its process id', async () => {
     let pid = 100;
     let answering = false;
