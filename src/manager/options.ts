@@ -5,6 +5,7 @@ import type { Store } from './store.js';
 import type { Store as ExpressSessionStore } from 'express-session';
 import { parseNodeList, parseFailoverNodes, type MemcachedNodeAddress } from '../failover/node-list.js';
 import { parseLockingMode, type LockingMode } from '../nonsticky/locking-policy.js';
+import { MAX_LIFETIME_SECONDS } from '../memcached/expiration.js';
 
 /** Options of the `session()` factory: express-session's, plus MSM's. */
 export interface SessionOptions {
@@ -231,6 +232,20 @@ function rejectSharedAddresses(nodes: readonly MemcachedNodeAddress[]): void {
   }
 }
 
+/**
+ * Lifetimes beyond MAX_LIFETIME_SECONDS cannot be stored as asked: refused at startup when set in
+ * the options (a per-request cookie.maxAge is capped instead).
+ */
+function rejectAbsurdLifetimes(maxInactiveInterval: number, cookie: SessionOptions['cookie']): void {
+  if (maxInactiveInterval > MAX_LIFETIME_SECONDS) {
+    throw new OptionError('maxInactiveInterval', `must be at most ${MAX_LIFETIME_SECONDS} seconds (10 years; 0 or less: never expires), got ${maxInactiveInterval}`);
+  }
+  const maxAge = typeof cookie === 'object' && cookie !== null ? cookie.maxAge : undefined;
+  if (typeof maxAge === 'number' && maxAge > MAX_LIFETIME_SECONDS * 1000) {
+    throw new OptionError('cookie.maxAge', `must be at most ${MAX_LIFETIME_SECONDS * 1000} ms (10 years), got ${maxAge}`);
+  }
+}
+
 /** Validates the MSM options; returns undefined when memcached is not configured or disabled. */
 export function resolveManagerSettings(options: SessionOptions): ManagerSettings | undefined {
   const enabled = boolean(options, 'enabled', true);
@@ -268,6 +283,7 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
   if (typeof maxInactiveInterval !== 'number' || !Number.isFinite(maxInactiveInterval)) {
     throw new OptionError('maxInactiveInterval', `must be a number of seconds, got ${describe(maxInactiveInterval)}`);
   }
+  rejectAbsurdLifetimes(maxInactiveInterval, options.cookie);
   for (const name of ['username', 'password'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'string') {
       throw new OptionError(name, 'must be a string');

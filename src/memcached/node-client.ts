@@ -1,5 +1,6 @@
 import memjs from 'memjs';
 import { DeadlineError } from './deadline.js';
+import { NodeConnectionError } from './call-fault.js';
 import { hardenMemjsServer } from './harden-memjs.js';
 import { batchWrites, type BatchableServer } from './write-batching.js';
 import { parseChunksInPlace, type ReceivingServer } from './response-buffering.js';
@@ -154,7 +155,8 @@ export class NodeClient {
         }
         done(undefined, result);
       });
-      server.onError(seq, (err) => done(err ?? new Error('memcached connection failed')));
+      // A deadline another call missed drops the connection with that error: it stays a DeadlineError.
+      server.onError(seq, (err) => done(err instanceof DeadlineError ? err : new NodeConnectionError(this.node.id, what, err)));
       server.write(requestBuffer(opcode, key, extras, expiration, value, seq, cas));
     });
   }
@@ -244,7 +246,7 @@ export class NodeClient {
   processId(): Promise<{ pid: number; startedAt: number }> {
     return this.call('stats', (done) =>
       this.client.stats((err, _server, stats) =>
-        err ? done(err) : done(undefined, { pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
+        err ? done(new NodeConnectionError(this.node.id, 'stats', err)) : done(undefined, { pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
       ),
     );
   }

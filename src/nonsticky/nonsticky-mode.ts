@@ -18,6 +18,7 @@ import { SessionLocks, type LockHandle } from './session-lock.js';
 import { LockingPolicy } from './locking-policy.js';
 import { requestPath } from '../manager/request-path.js';
 import { stageEnd, stageStart } from '../manager/stage-timer.js';
+import { cappedLifetime } from '../memcached/expiration.js';
 import { destroyedCopy, isDestroyed, newWriteId, SessionCopy, type VersionedCopy } from '../memcached/versioned-copy.js';
 
 /** Copies of each non-sticky session: on the first two distinct nodes of the ring. */
@@ -364,10 +365,10 @@ export class NonStickyMode implements SessionMode {
     return reading;
   }
 
-  /** A session's lifetime in seconds: its cookie's, else the inactivity timeout (0: never expires). */
+  /** A session's lifetime in seconds: its cookie's (capped, see MAX_LIFETIME_SECONDS), else the inactivity timeout (0: never expires). */
   private ttlOf(session: Session | SessionData): number {
     const maxAge = (session.cookie as { originalMaxAge?: number | null } | undefined)?.originalMaxAge;
     const seconds = typeof maxAge === 'number' ? maxAge / 1000 : this.settings.maxInactiveInterval;
-    return seconds > 0 ? Math.ceil(seconds) : 0;
+    return seconds > 0 && Number.isFinite(seconds) ? Math.ceil(cappedLifetime(seconds)) : 0;
   }
 }

@@ -46,6 +46,8 @@ describe('invalid MSM options fail at startup and name the option', () => {
     ['failoverNodes', { failoverNodes: 'n1' }, /"failoverNodes" only applies with "memcachedNodes"/],
     ['lockingMode', { lockingMode: 'all' }, /"lockingMode" only applies with "memcachedNodes"/],
     ['operationTimeout', { operationTimeout: 500 }, /"operationTimeout" only applies with "memcachedNodes"/],
+    ['maxInactiveInterval', { memcachedNodes: nodes, maxInactiveInterval: 100 * 365 * 86400 }, /"maxInactiveInterval" must be at most 315360000 seconds \(10 years/],
+    ['cookie.maxAge', { memcachedNodes: nodes, cookie: { maxAge: 36_500 * 86_400_000 } }, /"cookie.maxAge" must be at most 315360000000 ms \(10 years\), got 3153600000000/],
     ['secret', { secret: undefined }, /"secret" is required/],
     ['secret', { secret: '' }, /"secret" is required/],
     ['secret', { secret: ['a', 7] }, /"secret" must be non-empty strings, got 7/],
