@@ -362,6 +362,7 @@ export class StickyMode implements SessionMode {
       if (this.chains.get(id) !== next) return;
       this.chains.delete(id);
       entry.backupInFlight = false;
+      this.local.settled(id);
     });
     return next;
   }
