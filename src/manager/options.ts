@@ -81,6 +81,13 @@ export interface SessionOptions {
   /** Non-sticky mode: when a lock cannot be had within `operationTimeout`: `closed` (503, default) or `open` (run unlocked). */
   lockFailure?: 'closed' | 'open';
   /**
+   * Non-sticky mode: most time (ms) one request spends on its session in memcached, loading (lock
+   * and read) and storing (write and lock release) together; the app's own time in between does
+   * not count. When it runs out the request answers 503 and writes nothing. Default: twice
+   * `operationTimeout`; at least `operationTimeout`.
+   */
+  requestDeadline?: number;
+  /**
    * Sticky mode: how long (ms) a session held in memory is served without checking memcached for
    * its revocation (destroy, regenerate or takeover on another node). Default 0: checked on every request.
    */
@@ -129,6 +136,7 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
   lockingMode: 'memcached',
   lockExpiration: 'memcached',
   lockFailure: 'memcached',
+  requestDeadline: 'memcached',
   revocationCheckInterval: 'memcached',
 };
 
@@ -152,6 +160,7 @@ export interface ManagerSettings {
   lockingMode: LockingMode;
   lockExpiration: number;
   lockFailOpen: boolean;
+  requestDeadline: number;
   revocationCheckInterval: number;
 }
 
@@ -308,13 +317,21 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
   if (typeof revocationCheckInterval !== 'number' || !(revocationCheckInterval >= 0 && revocationCheckInterval <= 2 ** 31 - 1)) {
     throw new OptionError('revocationCheckInterval', `must be a number of ms from 0 to 2147483647, got ${describe(revocationCheckInterval)}`);
   }
+  const operationTimeout = positiveNumber(options, 'operationTimeout', 1000, MAX_TIMER_MS);
+  const requestDeadline = positiveNumber(options, 'requestDeadline', Math.min(2 * operationTimeout, MAX_TIMER_MS), MAX_TIMER_MS);
+  if (requestDeadline < operationTimeout) {
+    throw new OptionError('requestDeadline', `must be at least operationTimeout (${operationTimeout} ms): one memcached operation may take that long, got ${requestDeadline}`);
+  }
+  if (sticky && options.requestDeadline !== undefined) {
+    throw new OptionError('requestDeadline', 'only applies to non-sticky mode (sticky: false): sticky requests are served from memory');
+  }
   const maxLocalSessions = positiveNumber(options, 'maxLocalSessions', 100_000);
   if (!Number.isInteger(maxLocalSessions)) throw new OptionError('maxLocalSessions', 'must be a whole number');
   return {
     nodes,
     failoverNodeIds,
     sticky,
-    operationTimeout: positiveNumber(options, 'operationTimeout', 1000, MAX_TIMER_MS),
+    operationTimeout,
     sessionBackupAsync: boolean(options, 'sessionBackupAsync', true),
     sessionBackupTimeout: positiveNumber(options, 'sessionBackupTimeout', 100, MAX_TIMER_MS),
     sessionAttributeFilter: pattern(options, 'sessionAttributeFilter'),
@@ -329,6 +346,7 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     lockingMode,
     lockExpiration,
     lockFailOpen: lockFailure === 'open',
+    requestDeadline,
     revocationCheckInterval,
   };
 }
