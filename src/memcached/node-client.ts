@@ -145,6 +145,8 @@ export class NodeClient {
       client.incrSeq();
       // memjs keeps the counter in 32 signed bits; answers carry it unsigned.
       const seq = client.seq >>> 0;
+      // Built first: an exception here (an argument out of range) is the request's fault, and leaves nothing registered.
+      const request = requestBuffer(opcode, key, extras, expiration, value, seq, cas);
       const server = this.servers[0] as unknown as RequestServer;
       server.onResponse(seq, (response) => {
         let result: T;
@@ -157,7 +159,11 @@ export class NodeClient {
       });
       // A deadline another call missed drops the connection with that error: it stays a DeadlineError.
       server.onError(seq, (err) => done(err instanceof DeadlineError ? err : new NodeConnectionError(this.node.id, what, err)));
-      server.write(requestBuffer(opcode, key, extras, expiration, value, seq, cas));
+      try {
+        server.write(request);
+      } catch (err) {
+        done(new NodeConnectionError(this.node.id, what, err));
+      }
     });
   }
 
