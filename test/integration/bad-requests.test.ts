@@ -24,6 +24,18 @@ const markedDown = async (url: string) => {
   return stats.counters.nodesMarkedDown ?? 0;
 };
 
+/** The statuses other than 200 that `count` new users, each setting then reading a session at once, got. */
+async function failedUsers(url: string, count: number): Promise<number[]> {
+  const users = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const client = new Client(url);
+      await client.get(`/set?user=${i}`);
+      return (await client.get('/read')).status;
+    }),
+  );
+  return users.filter((status) => status !== 200);
+}
+
 describe.each([
   ['non-sticky', { sticky: false, lockingMode: 'all' }],
   ['sticky', {}],
@@ -42,14 +54,7 @@ describe.each([
       }
     }
     expect(await markedDown(app.url)).toBe(0);
-    const users = await Promise.all(
-      Array.from({ length: 100 }, async (_, i) => {
-        const client = new Client(app.url);
-        await client.get(`/set?user=${i}`);
-        return (await client.get('/read')).status;
-      }),
-    );
-    expect(users.filter((status) => status !== 200)).toEqual([]);
+    expect(await failedUsers(app.url, 100)).toEqual([]);
   });
 
   it('a request setting cookie.maxAge to 100 years marks no node down; its session and other users\' are served', async () => {
@@ -58,14 +63,7 @@ describe.each([
     const remembered = Array.from({ length: 12 }, () => new Client(a.url));
     for (const client of remembered) expect((await client.get('/remember?days=36500')).status).toBe(200);
     expect(await markedDown(a.url)).toBe(0);
-    const users = await Promise.all(
-      Array.from({ length: 50 }, async (_, i) => {
-        const client = new Client(a.url);
-        await client.get(`/set?user=${i}`);
-        return (await client.get('/read')).status;
-      }),
-    );
-    expect(users.filter((status) => status !== 200)).toEqual([]);
+    expect(await failedUsers(a.url, 50)).toEqual([]);
     // The stored copy is readable by another app node (sticky: a takeover; non-sticky: a load).
     const b = await scope.start('b', options);
     remembered[0].moveTo(b.url);
