@@ -42,6 +42,8 @@ class Hold {
   spent = 0;
   /** How long its read of the copies took (ms; 0 without one): what a write to the same nodes is expected to take. */
   readTime = 0;
+  /** A read the deadline cut short, still running: the lock is kept until it ends, as it updates the shared copy. */
+  abandonedRead: Promise<unknown> | undefined = undefined;
   constructor(readonly key: string) {}
 }
 
@@ -132,7 +134,11 @@ export class NonStickyMode implements SessionMode {
       let copy = shared.latest;
       if (!reuse) {
         const reading = performance.now();
-        const read = await this.withinDeadline(this.read(key, shared, !lock), reading - started);
+        const pending = this.read(key, shared, !lock);
+        const read = await this.withinDeadline(pending, reading - started).catch((err: unknown) => {
+          if (err instanceof RequestDeadlineError) hold.abandonedRead = pending;
+          throw err;
+        });
         hold.readTime = performance.now() - reading;
         copy = read.copy;
         hold.touchedTtl = read.ttl;
@@ -289,7 +295,7 @@ export class NonStickyMode implements SessionMode {
     let spent = 0;
     for (const hold of holds.values()) {
       if (!hold.lock || hold.released) continue;
-      (releases ??= []).push(this.locks.release(hold.lock));
+      (releases ??= []).push(this.releaseLock(hold, hold.lock));
       spent = Math.max(spent, hold.spent);
     }
     return releases && waitAtMost(Promise.all(releases), this.settings.requestDeadline - spent);
@@ -344,7 +350,7 @@ export class NonStickyMode implements SessionMode {
   }
 
   private release(hold: Hold): void {
-    if (hold.lock) void this.locks.release(hold.lock);
+    if (hold.lock) void this.releaseLock(hold, hold.lock);
     const shared = this.inUse.get(hold.key);
     if (shared && --shared.refs <= 0) {
       this.inUse.delete(hold.key);
@@ -356,6 +362,12 @@ export class NonStickyMode implements SessionMode {
       // after; old-generation collections 3 times as often before.
       shared.latest = undefined;
     }
+  }
+
+  /** Releases the request's lock, once a read it abandoned has ended. */
+  private releaseLock(hold: Hold, lock: LockHandle): Promise<void> {
+    const release = () => this.locks.release(lock);
+    return hold.abandonedRead ? hold.abandonedRead.then(release, release) : release();
   }
 
   /**
