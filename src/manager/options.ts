@@ -370,7 +370,9 @@ export function validateCookieOptions(cookie: unknown): void {
   };
   for (const attribute of ['maxAge', 'originalMaxAge'] as const) {
     const value = c[attribute];
-    if (value != null && (typeof value !== 'number' || !Number.isFinite(value))) fail(attribute, 'must be a number of milliseconds or null');
+    if (value != null && (typeof value !== 'number' || !Number.isFinite(value) || Number.isNaN(new Date(Date.now() + value).valueOf()))) {
+      fail(attribute, 'must be a number of milliseconds (giving a valid date) or null');
+    }
   }
   if (c.expires != null && !(c.expires instanceof Date && Number.isFinite(c.expires.valueOf()))) fail('expires', 'must be a valid Date');
   const sameSite = typeof c.sameSite === 'string' ? c.sameSite.toLowerCase() : c.sameSite;

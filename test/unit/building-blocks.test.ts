@@ -5,6 +5,7 @@ import cookieSignature from 'cookie-signature';
 import { sign, SignedValues, unsign, VerifiedCookies } from '../../src/manager/signature.js';
 import { Histogram } from '../../src/manager/histogram.js';
 import { LocalSessions, type LocalSession } from '../../src/sticky/local-sessions.js';
+import { Cookie } from '../../src/manager/cookie.js';
 import { AvailableRing } from '../../src/failover/ring.js';
 import { rerouted, routeOf, withRoute } from '../../src/sticky/route.js';
 import session from '../../src/index.js';
@@ -136,6 +137,15 @@ describe('bounded local store', () => {
     for (let i = 0; i < 20; i++) local.set(`s${i}`, entry(`{"v":"${'x'.repeat(100)}"}`, true));
     expect(local.totalBytes).toBeLessThanOrEqual(1000);
     expect(local.peek('s19')).toBeDefined();
+  });
+});
+
+describe('session cookie', () => {
+  it('refuses a maxAge that gives no valid date with a clear error where the app sets it', () => {
+    const cookie = new Cookie();
+    for (const ms of [NaN, Infinity, 1e300, 36_500e15]) expect(() => (cookie.maxAge = ms)).toThrow(/cookie.maxAge must be a number of milliseconds that gives a valid date/);
+    cookie.maxAge = 36_500 * 86_400_000; // 100 years is a valid date (stored capped, see MAX_LIFETIME_SECONDS)
+    expect(Math.abs(cookie.originalMaxAge! - 36_500 * 86_400_000)).toBeLessThan(1000);
   });
 });
 
