@@ -41,6 +41,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   locksLost: 'Locks found expired or held by another request when checked',
   lockFailOpen: 'Requests run unlocked because the lock was not had in time (lockFailure: open)',
   conflicts: 'Updates refused because the session changed meanwhile without the lock (409)',
+  requestDeadlinesMissed: 'Requests answered 503 because their session work would pass requestDeadline (non-sticky mode)',
   revocations: 'Revocation tombstones written (destroy, regenerate, takeover of an old id; sticky mode)',
   revocationChecks: 'Tombstone checks made before serving a session (sticky mode)',
   revokedSessionsRefused: 'Sessions refused because another node revoked them (sticky mode)',
