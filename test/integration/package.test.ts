@@ -70,6 +70,8 @@ describe('a clean clone', () => {
       mkdirSync(app);
       writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
       await npm(['install', join(dir, packed[0].filename)], app);
+      // A JavaScript project gets no type packages (TypeScript users add @types/express-session).
+      expect(existsSync(join(app, 'node_modules/@types'))).toBe(false);
 
       const required = await exec(process.execPath, ['-e', `const session = require('memcached-session-manager'); const middleware = ${factoryCall}; console.log(${probe})`], { cwd: app });
       expect(required.stdout.trim()).toBe('function 3 function');
