@@ -10,7 +10,8 @@
  * ```
  */
 // express-session's types type `req.session` on Express's Request and hold the `SessionData`
-// interface applications augment; this package fills the same role, so it ships them.
+// interface applications augment; this package's types build on them. They are an optional peer
+// dependency (@types/express-session): TypeScript applications install them, JavaScript ones need not.
 /// <reference types="express-session" />
 import type * as expressSession from 'express-session';
 import type { IncomingMessage } from 'node:http';
