@@ -48,6 +48,16 @@ const COUNTER_HELP: Record<CounterName, string> = {
 };
 
 /**
+ * The parts of a prom-client `Registry` the exporter uses. Structural, so this package's types do
+ * not need prom-client installed (it is an optional peer); any prom-client `Registry` fits.
+ */
+export interface MetricsRegistry {
+  removeSingleMetric(name: string): void;
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
+
+/**
  * prom-client, loaded on first use: it is an optional peer dependency, so applications without
  * metrics do not install it. Resolved from this package under CommonJS; an ES module cannot name
  * its own location in code that also compiles to CommonJS, so there it is resolved from the
@@ -86,9 +96,9 @@ function snake(name: string): string {
  * Pass a `registry` to add them to your own; the default is a new one. Registering again on the
  * same registry replaces the metrics (the latest middleware is reported). Needs `prom-client`.
  */
-export function sessionMetrics(middleware: SessionMiddleware, registry?: PromClient.Registry) {
+export function sessionMetrics(middleware: SessionMiddleware, registry?: MetricsRegistry) {
   const { Counter, Gauge, Histogram, Registry } = loadPromClient();
-  const target = registry ?? new Registry();
+  const target = (registry ?? new Registry()) as PromClient.Registry;
   /** Registers on `target`, replacing a metric of the same name from an earlier call. */
   const registers = (name: string) => {
     target.removeSingleMetric(name);
