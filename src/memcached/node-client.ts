@@ -1,9 +1,10 @@
 import memjs from 'memjs';
 import { DeadlineError } from './deadline.js';
+import { connectionError, NodeConnectionError } from './call-fault.js';
 import { hardenMemjsServer } from './harden-memjs.js';
 import { batchWrites, type BatchableServer } from './write-batching.js';
 import { parseChunksInPlace, type ReceivingServer } from './response-buffering.js';
-import { authAware, MemcachedResponseError, STATUS } from './response-error.js';
+import { MemcachedResponseError, STATUS } from './response-error.js';
 import { OPCODE, requestBuffer } from './binary-request.js';
 import type { MemcachedNodeAddress } from '../failover/node-list.js';
 
@@ -91,11 +92,6 @@ export class NodeClient {
     return connection !== undefined && token >> 64n === BigInt(connection) ? BigInt.asUintN(64, token) : undefined;
   }
 
-  /** memjs's report of refused credentials as a MemcachedAuthError. */
-  private authAware(err: unknown): unknown {
-    return authAware(err, this.node.id, this.options.username);
-  }
-
   /**
    * An idle connection must not keep the process alive (an app or test runner that never calls
    * close() still exits): sockets are referenced only while a call is outstanding.
@@ -149,6 +145,8 @@ export class NodeClient {
       client.incrSeq();
       // memjs keeps the counter in 32 signed bits; answers carry it unsigned.
       const seq = client.seq >>> 0;
+      // Built first: an exception here (an argument out of range) is the request's fault, and leaves nothing registered.
+      const request = requestBuffer(opcode, key, extras, expiration, value, seq, cas);
       const server = this.servers[0] as unknown as RequestServer;
       server.onResponse(seq, (response) => {
         let result: T;
@@ -159,8 +157,13 @@ export class NodeClient {
         }
         done(undefined, result);
       });
-      server.onError(seq, (err) => done(err === undefined || err === null ? new Error('memcached connection failed') : this.authAware(err)));
-      server.write(requestBuffer(opcode, key, extras, expiration, value, seq, cas));
+      // A deadline another call missed drops the connection with that error: it stays a DeadlineError.
+      server.onError(seq, (err) => done(err instanceof DeadlineError ? err : connectionError(this.node.id, what, err, this.options.username)));
+      try {
+        server.write(request);
+      } catch (err) {
+        done(new NodeConnectionError(this.node.id, what, err));
+      }
     });
   }
 
@@ -249,7 +252,7 @@ export class NodeClient {
   processId(): Promise<{ pid: number; startedAt: number }> {
     return this.call('stats', (done) =>
       this.client.stats((err, _server, stats) =>
-        err ? done(this.authAware(err)) : done(undefined, { pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
+        err ? done(connectionError(this.node.id, 'stats', err, this.options.username)) : done(undefined, { pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
       ),
     );
   }

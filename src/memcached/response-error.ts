@@ -29,30 +29,3 @@ export class MemcachedResponseError extends Error {
 export function isValueTooLarge(err: unknown): boolean {
   return err instanceof MemcachedResponseError && err.status === STATUS.tooLarge;
 }
-
-/**
- * memcached refused this app's SASL credentials, or asked for credentials and none are configured:
- * a configuration error, reported loudly (see MemcachedCluster.credentialsRefused).
- */
-export class MemcachedAuthError extends Error {
-  readonly code = 'EMEMCACHEDAUTH';
-  constructor(
-    readonly node: string,
-    username: string | undefined,
-  ) {
-    super(
-      username === undefined
-        ? `memcached ${node} requires SASL authentication: set the username and password options`
-        : `memcached ${node} rejected the SASL credentials of user "${username}": check the username and password options`,
-    );
-    this.name = 'MemcachedAuthError';
-  }
-}
-
-/** How memjs reports a refused authentication: this string, not an Error. */
-const MEMJS_AUTH_FAILED = 'Memcached server authentication failed!';
-
-/** `err` as a MemcachedAuthError when it is memjs reporting a refused authentication, else as it is. */
-export function authAware(err: unknown, node: string, username: string | undefined): unknown {
-  return err === MEMJS_AUTH_FAILED ? new MemcachedAuthError(node, username) : err;
-}
