@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
 import { freshClusterPerTest } from '../helpers/app-process.js';
 import { Client } from '../helpers/http.js';
-import { textCommand } from '../helpers/memcached.js';
-import { setEverywhere } from '../helpers/raw-items.js';
+import { getItem, setEverywhere } from '../helpers/raw-items.js';
+import { sealingOf } from '../helpers/sealed.js';
 
 const scope = freshClusterPerTest(3);
 const SECRET = 'test secret'; // the fixture's
@@ -78,10 +78,14 @@ describe.each([
     const clients = Array.from({ length: 40 }, () => new Client(a.url));
     const ids: string[] = [];
     for (const client of clients) ids.push(JSON.parse((await client.get('/set?x=1')).body).id);
+    // Sealed again with the app's secret (as a buggy writer holding it would): the header itself is the test.
+    const sealing = sealingOf(SECRET);
     for (const id of ids) {
+      const key = sealing.sessionKey(id);
       for (const m of scope.cluster.instances) {
-        const found = /^VALUE \S+ \d+ \d+\r\n([\s\S]*)\r\nEND\r\n$/.exec(await textCommand(m.host, m.port, `get ${id}\r\n`));
-        if (found) await setEverywhere([m], id, found[1].replace(/^(\d+)\.\d+(\.\d+)?/, '$1.9999999999'));
+        const raw = await getItem(m, key);
+        const text = raw && sealing.open(key, raw);
+        if (text) await setEverywhere([m], key, sealing.seal(key, text.replace(/^(\d+)\.\d+(\.\d+)?/, '$1.9999999999')));
       }
     }
     // Another node loads each copy, all at once (sticky: takes it over, writing a tombstone with

@@ -13,7 +13,7 @@ let memcached: MemcachedInstance;
 let cluster: MemcachedCluster;
 beforeEach(async () => {
   memcached = await startMemcached();
-  cluster = new MemcachedCluster(resolveManagerSettings({ memcachedNodes: `n1:${memcached.host}:${memcached.port}` })!, new Statistics(true), quiet);
+  cluster = new MemcachedCluster(resolveManagerSettings({ secret: 'it', memcachedNodes: `n1:${memcached.host}:${memcached.port}` })!, new Statistics(true), quiet);
 });
 afterEach(async () => {
   cluster.close();
@@ -53,7 +53,7 @@ describe('errors caused by a request leave the node up', () => {
 
 describe('failures of the node count', () => {
   it('a refused connection marks the node down after three in a row', async () => {
-    const closed = new MemcachedCluster(resolveManagerSettings({ memcachedNodes: `n1:127.0.0.1:${await freePort()}`, operationTimeout: 500 })!, new Statistics(true), quiet);
+    const closed = new MemcachedCluster(resolveManagerSettings({ secret: 'it', memcachedNodes: `n1:127.0.0.1:${await freePort()}`, operationTimeout: 500 })!, new Statistics(true), quiet);
     try {
       for (let i = 0; i < 3; i++) await closed.run('n1', (client) => client.get('k')).catch((err: unknown) => err);
       expect(closed.nodeStates()).toEqual({ n1: false });
