@@ -36,8 +36,8 @@ export class OlderCopies {
 
   private placesOf(id: string): OlderPlace[] {
     const places = this.settings.sealing.olderSessionKeys(id).map((key) => ({ key, copies: this.sealed }));
-    const raw = this.unsealed && unsealedKey(this.settings.storageKeyPrefix, id);
-    if (raw !== undefined && this.unsealed) places.push({ key: raw, copies: this.unsealed });
+    const raw = unsealedKey(this.settings.storageKeyPrefix, id);
+    if (this.unsealed && raw !== undefined) places.push({ key: raw, copies: this.unsealed });
     return places;
   }
 
