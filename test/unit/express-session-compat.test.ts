@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import expressSession from 'express-session';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import session, { OptionError } from '../../src/index.js';
@@ -92,6 +93,33 @@ describe('behaves like express-session with a store', () => {
     const cookie = first[0].setCookie[0].split(';')[0];
     // A new server that lists the new secret first still reads the old cookie.
     await both({ ...base, secret: ['new', 'old'] }, [{ path: '/get', cookie }]);
+  });
+
+  it('Buffer secrets sign as express-session signs with them, and each reads the other\'s cookies', async () => {
+    const key = randomBytes(32);
+    const old = randomBytes(32);
+    await both({ ...base, secret: key }, ['/set?v=1', '/get']);
+    await both({ ...base, secret: [key, 'old string'] }, ['/set?v=1', '/get']);
+    // A string and its UTF-8 bytes are the same key; typed arrays and secret KeyObjects are keys too.
+    await both({ ...base, secret: Buffer.from('keyboard cat') }, [{ path: '/get', cookie: (await both(base, ['/set']))[0].setCookie[0].split(';')[0] }]);
+    await both({ ...base, secret: [new Uint16Array(key.buffer, key.byteOffset, 16)] }, ['/set', '/get']);
+    await both({ ...base, secret: createSecretKey(key) }, ['/set', '/get']);
+
+    // One store behind both: a cookie one signs, the other verifies (also as a rotated-out secret).
+    const store = new expressSession.MemoryStore();
+    const theirs = await compatApp(expressSession({ ...base, store, secret: [key, old] }) as never);
+    const ours = await compatApp(session({ ...base, store, secret: [old, key] }));
+    closers.push(theirs.close, ours.close);
+    const viaTheirs = new Client(theirs.url);
+    await viaTheirs.get('/set?k=from&v=theirs');
+    const oursReads = new Client(ours.url);
+    oursReads.cookie = viaTheirs.cookie;
+    expect(JSON.parse((await oursReads.get('/get')).body).session).toEqual({ from: 'theirs' });
+    const viaOurs = new Client(ours.url);
+    await viaOurs.get('/set?k=from&v=ours');
+    const theirsRead = new Client(theirs.url);
+    theirsRead.cookie = viaOurs.cookie;
+    expect(JSON.parse((await theirsRead.get('/get')).body).session).toEqual({ from: 'ours' });
   });
 
   it('cookie options: name, path mismatch, secure on plain http, proxy', async () => {
