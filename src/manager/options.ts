@@ -1,4 +1,6 @@
+import { createSecretKey, KeyObject, type CipherKey } from 'node:crypto';
 import type { CookieOptions } from './cookie.js';
+import type { SigningKey } from './signature.js';
 import { logEvent, type Logger } from './logger.js';
 import type { SessionRequest } from './session.js';
 import type { Store } from './store.js';
@@ -11,8 +13,12 @@ import { MAX_LIFETIME_SECONDS } from '../memcached/expiration.js';
 /** Options of the `session()` factory: express-session's, plus MSM's. */
 export interface SessionOptions {
   // express-session options
-  /** Secret(s) used to sign the cookie; the first signs, all verify. Required. */
-  secret?: string | string[];
+  /**
+   * Secret(s) used to sign the cookie; the first signs, all verify. Required. As in express-session,
+   * a secret is a string or bytes (a `Buffer` such as `crypto.randomBytes(32)`, any typed array, or
+   * a secret `KeyObject`); a string signs as its UTF-8 bytes.
+   */
+  secret?: CipherKey | CipherKey[];
   /** Cookie name. Default `connect.sid`. */
   name?: string;
   /** @deprecated express-session's old name for `name`. */
@@ -234,18 +240,31 @@ export function pattern(options: SessionOptions, name: keyof SessionOptions): Re
 const KEY_SAFE = /^[\x21-\x7e]*$/;
 const ROUTE = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** The signing secrets: required (a per-request failure would only show once traffic arrives). */
-export function resolveSecrets(options: SessionOptions): string[] {
+/**
+ * The signing secrets: required (a per-request failure would only show once traffic arrives).
+ * Bytes are copied into a key, so changing the caller's buffer later changes nothing.
+ */
+export function resolveSecrets(options: SessionOptions): SigningKey[] {
   const value = options.secret;
   if (value === undefined || value === null || value === '') {
-    throw new OptionError('secret', 'is required: a string (or array of strings) used to sign the session cookie');
+    throw new OptionError('secret', 'is required: a string or Buffer (or an array of them) used to sign the session cookie');
   }
   const secrets = Array.isArray(value) ? value : [value];
   if (secrets.length === 0) throw new OptionError('secret', 'is empty (secret option array must contain one or more strings)');
-  for (const secret of secrets) {
-    if (typeof secret !== 'string' || secret === '') throw new OptionError('secret', `must be non-empty strings, got ${describe(secret)}`);
-  }
-  return secrets;
+  return secrets.map((secret: unknown) => {
+    if (typeof secret === 'string' && secret !== '') return secret;
+    if (ArrayBuffer.isView(secret) && secret.byteLength > 0) return createSecretKey(new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength));
+    if (secret instanceof KeyObject && secret.type === 'secret' && (secret.symmetricKeySize ?? 0) > 0) return secret;
+    throw new OptionError('secret', `must be non-empty strings or Buffers, got ${describeSecret(secret)}`);
+  });
+}
+
+/** Names what a rejected secret is without printing it (it may be a real secret of the wrong type). */
+function describeSecret(value: unknown): string {
+  if (value === '') return 'an empty string';
+  if (ArrayBuffer.isView(value)) return `an empty ${value.constructor.name}`;
+  if (value instanceof KeyObject) return `a ${value.type} KeyObject`;
+  return typeof value === 'object' && value !== null ? 'an object' : String(value);
 }
 
 /** Two ids for one server would put a session's two copies on the same memcached. */

@@ -37,6 +37,8 @@ class Hook {
   endCalled = false;
   /** Settles once the first `end` has ended the response (true) or left it to the error handler (false). */
   ending: Promise<boolean> | undefined = undefined;
+  /** While the first `end` waits with nothing sent: the response's own methods that `lock` replaced. */
+  locked: LockedMethods | undefined = undefined;
   constructor(
     readonly listener: ResponseListener,
     readonly writeHead: WriteHead,
@@ -77,6 +79,7 @@ export function hookResponse(res: ServerResponse, listener: ResponseListener, no
 }
 
 function hookedWriteHead(res: ServerResponse, hook: Hook, statusCode: number, reason?: unknown, headers?: unknown): ServerResponse {
+  if (hook.locked) throw headersSent('write');
   if (!hook.headersFired) {
     hook.headersFired = true;
     const given = (typeof reason === 'string' ? headers : reason) as OutgoingHttpHeaders | unknown[] | undefined;
@@ -111,10 +114,12 @@ function hookedEnd(res: ServerResponse, hook: Hook, chunk?: unknown, encoding?: 
   if (!pending) return endNow(res, hook, chunk, encoding, callback);
 
   if (!res.headersSent) {
+    lock(res, hook);
     hook.ending = pending.then(
       () => (endNow(res, hook, chunk, encoding, callback), true),
       (err: unknown) => {
         // Nothing was sent: hand the response to the error handler untouched.
+        unlock(res, hook);
         res.end = end as ServerResponse['end'];
         for (const name of BODY_HEADERS) res.removeHeader(name);
         listener.ended();
@@ -145,7 +150,64 @@ function hookedEnd(res: ServerResponse, hook: Hook, chunk?: unknown, encoding?: 
 
 /** Ends the response with the original `end`, then tells the listener. */
 function endNow(res: ServerResponse, hook: Hook, chunk: unknown, encoding: unknown, callback: unknown): ServerResponse {
+  unlock(res, hook);
   const result = hook.end.call(res, chunk, encoding, callback);
   hook.listener.ended();
   return result;
+}
+
+/** What Node throws when headers are changed after the response's `end` (it names the verb). */
+function headersSent(verb: 'set' | 'append' | 'remove' | 'write'): Error {
+  return Object.assign(new Error(`Cannot ${verb} headers after they are sent to the client`), { code: 'ERR_HTTP_HEADERS_SENT' });
+}
+
+/** Response methods `lock` replaces, and what each does meanwhile: Node's answer after `end`. */
+const LOCKED_METHODS = {
+  setHeader: () => {
+    throw headersSent('set');
+  },
+  setHeaders: () => {
+    throw headersSent('set');
+  },
+  appendHeader: () => {
+    throw headersSent('append');
+  },
+  removeHeader: () => {
+    throw headersSent('remove');
+  },
+  // After `end`, Node has already sent the headers: flushing them again does nothing.
+  flushHeaders: () => undefined,
+} as const;
+const LOCKED_NAMES = [...Object.keys(LOCKED_METHODS), 'write'] as const;
+
+/** The response's own properties a lock replaced (undefined where the prototype's method applied). */
+type LockedMethods = Array<unknown>;
+
+/**
+ * While the first `end` waits for the session with nothing sent, the application sees the response
+ * as Node shows an ended one: header changes throw ERR_HTTP_HEADERS_SENT, and a `write` waits for
+ * the response to end and then gets Node's own write-after-end error. Without this, headers set
+ * after `end` would change the response about to be sent (a wrong Content-Length truncates it).
+ */
+function lock(res: ServerResponse, hook: Hook): void {
+  const target = res as unknown as Record<string, unknown>;
+  hook.locked = LOCKED_NAMES.map((name) => (Object.prototype.hasOwnProperty.call(target, name) ? target[name] : undefined));
+  Object.assign(target, LOCKED_METHODS);
+  const write = res.write;
+  target.write = (...args: unknown[]) => {
+    void hook.ending!.then((ended) => ended && (write as (...a: unknown[]) => boolean).apply(res, args));
+    return false;
+  };
+}
+
+/** Gives the response back its own methods, before it ends or goes to the error handler. */
+function unlock(res: ServerResponse, hook: Hook): void {
+  const locked = hook.locked;
+  if (!locked) return;
+  hook.locked = undefined;
+  const target = res as unknown as Record<string, unknown>;
+  LOCKED_NAMES.forEach((name, i) => {
+    if (locked[i] === undefined) delete target[name];
+    else target[name] = locked[i];
+  });
 }

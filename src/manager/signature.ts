@@ -1,12 +1,15 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+
+/** A signing secret as `createHmac` takes it: a string (its UTF-8 bytes) or a secret key's bytes. */
+export type SigningKey = string | KeyObject;
 
 /** HMAC-SHA256 of `value`, base64 without padding: the express-session / cookie-signature format. */
-function mac(value: string, secret: string): string {
+function mac(value: string, secret: SigningKey): string {
   return createHmac('sha256', secret).update(value).digest('base64').replace(/=+$/, '');
 }
 
 /** Signs a session id as `<id>.<signature>`. */
-export function sign(value: string, secret: string): string {
+export function sign(value: string, secret: SigningKey): string {
   return `${value}.${mac(value, secret)}`;
 }
 
@@ -14,7 +17,7 @@ export function sign(value: string, secret: string): string {
  * Verifies `<id>.<signature>` against every secret (the first signs, all verify, for rotation).
  * Returns the id, or `false` when no secret matches. The comparison is constant-time.
  */
-export function unsign(signed: string, secrets: readonly string[]): string | false {
+export function unsign(signed: string, secrets: readonly SigningKey[]): string | false {
   const dot = signed.lastIndexOf('.');
   if (dot <= 0) return false;
   const value = signed.slice(0, dot);
@@ -37,7 +40,7 @@ export class VerifiedCookies {
   private readonly verified = new Map<string, string>();
 
   constructor(
-    private readonly secrets: readonly string[],
+    private readonly secrets: readonly SigningKey[],
     private readonly capacity = 10_000,
   ) {}
 
@@ -62,7 +65,7 @@ export class SignedValues {
   private readonly signed = new Map<string, string>();
 
   constructor(
-    private readonly secret: string,
+    private readonly secret: SigningKey,
     private readonly capacity = 10_000,
   ) {}
 

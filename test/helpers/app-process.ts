@@ -10,6 +10,8 @@ const script = fileURLToPath(new URL('../fixtures/app-node.mjs', import.meta.url
 export interface AppProcess {
   url: string;
   child: ChildProcess;
+  /** What the package logged in this app so far, as `<level>: <message>` (kept out of the test output). */
+  logs: string[];
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -19,13 +21,19 @@ export async function startApp(name: string, options: Record<string, unknown>): 
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = readline.createInterface({ input: child.stdout! });
+  const logs: string[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`app ${name} exited with ${code} before listening`)));
-    lines.once('line', (line) => resolve(JSON.parse(line).port));
+    lines.on('line', (line) => {
+      const printed = JSON.parse(line) as { port?: number; log?: string };
+      if (printed.log !== undefined) logs.push(printed.log);
+      else resolve(printed.port!);
+    });
   });
   return {
     url: `http://127.0.0.1:${port}`,
     child,
+    logs,
     kill: async (signal = 'SIGKILL') => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -39,7 +39,7 @@ async function failedUsers(url: string, count: number): Promise<number[]> {
 describe.each([
   ['non-sticky', { sticky: false, lockingMode: 'all' }],
   ['sticky', {}],
-])('%s mode', (_mode, modeOptions) => {
+])('%s mode', (mode, modeOptions) => {
   it('long session ids (246-250 characters) mark no node down; 100 other users are served', async () => {
     const app = await scope.start('a', { ...modeOptions, operationTimeout: 2000 });
     for (let length = 246; length <= 250; length++) {
@@ -117,6 +117,9 @@ describe.each([
     // session in memory and answers 200; non-sticky answers 413, tested below).
     for (let i = 0; i < 12; i++) expect([200, 413]).toContain((await fetch(app.url + '/big?kb=1536')).status);
     expect(await markedDown(app.url)).toBe(0);
+    // Sticky mode reports the refused backups (throttled: one line per node and interval).
+    for (const line of app.logs) expect(line).toMatch(/^warn: \[memcached-session-manager\] backup to memcached node n\d failed: memcached n\d set: answered "Value too large"/);
+    if (mode === 'sticky') expect(app.logs.length).toBeGreaterThan(0);
     const client = new Client(app.url);
     expect((await client.get('/set?user=small')).status).toBe(200);
     expect(JSON.parse((await client.get('/read')).body).data.user).toBe('small');

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../helpers/memcached.js';
 import { Client } from '../helpers/http.js';
+import { missingPackage } from '../helpers/system-programs.js';
 
 function alive(pid: number): boolean {
   try {
@@ -82,7 +83,7 @@ function runCli(args: string[], entry = 'dist/esm/demo/cli.js', cwd = process.cw
 }
 
 for (const lb of ['nginx', 'builtin'] as const) {
-  it(`with the port taken by another program, --lb ${lb} fails clearly and leaves nothing behind`, async () => {
+  it.skipIf(lb === 'nginx' && missingPackage('nginx'))(`with the port taken by another program, --lb ${lb} fails clearly and leaves nothing behind`, async () => {
     const net = await import('node:net');
     const other = net.createServer();
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));

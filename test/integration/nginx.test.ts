@@ -12,6 +12,9 @@ import { dockerNginxConfig } from '../../src/demo/docker-config.js';
 import { freePort } from '../helpers/memcached.js';
 import { waitForListener } from '../helpers/http.js';
 import { routeCookie as cookieFor, standInApps } from '../helpers/stand-in-apps.js';
+import { missingPackage } from '../helpers/system-programs.js';
+
+const noNginx = missingPackage('nginx');
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -48,7 +51,7 @@ async function runNginx(config: (listen: string, prefix: string) => string): Pro
 const standalone = (prefix: string) => ({ prefix, runAsRoot: process.getuid?.() === 0 });
 const get = async (url: string, cookie?: string) => (await fetch(url, { headers: cookie ? { cookie } : {} })).text();
 
-describe('nginx, sticky by the route in the session cookie', () => {
+describe.skipIf(noNginx)('nginx, sticky by the route in the session cookie', () => {
   it('sends each user to the node named in the cookie, and fails over when it is down', async () => {
     const apps = await standApps(3);
     const url = await runNginx((listen, prefix) => nginxConfig({ apps, sticky: 'route', listen, standalone: standalone(prefix) }));
@@ -65,7 +68,7 @@ describe('nginx, sticky by the route in the session cookie', () => {
   });
 });
 
-describe('nginx, ip_hash', () => {
+describe.skipIf(noNginx)('nginx, ip_hash', () => {
   it('keeps one client on one node', async () => {
     const apps = await standApps(3);
     const url = await runNginx((listen, prefix) => nginxConfig({ apps, sticky: 'ip_hash', listen, standalone: standalone(prefix) }));
@@ -80,7 +83,7 @@ describe('docker/nginx.conf', () => {
     expect(file).toBe(dockerNginxConfig());
   });
 
-  it('passes nginx -t once the compose host names resolve (here to loopback)', async () => {
+  it.skipIf(noNginx)('passes nginx -t once the compose host names resolve (here to loopback)', async () => {
     const apps = await standApps(3);
     const url = await runNginx((listen, prefix) =>
       dockerNginxConfig()

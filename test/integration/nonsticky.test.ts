@@ -193,6 +193,7 @@ describe('locking policies', () => {
     expect(unlocked.status).toBe(200);
     expect(JSON.parse(unlocked.body).data.user).toBe('ada');
     expect((await stats(b.url)).lockFailOpen).toBe(1);
+    expect(b.logs).toEqual([expect.stringMatching(/^warn: \[memcached-session-manager\] session is locked by another request; gave up after \d+ ms .*running unlocked \(lockFailure: 'open'\)$/)]);
     expect((await slow).status).toBe(200);
   });
 

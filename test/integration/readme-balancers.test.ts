@@ -12,6 +12,7 @@ import { freePort } from '../helpers/memcached.js';
 import { waitForListener } from '../helpers/http.js';
 import { routeCookie, standInApps, type StandInApp } from '../helpers/stand-in-apps.js';
 import { codeBlocks, readDocument } from '../helpers/readme.js';
+import { missingPackage } from '../helpers/system-programs.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -70,7 +71,7 @@ const get = async (url: string, cookie?: string) => {
   return { body: await response.text(), setCookie: response.headers.getSetCookie() };
 };
 
-describe('README HAProxy configuration', () => {
+describe.skipIf(missingPackage('haproxy'))('README HAProxy configuration', () => {
   it('routes by the route in the session cookie and redispatches when that node is down', async () => {
     const { apps, port, file, url } = await setUp('haproxy.cfg');
     const wrapper = ['defaults', '  mode http', '  timeout connect 1s', '  timeout client 10s', '  timeout server 10s', 'frontend web', `  bind 127.0.0.1:${port}`, '  default_backend apps'];
@@ -92,7 +93,7 @@ describe('README HAProxy configuration', () => {
   });
 });
 
-describe('README Apache configuration', () => {
+describe.skipIf(missingPackage('apache2'))('README Apache configuration', () => {
   it('keeps a client on the member its ROUTEID cookie names and moves it when that member is down', async () => {
     const { apps, dir, port, file, url } = await setUp('httpd.conf');
     const modules = ['mpm_event', 'authz_core', 'headers', 'proxy', 'proxy_http', 'proxy_balancer', 'slotmem_shm', 'lbmethod_byrequests'];

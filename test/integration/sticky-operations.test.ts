@@ -28,6 +28,13 @@ afterEach(async () => {
   await cluster.stop();
 });
 
+/** What the apps logged, as `<level>: <message>`. */
+let logs: string[] = [];
+beforeEach(() => {
+  logs = [];
+});
+const record = (level: string) => (_fields: unknown, message: string) => logs.push(`${level}: ${message}`);
+
 async function app(options: Record<string, unknown> = {}) {
   const middleware = session({
     secret: 'it',
@@ -35,6 +42,7 @@ async function app(options: Record<string, unknown> = {}) {
     saveUninitialized: false,
     memcachedNodes: cluster.nodes,
     sessionBackupAsync: false,
+    logger: { info: record('info'), warn: record('warn'), error: record('error') },
     ...options,
   } as never);
   const server = await serve((req, res) => {
@@ -178,6 +186,9 @@ describe('sticky mode operation counts (memcached stats)', () => {
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body).user).toBeUndefined();
     expect(middleware.statistics().counters.corruptSessions).toBe(1);
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatch(/^warn: \[memcached-session-manager\] stored session (\S+) is corrupt \(not a session copy on node\(s\) n\d\); deleted, starting a new session$/);
+    expect(logs[0]).toContain(` ${sid} `);
   });
 
   it('ignores forged cookies without a memcached lookup', async () => {

@@ -89,6 +89,10 @@ describe('a slow memcached node never blocks requests', () => {
       await new Promise((r) => setTimeout(r, 400));
       const stats = JSON.parse((await clients[0].get('/stats')).body);
       expect(stats.counters.backupFailures).toBeGreaterThan(0);
+      // Reported as warnings: a node going down, or a backup past its deadline.
+      const warnings = a.logs.filter((line) => line.startsWith('warn: '));
+      expect(warnings.length).toBeGreaterThan(0);
+      for (const line of warnings) expect(line).toMatch(/^warn: \[memcached-session-manager\] (memcached node n\d is down \(\d+ consecutive failures, last: memcached n\d \w+ did not complete within 200 ms\)|backup to memcached node n\d failed: memcached n\d \w+ did not complete within 200 ms)/);
     } finally {
       await Promise.all(scope.cluster.instances.map((m) => m.signal('SIGCONT')));
     }

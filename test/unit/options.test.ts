@@ -56,7 +56,10 @@ describe('invalid MSM options fail at startup and name the option', () => {
     ['requestDeadline', { memcachedNodes: nodes, requestDeadline: 5000 }, /"requestDeadline" only applies to non-sticky mode/],
     ['secret', { secret: undefined }, /"secret" is required/],
     ['secret', { secret: '' }, /"secret" is required/],
-    ['secret', { secret: ['a', 7] }, /"secret" must be non-empty strings, got 7/],
+    ['secret', { secret: ['a', 7] }, /"secret" must be non-empty strings or Buffers, got 7/],
+    ['secret', { secret: Buffer.alloc(0) }, /"secret" must be non-empty strings or Buffers, got an empty Buffer/],
+    ['secret', { secret: [Buffer.from('k'), ''] }, /"secret" must be non-empty strings or Buffers, got an empty string/],
+    ['secret', { secret: { key: 'k' } }, /"secret" must be non-empty strings or Buffers, got an object$/],
   ];
   for (const [option, options, message] of cases) {
     it(`${option}: ${message.source}`, () => {
