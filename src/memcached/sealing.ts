@@ -26,11 +26,11 @@ interface SecretKeys {
   id: Buffer;
 }
 
-function derive(secret: string, purpose: string): Buffer {
+function derive(secret: string | KeyObject, purpose: string): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, SALT, purpose, 32));
 }
 
-function keysOf(secret: string): SecretKeys {
+function keysOf(secret: string | KeyObject): SecretKeys {
   return {
     names: createSecretKey(derive(secret, 'key names')),
     values: createSecretKey(derive(secret, 'value encryption')),
@@ -59,7 +59,7 @@ export class Sealing {
    * @param encrypt false: values are authenticated but their content stays readable (`encryptSessions: false`).
    */
   constructor(
-    secrets: readonly string[],
+    secrets: readonly (string | KeyObject)[],
     readonly prefix: string,
     private readonly encrypt = true,
   ) {

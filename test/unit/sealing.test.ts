@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createSecretKey } from 'node:crypto';
 import { SEAL_OVERHEAD, Sealing } from '../../src/memcached/sealing.js';
 
 const ID = 'abcdefghijklmnopqrstuvwxyz012345.a';
@@ -29,6 +30,13 @@ describe('key names', () => {
     expect(rotated.olderSessionKeys(ID)).toEqual([new Sealing(['old'], 'p:').sessionKey(ID)]);
     expect(rotated.olderTombstoneKeys(ID)).toEqual([new Sealing(['old'], 'p:').tombstoneKey(ID)]);
     expect(new Sealing(['new'], 'p:').olderSessionKeys(ID)).toEqual([]);
+  });
+
+  it('a Buffer secret (as a secret KeyObject, the way the options pass it) names keys as its bytes in a string would', () => {
+    const bytes = createSecretKey(Buffer.from('s1'));
+    expect(new Sealing([bytes], 'app:').sessionKey(ID)).toBe(new Sealing(['s1'], 'app:').sessionKey(ID));
+    const random = createSecretKey(Buffer.from([0, 255, 1, 254]));
+    expect(new Sealing([random], 'app:').sessionKey(ID)).not.toBe(new Sealing(['s1'], 'app:').sessionKey(ID));
   });
 
   it('a fingerprint is the start of the key name, after the prefix', () => {
