@@ -92,7 +92,8 @@ function lacking(object: object, members: Record<string, Kind>, owner: string): 
 export function checkMemjsInternals(client: object): void {
   const missing = lacking(client, CLIENT_MEMBERS, 'client');
   const servers = (client as Partial<MemjsClient>).servers;
-  if (Array.isArray(servers)) for (const server of servers as object[]) missing.push(...lacking(server, SERVER_MEMBERS, 'server'));
+  if (!Array.isArray(servers) || servers.length === 0) missing.push('client.servers (property)');
+  else for (const server of servers as object[]) missing.push(...lacking(server, SERVER_MEMBERS, 'server'));
   if (missing.length > 0) throw new MemjsInternalsError([...new Set(missing)]);
 }
 
