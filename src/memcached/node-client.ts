@@ -1,30 +1,10 @@
 import memjs from 'memjs';
 import { DeadlineError } from './deadline.js';
-import { connectionError, NodeConnectionError } from './call-fault.js';
-import { hardenMemjsServer } from './harden-memjs.js';
-import { batchWrites, type BatchableServer } from './write-batching.js';
-import { parseChunksInPlace, type ReceivingServer } from './response-buffering.js';
+import { connectionError } from './call-fault.js';
+import { memjsConnection, type MemjsConnection, type MemjsResponse } from './memjs-internals.js';
 import { MemcachedResponseError, STATUS } from './response-error.js';
 import { OPCODE, requestBuffer } from './binary-request.js';
 import type { MemcachedNodeAddress } from '../failover/node-list.js';
-
-interface RawResponse {
-  header: { status: number; cas: Buffer };
-  val: Buffer;
-}
-
-/** The memjs per-server connection internals every request goes through. */
-interface RequestServer {
-  onResponse(seq: number, callback: (response: RawResponse) => void): void;
-  onError(seq: number, callback: (err: unknown) => void): void;
-  write(request: Buffer): void;
-}
-
-/** The memjs client's request counter, shared with the requests memjs sends itself (stats). */
-interface SequencedClient {
-  seq: number;
-  incrSeq(): void;
-}
 
 /** A value read with its CAS: a class, not a literal (see LoadedSession in manager/mode.ts). */
 class ValueAndCas {
@@ -47,9 +27,8 @@ export interface NodeClientOptions {
  */
 export class NodeClient {
   private readonly client: memjs.Client;
-  private readonly servers: Parameters<typeof hardenMemjsServer>[0][];
-  /** The number of the node's live connection (see casToken). */
-  private readonly connection: () => number | undefined;
+  /** memjs's connection to the node, taken over by memjs-internals.ts. */
+  private readonly line: MemjsConnection;
   private inFlight = 0;
 
   constructor(
@@ -67,14 +46,7 @@ export class NodeClient {
       // memjs logs each failure; node health reports them once instead.
       logger: { log: () => undefined } as unknown as Console,
     });
-    this.servers = (this.client as unknown as { servers: Parameters<typeof hardenMemjsServer>[0][] }).servers;
-    const connections = this.servers.map((server) => {
-      const hardened = hardenMemjsServer(server);
-      batchWrites(server as unknown as BatchableServer);
-      parseChunksInPlace(server as unknown as ReceivingServer);
-      return hardened;
-    });
-    this.connection = connections[0].connection;
+    this.line = memjsConnection(this.client);
   }
 
   /**
@@ -83,24 +55,13 @@ export class NodeClient {
    * process; a restart always breaks the connection, so a CAS from an earlier one is never sent.
    */
   private casToken(raw: Buffer): bigint {
-    return (BigInt(this.connection() ?? 0) << 64n) | raw.readBigUInt64BE(0);
+    return (BigInt(this.line.connection() ?? 0) << 64n) | raw.readBigUInt64BE(0);
   }
 
   /** The memcached CAS of a token, or undefined when it came over an earlier connection. */
   private casOf(token: bigint): bigint | undefined {
-    const connection = this.connection();
+    const connection = this.line.connection();
     return connection !== undefined && token >> 64n === BigInt(connection) ? BigInt.asUintN(64, token) : undefined;
-  }
-
-  /**
-   * An idle connection must not keep the process alive (an app or test runner that never calls
-   * close() still exits): sockets are referenced only while a call is outstanding.
-   */
-  private holdSockets(hold: boolean): void {
-    for (const server of this.servers) {
-      if (hold) server._socket?.ref();
-      else server._socket?.unref();
-    }
   }
 
   /**
@@ -114,7 +75,8 @@ export class NodeClient {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (--this.inFlight === 0) this.holdSockets(false);
+        // An idle connection must not keep the process alive (an app or test runner that never calls close() still exits).
+        if (--this.inFlight === 0) this.line.holdSockets(false);
         if (err === undefined) resolve(result as T);
         else reject(err);
       };
@@ -124,9 +86,9 @@ export class NodeClient {
         // A missed deadline means the connection is backed up or dead: drop it (failing the calls
         // queued on it) and start clean. memjs's own timer only fires on an idle socket, which a
         // busy connection never is.
-        for (const server of this.servers) server.error(err);
+        this.line.reset(err);
       }, this.options.operationTimeout);
-      if (this.inFlight++ === 0) this.holdSockets(true);
+      if (this.inFlight++ === 0) this.line.holdSockets(true);
       try {
         start(done);
       } catch (err) {
@@ -139,32 +101,24 @@ export class NodeClient {
    * Sends one binary-protocol request over memjs's connection and settles with `interpret(answer)`,
    * called as the answer arrives (so a CAS is tagged with the connection it came over).
    */
-  private send<T>(what: string, opcode: number, key: string, extras: 0 | 4 | 8, expiration: number, value: Buffer | string, cas: bigint, interpret: (response: RawResponse) => T): Promise<T> {
-    return this.call<T>(what, (done) => {
-      const client = this.client as unknown as SequencedClient;
-      client.incrSeq();
-      // memjs keeps the counter in 32 signed bits; answers carry it unsigned.
-      const seq = client.seq >>> 0;
-      // Built first: an exception here (an argument out of range) is the request's fault, and leaves nothing registered.
-      const request = requestBuffer(opcode, key, extras, expiration, value, seq, cas);
-      const server = this.servers[0] as unknown as RequestServer;
-      server.onResponse(seq, (response) => {
-        let result: T;
-        try {
-          result = interpret(response);
-        } catch (err) {
-          return done(err);
-        }
-        done(undefined, result);
-      });
-      // A deadline another call missed drops the connection with that error: it stays a DeadlineError.
-      server.onError(seq, (err) => done(err instanceof DeadlineError ? err : connectionError(this.node.id, what, err, this.options.username)));
-      try {
-        server.write(request);
-      } catch (err) {
-        done(new NodeConnectionError(this.node.id, what, err));
-      }
-    });
+  private send<T>(what: string, opcode: number, key: string, extras: 0 | 4 | 8, expiration: number, value: Buffer | string, cas: bigint, interpret: (response: MemjsResponse) => T): Promise<T> {
+    return this.call<T>(what, (done) =>
+      this.line.send(
+        // An exception building the request (an argument out of range) is the request's fault.
+        (seq) => requestBuffer(opcode, key, extras, expiration, value, seq, cas),
+        (response) => {
+          let result: T;
+          try {
+            result = interpret(response);
+          } catch (err) {
+            return done(err);
+          }
+          done(undefined, result);
+        },
+        // A deadline another call missed drops the connection with that error: it stays a DeadlineError.
+        (err) => done(err instanceof DeadlineError ? err : connectionError(this.node.id, what, err, this.options.username)),
+      ),
+    );
   }
 
   /** A value and its CAS, or null when absent. */
@@ -180,7 +134,7 @@ export class NodeClient {
     return this.send('gat', OPCODE.getAndTouch, key, 4, expiration, '', 0n, (response) => this.valueAndCas(response, 'gat'));
   }
 
-  private valueAndCas(response: RawResponse, what: string): { value: Buffer; cas: bigint } | null {
+  private valueAndCas(response: MemjsResponse, what: string): { value: Buffer; cas: bigint } | null {
     const { status } = response.header;
     if (status === STATUS.notFound) return null;
     if (status !== STATUS.ok) throw new MemcachedResponseError(status, this.node.id, what);
@@ -237,7 +191,7 @@ export class NodeClient {
   }
 
   /** True for ok, false for the status that means "not done" (`refused`); any other status is an error answer. */
-  private found(response: RawResponse, refused: number, what: string): boolean {
+  private found(response: MemjsResponse, refused: number, what: string): boolean {
     const { status } = response.header;
     if (status === STATUS.ok) return true;
     if (status === refused) return false;

@@ -34,7 +34,7 @@ it('sends the requests of one event-loop turn in one socket write', async () => 
   try {
     const keys = Array.from({ length: 20 }, (_, i) => `batch-${i}`);
     await Promise.all(keys.map((key) => client.set(key, `value of ${key}`, 0))); // also connects
-    const socket = (client as unknown as { servers: Array<{ _socket: Socket }> }).servers[0]._socket;
+    const socket = (client as unknown as { client: { servers: Array<{ _socket: Socket }> } }).client.servers[0]._socket;
     const writes = countSocketWrites(socket);
     const [values, gats] = await Promise.all([
       Promise.all(keys.map((key) => client.get(key))),

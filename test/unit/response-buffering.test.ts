@@ -7,7 +7,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
 import { NodeClient } from '../../src/memcached/node-client.js';
-import { parseChunksInPlace } from '../../src/memcached/response-buffering.js';
+import { parseChunksInPlace } from '../../src/memcached/memjs-internals.js';
 
 let server: EmbeddedMemcached;
 let relay: net.Server;
