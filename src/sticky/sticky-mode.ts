@@ -24,7 +24,7 @@ import {
 } from '../memcached/session-codec.js';
 import { LocalSessions, type LocalSession } from './local-sessions.js';
 import { stageEnd, stageStart } from '../manager/stage-timer.js';
-import { rerouted, routeOf } from './route.js';
+import { routeOf, withRoute } from './route.js';
 import { BoundedSet } from './bounded-set.js';
 import { Revocations } from './revocations.js';
 
@@ -287,8 +287,8 @@ export class StickyMode implements SessionMode {
 
   /**
    * Loads a session this process does not hold and makes this process its owner. A session
-   * another node owned gets a new id (this node's route, or fresh), so a stale copy left on the
-   * old owner can never be served again (MSM issue #153).
+   * another node owned gets a fresh id, so a stale copy left on the old owner can never be served
+   * again (MSM issue #153).
    */
   private async takeOver(id: string): Promise<LoadedSession | undefined> {
     if (!isStorableId(this.settings.storageKeyPrefix, id)) return undefined;
@@ -345,10 +345,17 @@ export class StickyMode implements SessionMode {
     return new LoadedSession(newId, data);
   }
 
+  /**
+   * The id a session taken over gets: a fresh random part (with this node's route), never the old
+   * one with another route. Every id a takeover leaves behind is revoked, so reusing its random
+   * part would bring a session that moves A → B → A back to an id with a tombstone. A session
+   * that already carries this node's route (this process restarted) keeps its id.
+   */
   private idForTakeover(id: string): string {
     const route = this.settings.route;
-    if (route) return routeOf(id) === route ? id : rerouted(id, route);
-    return randomToken(24);
+    if (route && routeOf(id) === route) return id;
+    const fresh = randomToken(24);
+    return route ? withRoute(fresh, route) : fresh;
   }
 
   /** Queues a backup of the session's current state behind any backup in flight. */

@@ -6,7 +6,7 @@ import { sign, SignedValues, unsign, VerifiedCookies } from '../../src/manager/s
 import { Histogram } from '../../src/manager/histogram.js';
 import { LocalSessions, type LocalSession } from '../../src/sticky/local-sessions.js';
 import { AvailableRing } from '../../src/failover/ring.js';
-import { rerouted, routeOf, withRoute } from '../../src/sticky/route.js';
+import { routeOf, withRoute } from '../../src/sticky/route.js';
 import session from '../../src/index.js';
 
 describe('cookie signature', () => {
@@ -42,12 +42,10 @@ describe('cookie signature', () => {
 });
 
 describe('routes in session ids', () => {
-  it('appends, reads and replaces the route (the last dot field)', () => {
+  it('appends and reads the route (the last dot field)', () => {
     expect(withRoute('abc', 'n1')).toBe('abc.n1');
     expect(routeOf('abc.n1')).toBe('n1');
     expect(routeOf('abc')).toBeUndefined();
-    expect(rerouted('abc.n1', 'n2')).toBe('abc.n2');
-    expect(rerouted('abc', 'n2')).toBe('abc.n2');
   });
 });
 
