@@ -35,6 +35,8 @@ interface Scenario {
   quietAfter(t: Timeline): number;
   /** Whether failures are bounded by the requests in flight at the fault. */
   boundedByInFlight(mode: Mode): boolean;
+  /** Sessions in the load (default 500). */
+  users?: number;
 }
 
 const base = { durationMs: 5000, faultAt: 1500, recoverAt: 3000 };
@@ -91,7 +93,36 @@ const scenarios: Scenario[] = [
     // Non-sticky mode cannot serve sessions while memcached is away: those requests fail (503).
     boundedByInFlight: (mode) => mode === 'sticky',
   },
+  rollingRestart(),
 ];
+
+/**
+ * Every app node restarted in turn (SIGTERM, back with the same route, 1 s later the next one),
+ * with 300 users: each user moves off its node and on again, so a session moves A → B → C → A.
+ */
+function rollingRestart(): Scenario {
+  let restartsDone = Number.POSITIVE_INFINITY;
+  return {
+    name: '7. rolling restart of every app node (SIGTERM, restart, next)',
+    users: 300,
+    timeline: (c) => ({
+      durationMs: 9000,
+      faultAt: 1000,
+      recoverAt: 7000,
+      fault: async () => {
+        const started = performance.now();
+        for (let i = 0; i < c.apps.length; i++) {
+          await c.restartApp(i);
+          await sleep(1000);
+        }
+        restartsDone = 1000 + performance.now() - started;
+      },
+    }),
+    // Requests cut by a shutdown fail (a load balancer would retry them); none after the last restart.
+    quietAfter: () => restartsDone,
+    boundedByInFlight: () => true,
+  };
+}
 
 for (const mode of ['sticky', 'non-sticky'] as const) {
   describe(`chaos, ${mode} mode`, () => {
@@ -100,7 +131,7 @@ for (const mode of ['sticky', 'non-sticky'] as const) {
         cluster = new ChaosCluster(mode);
         await cluster.start();
         const timeline = scenario.timeline(cluster);
-        const report = await runLoad(cluster, timeline, 500, CONCURRENCY);
+        const report = await runLoad(cluster, timeline, scenario.users ?? 500, CONCURRENCY);
         const p99 = percentile99(report.faultLatencies);
         rows.push(
           `| ${mode} | ${scenario.name} | ${report.requests} | ${report.failed} | ${report.retried} | ${p99.toFixed(0)} | ${report.lostSessions} | ${report.violations.length} |`,
