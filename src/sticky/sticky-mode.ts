@@ -13,6 +13,7 @@ import { reportCorruptSession } from '../memcached/corrupt-session.js';
 import { Relocator } from '../failover/relocation.js';
 import { withDeadline } from '../memcached/deadline.js';
 import { isStorableId, storageKey } from '../memcached/storage-key.js';
+import { SessionStoreUnavailableError } from '../manager/errors.js';
 import {
   attributesJson,
   checkItemSize,
@@ -169,17 +170,26 @@ export class StickyMode implements SessionMode {
   }
 
   /**
-   * Deletes the session and writes its revocation tombstone, so no process serves the id from
-   * memory afterwards (regenerate and logout come here too). Resolves once both are done.
+   * Writes the session's revocation tombstone, so no process serves the id from memory
+   * afterwards, then deletes the session (regenerate and logout come here too). Resolves once
+   * both are done; rejects with SessionStoreUnavailableError (503), the session left as it was,
+   * when no tombstone node took the tombstone: a logout is reported only once it is recorded.
    */
   async destroy(id: string): Promise<void> {
+    if (!isStorableId(this.settings.storageKeyPrefix, id)) {
+      this.local.delete(id);
+      return;
+    }
+    const held = this.local.peek(id);
+    const ttl = held ? this.remainingSeconds(held.expiresAt) : await this.tombstoneTtlOfStored(id);
+    if (!(await this.revocations.revoke(id, ttl))) {
+      throw new SessionStoreUnavailableError('the session could not be revoked: no memcached node took its tombstone');
+    }
     const entry = this.local.delete(id);
     this.evicted.delete(id);
     // A backup still in flight must land before the delete, or it would resurrect the session.
     await this.chains.get(id);
-    if (!isStorableId(this.settings.storageKeyPrefix, id)) return;
-    const ttl = entry ? this.remainingSeconds(entry.expiresAt) : await this.tombstoneTtlOfStored(id);
-    await Promise.all([this.revocations.revoke(id, ttl), this.deleteCopy(id, entry?.backupNode)]);
+    await this.deleteCopy(id, entry?.backupNode);
   }
 
   async close(): Promise<void> {
@@ -322,8 +332,10 @@ export class StickyMode implements SessionMode {
     const moved = newId !== id;
     if (!own) this.stats.inc('takeovers');
     // The old id is revoked before the session is served under the new one: a previous owner that
-    // still holds it in memory stops serving it from its next request.
-    if (moved) await this.revocations.revoke(id, this.tombstoneTtlOfCopy(copy));
+    // still holds it in memory stops serving it from its next request. Unrecorded, the move fails.
+    if (moved && !(await this.revocations.revoke(id, this.tombstoneTtlOfCopy(copy)))) {
+      throw new SessionStoreUnavailableError('the session could not be moved here: no memcached node took the old id\'s tombstone');
+    }
     if (moved) this.superseded.set(newId, id);
     const encoded = encodeSession(data, this.settings.sessionAttributeFilter);
     const [node] = this.copies.nodesFor(key, 1);

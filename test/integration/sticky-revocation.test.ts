@@ -2,7 +2,9 @@
  * Sticky mode, several app processes: a session destroyed, regenerated (login/logout) or taken
  * over anywhere is served by no process afterwards, from the next request on.
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { AvailableRing } from '../../src/failover/ring.js';
 import { snapshotItem } from '../helpers/raw-items.js';
 import { freshClusterPerTest } from '../helpers/app-process.js';
 import { Client } from '../helpers/http.js';
@@ -14,6 +16,13 @@ const options = { sessionBackupAsync: false };
 function idOf(cookie: string): string {
   const value = decodeURIComponent(cookie.split('=')[1]).slice(2);
   return value.slice(0, value.lastIndexOf('.'));
+}
+
+/** The memcached instances that hold `id`'s tombstone (the first two of its key's order on the full ring). */
+function tombstoneNodes(id: string) {
+  const ids = scope.cluster.instances.map((_, i) => `n${i + 1}`);
+  const key = `revoked:${createHash('sha256').update(id).digest('base64url')}`;
+  return new AvailableRing(ids, []).preference(key).slice(0, 2).map((node) => scope.cluster.instances[ids.indexOf(node)]);
 }
 
 async function userWith(url: string, cookie: string): Promise<unknown> {
@@ -102,5 +111,38 @@ describe('sticky revocation across app processes', () => {
     await new Client(b.url).get(`/store-destroy?sid=${encodeURIComponent(idOf(client.cookie!))}`);
     await new Promise((r) => setTimeout(r, 1100));
     expect(JSON.parse((await client.get('/read')).body).data.user).toBeUndefined();
+  });
+
+  it('a logout no tombstone node took fails with 503; once recorded, the cookie is served nowhere', async () => {
+    const a = await scope.start('a', { ...options, route: 'a', operationTimeout: 300 });
+    const b = await scope.start('b', { ...options, route: 'b', operationTimeout: 300 });
+    const client = new Client(a.url);
+    await client.get('/login?user=ada');
+    const onA = client.cookie!;
+    client.moveTo(b.url);
+    expect(JSON.parse((await client.get('/read')).body).data.user).toBe('ada');
+    const onB = client.cookie!;
+    const paused = tombstoneNodes(idOf(onB));
+    await Promise.all(paused.map((m) => m.signal('SIGSTOP')));
+    try {
+      const logout = await client.get('/logout');
+      expect(logout.status).toBe(503);
+    } finally {
+      await Promise.all(paused.map((m) => m.signal('SIGCONT')));
+    }
+    // The old session is still the user's (as express-session, regenerate made a new one anyway).
+    client.cookie = onB;
+    // The nodes marked down come back after a health check; the logout then goes through.
+    let logout = await client.get('/logout');
+    for (let i = 0; i < 20 && logout.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      logout = await client.get('/logout');
+    }
+    expect(logout.status).toBe(200);
+    expect(JSON.parse(logout.body).data.user).toBeUndefined();
+    for (const url of [a.url, b.url]) {
+      expect(await userWith(url, onA)).toBeUndefined();
+      expect(await userWith(url, onB)).toBeUndefined();
+    }
   });
 });
