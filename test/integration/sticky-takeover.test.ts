@@ -69,6 +69,38 @@ describe('sticky takeover after an app node is killed', () => {
   });
 });
 
+describe('takeover while the memcached node with the copy is down', () => {
+  it('answers 503, never a silently fresh session (async backups, memcached SIGSTOP, then the owner SIGKILL)', async () => {
+    const a = await app('a', {});
+    const b = await app('b', { operationTimeout: 200 });
+    const clients = Array.from({ length: 12 }, () => new Client(a.url));
+    for (const c of clients) await c.get('/set?user=ada');
+    await new Promise((r) => setTimeout(r, 200)); // the asynchronous backups land
+    const paused = scope.cluster.instances[0];
+    await paused.signal('SIGSTOP');
+    try {
+      await a.kill('SIGKILL');
+      const statuses: number[] = [];
+      // Two rounds: the first marks the paused node down (reads to it miss their deadline), the
+      // second reads only the node that is up, which lacks the copies of the paused node.
+      for (let round = 0; round < 2; round++) {
+        for (const c of clients) {
+          c.moveTo(b.url);
+          const reply = await c.get('/read');
+          statuses.push(reply.status);
+          if (reply.status === 200) expect(JSON.parse(reply.body).data).toEqual({ user: 'ada' });
+          else expect(reply.status).toBe(503);
+        }
+      }
+      expect(statuses).toContain(503);
+      const stats = JSON.parse((await new Client(b.url).get('/stats')).body);
+      expect(stats.counters.nodesMarkedDown).toBe(1);
+    } finally {
+      await paused.signal('SIGCONT');
+    }
+  });
+});
+
 describe('a session that moves between app nodes again and again', () => {
   it('A → B → A → B keeps the user signed in and every acknowledged update', async () => {
     const a = await app('a', { route: 'a', sessionBackupAsync: false });

@@ -192,7 +192,7 @@ describe('full preference order', () => {
 });
 
 describe('when a miss can be trusted', () => {
-  it('only when fewer than two preferred nodes ahead of the last one read were skipped', async () => {
+  it('only when fewer preferred nodes than a session has copies were skipped ahead of the last one read', async () => {
     const { MemcachedCluster } = await import('../../src/failover/cluster.js');
     const { Statistics } = await import('../../src/manager/statistics.js');
     const { resolveManagerSettings } = await import('../../src/manager/options.js');
@@ -202,10 +202,15 @@ describe('when a miss can be trusted', () => {
     const cluster = new MemcachedCluster(settings, new Statistics(false), quiet);
     try {
       const [a, b, c] = new AvailableRing(['n1', 'n2', 'n3'], []).preference('k');
-      expect(cluster.mayHideCopies('k', [a, b])).toBe(false); // nothing skipped
-      expect(cluster.mayHideCopies('k', [b, c])).toBe(false); // one skipped: its copy's twin is on b
-      expect(cluster.mayHideCopies('k', [c])).toBe(true); // both preferred nodes skipped
-      expect(cluster.mayHideCopies('k', [])).toBe(true);
+      // Two copies (non-sticky).
+      expect(cluster.mayHideCopies('k', [a, b], 2)).toBe(false); // nothing skipped
+      expect(cluster.mayHideCopies('k', [b, c], 2)).toBe(false); // one skipped: its copy's twin is on b
+      expect(cluster.mayHideCopies('k', [c], 2)).toBe(true); // both preferred nodes skipped
+      expect(cluster.mayHideCopies('k', [], 2)).toBe(true);
+      // One copy (sticky): any preferred node skipped may hold it.
+      expect(cluster.mayHideCopies('k', [a, b], 1)).toBe(false);
+      expect(cluster.mayHideCopies('k', [b, c], 1)).toBe(true);
+      expect(cluster.mayHideCopies('k', [a, c], 1)).toBe(true);
     } finally {
       cluster.close();
     }
