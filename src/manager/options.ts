@@ -84,6 +84,13 @@ export interface SessionOptions {
    * its revocation (destroy, regenerate or takeover on another node). Default 0: checked on every request.
    */
   revocationCheckInterval?: number;
+  /**
+   * Sticky mode: how long (ms) a revocation check waits for a tombstone node before counting it as
+   * not answering (as if it were down: a tombstone on another node still refuses the session; with
+   * none found, the session is served and checked again on its next request). Default 50, at most
+   * `operationTimeout`.
+   */
+  revocationCheckTimeout?: number;
 }
 
 /** The values `lockingMode` accepts; `uriPattern:` is followed by a regular expression matched against the path. */
@@ -129,6 +136,7 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
   lockExpiration: 'memcached',
   lockFailure: 'memcached',
   revocationCheckInterval: 'memcached',
+  revocationCheckTimeout: 'memcached',
 };
 
 /** Validated MSM settings (present only when `memcachedNodes` is given). */
@@ -152,6 +160,7 @@ export interface ManagerSettings {
   lockExpiration: number;
   lockFailOpen: boolean;
   revocationCheckInterval: number;
+  revocationCheckTimeout: number;
 }
 
 /** Thrown at startup for an invalid option; the message names the option. */
@@ -292,13 +301,21 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
   if (typeof revocationCheckInterval !== 'number' || !(revocationCheckInterval >= 0 && revocationCheckInterval <= 2 ** 31 - 1)) {
     throw new OptionError('revocationCheckInterval', `must be a number of ms from 0 to 2147483647, got ${describe(revocationCheckInterval)}`);
   }
+  const operationTimeout = positiveNumber(options, 'operationTimeout', 1000, MAX_TIMER_MS);
+  const revocationCheckTimeout = positiveNumber(options, 'revocationCheckTimeout', Math.min(50, operationTimeout));
+  if (revocationCheckTimeout > operationTimeout) {
+    throw new OptionError('revocationCheckTimeout', `must be at most operationTimeout (${operationTimeout} ms), got ${revocationCheckTimeout}`);
+  }
+  if (options.revocationCheckTimeout !== undefined && !sticky) {
+    throw new OptionError('revocationCheckTimeout', 'only applies to sticky mode (sticky: true)');
+  }
   const maxLocalSessions = positiveNumber(options, 'maxLocalSessions', 100_000);
   if (!Number.isInteger(maxLocalSessions)) throw new OptionError('maxLocalSessions', 'must be a whole number');
   return {
     nodes,
     failoverNodeIds,
     sticky,
-    operationTimeout: positiveNumber(options, 'operationTimeout', 1000, MAX_TIMER_MS),
+    operationTimeout,
     sessionBackupAsync: boolean(options, 'sessionBackupAsync', true),
     sessionBackupTimeout: positiveNumber(options, 'sessionBackupTimeout', 100, MAX_TIMER_MS),
     sessionAttributeFilter: pattern(options, 'sessionAttributeFilter'),
@@ -314,6 +331,7 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     lockExpiration,
     lockFailOpen: lockFailure === 'open',
     revocationCheckInterval,
+    revocationCheckTimeout,
   };
 }
 

@@ -36,6 +36,7 @@ export const COUNTERS = [
   'revocations',
   'revocationChecks',
   'revokedSessionsRefused',
+  'revocationCheckTimeouts',
 ] as const;
 
 /** Operations whose latency is recorded. */

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { randomToken } from '../manager/random-token.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
+import type { NodeClient } from '../memcached/node-client.js';
 import type { Statistics } from '../manager/statistics.js';
 import { memcachedExpiration } from '../memcached/expiration.js';
+import { DeadlineError, withDeadline } from '../memcached/deadline.js';
 
 /** Nodes that hold each tombstone: two, so one node that is down or restarted empty loses none. */
 const TOMBSTONE_NODES = 2;
@@ -45,6 +47,12 @@ class PendingCheck {
   ) {}
 }
 
+/** One turn's round trips: when the current one gives up on a node, and the nodes that already missed a deadline. */
+class Turn {
+  readonly late = new Set<string>();
+  constructor(public until: number) {}
+}
+
 /** A node's revocation token as last read (undefined: the node had none), and when the read was sent. */
 interface SeenToken {
   token: string | undefined;
@@ -69,10 +77,15 @@ export class Revocations {
   private readonly seen = new Map<string, SeenToken>();
   private readonly tokenKey: string;
 
+  /**
+   * @param checkTimeout how long (ms) a check waits for a node: one that has not answered by then
+   *   counts as not answering (see `check`).
+   */
   constructor(
     private readonly cluster: MemcachedCluster,
     private readonly stats: Statistics,
     private readonly prefix: string,
+    private readonly checkTimeout: number,
   ) {
     this.tokenKey = `${prefix}revoked:token`;
   }
@@ -121,7 +134,9 @@ export class Revocations {
   /**
    * Whether `id` was revoked; checks made in the same event-loop turn share one round trip per
    * node. With `known` (what the last check that found it valid saw), the tombstone is asked for
-   * only when one of its nodes' tokens changed since: a second round trip.
+   * only when one of its nodes' tokens changed since: a second round trip. A node that has not
+   * answered `checkTimeout` ms after the turn's round trip began counts as one that is down: a
+   * tombstone on the other node still answers 'revoked'; none there answers 'unknown'.
    */
   check(id: string, known?: RevocationMark): Promise<RevocationCheck> {
     this.stats.inc('revocationChecks');
@@ -139,10 +154,16 @@ export class Revocations {
     // Plain loops and no empty lookups: this runs for every strict sticky read.
     let firstChecks: PendingCheck[] | undefined;
     for (const check of batch) if (!check.known) (firstChecks ??= []).push(check);
-    const [tokens, first] = await Promise.all([this.readTokens(batch), firstChecks ? this.readTombstones(firstChecks) : NO_STATES]);
+    const turn = new Turn(performance.now() + this.checkTimeout);
+    const [tokens, first] = await Promise.all([
+      this.readTokens(batch, turn),
+      firstChecks ? this.readTombstones(firstChecks, turn) : NO_STATES,
+    ]);
     let changed: Set<PendingCheck> | undefined;
     for (const check of batch) if (check.known && !tokensUnchanged(check.known, tokens)) (changed ??= new Set()).add(check);
-    const second = changed ? await this.readTombstones([...changed]) : NO_STATES;
+    // The second round trip has a deadline of its own; a node that missed the first is not asked again.
+    turn.until = performance.now() + this.checkTimeout;
+    const second = changed ? await this.readTombstones([...changed], turn) : NO_STATES;
     for (const check of batch) {
       const unchanged = check.known !== undefined && !changed?.has(check);
       const state = (unchanged ? 'valid' : (check.known ? second : first).get(check.key)) ?? 'unknown';
@@ -157,25 +178,41 @@ export class Revocations {
    * The current token of every node of the batch (absent: the node did not answer). A node
    * without one (new, restarted, evicted) is given one.
    */
-  private async readTokens(batch: PendingCheck[]): Promise<Map<string, string>> {
+  private async readTokens(batch: PendingCheck[], turn: Turn): Promise<Map<string, string>> {
     const nodes = new Set<string>();
     for (const check of batch) for (const node of check.nodes) nodes.add(node);
     const readAt = Date.now();
     const tokens = new Map<string, string>();
-    await Promise.all(Array.from(nodes, (node) => this.readToken(node, readAt, tokens)));
+    await Promise.all(Array.from(nodes, (node) => this.readToken(node, readAt, tokens, turn)));
     return tokens;
   }
 
+  /**
+   * Runs `op` on `node`, giving up (DeadlineError) at the turn's deadline; the call itself goes on
+   * under its own deadline (operationTimeout), so a node is never counted down for missing this one.
+   */
+  private ask<T>(node: string, turn: Turn, op: (client: NodeClient) => Promise<T>): Promise<T> {
+    const what = `revocation check on ${node}`;
+    if (turn.late.has(node)) return Promise.reject(new DeadlineError(what, this.checkTimeout));
+    return withDeadline(this.cluster.run(node, op), Math.max(0, turn.until - performance.now()), what).catch((err: unknown) => {
+      if (err instanceof DeadlineError && !turn.late.has(node)) {
+        turn.late.add(node);
+        this.stats.inc('revocationCheckTimeouts');
+      }
+      throw err;
+    });
+  }
+
   /** Reads one node's token into `tokens` and records it as seen; a node that did not answer is forgotten. */
-  private async readToken(node: string, readAt: number, tokens: Map<string, string>): Promise<void> {
+  private async readToken(node: string, readAt: number, tokens: Map<string, string>, turn: Turn): Promise<void> {
     try {
-      const value = await this.cluster.run(node, (client) => client.get(this.tokenKey));
+      const value = await this.ask(node, turn, (client) => client.get(this.tokenKey));
       let token = value?.toString();
       if (token === undefined) {
         // A token this add creates was there before any later tombstone (those replace it): as
         // good as one read. If the add is refused, a tombstone may have come meanwhile: none.
         const created = newToken();
-        if (await this.cluster.run(node, (client) => client.add(this.tokenKey, created, 0))) token = created;
+        if (await this.ask(node, turn, (client) => client.add(this.tokenKey, created, 0))) token = created;
       }
       // Updated in place: one record per node for the process's life, not one per read.
       const seen = this.seen.get(node);
@@ -190,7 +227,7 @@ export class Revocations {
   }
 
   /** The tombstone state of each key: revoked when a node holds it, unknown when a node did not answer. */
-  private async readTombstones(checks: PendingCheck[]): Promise<ReadonlyMap<string, RevocationState>> {
+  private async readTombstones(checks: PendingCheck[], turn: Turn): Promise<ReadonlyMap<string, RevocationState>> {
     const states = new Map<string, RevocationState>();
     if (checks.length === 0) return states;
     const byNode = new Map<string, Set<string>>();
@@ -206,7 +243,7 @@ export class Revocations {
         const list = [...keys];
         try {
           // memjs has no multi-get: gets issued together are pipelined on the node's one connection.
-          const values = await this.cluster.run(node, (client) => Promise.all(list.map((key) => client.get(key))));
+          const values = await this.ask(node, turn, (client) => Promise.all(list.map((key) => client.get(key))));
           list.forEach((key, i) => values[i] !== null && states.set(key, 'revoked'));
         } catch {
           // A key one of whose nodes did not answer may have its only tombstone there.

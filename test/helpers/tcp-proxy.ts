@@ -9,6 +9,8 @@ export class TcpProxy {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private blocked = false;
+  /** Added to every reply from the node, in ms (a slow node that still answers). */
+  replyDelay = 0;
   port = 0;
 
   constructor(
@@ -27,7 +29,12 @@ export class TcpProxy {
         socket.on('close', () => this.sockets.delete(socket));
         socket.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      // Replies are delayed in order: timers with equal delays fire in the order they were set.
+      upstream.on('data', (chunk: Buffer) => {
+        if (this.replyDelay > 0) setTimeout(() => client.write(chunk), this.replyDelay);
+        else client.write(chunk);
+      });
       if (this.trace) {
         const hooks = this.trace.log.connection(this.trace.node);
         client.on('data', hooks.request);
