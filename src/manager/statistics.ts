@@ -37,6 +37,8 @@ export const COUNTERS = [
   'revocationChecks',
   'revokedSessionsRefused',
   'revocationCheckTimeouts',
+  'sessionsRevalidated',
+  'revalidationsRefused',
 ] as const;
 
 /** Operations whose latency is recorded. */

@@ -45,6 +45,8 @@ const COUNTER_HELP: Record<CounterName, string> = {
   revocationChecks: 'Tombstone checks made before serving a session (sticky mode)',
   revokedSessionsRefused: 'Sessions refused because another node revoked them (sticky mode)',
   revocationCheckTimeouts: 'Tombstone nodes that missed revocationCheckTimeout in a check (the node counts as not answering; sticky mode)',
+  sessionsRevalidated: 'Sessions served after their revocation data was lost, because memcached still held their copy (sticky mode)',
+  revalidationsRefused: 'Sessions dropped because their revocation data was lost and memcached held no copy of them (sticky mode)',
 };
 
 /**

@@ -9,8 +9,13 @@ import { DeadlineError, withDeadline } from '../memcached/deadline.js';
 /** Nodes that hold each tombstone: two, so one node that is down or restarted empty loses none. */
 const TOMBSTONE_NODES = 2;
 
-/** What a check found: revoked, not revoked, or unknown (a tombstone node did not answer, none had one). */
-export type RevocationState = 'revoked' | 'valid' | 'unknown';
+/**
+ * What a check found: revoked, not revoked, unknown (a tombstone node did not answer, none had
+ * one), or lost: no tombstone, but every tombstone node lost its revocation data (restarted
+ * empty, flushed) since the check that last found the id valid, so a tombstone written meanwhile
+ * may be gone; the caller must find the id valid some other way before serving it.
+ */
+export type RevocationState = 'revoked' | 'valid' | 'unknown' | 'lost';
 
 /**
  * What a check that found an id valid saw on its tombstone nodes: each node's revocation token,
@@ -23,7 +28,7 @@ export interface RevocationMark {
   readonly tokens: readonly string[];
 }
 
-/** A check's answer; `mark` when the id was found valid. */
+/** A check's answer; `mark` when the id was found valid (or lost: the mark to keep once it is found valid otherwise). */
 export interface RevocationCheck {
   state: RevocationState;
   mark?: RevocationMark;
@@ -66,14 +71,18 @@ interface SeenToken {
  * not on this process's view of which nodes are up: processes may disagree about health, and
  * must still look in the same places.
  *
- * Each node also holds a revocation token (`<prefix>revoked:token`), replaced by a random one
- * after every tombstone written there (same connection, same write: memcached applies them in
- * order). A session found valid remembers its nodes' tokens; while they are unchanged, its check
- * is one token get per node, shared by every check of the event-loop turn, instead of a tombstone
- * get per session. Checks made in one turn are batched: one pipelined round trip per node.
+ * Each node also holds a revocation token (`<prefix>revoked:token`, `<epoch>.<random>`), whose
+ * random part is replaced after every tombstone written there (same connection: memcached applies
+ * them in order). A session found valid remembers its nodes' tokens; while they are unchanged, its
+ * check is one token get per node, shared by every check of the event-loop turn, instead of a
+ * tombstone get per session. Checks made in one turn are batched: one pipelined round trip per
+ * node. A node found without a token gets one with a new epoch: it lost its data (restart, flush),
+ * tombstones included, and a session whose nodes all did so since its last check is 'lost'.
  */
 export class Revocations {
   private pending: PendingCheck[] = [];
+  /** Checks that wait for every node's answer (takeovers): a batch of their own. */
+  private pendingPatient: PendingCheck[] = [];
   private readonly seen = new Map<string, SeenToken>();
   private readonly tokenKey: string;
 
@@ -109,7 +118,12 @@ export class Revocations {
     const expiration = memcachedExpiration(ttlSeconds);
     const answers = await Promise.allSettled(
       this.nodesFor(key).map((node) =>
-        this.cluster.run(node, (client) => Promise.all([client.set(key, '1', expiration), client.set(this.tokenKey, newToken(), 0)])),
+        this.cluster.run(node, async (client) => {
+          // In order on one connection: the token read is of a node that already holds the tombstone.
+          const [, current] = await Promise.all([client.set(key, '1', expiration), client.gets(this.tokenKey)]);
+          // Refused only when the token changed meanwhile (another tombstone, or a restart): changed either way.
+          await client.storeIf(this.tokenKey, current ? nextToken(current.value.toString()) : newToken(), 0, current?.cas);
+        }),
       ),
     );
     this.stats.inc('revocations');
@@ -136,25 +150,39 @@ export class Revocations {
    * node. With `known` (what the last check that found it valid saw), the tombstone is asked for
    * only when one of its nodes' tokens changed since: a second round trip. A node that has not
    * answered `checkTimeout` ms after the turn's round trip began counts as one that is down: a
-   * tombstone on the other node still answers 'revoked'; none there answers 'unknown'.
+   * tombstone on the other node still answers 'revoked'; none there answers 'unknown'. A
+   * `patient` check (a takeover, which then serves a copy from memcached) waits for every node
+   * as long as its calls' own deadline (operationTimeout).
    */
-  check(id: string, known?: RevocationMark): Promise<RevocationCheck> {
+  check(id: string, known?: RevocationMark, patient = false): Promise<RevocationCheck> {
     this.stats.inc('revocationChecks');
     const key = known?.key ?? this.key(id);
     return new Promise((resolve) => {
-      if (this.pending.length === 0) setImmediate(() => void this.flush());
-      this.pending.push(new PendingCheck(key, known?.nodes ?? this.nodesFor(key), known, resolve));
+      const check = new PendingCheck(key, known?.nodes ?? this.nodesFor(key), known, resolve);
+      if (patient) {
+        if (this.pendingPatient.length === 0) setImmediate(() => void this.flush(this.take(true), Number.POSITIVE_INFINITY));
+        this.pendingPatient.push(check);
+      } else {
+        if (this.pending.length === 0) setImmediate(() => void this.flush(this.take(false), this.checkTimeout));
+        this.pending.push(check);
+      }
     });
   }
 
-  private async flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
+  /** The checks waiting for the next flush of their kind. */
+  private take(patient: boolean): PendingCheck[] {
+    const batch = patient ? this.pendingPatient : this.pending;
+    if (patient) this.pendingPatient = [];
+    else this.pending = [];
+    return batch;
+  }
+
+  private async flush(batch: PendingCheck[], timeout: number): Promise<void> {
     // Every node's token, and in the same round trip the tombstones of ids checked for the first time.
     // Plain loops and no empty lookups: this runs for every strict sticky read.
     let firstChecks: PendingCheck[] | undefined;
     for (const check of batch) if (!check.known) (firstChecks ??= []).push(check);
-    const turn = new Turn(performance.now() + this.checkTimeout);
+    const turn = new Turn(performance.now() + timeout);
     const [tokens, first] = await Promise.all([
       this.readTokens(batch, turn),
       firstChecks ? this.readTombstones(firstChecks, turn) : NO_STATES,
@@ -162,14 +190,15 @@ export class Revocations {
     let changed: Set<PendingCheck> | undefined;
     for (const check of batch) if (check.known && !tokensUnchanged(check.known, tokens)) (changed ??= new Set()).add(check);
     // The second round trip has a deadline of its own; a node that missed the first is not asked again.
-    turn.until = performance.now() + this.checkTimeout;
+    turn.until = performance.now() + timeout;
     const second = changed ? await this.readTombstones([...changed], turn) : NO_STATES;
     for (const check of batch) {
       const unchanged = check.known !== undefined && !changed?.has(check);
-      const state = (unchanged ? 'valid' : (check.known ? second : first).get(check.key)) ?? 'unknown';
+      let state = (unchanged ? 'valid' : (check.known ? second : first).get(check.key)) ?? 'unknown';
+      if (state === 'valid' && check.known && allLostSince(check.known, tokens)) state = 'lost';
       // With its tokens unchanged, a check's mark is the one it came with: the session's entry
       // keeps that object instead of a new one per read.
-      const mark = unchanged ? check.known : state === 'valid' ? markOf(check, tokens) : undefined;
+      const mark = unchanged ? check.known : state === 'valid' || state === 'lost' ? markOf(check, tokens) : undefined;
       check.resolve(new CheckAnswer(state, mark));
     }
   }
@@ -194,6 +223,7 @@ export class Revocations {
   private ask<T>(node: string, turn: Turn, op: (client: NodeClient) => Promise<T>): Promise<T> {
     const what = `revocation check on ${node}`;
     if (turn.late.has(node)) return Promise.reject(new DeadlineError(what, this.checkTimeout));
+    if (turn.until === Number.POSITIVE_INFINITY) return this.cluster.run(node, op);
     return withDeadline(this.cluster.run(node, op), Math.max(0, turn.until - performance.now()), what).catch((err: unknown) => {
       if (err instanceof DeadlineError && !turn.late.has(node)) {
         turn.late.add(node);
@@ -270,7 +300,31 @@ function markOf(check: PendingCheck, tokens: ReadonlyMap<string, string>): Revoc
   return seen.every((t) => t !== undefined) ? { key: check.key, nodes: check.nodes, tokens: seen as string[] } : undefined;
 }
 
-/** A fresh revocation token: random, so a token never comes back once replaced. */
+/**
+ * A node's revocation token: `<epoch>.<random>`. The epoch is drawn when a node has no token (it is
+ * new, or lost its data) and kept by every tombstone written there, which replaces the random
+ * part: a token never comes back once replaced, and a new epoch means the node lost its data.
+ */
 function newToken(): string {
-  return randomToken(12);
+  return `${randomToken(9)}.${randomToken(12)}`;
+}
+
+/** The token after one more tombstone on its node: same epoch, new random part. */
+function nextToken(token: string): string {
+  return `${epochOf(token)}.${randomToken(12)}`;
+}
+
+/** The epoch of a token (a token without one, written by an earlier version, is its own epoch). */
+function epochOf(token: string): string {
+  const dot = token.indexOf('.');
+  return dot < 0 ? token : token.slice(0, dot);
+}
+
+/** Whether every node of `mark` answered with a token of another epoch: each lost its data since the mark. */
+function allLostSince(mark: RevocationMark, tokens: ReadonlyMap<string, string>): boolean {
+  for (let i = 0; i < mark.nodes.length; i++) {
+    const token = tokens.get(mark.nodes[i]);
+    if (token === undefined || epochOf(token) === epochOf(mark.tokens[i])) return false;
+  }
+  return true;
 }

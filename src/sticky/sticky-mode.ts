@@ -27,7 +27,7 @@ import { LocalSessions, type LocalSession } from './local-sessions.js';
 import { stageEnd, stageStart } from '../manager/stage-timer.js';
 import { routeOf, withRoute } from './route.js';
 import { BoundedSet } from './bounded-set.js';
-import { Revocations } from './revocations.js';
+import { Revocations, type RevocationMark } from './revocations.js';
 
 /** How often expired local sessions are swept, in ms. */
 const SWEEP_INTERVAL = 60_000;
@@ -131,6 +131,7 @@ export class StickyMode implements SessionMode {
     entry.cookie = cookie;
     entry.expiresAt = this.expiryOf(cookie);
     this.local.set(id, entry);
+    this.markSoon(id, entry);
 
     if (this.isBackedUp(id, entry)) {
       this.stats.inc('backupsSkippedUnchanged');
@@ -270,12 +271,50 @@ export class StickyMode implements SessionMode {
   private notRevoked(id: string, entry: LocalSession): true | Promise<boolean> {
     if (this.revocations.unchangedWithin(entry.revocation, this.settings.revocationCheckInterval)) return true;
     return this.revocations.check(id, entry.revocation).then(({ state, mark }) => {
+      if (state === 'lost') return this.revalidate(id, entry, mark);
       if (state === 'valid') entry.revocation = mark;
       if (state !== 'revoked') return true;
       this.stats.inc('revokedSessionsRefused');
-      if (this.local.peek(id) === entry) this.local.delete(id);
+      this.drop(id, entry);
       return false;
     });
+  }
+
+  /**
+   * Checks a session held here that has no revocation mark yet (new, or just taken over) right
+   * away, in the background: from its mark on, a restart that empties its tombstone nodes is
+   * noticed (see `revalidate`); without one, its next check could not tell.
+   */
+  private markSoon(id: string, entry: LocalSession): void {
+    if (entry.revocation === undefined) void this.notRevoked(id, entry);
+  }
+
+  /**
+   * A session whose tombstone nodes all lost their revocation data since it was last found valid:
+   * served only if memcached still holds a copy under its id. A takeover elsewhere and a destroy
+   * delete that copy, so without one the session may have been revoked: it is dropped (the user
+   * gets a fresh session), even though a copy lost in the same restarts looks the same. When the
+   * copy cannot be read, it is served and checked again next request.
+   */
+  private async revalidate(id: string, entry: LocalSession, mark: RevocationMark | undefined): Promise<boolean> {
+    const found = await this.copies.read(this.key(id)).then(
+      (result) => result.copy !== undefined,
+      () => undefined,
+    );
+    if (found === undefined) return true;
+    if (found) {
+      this.stats.inc('sessionsRevalidated');
+      entry.revocation = mark;
+      return true;
+    }
+    this.stats.inc('revalidationsRefused');
+    this.drop(id, entry);
+    return false;
+  }
+
+  /** Forgets a session held here (it is still this entry: not replaced meanwhile). */
+  private drop(id: string, entry: LocalSession): void {
+    if (this.local.peek(id) === entry) this.local.delete(id);
   }
 
   /** When a session with this cookie expires: the cookie's own expiry, else the inactivity timeout. */
@@ -304,7 +343,7 @@ export class StickyMode implements SessionMode {
     if (!isStorableId(this.settings.storageKeyPrefix, id)) return undefined;
     const key = this.key(id);
     // The tombstone is checked with the read (same round trip), so no node revives a revoked id.
-    const [result, revocation] = await Promise.all([this.copies.read(key), this.revocations.check(id)]);
+    const [result, revocation] = await Promise.all([this.copies.read(key), this.revocations.check(id, undefined, true)]);
     if (result.corrupt.length > 0) {
       reportCorruptSession(this.logger, this.stats, key, `not a session copy on node(s) ${result.corrupt.join(', ')}`);
       void this.copies.delete(key, result.corrupt);
@@ -339,7 +378,7 @@ export class StickyMode implements SessionMode {
     if (moved) this.superseded.set(newId, id);
     const encoded = encodeSession(data, this.settings.sessionAttributeFilter);
     const [node] = this.copies.nodesFor(key, 1);
-    this.local.set(newId, {
+    const entry: LocalSession = {
       body: encoded.body,
       stored: encoded.body,
       version: copy.version,
@@ -353,7 +392,9 @@ export class StickyMode implements SessionMode {
       backupInFlight: false,
       // The check was of the old id's tombstone: a new id is checked afresh.
       revocation: moved ? undefined : revocation.mark,
-    });
+    };
+    this.local.set(newId, entry);
+    this.markSoon(newId, entry);
     return new LoadedSession(newId, data);
   }
 
@@ -439,8 +480,19 @@ export class StickyMode implements SessionMode {
       if (event === 'restarted' && entry.backupNode === node) entry.backedUp = undefined;
       if (this.isBackedUp(id, entry)) continue;
       this.stats.inc('memcachedFailovers');
-      this.relocator.enqueue(id, () => this.backup(id, entry));
+      this.relocator.enqueue(id, () => this.relocateOne(id, entry));
     }
+  }
+
+  /**
+   * Backs up a session again after a node change, once its revocation check allows it: a session
+   * taken over or destroyed elsewhere, whose copy was deleted, must not get a copy back (after
+   * lost revocation data, that copy is what revalidation looks for).
+   */
+  private async relocateOne(id: string, entry: LocalSession): Promise<void> {
+    const allowed = this.notRevoked(id, entry);
+    if (allowed !== true && !(await allowed)) return;
+    if (this.local.peek(id) === entry) await this.backup(id, entry);
   }
 
   private async deleteCopy(id: string, knownNode: string | undefined): Promise<void> {
