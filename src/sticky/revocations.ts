@@ -4,7 +4,7 @@ import type { MemcachedCluster } from '../failover/cluster.js';
 import type { NodeClient } from '../memcached/node-client.js';
 import type { Statistics } from '../manager/statistics.js';
 import { memcachedExpiration } from '../memcached/expiration.js';
-import { DeadlineError, withDeadline } from '../memcached/deadline.js';
+import { DeadlineError } from '../memcached/deadline.js';
 
 /** Nodes that hold each tombstone: two, so one node that is down or restarted empty loses none. */
 const TOMBSTONE_NODES = 2;
@@ -67,9 +67,9 @@ interface SeenToken {
 /**
  * Revocation tombstones for sticky mode: a session id destroyed, regenerated or taken over
  * (renamed) gets a small `<prefix>revoked:<sha256(id)>` item, so no process serves the id from
- * its memory afterwards. Tombstones go to the first nodes of the key's order on the FULL ring,
- * not on this process's view of which nodes are up: processes may disagree about health, and
- * must still look in the same places.
+ * its memory afterwards. Tombstones go to nodes chosen on the FULL ring (see nodesFor), not on
+ * this process's view of which nodes are up: processes may disagree about health, and must
+ * still look in the same places.
  *
  * Each node also holds a revocation token (`<prefix>revoked:token`, `<epoch>.<random>`), whose
  * random part is replaced after every tombstone written there (same connection: memcached applies
@@ -87,6 +87,7 @@ export class Revocations {
   private readonly tokenKey: string;
 
   /**
+   * @param sessionKey the memcached key of a session's copy (its tombstones go where the copy does not)
    * @param checkTimeout how long (ms) a check waits for a node: one that has not answered by then
    *   counts as not answering (see `check`).
    */
@@ -94,6 +95,7 @@ export class Revocations {
     private readonly cluster: MemcachedCluster,
     private readonly stats: Statistics,
     private readonly prefix: string,
+    private readonly sessionKey: (id: string) => string,
     private readonly checkTimeout: number,
   ) {
     this.tokenKey = `${prefix}revoked:token`;
@@ -104,8 +106,15 @@ export class Revocations {
     return `${this.prefix}revoked:${createHash('sha256').update(id).digest('base64url')}`;
   }
 
-  private nodesFor(key: string): string[] {
-    return this.cluster.preference(key).slice(0, TOMBSTONE_NODES);
+  /**
+   * The tombstone nodes of `id`: the two after the first node of its copy's order on the full ring
+   * (the node its copy lives on while every node is up). Losing both tombstones then leaves the
+   * copy's node, where a takeover or destroy deleted the copy, to tell a revoked session from a
+   * valid one (see RevocationState 'lost'). With two nodes, both.
+   */
+  private nodesFor(id: string): string[] {
+    const order = this.cluster.preference(this.sessionKey(id));
+    return order.length > TOMBSTONE_NODES ? order.slice(1, 1 + TOMBSTONE_NODES) : order.slice(0, TOMBSTONE_NODES);
   }
 
   /**
@@ -117,7 +126,7 @@ export class Revocations {
     const key = this.key(id);
     const expiration = memcachedExpiration(ttlSeconds);
     const answers = await Promise.allSettled(
-      this.nodesFor(key).map((node) =>
+      this.nodesFor(id).map((node) =>
         this.cluster.run(node, async (client) => {
           // In order on one connection: the token read is of a node that already holds the tombstone.
           const [, current] = await Promise.all([client.set(key, '1', expiration), client.gets(this.tokenKey)]);
@@ -158,7 +167,7 @@ export class Revocations {
     this.stats.inc('revocationChecks');
     const key = known?.key ?? this.key(id);
     return new Promise((resolve) => {
-      const check = new PendingCheck(key, known?.nodes ?? this.nodesFor(key), known, resolve);
+      const check = new PendingCheck(key, known?.nodes ?? this.nodesFor(id), known, resolve);
       if (patient) {
         if (this.pendingPatient.length === 0) setImmediate(() => void this.flush(this.take(true), Number.POSITIVE_INFINITY));
         this.pendingPatient.push(check);
@@ -223,13 +232,37 @@ export class Revocations {
   private ask<T>(node: string, turn: Turn, op: (client: NodeClient) => Promise<T>): Promise<T> {
     const what = `revocation check on ${node}`;
     if (turn.late.has(node)) return Promise.reject(new DeadlineError(what, this.checkTimeout));
-    if (turn.until === Number.POSITIVE_INFINITY) return this.cluster.run(node, op);
-    return withDeadline(this.cluster.run(node, op), Math.max(0, turn.until - performance.now()), what).catch((err: unknown) => {
-      if (err instanceof DeadlineError && !turn.late.has(node)) {
-        turn.late.add(node);
-        this.stats.inc('revocationCheckTimeouts');
-      }
-      throw err;
+    const work = this.cluster.run(node, op);
+    if (turn.until === Number.POSITIVE_INFINITY) return work;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      // Timers run before the poll for I/O: an answer that arrived while the event loop was busy is
+      // read (setImmediate runs after the poll) before the node is declared late.
+      const timer = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (settled) return;
+            settled = true;
+            if (!turn.late.has(node)) {
+              turn.late.add(node);
+              this.stats.inc('revocationCheckTimeouts');
+            }
+            reject(new DeadlineError(what, this.checkTimeout));
+          }),
+        Math.max(0, turn.until - performance.now()),
+      );
+      work.then(
+        (value) => {
+          clearTimeout(timer);
+          if (!settled) resolve(value);
+          settled = true;
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (!settled) reject(err);
+          settled = true;
+        },
+      );
     });
   }
 

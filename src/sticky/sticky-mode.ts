@@ -75,7 +75,7 @@ export class StickyMode implements SessionMode {
     this.copies = new SessionCopies(cluster, stats);
     this.relocator = new Relocator(stats, logger);
     this.warnings = new ThrottledWarnings(logger);
-    this.revocations = new Revocations(cluster, stats, settings.storageKeyPrefix, settings.revocationCheckTimeout);
+    this.revocations = new Revocations(cluster, stats, settings.storageKeyPrefix, (id) => this.key(id), settings.revocationCheckTimeout);
     stats.gauge('localSessions', () => this.local.size);
     stats.gauge('localBytes', () => this.local.totalBytes);
     cluster.onHealthChange((node, event) => this.relocate(node, event));
