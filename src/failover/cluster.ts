@@ -81,9 +81,13 @@ export class MemcachedCluster {
     return this.ring.generation;
   }
 
-  /** Every configured node in the order `key` prefers them, whatever their health (the same in every process). */
-  preference(key: string): string[] {
-    return this.ring.preference(key);
+  /**
+   * Every configured node in the order `key` prefers them, whatever their health (the same in
+   * every process), failover nodes last; without them with `regularOnly` (each app server may
+   * name its own failover nodes).
+   */
+  preference(key: string, regularOnly = false): string[] {
+    return this.ring.preference(key, regularOnly);
   }
 
   /**

@@ -110,11 +110,14 @@ export class Revocations {
    * The tombstone nodes of `id`: the two after the first node of its copy's order on the full ring
    * (the node its copy lives on while every node is up). Losing both tombstones then leaves the
    * copy's node, where a takeover or destroy deleted the copy, to tell a revoked session from a
-   * valid one (see RevocationState 'lost'). With two nodes, both.
+   * valid one (see RevocationState 'lost'). Failover nodes only with fewer than three regular
+   * nodes (as the first ones of the order), so every process looks in the same places.
    */
   private nodesFor(id: string): string[] {
-    const order = this.cluster.preference(this.sessionKey(id));
-    return order.length > TOMBSTONE_NODES ? order.slice(1, 1 + TOMBSTONE_NODES) : order.slice(0, TOMBSTONE_NODES);
+    const key = this.sessionKey(id);
+    const regular = this.cluster.preference(key, true);
+    if (regular.length > TOMBSTONE_NODES) return regular.slice(1, 1 + TOMBSTONE_NODES);
+    return this.cluster.preference(key).slice(0, TOMBSTONE_NODES);
   }
 
   /**

@@ -478,14 +478,19 @@ export class StickyMode implements SessionMode {
   private relocate(node: string, event: HealthEvent): void {
     for (const [id, entry] of this.local) {
       if (event === 'restarted' && entry.backupNode === node) entry.backedUp = undefined;
-      if (this.isBackedUp(id, entry)) continue;
-      this.stats.inc('memcachedFailovers');
+      const misplaced = !this.isBackedUp(id, entry);
+      // A restart emptied one of its tombstone nodes: checked again while the other still holds
+      // its tombstones, so a later restart of that one does not leave it 'lost'.
+      const remark = event === 'restarted' && entry.revocation?.nodes.includes(node) === true;
+      if (!misplaced && !remark) continue;
+      if (misplaced) this.stats.inc('memcachedFailovers');
       this.relocator.enqueue(id, () => this.relocateOne(id, entry));
     }
   }
 
   /**
-   * Backs up a session again after a node change, once its revocation check allows it: a session
+   * Checks a session after a node change and backs it up again if its copy is not where the ring
+   * wants it (a no-op otherwise), once its revocation check allows it: a session
    * taken over or destroyed elsewhere, whose copy was deleted, must not get a copy back (after
    * lost revocation data, that copy is what revalidation looks for).
    */
