@@ -207,7 +207,7 @@ export class Revocations {
     for (const check of batch) {
       const unchanged = check.known !== undefined && !changed?.has(check);
       let state = (unchanged ? 'valid' : (check.known ? second : first).get(check.key)) ?? 'unknown';
-      if (state === 'valid' && check.known && allLostSince(check.known, tokens)) state = 'lost';
+      if (!unchanged && state === 'valid' && check.known && allLostSince(check.known, tokens)) state = 'lost';
       // With its tokens unchanged, a check's mark is the one it came with: the session's entry
       // keeps that object instead of a new one per read.
       const mark = unchanged ? check.known : state === 'valid' || state === 'lost' ? markOf(check, tokens) : undefined;
