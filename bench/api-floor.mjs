@@ -3,12 +3,9 @@
 // would), set req.sessionStore, req.sessionID and req.session (a fresh mutable object parsed from
 // the session's JSON), hook writeHead (where the Set-Cookie header goes) and end, and compare the
 // session's JSON at the end of the response to detect a change. No expiry, no revocation, no
-// Session/Cookie objects: a lower bound for the sticky read path, measured in the same run. Like
-// the package, it first moves the request and response to dictionary properties (see
-// src/manager/property-storage.ts), else the package's own read path would run under this floor.
+// Session/Cookie objects: a lower bound for the sticky read path, measured in the same run.
 import * as cookie from 'cookie';
 import { randomBytes } from 'node:crypto';
-import { preferDictionaryProperties } from '../dist/esm/manager/property-storage.js';
 
 export function apiFloor() {
   const bodies = new Map();
@@ -24,8 +21,6 @@ export function apiFloor() {
       ids.set(signed, id);
       res.setHeader('Set-Cookie', cookie.serialize('connect.sid', signed, { httpOnly: true, path: '/' }));
     }
-    preferDictionaryProperties(req);
-    preferDictionaryProperties(res);
     req.sessionStore = bodies;
     req.sessionID = id;
     req.session = JSON.parse(loaded);

@@ -7,15 +7,17 @@
 // records the server's CPU time per request and the store operations per request; for this
 // package's configurations a last, shorter run with stage timing on shows where that CPU time
 // goes, and bench/in-process.mjs measures the middleware's own cost without sockets. Results:
-// bench/results/latest.md, latest.svg, latest.json, and the README section between the markers.
+// bench/results/latest.md, latest.svg, latest.json, the full tables in docs/performance.md and a
+// short table in the README (bench/report-files.mjs).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chart } from './chart.mjs';
+import { replaceBetweenMarkers, summaryTable } from './report-files.mjs';
 import { CONFIGS as CONFIG_TABLE } from './configs.mjs';
 import { ensureSystemPackages, onPath } from '../scripts/system-deps.mjs';
 
@@ -401,7 +403,7 @@ const inProcessLine = (shape) => {
     .map(([name, us]) => `${name} ${us.toFixed(1)}${us === none ? '' : ` (${us >= none ? '+' : '−'}${Math.abs(us - none).toFixed(1)})`}`)
     .join(', ');
 };
-const goalText = `Issue 10's goals. "Met" goes by the median round, as the rows above. For a goal comparing two rows, the rounds column gives the lowest and highest of the per-round ratios (a range across the threshold means this host's noise can flip the verdict from one run to the next), and the last column the same comparison in server CPU per request (the other row's CPU per request over this package's, median of the rounds; read against the same threshold, and steadier than req/s on this host).`;
+const goalText = `The performance goals. "Met" goes by the median round, as the rows above. For a goal comparing two rows, the rounds column gives the lowest and highest of the per-round ratios (a range across the threshold means this host's noise can flip the verdict from one run to the next), and the last column the same comparison in server CPU per request (the other row's CPU per request over this package's, median of the rounds; read against the same threshold, and steadier than req/s on this host).`;
 const inProcessText = `In-process, without sockets (\`bench/in-process.mjs\`: requests built as Node's http server builds them, run in a loop through the middleware and a route that reads the session, garbage collection included; median of 5 loops, server CPU), CPU µs per small read request. With Express's request objects (prototypes swapped, Express's properties added): ${inProcessLine('express')}. On bare node:http: ${inProcessLine('node:http')}.`;
 const memoryText = memory
   ? `Memory, msm sticky with ${MEMORY_SESSIONS.toLocaleString('en')} small sessions created: ${Math.round(memory.unbounded.perSession)} bytes of heap per session held; with \`maxLocalSessions: ${memory.bounded.maxLocal}\` the heap grew ${((memory.bounded.half - memory.bounded.before) / 2 ** 20).toFixed(1)} MiB for the first ${MEMORY_SESSIONS / 2} sessions and ${((memory.bounded.full - memory.bounded.half) / 2 ** 20).toFixed(1)} MiB for the next ${MEMORY_SESSIONS / 2} (${memory.bounded.local} held).`
@@ -413,9 +415,8 @@ writeFileSync(path.join(here, 'results/latest.md'), report);
 writeFileSync(path.join(here, 'results/latest.json'), JSON.stringify({ machine, rows, goals, stages: stageRows, inProcess, memory }, null, 2));
 writeFileSync(path.join(here, 'results/latest.svg'), chart(rows, CONFIGS));
 if (!process.env.BENCH_CONFIGS) {
-  const readmePath = path.join(here, '../README.md');
-  const readme = readFileSync(readmePath, 'utf8');
-  const block = `<!-- bench:start -->\n${header}\n\n${table}\n\n${goalText}\n\n${goalTable}\n\n${stageText}\n\n${stageTable}\n\n${inProcessText}\n\n${memoryText}\n\n![requests per second](bench/results/latest.svg)\n<!-- bench:end -->`;
-  writeFileSync(readmePath, readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
+  const full = `${header}\n\n${table}\n\n${goalText}\n\n${goalTable}\n\n${stageText}\n\n${stageTable}\n\n${inProcessText}\n\n${memoryText}\n\n![requests per second](../bench/results/latest.svg)`;
+  replaceBetweenMarkers(path.join(here, '../docs/performance.md'), 'bench', full);
+  replaceBetweenMarkers(path.join(here, '../README.md'), 'bench:summary', summaryTable(rows, machine, new Date().toISOString().slice(0, 10)));
 }
-console.log(`\n${goalTable}\n\n${stageTable}\n\nwrote bench/results/latest.md, latest.svg, latest.json${process.env.BENCH_CONFIGS ? '' : ' and the README section'}`);
+console.log(`\n${goalTable}\n\n${stageTable}\n\nwrote bench/results/latest.md, latest.svg, latest.json${process.env.BENCH_CONFIGS ? '' : ', docs/performance.md and the README table'}`);

@@ -2,7 +2,7 @@
 # Builds the images the tests and the docker/ up-check use, FROM scratch out of this machine's own
 # binaries, so nothing is pulled (CI has no registry for images):
 #   msm-memcached:local  /usr/bin/memcached (stands in for memcached:1.6-alpine)
-#   msm-node:local       node and npm (stands in for node:20-slim as docker/Dockerfile's base)
+#   msm-node:local       node and npm (stands in for node:26-slim as docker/Dockerfile's base)
 #   msm-nginx:local      nginx (stands in for nginx:1.27-alpine)
 # Each has the shared libraries `ldd` lists and a static busybox as /bin/sh (testcontainers'
 # readiness check and Dockerfile RUN lines need a shell) with its applets (env, rm, …) linked in.

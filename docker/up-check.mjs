@@ -1,7 +1,7 @@
 // Proves docker/ works: brings up docker-compose.yml (nginx, 3 app nodes, 3 memcached), signs a
 // user in through nginx, SIGKILLs the app container that served them, and checks the next request
 // (on another app node) still has their session. Always takes the stack down again.
-//   node docker/up-check.mjs             images from the registry (node:20-slim, nginx, memcached)
+//   node docker/up-check.mjs             images from the registry (node:26-slim, nginx, memcached)
 //   node docker/up-check.mjs --offline   local images (docker/local-images.sh), as CI does
 // Uses `docker compose` or, when that plugin is missing, `docker-compose`.
 import { spawnSync } from 'node:child_process';

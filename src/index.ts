@@ -10,9 +10,11 @@
  * ```
  */
 // express-session's types type `req.session` on Express's Request and hold the `SessionData`
-// interface applications augment; this package fills the same role, so it ships them.
+// interface applications augment; this package's types build on them. They are an optional peer
+// dependency (@types/express-session): TypeScript applications install them, JavaScript ones need not.
 /// <reference types="express-session" />
 import type * as expressSession from 'express-session';
+import type { IncomingMessage } from 'node:http';
 import { createSessionMiddleware, type SessionMiddleware as Middleware } from './manager/middleware.js';
 import { OptionError as OptionErrorClass, type SessionOptions as Options, type LockingModeOption as Locking } from './manager/options.js';
 import { Store as StoreClass } from './manager/store.js';
@@ -59,6 +61,15 @@ namespace session {
   /** The interface applications augment with `declare module 'express-session' { interface SessionData { … } }`. */
   export type SessionData = expressSession.SessionData;
   export type CookieOptions = expressSession.CookieOptions;
+  /**
+   * Node's request once the middleware ran, with `session` and `sessionID` typed as express-session
+   * types them on Express's Request: for handlers that see Node's request, such as Fastify's
+   * `request.raw` (`Fastify<Server, SessionIncomingMessage>()` types it in every route).
+   */
+  export interface SessionIncomingMessage extends IncomingMessage {
+    session: expressSession.Session & Partial<expressSession.SessionData>;
+    sessionID: string;
+  }
 }
 
 export default session;
@@ -73,6 +84,7 @@ export type SessionStoreUnavailableError = errors.SessionStoreUnavailableError;
 export type SessionLockTimeoutError = errors.SessionLockTimeoutError;
 export type SessionConflictError = errors.SessionConflictError;
 export type SessionTooLargeError = TooLarge;
+export type SessionIncomingMessage = session.SessionIncomingMessage;
 export type { SessionOptions, LockingModeOption } from './manager/options.js';
 export type { SessionMiddleware } from './manager/middleware.js';
 export type { StoreCallback } from './manager/store.js';
@@ -82,4 +94,5 @@ export type { CookieData } from './manager/cookie.js';
 export type { CookieOptions } from './manager/cookie.js';
 export type { StatisticsSnapshot } from './manager/statistics.js';
 export type { LatencySummary } from './manager/histogram.js';
+export type { MetricsRegistry } from './metrics/prometheus.js';
 export type { Logger, LogFields } from './manager/logger.js';

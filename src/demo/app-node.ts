@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import session from '../index.js';
 import { demoPage } from './page.js';
+import { jsonLineLogger } from './app-events.js';
 
 const name = process.env.NODE_NAME ?? 'app';
 const sticky = process.env.MSM_MODE !== 'non-sticky';
@@ -14,9 +15,13 @@ const sessions = session({
   memcachedNodes: process.env.MSM_NODES,
   sticky,
   ...(sticky ? { route: name, sessionBackupAsync: false } : { lockingMode: 'auto' }),
-  operationTimeout: 500,
+  // Generous: the demo's nodes die by SIGKILL, refused at once whatever the deadline, while a
+  // loaded laptop running a dozen Node processes can take a second to answer.
+  operationTimeout: 2000,
   cookie: { maxAge: 30 * 60 * 1000 },
   requestUriIgnorePattern: '^/(favicon\\.ico|healthz)$',
+  // The demo prints these under this node's name.
+  logger: jsonLineLogger((line) => process.stdout.write(line)),
 });
 
 type Callback = (err?: unknown) => void;
@@ -113,6 +118,8 @@ const server = createServer((req: DemoRequest, res) => {
   };
   const path = (req.url ?? '/').split('?')[0];
   if (path === '/healthz') return send(res, 200, 'text/plain', 'ok');
+  // The page names its icon inline; other clients asking for the conventional one get no content.
+  if (path === '/favicon.ico') return send(res, 204, 'image/x-icon', '');
   const route = routes[`${req.method} ${path}`];
   if (!route) return json(res, { error: 'not found', servedBy: name }, 404);
   readBody(req).then((body) => {

@@ -5,6 +5,7 @@ export const demoPage = /* html */ `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Northwind Outfitters · session failover demo</title>
+<link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='8' fill='%234f46e5'/%3E%3Cpath d='M9 23V9l7 8 7-8v14' fill='none' stroke='%23fff' stroke-width='3' stroke-linejoin='round'/%3E%3C/svg%3E">
 <style>
   :root { --bg:#f5f6fa; --card:#fff; --ink:#1c2333; --muted:#6b7489; --line:#e4e7ef; --brand:#4f46e5; --ok:#16a34a; --bad:#dc2626; --warn:#d97706; }
   * { box-sizing: border-box; }
@@ -33,13 +34,14 @@ export const demoPage = /* html */ `<!doctype html>
   .pill { display:inline-block; padding:2px 10px; border-radius:999px; font-size:12.5px; font-weight:600; background:#eef2ff; color:#3730a3; }
   .served { font-size:13px; color:var(--muted); }
   .nodes { display:grid; grid-template-columns:repeat(3,1fr); gap:10px; }
-  .node { border:1px solid var(--line); border-radius:12px; padding:12px; position:relative; }
+  .node { border:1px solid var(--line); border-radius:12px; padding:12px; }
   .node.current { border-color:var(--brand); box-shadow:0 0 0 2px #c7d2fe; }
   .node .name { font-weight:700; }
   .node .meta { color:var(--muted); font-size:12.5px; margin:2px 0 8px; }
   .dot { width:9px; height:9px; border-radius:50%; display:inline-block; margin-right:6px; background:var(--bad); }
   .dot.up { background:var(--ok); }
-  .badge { position:absolute; bottom:14px; right:10px; font-size:11px; font-weight:700; color:#065f46; background:#d1fae5; padding:2px 7px; border-radius:999px; }
+  .node .actions { display:flex; flex-wrap:wrap; align-items:center; gap:6px; }
+  .badge { font-size:11px; font-weight:700; color:#065f46; background:#d1fae5; padding:2px 7px; border-radius:999px; white-space:nowrap; }
   .stats { display:grid; grid-template-columns:repeat(3,1fr); gap:10px; }
   .stat { background:#f8f9fc; border-radius:10px; padding:10px 12px; }
   .stat b { display:block; font-size:19px; }
@@ -47,7 +49,15 @@ export const demoPage = /* html */ `<!doctype html>
   #log { font:12.5px/1.6 ui-monospace,SFMono-Regular,Menlo,monospace; max-height:150px; overflow:auto; color:#374151; margin:0; padding:0; list-style:none; }
   .error { color:var(--bad); font-weight:600; }
   footer { color:var(--muted); font-size:12.5px; text-align:center; padding:0 0 24px; }
-  @media (max-width: 980px) { main { grid-template-columns:1fr; } }
+  @media (max-width: 980px) { main { grid-template-columns:minmax(0,1fr); } }
+  @media (max-width: 520px) {
+    header { padding:16px; }
+    main { padding:16px 12px; gap:14px; }
+    .card { padding:14px; }
+    .nodes, .products, .stats { gap:6px; }
+    .node, .product { padding:8px; }
+    input { min-width:0; flex:1; }
+  }
 </style>
 </head>
 <body>
@@ -160,17 +170,18 @@ function renderCluster() {
   $('hdr-apps').textContent = cluster.apps.length;
   $('apps').innerHTML = cluster.apps.map((a, i) =>
     '<div class="node' + (last && last.servedBy === a.name ? ' current' : '') + '" data-app="' + a.name + '">' +
-    (last && last.servedBy === a.name ? '<span class="badge">serving you</span>' : '') +
     '<div class="name"><span class="dot' + (a.alive ? ' up' : '') + '"></span>' + a.name + '</div>' +
     '<div class="meta">port ' + a.port + ' · ' + (a.alive ? 'pid ' + a.pid : 'stopped') + '</div>' +
-    (a.alive ? '<button class="danger small" data-kill-app="' + i + '">Kill</button>' : '<button class="small" data-restart-app="' + i + '">Restart</button>') + '</div>').join('');
+    '<div class="actions">' + (a.alive ? '<button class="danger small" data-kill-app="' + i + '">Kill</button>' : '<button class="small" data-restart-app="' + i + '">Restart</button>') +
+    (last && last.servedBy === a.name ? '<span class="badge">serving you</span>' : '') + '</div></div>').join('');
   const health = last ? last.memcached : {};
   const copies = last ? last.copies : [];
   $('memcached').innerHTML = cluster.memcached.map((m, i) =>
-    '<div class="node" data-memcached="' + m.id + '">' + (copies.includes(m.id) && m.alive ? '<span class="badge">holds a copy</span>' : '') +
+    '<div class="node" data-memcached="' + m.id + '">' +
     '<div class="name"><span class="dot' + (m.alive ? ' up' : '') + '"></span>' + m.id + '</div>' +
     '<div class="meta">port ' + m.port + ' · ' + (m.alive ? (health[m.id] === false ? 'marked down' : 'up') : 'stopped') + '</div>' +
-    (m.alive ? '<button class="danger small" data-kill-memcached="' + i + '">Kill</button>' : '<button class="small" data-restart-memcached="' + i + '">Restart</button>') + '</div>').join('');
+    '<div class="actions">' + (m.alive ? '<button class="danger small" data-kill-memcached="' + i + '">Kill</button>' : '<button class="small" data-restart-memcached="' + i + '">Restart</button>') +
+    (copies.includes(m.id) && m.alive ? '<span class="badge">holds a copy</span>' : '') + '</div></div>').join('');
 }
 async function refresh() {
   try { cluster = await call('/_demo/state'); } catch (e) { /* the balancer is restarting */ }

@@ -10,15 +10,16 @@ export interface Child {
 }
 
 /**
- * Starts a process and waits for it to be ready: for the first stdout line parsed as JSON (our
- * own processes print `{"port":N}`), or for `ready()` to resolve (memcached, nginx).
+ * Starts a process and waits for it to be ready: for a stdout line `{"port":N,...}` (our own
+ * processes print one when they listen), or for `ready()` to resolve (memcached, nginx). Every
+ * other stdout line goes to `onLine`.
  */
 export async function startChild(
   name: string,
   command: string,
   args: string[],
-  options: SpawnOptions & { ready?: () => Promise<void>; timeoutMs?: number } = {},
-): Promise<{ child: Child; line?: Record<string, unknown> }> {
+  options: SpawnOptions & { ready?: () => Promise<void>; timeoutMs?: number; onLine?: (line: string) => void } = {},
+): Promise<Child> {
   const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], ...options });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const child: Child = {
@@ -31,7 +32,8 @@ export async function startChild(
       await exited;
     },
   };
-  const timeout = options.timeoutMs ?? 10_000;
+  // Generous: a Node process can take several seconds to start on a loaded machine.
+  const timeout = options.timeoutMs ?? 30_000;
   const failed = new Promise<never>((_, reject) => {
     proc.once('error', reject);
     proc.once('exit', (code, signal) => reject(new Error(`${name} exited (${code ?? signal}) before it was ready`)));
@@ -40,14 +42,27 @@ export async function startChild(
   try {
     if (options.ready) {
       await Promise.race([options.ready(), failed]);
-      return { child };
+      return child;
     }
-    const lines = readline.createInterface({ input: proc.stdout! });
-    const first = new Promise<string>((resolve) => lines.once('line', resolve));
-    const line = JSON.parse(await Promise.race([first, failed])) as Record<string, unknown>;
-    return { child, line };
+    const listening = new Promise<void>((resolve) => {
+      readline.createInterface({ input: proc.stdout! }).on('line', (text) => {
+        if (isPortLine(text)) resolve();
+        else options.onLine?.(text);
+      });
+    });
+    await Promise.race([listening, failed]);
+    return child;
   } catch (err) {
     await child.kill();
     throw err;
+  }
+}
+
+function isPortLine(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && 'port' in value;
+  } catch {
+    return false;
   }
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { startChild, type Child } from './processes.js';
 import { BuiltinBalancer } from './builtin-balancer.js';
 import { nginxConfig } from './nginx-config.js';
+import { NodeChangeLines, readAppLine } from './app-events.js';
 
 export interface DemoOptions {
   mode: 'sticky' | 'non-sticky';
@@ -105,8 +106,11 @@ export class DemoCluster {
   private builtin?: BuiltinBalancer;
   private nginx?: Child;
   private nginxDir?: string;
+  private readonly changes: NodeChangeLines;
 
-  constructor(private readonly options: DemoOptions) {}
+  constructor(private readonly options: DemoOptions) {
+    this.changes = new NodeChangeLines(options.log, () => this.apps.filter((a) => a.child?.alive()).length);
+  }
 
   async start(): Promise<string> {
     const o = this.options;
@@ -149,10 +153,10 @@ export class DemoCluster {
     if (this.provider === 'binary') {
       const args = ['-l', '127.0.0.1', '-p', String(node.port), '-U', '0', '-m', '64'];
       if (process.getuid?.() === 0) args.push('-u', 'root');
-      node.child = (await startChild(`memcached ${node.id}`, 'memcached', args, { stdio: 'ignore', ready })).child;
+      node.child = await startChild(`memcached ${node.id}`, 'memcached', args, { stdio: 'ignore', ready });
     } else {
       const cli = path.join(here, '../embedded-memcached/cli.js');
-      node.child = (await startChild(`memcached ${node.id}`, process.execPath, [cli, '--port', String(node.port)])).child;
+      node.child = await startChild(`memcached ${node.id}`, process.execPath, [cli, '--port', String(node.port)]);
     }
   }
 
@@ -165,7 +169,12 @@ export class DemoCluster {
       MSM_MODE: this.options.mode,
       MSM_NODES: this.memcached.map((m) => `${m.id}:127.0.0.1:${m.port}`).join(','),
     };
-    app.child = (await startChild(app.name, process.execPath, [path.join(here, 'app-node.js')], { env })).child;
+    const onLine = (text: string) => {
+      const line = readAppLine(app.name, text);
+      if (typeof line === 'string') this.options.log(line);
+      else if (line) this.changes.report(line);
+    };
+    app.child = await startChild(app.name, process.execPath, [path.join(here, 'app-node.js')], { env, onLine });
   }
 
   private async startNginx(controlPort: number): Promise<void> {
@@ -180,12 +189,10 @@ export class DemoCluster {
       standalone: { prefix: dir, runAsRoot: process.getuid?.() === 0 },
     });
     writeFileSync(path.join(dir, 'nginx.conf'), config);
-    this.nginx = (
-      await startChild('nginx', 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
-        stdio: 'ignore',
-        ready: () => waitForPort(this.options.port),
-      })
-    ).child;
+    this.nginx = await startChild('nginx', 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+      stdio: 'ignore',
+      ready: () => waitForPort(this.options.port),
+    });
   }
 
   /** Processes started and still running (for the tests that check nothing is left behind). */
@@ -236,6 +243,7 @@ export class DemoCluster {
 
   /** Stops every process this demo started and closes its ports. */
   async stop(): Promise<void> {
+    this.changes.close();
     await this.builtin?.close();
     await this.nginx?.kill('SIGTERM');
     await Promise.all([...this.apps, ...this.memcached].map((n) => n.child?.kill('SIGKILL')));

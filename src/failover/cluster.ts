@@ -1,5 +1,4 @@
 import { NodeClient } from '../memcached/node-client.js';
-import { MemcachedResponseError } from '../memcached/response-error.js';
 import { NodeHealth, type HealthEvent } from './node-health.js';
 import { AvailableRing } from './ring.js';
 import type { ManagerSettings } from '../manager/options.js';
@@ -117,9 +116,9 @@ export class MemcachedCluster {
   }
 
   /**
-   * Runs `op` against one node, with the breaker's bookkeeping: only transport failures and
-   * missed deadlines count against the node; an error answer (a bad key, a value too large) is
-   * the request's fault, and proves the node is up.
+   * Runs `op` against one node, with the breaker's bookkeeping: only connection failures and
+   * missed deadlines count against the node (see faultOf); an error answer or an exception
+   * thrown while building the request is the request's fault.
    */
   run<T>(nodeId: string, op: (client: NodeClient) => Promise<T>): Promise<T> {
     // Plain promise chaining rather than async/await: every memcached operation passes here.
@@ -139,8 +138,7 @@ export class MemcachedCluster {
         return result;
       },
       (err: unknown) => {
-        if (err instanceof MemcachedResponseError) this.health.succeeded(nodeId);
-        else this.health.failed(nodeId, err, startedAt);
+        this.health.failed(nodeId, err, startedAt);
         throw err;
       },
     );

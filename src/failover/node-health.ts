@@ -1,3 +1,5 @@
+import { faultOf, NodeConnectionError } from '../memcached/call-fault.js';
+
 /** Circuit-breaker and heartbeat settings. */
 export interface HealthOptions {
   /** Consecutive failures that mark a node down (one slow call must not evict a node). */
@@ -23,6 +25,8 @@ export class NodeHealth {
   private readonly processes = new Map<string, string>();
   /** When each node last came back: failures of calls started before then are stale. */
   private readonly upSince = new Map<string, number>();
+  /** The error each node's last counted failure carried. */
+  private readonly lastError = new Map<string, unknown>();
   private readonly timer: NodeJS.Timeout;
   private checking = false;
 
@@ -46,9 +50,28 @@ export class NodeHealth {
     if (this.failures.get(nodeId)) this.failures.set(nodeId, 0);
   }
 
-  /** Records a failed call; `startedAt` (performance.now()) lets calls begun before a recovery be ignored. */
+  /**
+   * Records a failed call. Only the node's faults count (see faultOf): an error answer proves the
+   * node up, and an error caused by the request's data says nothing about it. `startedAt`
+   * (performance.now()) lets calls begun before a recovery be ignored. Calls failed by one event (a
+   * dropped connection fails every call on it with the same error) count once: else one slow
+   * answer with two calls queued behind it marks a node down.
+   */
   failed(nodeId: string, err: unknown, startedAt = performance.now()): void {
+    const fault = faultOf(err);
+    if (fault === 'answered') this.succeeded(nodeId);
+    else if (fault === 'node') this.count(nodeId, err, startedAt);
+  }
+
+  /** Counts a failure of the node itself towards marking it down. */
+  private count(nodeId: string, err: unknown, startedAt: number): void {
     if (this.down.has(nodeId) || startedAt < (this.upSince.get(nodeId) ?? 0)) return;
+    // Each call wraps a connection error it shares with the others; the cause is the event.
+    const event = err instanceof NodeConnectionError ? err.cause : err;
+    if (typeof event === 'object' && event !== null) {
+      if (this.lastError.get(nodeId) === event) return;
+      this.lastError.set(nodeId, event);
+    }
     const count = (this.failures.get(nodeId) ?? 0) + 1;
     this.failures.set(nodeId, count);
     if (count >= this.options.failureThreshold) {
@@ -74,7 +97,8 @@ export class NodeHealth {
       const { pid, startedAt } = await this.probe(nodeId);
       instance = `pid ${pid} started at ${startedAt}`;
     } catch (err) {
-      this.failed(nodeId, err);
+      // A health check carries no request data: however it failed, the node did.
+      this.count(nodeId, err, performance.now());
       return;
     }
     const known = this.processes.get(nodeId);

@@ -85,7 +85,12 @@ export class Cookie {
     if (ms && typeof ms !== 'number' && !(ms instanceof Date)) {
       throw new TypeError('maxAge must be a number or Date');
     }
-    this.expires = typeof ms === 'number' ? new Date(Date.now() + ms) : ms;
+    const expires = typeof ms === 'number' ? new Date(Date.now() + ms) : ms;
+    // Said here, where the app sets it: an invalid date would only fail later, as the session is stored.
+    if (typeof ms === 'number' && Number.isNaN(expires!.valueOf())) {
+      throw new RangeError(`cookie.maxAge must be a number of milliseconds that gives a valid date, got ${ms}`);
+    }
+    this.expires = expires;
   }
   get maxAge(): number | null | undefined {
     return this.expires instanceof Date ? this.expires.valueOf() - Date.now() : (this.expires as null | undefined);

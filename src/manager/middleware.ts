@@ -16,7 +16,6 @@ import { readSessionId, type Unsign } from './session-cookie.js';
 import { SignedValues, VerifiedCookies } from './signature.js';
 import { stageEnd, stageStart } from './stage-timer.js';
 import { requestPath } from './request-path.js';
-import { preferDictionaryProperties } from './property-storage.js';
 import { MemcachedCluster } from '../failover/cluster.js';
 import { StickyMode } from '../sticky/sticky-mode.js';
 import { NonStickyMode } from '../nonsticky/nonsticky-mode.js';
@@ -138,14 +137,9 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
     }
     if (!path.startsWith(cookieOptionsFor(req).path || '/')) return next();
 
-    let started = stageStart();
     const hooked = isHookable(res) ? res : undefined;
-    // Before this middleware adds its properties (see property-storage.ts).
-    preferDictionaryProperties(req);
-    if (hooked) preferDictionaryProperties(hooked);
-    stageEnd('property storage', started);
     req.sessionStore = store;
-    started = stageStart();
+    let started = stageStart();
     const cookieId = readSessionId(req, name, unsignCookie);
     stageEnd('cookie verify', started);
     if (touchOnly?.test(path)) {

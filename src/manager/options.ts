@@ -5,6 +5,7 @@ import type { Store } from './store.js';
 import type { Store as ExpressSessionStore } from 'express-session';
 import { parseNodeList, parseFailoverNodes, type MemcachedNodeAddress } from '../failover/node-list.js';
 import { parseLockingMode, type LockingMode } from '../nonsticky/locking-policy.js';
+import { MAX_LIFETIME_SECONDS } from '../memcached/expiration.js';
 
 /** Options of the `session()` factory: express-session's, plus MSM's. */
 export interface SessionOptions {
@@ -80,6 +81,13 @@ export interface SessionOptions {
   /** Non-sticky mode: when a lock cannot be had within `operationTimeout`: `closed` (503, default) or `open` (run unlocked). */
   lockFailure?: 'closed' | 'open';
   /**
+   * Non-sticky mode: most time (ms) one request spends on its session in memcached, loading (lock
+   * and read) and storing (write and lock release) together; the app's own time in between does
+   * not count. When it runs out the request answers 503 and writes nothing. Default: twice
+   * `operationTimeout`; at least `operationTimeout`.
+   */
+  requestDeadline?: number;
+  /**
    * Sticky mode: how long (ms) a session held in memory is served without checking memcached for
    * its revocation (destroy, regenerate or takeover on another node). Default 0: checked on every request.
    */
@@ -135,6 +143,7 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
   lockingMode: 'memcached',
   lockExpiration: 'memcached',
   lockFailure: 'memcached',
+  requestDeadline: 'memcached',
   revocationCheckInterval: 'memcached',
   revocationCheckTimeout: 'memcached',
 };
@@ -159,6 +168,7 @@ export interface ManagerSettings {
   lockingMode: LockingMode;
   lockExpiration: number;
   lockFailOpen: boolean;
+  requestDeadline: number;
   revocationCheckInterval: number;
   revocationCheckTimeout: number;
 }
@@ -240,6 +250,20 @@ function rejectSharedAddresses(nodes: readonly MemcachedNodeAddress[]): void {
   }
 }
 
+/**
+ * Lifetimes beyond MAX_LIFETIME_SECONDS cannot be stored as asked: refused at startup when set in
+ * the options (a per-request cookie.maxAge is capped instead).
+ */
+function rejectAbsurdLifetimes(maxInactiveInterval: number, cookie: SessionOptions['cookie']): void {
+  if (maxInactiveInterval > MAX_LIFETIME_SECONDS) {
+    throw new OptionError('maxInactiveInterval', `must be at most ${MAX_LIFETIME_SECONDS} seconds (10 years; 0 or less: never expires), got ${maxInactiveInterval}`);
+  }
+  const maxAge = typeof cookie === 'object' && cookie !== null ? cookie.maxAge : undefined;
+  if (typeof maxAge === 'number' && maxAge > MAX_LIFETIME_SECONDS * 1000) {
+    throw new OptionError('cookie.maxAge', `must be at most ${MAX_LIFETIME_SECONDS * 1000} ms (10 years), got ${maxAge}`);
+  }
+}
+
 /** Validates the MSM options; returns undefined when memcached is not configured or disabled. */
 export function resolveManagerSettings(options: SessionOptions): ManagerSettings | undefined {
   const enabled = boolean(options, 'enabled', true);
@@ -277,6 +301,7 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
   if (typeof maxInactiveInterval !== 'number' || !Number.isFinite(maxInactiveInterval)) {
     throw new OptionError('maxInactiveInterval', `must be a number of seconds, got ${describe(maxInactiveInterval)}`);
   }
+  rejectAbsurdLifetimes(maxInactiveInterval, options.cookie);
   for (const name of ['username', 'password'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'string') {
       throw new OptionError(name, 'must be a string');
@@ -309,6 +334,13 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
   if (options.revocationCheckTimeout !== undefined && !sticky) {
     throw new OptionError('revocationCheckTimeout', 'only applies to sticky mode (sticky: true)');
   }
+  const requestDeadline = positiveNumber(options, 'requestDeadline', Math.min(2 * operationTimeout, MAX_TIMER_MS), MAX_TIMER_MS);
+  if (requestDeadline < operationTimeout) {
+    throw new OptionError('requestDeadline', `must be at least operationTimeout (${operationTimeout} ms): one memcached operation may take that long, got ${requestDeadline}`);
+  }
+  if (sticky && options.requestDeadline !== undefined) {
+    throw new OptionError('requestDeadline', 'only applies to non-sticky mode (sticky: false): sticky requests are served from memory');
+  }
   const maxLocalSessions = positiveNumber(options, 'maxLocalSessions', 100_000);
   if (!Number.isInteger(maxLocalSessions)) throw new OptionError('maxLocalSessions', 'must be a whole number');
   return {
@@ -330,6 +362,7 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     lockingMode,
     lockExpiration,
     lockFailOpen: lockFailure === 'open',
+    requestDeadline,
     revocationCheckInterval,
     revocationCheckTimeout,
   };
@@ -354,7 +387,9 @@ export function validateCookieOptions(cookie: unknown): void {
   };
   for (const attribute of ['maxAge', 'originalMaxAge'] as const) {
     const value = c[attribute];
-    if (value != null && (typeof value !== 'number' || !Number.isFinite(value))) fail(attribute, 'must be a number of milliseconds or null');
+    if (value != null && (typeof value !== 'number' || !Number.isFinite(value) || Number.isNaN(new Date(Date.now() + value).valueOf()))) {
+      fail(attribute, 'must be a number of milliseconds (giving a valid date) or null');
+    }
   }
   if (c.expires != null && !(c.expires instanceof Date && Number.isFinite(c.expires.valueOf()))) fail('expires', 'must be a valid Date');
   const sameSite = typeof c.sameSite === 'string' ? c.sameSite.toLowerCase() : c.sameSite;

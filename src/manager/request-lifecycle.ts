@@ -80,8 +80,6 @@ export class RequestLifecycle implements ResponseListener, SaveListener {
   begin(loaded: LoadedSession | undefined): void {
     const started = stageStart();
     const { req, settings } = this;
-    // Values at hand are used rather than read back from req: property reads on an Express
-    // request are slow (see property-storage.ts).
     let session: Session | undefined;
     if (loaded) {
       if (loaded.id !== this.cookieId) req.sessionID = loaded.id;

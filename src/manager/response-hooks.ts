@@ -2,8 +2,7 @@ import { ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 
 /** Whether `res` is a real response we can hook (socket.io passes a bare object). */
 export function isHookable(res: unknown): res is ServerResponse {
-  // instanceof first: it reads no property of the response (reads of an Express response's
-  // properties are slow, see property-storage.ts).
+  // instanceof first: it reads no property of the response.
   if (res instanceof ServerResponse) return true;
   const r = res as Partial<ServerResponse> | null;
   return !!r && typeof r.writeHead === 'function' && typeof r.end === 'function' && typeof r.setHeader === 'function';
@@ -59,8 +58,7 @@ const BODY_HEADERS = ['Content-Length', 'Content-Type', 'ETag', 'Content-Encodin
  * error is reported after. With `notifyDone`, `done` is called when the response completes or
  * its connection closes.
  *
- * Only the two methods are added to the response: a property of an Express response costs more
- * to add and to read than a field of this package's own objects (see property-storage.ts).
+ * Only the two methods are added to the response; the rest of the hook's state is its own object.
  */
 export function hookResponse(res: ServerResponse, listener: ResponseListener, notifyDone: boolean): void {
   const hook = new Hook(listener, res.writeHead as WriteHead, res.end as End, res.write as Hook['write']);

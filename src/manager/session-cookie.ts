@@ -24,7 +24,7 @@ export function readSessionId(req: SessionRequest, name: string, unsign: Unsign)
   let id: string | undefined;
   if (header) id = verified(cookieLib.parse(header)[name], unsign);
   if (id) return id;
-  // Read only when needed: property reads on an Express request are slow (see property-storage.ts).
+  // Read only when the header had no valid cookie (cookie-parser's results).
   const signedCookies = req.signedCookies as Record<string, unknown> | undefined;
   if (signedCookies && typeof signedCookies[name] === 'string') return signedCookies[name] as string;
   const cookies = req.cookies as Record<string, unknown> | undefined;

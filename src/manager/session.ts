@@ -46,8 +46,7 @@ export class Session {
     this.#req = req;
     this.#id = req.sessionID as string;
     // A session that replaces the request's session (regenerate, reload) reports to the same listener.
-    // Kept on the session, not on the request: a property added to an Express request costs more
-    // than a private field (see property-storage.ts).
+    // Kept on the session, not on the request, whose properties belong to the application.
     const replaced = req.session;
     this.#saveListener = replaced instanceof Session ? replaced.#saveListener : undefined;
     if (typeof data === 'object' && data !== null) {

@@ -5,7 +5,6 @@
  * each stage (a store call's wait for memcached is not CPU time and is not counted).
  */
 export const STAGES = [
-  'property storage',
   'cookie verify',
   'load',
   'parse',

@@ -33,6 +33,7 @@ export const COUNTERS = [
   'locksLost',
   'lockFailOpen',
   'conflicts',
+  'requestDeadlinesMissed',
   'revocations',
   'revocationChecks',
   'revokedSessionsRefused',

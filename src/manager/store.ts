@@ -2,12 +2,11 @@ import { EventEmitter } from 'node:events';
 import { inherits } from 'node:util';
 import { Cookie } from './cookie.js';
 import { Session, type SessionRequest } from './session.js';
+import type { SessionData } from 'express-session';
 
-/** Stored form of a session: user data plus the cookie's attributes. */
-export interface SessionData {
-  cookie: Record<string, unknown> & { expires?: string | Date | null; originalMaxAge?: number | null };
-  [key: string]: unknown;
-}
+// Stored form of a session: user data plus the cookie's attributes. express-session's interface,
+// so stores written against it fit, and applications' augmentations of it apply here too.
+export type { SessionData };
 
 export type StoreCallback<T = void> = (err?: unknown, result?: T) => void;
 
@@ -59,7 +58,9 @@ Store.prototype.load = function load(this: Store, sid: string, fn: StoreCallback
 };
 
 Store.prototype.createSession = function createSession(this: Store, req: SessionRequest, sess: SessionData) {
-  (sess as Record<string, unknown>).cookie = Cookie.restore(sess.cookie);
-  req.session = new Session(req, sess);
+  // A stored session's cookie is plain JSON (`expires` a string) until restored here.
+  const data = sess as unknown as Record<string, unknown>;
+  data.cookie = Cookie.restore(data.cookie as Record<string, unknown>);
+  req.session = new Session(req, data);
   return req.session;
 };

@@ -1,5 +1,6 @@
 import memjs from 'memjs';
 import { DeadlineError } from './deadline.js';
+import { NodeConnectionError } from './call-fault.js';
 import { hardenMemjsServer } from './harden-memjs.js';
 import { batchWrites, type BatchableServer } from './write-batching.js';
 import { parseChunksInPlace, type ReceivingServer } from './response-buffering.js';
@@ -144,6 +145,8 @@ export class NodeClient {
       client.incrSeq();
       // memjs keeps the counter in 32 signed bits; answers carry it unsigned.
       const seq = client.seq >>> 0;
+      // Built first: an exception here (an argument out of range) is the request's fault, and leaves nothing registered.
+      const request = requestBuffer(opcode, key, extras, expiration, value, seq, cas);
       const server = this.servers[0] as unknown as RequestServer;
       server.onResponse(seq, (response) => {
         let result: T;
@@ -154,8 +157,13 @@ export class NodeClient {
         }
         done(undefined, result);
       });
-      server.onError(seq, (err) => done(err ?? new Error('memcached connection failed')));
-      server.write(requestBuffer(opcode, key, extras, expiration, value, seq, cas));
+      // A deadline another call missed drops the connection with that error: it stays a DeadlineError.
+      server.onError(seq, (err) => done(err instanceof DeadlineError ? err : new NodeConnectionError(this.node.id, what, err)));
+      try {
+        server.write(request);
+      } catch (err) {
+        done(new NodeConnectionError(this.node.id, what, err));
+      }
     });
   }
 
@@ -244,7 +252,7 @@ export class NodeClient {
   processId(): Promise<{ pid: number; startedAt: number }> {
     return this.call('stats', (done) =>
       this.client.stats((err, _server, stats) =>
-        err ? done(err) : done(undefined, { pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
+        err ? done(new NodeConnectionError(this.node.id, 'stats', err)) : done(undefined, { pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
       ),
     );
   }

@@ -9,7 +9,7 @@ export interface ReceivingServer {
  * waiting for more bytes, which is nearly always. memjs copies every chunk into a freshly
  * allocated, zero-filled buffer first. For a 20 KB session read that is 20 KB more memory outside
  * the JavaScript heap per copy read, which V8 counts towards starting a full collection (see
- * "What limits it" in the README: after an idle spell such collections ran back to back). Values
+ * docs/performance.md: after an idle spell such collections ran back to back). Values
  * still arrive as slices of the chunk (one buffer per socket read that nothing else writes into).
  */
 export function parseChunksInPlace(server: ReceivingServer): void {

@@ -41,6 +41,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   locksLost: 'Locks found expired or held by another request when checked',
   lockFailOpen: 'Requests run unlocked because the lock was not had in time (lockFailure: open)',
   conflicts: 'Updates refused because the session changed meanwhile without the lock (409)',
+  requestDeadlinesMissed: 'Requests answered 503 because their session work would pass requestDeadline (non-sticky mode)',
   revocations: 'Revocation tombstones written (destroy, regenerate, takeover of an old id; sticky mode)',
   revocationChecks: 'Tombstone checks made before serving a session (sticky mode)',
   revokedSessionsRefused: 'Sessions refused because another node revoked them (sticky mode)',
@@ -48,6 +49,16 @@ const COUNTER_HELP: Record<CounterName, string> = {
   sessionsRevalidated: 'Sessions served after their revocation data was lost, because memcached still held their copy (sticky mode)',
   revalidationsRefused: 'Sessions dropped because their revocation data was lost and memcached held no copy of them (sticky mode)',
 };
+
+/**
+ * The parts of a prom-client `Registry` the exporter uses. Structural, so this package's types do
+ * not need prom-client installed (it is an optional peer); any prom-client `Registry` fits.
+ */
+export interface MetricsRegistry {
+  removeSingleMetric(name: string): void;
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
 
 /**
  * prom-client, loaded on first use: it is an optional peer dependency, so applications without
@@ -88,9 +99,9 @@ function snake(name: string): string {
  * Pass a `registry` to add them to your own; the default is a new one. Registering again on the
  * same registry replaces the metrics (the latest middleware is reported). Needs `prom-client`.
  */
-export function sessionMetrics(middleware: SessionMiddleware, registry?: PromClient.Registry) {
+export function sessionMetrics(middleware: SessionMiddleware, registry?: MetricsRegistry) {
   const { Counter, Gauge, Histogram, Registry } = loadPromClient();
-  const target = registry ?? new Registry();
+  const target = (registry ?? new Registry()) as PromClient.Registry;
   /** Registers on `target`, replacing a metric of the same name from an earlier call. */
   const registers = (name: string) => {
     target.removeSingleMetric(name);

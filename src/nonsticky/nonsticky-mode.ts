@@ -14,10 +14,12 @@ import { reportCorruptSession } from '../memcached/corrupt-session.js';
 import { Relocator } from '../failover/relocation.js';
 import type { HealthEvent } from '../failover/node-health.js';
 import { RecentSessions } from './recent-sessions.js';
+import { RequestDeadlineError, waitAtMost, withinDeadline } from './request-deadline.js';
 import { SessionLocks, type LockHandle } from './session-lock.js';
 import { LockingPolicy } from './locking-policy.js';
 import { requestPath } from '../manager/request-path.js';
 import { stageEnd, stageStart } from '../manager/stage-timer.js';
+import { cappedLifetime } from '../memcached/expiration.js';
 import { destroyedCopy, isDestroyed, newWriteId, SessionCopy, type VersionedCopy } from '../memcached/versioned-copy.js';
 
 /** Copies of each non-sticky session: on the first two distinct nodes of the ring. */
@@ -36,6 +38,12 @@ class Hold {
   touchedTtl: number | undefined = undefined;
   /** What the request loaded, and the CAS seen with it: its writes are fenced on it. */
   fence: Fence | undefined = undefined;
+  /** Time (ms) the request has spent on the session in memcached so far (see requestDeadline). */
+  spent = 0;
+  /** How long its read of the copies took (ms; 0 without one): what a write to the same nodes is expected to take. */
+  readTime = 0;
+  /** A read the deadline cut short, still running: the lock is kept until it ends, as it updates the shared copy. */
+  abandonedRead: Promise<unknown> | undefined = undefined;
   constructor(readonly key: string) {}
 }
 
@@ -104,9 +112,10 @@ export class NonStickyMode implements SessionMode {
     // Take a reference first, so the shared copy outlives hand-overs between queued requests.
     const shared = this.use(key);
     const hold = new Hold(key);
+    const started = performance.now();
     if (this.policy.shouldLock(method, path)) {
       try {
-        hold.lock = await this.locks.acquire(key);
+        hold.lock = await this.withinDeadline(this.locks.acquire(key), 0, (late) => void this.locks.release(late));
       } catch (err) {
         if (!(err instanceof SessionLockTimeoutError) || !this.settings.lockFailOpen) {
           this.release(hold);
@@ -124,7 +133,13 @@ export class NonStickyMode implements SessionMode {
       const reuse = shared.latest && (lock ? lock.handedOver : true);
       let copy = shared.latest;
       if (!reuse) {
-        const read = await this.read(key, shared, !lock);
+        const reading = performance.now();
+        const pending = this.read(key, shared, !lock);
+        const read = await this.withinDeadline(pending, reading - started).catch((err: unknown) => {
+          if (err instanceof RequestDeadlineError) hold.abandonedRead = pending;
+          throw err;
+        });
+        hold.readTime = performance.now() - reading;
         copy = read.copy;
         hold.touchedTtl = read.ttl;
       }
@@ -132,18 +147,20 @@ export class NonStickyMode implements SessionMode {
       hold.version = copy.version;
       hold.fence = new LoadedFence(copy, shared.cas, shared.doubtful);
       this.recent.seen(key, copy.ttl);
-      const started = performance.now();
+      const parsing = performance.now();
       const stage = stageStart();
       const data = decodeSession(copy.json);
       const json = storedBody(copy.json, data.cookie);
       stageEnd('parse', stage);
-      this.stats.record('deserialization', performance.now() - started);
+      this.stats.record('deserialization', performance.now() - parsing);
       return new LoadedSession(id, data, json);
     } catch (err) {
       if (!(err instanceof CorruptSessionError)) throw err;
       reportCorruptSession(this.logger, this.stats, key, err.message);
       void this.copies.delete(key, this.copies.nodesFor(key, READ_NODES));
       return undefined;
+    } finally {
+      hold.spent = performance.now() - started;
     }
   }
 
@@ -167,6 +184,13 @@ export class NonStickyMode implements SessionMode {
     // two requests that both believe they hold the lock (processes that disagree about which
     // nodes are up) cannot lose an acknowledged update; the later one fails with 409.
     const fenced = hold !== undefined && this.settings.lockingMode.kind !== 'none';
+    // A write, once started, is never cut short (that could leave one copy written): it starts only
+    // if it is expected to end within the deadline, taking as long as the read of the same copies did.
+    if (hold && hold.spent + hold.readTime > this.settings.requestDeadline) {
+      this.stats.inc('requestDeadlinesMissed');
+      throw new RequestDeadlineError(this.settings.requestDeadline);
+    }
+    const writeStarted = performance.now();
     if (hold && !fenced && hold.released && hold.version > 0) {
       // A save after the request let go (its client went away while the handler still ran): never overwrite a version it did not see.
       const current = await this.copies.read(key);
@@ -185,6 +209,8 @@ export class NonStickyMode implements SessionMode {
       if (err instanceof SessionStoreUnavailableError || err instanceof SessionConflictError) throw err;
       if (isValueTooLarge(err)) throw new SessionTooLargeError(stored.length, this.settings.itemSizeLimit, (err as MemcachedResponseError).node);
       throw new SessionStoreUnavailableError('writing the session to memcached failed', err);
+    } finally {
+      if (hold) hold.spent += performance.now() - writeStarted;
     }
     this.recent.seen(key, copy.ttl);
     if (hold) {
@@ -261,12 +287,18 @@ export class NonStickyMode implements SessionMode {
     }
   }
 
+  /** The response waits for the releases only within the request's deadline; a release still running then goes on. */
   releaseLocks(req: SessionRequest): Promise<void> | undefined {
     const holds = this.holds.get(req);
     if (!holds) return undefined;
     let releases: Promise<void>[] | undefined;
-    for (const hold of holds.values()) if (hold.lock && !hold.released) (releases ??= []).push(this.locks.release(hold.lock));
-    return releases && Promise.all(releases).then(() => undefined);
+    let spent = 0;
+    for (const hold of holds.values()) {
+      if (!hold.lock || hold.released) continue;
+      (releases ??= []).push(this.releaseLock(hold, hold.lock));
+      spent = Math.max(spent, hold.spent);
+    }
+    return releases && waitAtMost(Promise.all(releases), this.settings.requestDeadline - spent);
   }
 
   finish(_id: string, req: SessionRequest): void {
@@ -318,7 +350,7 @@ export class NonStickyMode implements SessionMode {
   }
 
   private release(hold: Hold): void {
-    if (hold.lock) void this.locks.release(hold.lock);
+    if (hold.lock) void this.releaseLock(hold, hold.lock);
     const shared = this.inUse.get(hold.key);
     if (shared && --shared.refs <= 0) {
       this.inUse.delete(hold.key);
@@ -330,6 +362,24 @@ export class NonStickyMode implements SessionMode {
       // after; old-generation collections 3 times as often before.
       shared.latest = undefined;
     }
+  }
+
+  /** Releases the request's lock, once a read it abandoned has ended. */
+  private releaseLock(hold: Hold, lock: LockHandle): Promise<void> {
+    const release = () => this.locks.release(lock);
+    return hold.abandonedRead ? hold.abandonedRead.then(release, release) : release();
+  }
+
+  /**
+   * `work` as long as the request's session work, `spent` ms so far, stays within requestDeadline;
+   * past it, a RequestDeadlineError (503). What `work` yields too late goes to `late`.
+   */
+  private withinDeadline<T>(work: Promise<T>, spent: number, late?: (value: T) => void): Promise<T> {
+    const deadline = this.settings.requestDeadline;
+    return withinDeadline(work, deadline - spent, deadline, late).catch((err: unknown) => {
+      if (err instanceof RequestDeadlineError) this.stats.inc('requestDeadlinesMissed');
+      throw err;
+    });
   }
 
   /** A session's lifetime as this process last saw it, else the inactivity timeout (s; 0: never expires). */
@@ -364,10 +414,10 @@ export class NonStickyMode implements SessionMode {
     return reading;
   }
 
-  /** A session's lifetime in seconds: its cookie's, else the inactivity timeout (0: never expires). */
+  /** A session's lifetime in seconds: its cookie's (capped, see MAX_LIFETIME_SECONDS), else the inactivity timeout (0: never expires). */
   private ttlOf(session: Session | SessionData): number {
     const maxAge = (session.cookie as { originalMaxAge?: number | null } | undefined)?.originalMaxAge;
     const seconds = typeof maxAge === 'number' ? maxAge / 1000 : this.settings.maxInactiveInterval;
-    return seconds > 0 ? Math.ceil(seconds) : 0;
+    return seconds > 0 && Number.isFinite(seconds) ? Math.ceil(cappedLifetime(seconds)) : 0;
   }
 }

@@ -1,17 +1,18 @@
-/** A set that forgets its oldest members beyond `capacity`. */
+import { RecencyList } from './recency-list.js';
+
+/** A set that forgets its oldest members beyond `capacity`; every operation O(1). */
 export class BoundedSet {
-  private readonly members = new Set<string>();
+  private readonly members = new RecencyList<true>();
 
   constructor(private readonly capacity: number) {}
 
   add(value: string): void {
-    this.members.delete(value);
-    this.members.add(value);
-    if (this.members.size > this.capacity) this.members.delete(this.members.values().next().value as string);
+    this.members.set(value, true);
+    if (this.members.size > this.capacity) this.members.delete(this.members.oldest()!);
   }
 
   /** Removes `value`; true when it was there. */
   delete(value: string): boolean {
-    return this.members.delete(value);
+    return this.members.delete(value) !== undefined;
   }
 }

@@ -1,3 +1,4 @@
+import { RecencyList } from './recency-list.js';
 import type { RevocationMark } from './revocations.js';
 
 /** One session held in this process: the primary copy in sticky mode. */
@@ -38,13 +39,24 @@ function sizeOf(entry: LocalSession): number {
   return 2 * (entry.body.length + (entry.stored === entry.body ? 0 : entry.stored.length)) + 200;
 }
 
+/** Whether a session may be dropped from memory: its current state is in memcached and no backup is in flight. */
+function droppable(entry: LocalSession): boolean {
+  return !entry.backupInFlight && entry.backedUp === entry.stored;
+}
+
 /**
- * Sessions held in memory, least recently used first. Over its bounds it drops the oldest
- * sessions whose backup has landed (they reload from memcached on their next request);
- * sessions without a backup are kept, since memory is then their only copy.
+ * Sessions held in memory. Over its bounds it drops the least recently used sessions whose
+ * backup has landed (they reload from memcached on their next request); sessions without one
+ * are kept, since memory is then their only copy. Those are kept apart, so that with memcached
+ * down every new session costs O(1), not a walk over all the sessions that cannot be dropped;
+ * once their backups land (see `settled`) they become droppable again and the bounds hold again
+ * without waiting for another session to arrive.
  */
 export class LocalSessions {
-  private readonly entries = new Map<string, LocalSession>();
+  /** Sessions filed as droppable, least recently used first (a backup started since is noticed when reached). */
+  private readonly backedUp = new RecencyList<LocalSession>();
+  /** Sessions whose backup has not landed (or is in flight): never dropped. */
+  private readonly pending = new RecencyList<LocalSession>();
   private bytes = 0;
 
   constructor(
@@ -53,7 +65,7 @@ export class LocalSessions {
   ) {}
 
   get size(): number {
-    return this.entries.size;
+    return this.backedUp.size + this.pending.size;
   }
 
   get totalBytes(): number {
@@ -62,49 +74,64 @@ export class LocalSessions {
 
   /** The session, marked as most recently used. */
   get(id: string): LocalSession | undefined {
-    const entry = this.entries.get(id);
-    if (entry) {
-      this.entries.delete(id);
-      this.entries.set(id, entry);
-    }
+    const entry = this.peek(id);
+    if (entry) this.listFor(id).set(id, entry);
     return entry;
   }
 
   /** The session, without changing its recency. */
   peek(id: string): LocalSession | undefined {
-    return this.entries.get(id);
+    return this.backedUp.get(id) ?? this.pending.get(id);
   }
 
   /** Stores (or replaces) a session as most recently used, then enforces the bounds. */
   set(id: string, entry: LocalSession): void {
     this.delete(id);
-    this.entries.set(id, entry);
+    (droppable(entry) ? this.backedUp : this.pending).set(id, entry);
     this.bytes += sizeOf(entry);
     this.enforce();
   }
 
   delete(id: string): LocalSession | undefined {
-    const entry = this.entries.get(id);
-    if (entry) {
-      this.entries.delete(id);
-      this.bytes -= sizeOf(entry);
-    }
+    const entry = this.backedUp.delete(id) ?? this.pending.delete(id);
+    if (entry) this.bytes -= sizeOf(entry);
     return entry;
   }
 
-  /** Sessions in least-recently-used order. */
-  [Symbol.iterator](): IterableIterator<[string, LocalSession]> {
-    return this.entries.entries();
+  /** Called when a session's backups settled (landed or failed): a session whose backup landed may be dropped again. */
+  settled(id: string): void {
+    const entry = this.pending.get(id);
+    if (!entry || !droppable(entry)) return;
+    this.pending.delete(id);
+    this.backedUp.set(id, entry);
+    this.enforce();
   }
 
-  /** Drops backed-up sessions from the cold end until within bounds. */
+  /** Every session held (sessions awaiting a backup first); one may be deleted as it is visited. */
+  *[Symbol.iterator](): IterableIterator<[string, LocalSession]> {
+    yield* this.pending.entries();
+    yield* this.backedUp.entries();
+  }
+
+  private listFor(id: string): RecencyList<LocalSession> {
+    return this.backedUp.get(id) ? this.backedUp : this.pending;
+  }
+
+  /**
+   * Drops droppable sessions, least recently used first, until within bounds. Each step drops a
+   * session or refiles one whose backup started since it was filed: O(1) amortized per session.
+   */
   private enforce(): void {
-    if (this.entries.size <= this.limits.maxSessions && this.bytes <= this.limits.maxBytes) return;
-    for (const [id, entry] of this.entries) {
-      if (this.entries.size <= this.limits.maxSessions && this.bytes <= this.limits.maxBytes) return;
-      if (entry.backupInFlight || entry.backedUp !== entry.stored) continue;
-      this.delete(id);
-      this.onEvict(id);
+    while (this.size > this.limits.maxSessions || this.bytes > this.limits.maxBytes) {
+      const id = this.backedUp.oldest();
+      if (id === undefined) return;
+      const entry = this.backedUp.delete(id)!;
+      if (droppable(entry)) {
+        this.bytes -= sizeOf(entry);
+        this.onEvict(id);
+      } else {
+        this.pending.set(id, entry);
+      }
     }
   }
 }

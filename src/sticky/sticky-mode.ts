@@ -9,6 +9,7 @@ import type { MemcachedCluster } from '../failover/cluster.js';
 import type { HealthEvent } from '../failover/node-health.js';
 import { READ_NODES, SessionCopies } from '../failover/session-copies.js';
 import { SessionCopy, type VersionedCopy } from '../memcached/versioned-copy.js';
+import { cappedLifetime, MAX_LIFETIME_SECONDS } from '../memcached/expiration.js';
 import { reportCorruptSession } from '../memcached/corrupt-session.js';
 import { Relocator } from '../failover/relocation.js';
 import { withDeadline } from '../memcached/deadline.js';
@@ -226,10 +227,10 @@ export class StickyMode implements SessionMode {
     return entry.primary;
   }
 
-  /** A session's full lifetime in ms: its cookie's maxAge, else the inactivity timeout (Infinity: never). */
+  /** A session's full lifetime in ms: its cookie's maxAge (capped, see MAX_LIFETIME_SECONDS), else the inactivity timeout (Infinity: never). */
   private lifetimeMs(cookie: unknown): number {
     const maxAge = (cookie as { originalMaxAge?: unknown } | null)?.originalMaxAge;
-    if (typeof maxAge === 'number') return maxAge;
+    if (typeof maxAge === 'number') return Math.min(maxAge, MAX_LIFETIME_SECONDS * 1000);
     const seconds = this.settings.maxInactiveInterval;
     return seconds > 0 ? seconds * 1000 : Number.POSITIVE_INFINITY;
   }
@@ -239,7 +240,7 @@ export class StickyMode implements SessionMode {
    * because memcached's clock ticks once a second and may end an item up to a second early.
    */
   private remainingSeconds(expiresAt: number): number {
-    return Number.isFinite(expiresAt) ? Math.max(0, Math.ceil((expiresAt - Date.now()) / 1000)) + 1 : 0;
+    return Number.isFinite(expiresAt) ? cappedLifetime(Math.max(0, Math.ceil((expiresAt - Date.now()) / 1000)) + 1) : 0;
   }
 
   /**
@@ -317,10 +318,10 @@ export class StickyMode implements SessionMode {
     if (this.local.peek(id) === entry) this.local.delete(id);
   }
 
-  /** When a session with this cookie expires: the cookie's own expiry, else the inactivity timeout. */
+  /** When a session with this cookie expires: the cookie's own expiry (capped, see MAX_LIFETIME_SECONDS), else the inactivity timeout. */
   private expiryOf(cookie: unknown): number {
     const expires = (cookie as { expires?: string | Date | null } | null)?.expires;
-    if (expires) return new Date(expires).valueOf();
+    if (expires) return Math.min(new Date(expires).valueOf(), Date.now() + MAX_LIFETIME_SECONDS * 1000);
     const seconds = this.settings.maxInactiveInterval;
     return seconds > 0 ? Date.now() + seconds * 1000 : Number.POSITIVE_INFINITY;
   }
@@ -421,6 +422,7 @@ export class StickyMode implements SessionMode {
       if (this.chains.get(id) !== next) return;
       this.chains.delete(id);
       entry.backupInFlight = false;
+      this.local.settled(id);
     });
     return next;
   }

@@ -30,8 +30,8 @@ export class TcpProxy {
         socket.on('error', () => undefined);
       }
       client.pipe(upstream);
-      // Replies are delayed in order: timers with equal delays fire in the order they were set.
       upstream.on('data', (chunk: Buffer) => {
+        // The same delay for every chunk keeps them in order.
         if (this.replyDelay > 0) setTimeout(() => client.write(chunk), this.replyDelay);
         else client.write(chunk);
       });

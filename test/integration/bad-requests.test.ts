@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
 import { freshClusterPerTest } from '../helpers/app-process.js';
 import { Client } from '../helpers/http.js';
+import { textCommand } from '../helpers/memcached.js';
+import { setEverywhere } from '../helpers/raw-items.js';
 
 const scope = freshClusterPerTest(3);
 const SECRET = 'test secret'; // the fixture's
@@ -21,6 +23,18 @@ const markedDown = async (url: string) => {
   const stats = (await (await fetch(url + '/stats')).json()) as { counters: { nodesMarkedDown?: number } };
   return stats.counters.nodesMarkedDown ?? 0;
 };
+
+/** The statuses other than 200 that `count` new users, each setting then reading a session at once, got. */
+async function failedUsers(url: string, count: number): Promise<number[]> {
+  const users = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const client = new Client(url);
+      await client.get(`/set?user=${i}`);
+      return (await client.get('/read')).status;
+    }),
+  );
+  return users.filter((status) => status !== 200);
+}
 
 describe.each([
   ['non-sticky', { sticky: false, lockingMode: 'all' }],
@@ -40,14 +54,48 @@ describe.each([
       }
     }
     expect(await markedDown(app.url)).toBe(0);
-    const users = await Promise.all(
-      Array.from({ length: 100 }, async (_, i) => {
-        const client = new Client(app.url);
-        await client.get(`/set?user=${i}`);
-        return (await client.get('/read')).status;
-      }),
-    );
-    expect(users.filter((status) => status !== 200)).toEqual([]);
+    expect(await failedUsers(app.url, 100)).toEqual([]);
+  });
+
+  it('a request setting cookie.maxAge to 100 years marks no node down; its session and other users\' are served', async () => {
+    const options = { ...modeOptions, sessionBackupAsync: false };
+    const a = await scope.start('a', options);
+    const remembered = Array.from({ length: 12 }, () => new Client(a.url));
+    for (const client of remembered) expect((await client.get('/remember?days=36500')).status).toBe(200);
+    expect(await markedDown(a.url)).toBe(0);
+    expect(await failedUsers(a.url, 50)).toEqual([]);
+    // The stored copy is readable by another app node (sticky: a takeover; non-sticky: a load).
+    const b = await scope.start('b', options);
+    remembered[0].moveTo(b.url);
+    const reply = await remembered[0].get('/read');
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.body).data.remembered).toBe(true);
+    expect(await markedDown(b.url)).toBe(0);
+  });
+
+  it('stored copies whose header holds a 10-digit ttl mark no node down', async () => {
+    const a = await scope.start('a', { ...modeOptions, sessionBackupAsync: false });
+    const clients = Array.from({ length: 40 }, () => new Client(a.url));
+    const ids: string[] = [];
+    for (const client of clients) ids.push(JSON.parse((await client.get('/set?x=1')).body).id);
+    for (const id of ids) {
+      for (const m of scope.cluster.instances) {
+        const found = /^VALUE \S+ \d+ \d+\r\n([\s\S]*)\r\nEND\r\n$/.exec(await textCommand(m.host, m.port, `get ${id}\r\n`));
+        if (found) await setEverywhere([m], id, found[1].replace(/^(\d+)\.\d+(\.\d+)?/, '$1.9999999999'));
+      }
+    }
+    // Another node loads each copy, all at once (sticky: takes it over, writing a tombstone with
+    // the copy's lifetime; non-sticky: the next read extends the copies by it).
+    const b = await scope.start('b', { ...modeOptions, sessionBackupAsync: false });
+    for (const client of clients) client.moveTo(b.url);
+    for (let round = 0; round < 2; round++) {
+      const replies = await Promise.all(clients.map((client) => client.get('/read')));
+      for (const reply of replies) {
+        expect(reply.status).toBe(200);
+        expect(JSON.parse(reply.body).data).toEqual({ x: '1' });
+      }
+    }
+    expect(await markedDown(b.url)).toBe(0);
   });
 
   it('a 2 MB session on its first request answers 413 and sets no cookie', async () => {

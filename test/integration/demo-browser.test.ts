@@ -1,7 +1,8 @@
 /**
  * The demo page in a real browser (Debian's Chromium through playwright-core): sign in, fill a
  * cart, kill the app node that served the page, then a memcached node holding the session's
- * copy; the user stays signed in with the same cart. Screenshots go to test-artifacts/.
+ * copy; the user stays signed in with the same cart. Then, at phone, narrow-desktop and desktop
+ * widths, nothing covers the Kill and Restart buttons. Screenshots go to test-artifacts/.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -42,6 +43,8 @@ afterAll(async () => {
 
 it('keeps the user signed in with the same cart while app and memcached nodes die', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const failed: string[] = [];
+  page.on('response', (response) => void (response.status() >= 400 && failed.push(`${response.status()} ${response.url()}`)));
   await page.goto(cluster.url);
   await page.fill('#name', 'Ada');
   await page.click('#login');
@@ -55,6 +58,9 @@ it('keeps the user signed in with the same cart while app and memcached nodes di
   const cart = async () => page.$$eval('#cart li', (items) => items.map((li) => li.textContent));
   const servedBy = async () => (await page.textContent('#served-by'))!;
   expect(await cart()).toEqual(['Storm jacket', 'Trail boots', 'Day pack']);
+  // Nothing the page asked for was missing (its icon included), and clients asking for /favicon.ico get no error.
+  expect(failed).toEqual([]);
+  expect((await fetch(new URL('/favicon.ico', cluster.url))).status).toBe(204);
   const first = await servedBy();
 
   // Kill the app node that served the page (the button on its card), then reload.
@@ -89,4 +95,41 @@ it('keeps the user signed in with the same cart while app and memcached nodes di
     return badge && badge.dataset.memcached !== dead;
   }, holder, { timeout: 10_000 });
   await page.screenshot({ path: 'test-artifacts/demo-3-after-memcached-kill.png', fullPage: true });
+}, 60_000);
+
+it('nothing covers a Kill or Restart button at 375, 1000 and 1280 px', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(cluster.url);
+  await page.fill('#name', 'Grace');
+  await page.click('#login');
+  await page.waitForSelector('#signed-in:not([hidden])');
+  await page.click('button.add[data-item="Day pack"]');
+  await page.waitForSelector('#cart li');
+  // Both badges shown: the app node serving the page and the memcached node holding its copy.
+  await page.waitForSelector('.node.current .badge');
+  await page.waitForSelector('.node[data-memcached] .badge');
+  // Whatever the test above left, some nodes are down too, so there are Restart buttons to check.
+  const served = (await page.textContent('#served-by'))!;
+  const idle = cluster.apps.findIndex((a) => a.name !== served && a.child?.alive());
+  if (idle >= 0) await page.evaluate((i) => fetch(`/_demo/apps/${i}/kill`, { method: 'POST' }), idle);
+  await page.waitForSelector('button[data-restart-app]');
+
+  const covered: string[] = [];
+  for (const width of [375, 1000, 1280]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.evaluate(() => new Promise(requestAnimationFrame));
+    const hidden = await page.$$eval('button[data-kill-app], button[data-restart-app], button[data-kill-memcached], button[data-restart-memcached]', (buttons) =>
+      buttons.flatMap((button) => {
+        button.scrollIntoView({ block: 'center' });
+        const box = button.getBoundingClientRect();
+        const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+        if (hit && button.contains(hit)) return [];
+        const card = (button.closest('.node') as HTMLElement).dataset;
+        return [`${button.textContent} on ${card.app ?? card.memcached} is covered by ${hit ? `<${hit.tagName.toLowerCase()} class="${hit.className}">${hit.textContent}` : 'nothing'}`];
+      }),
+    );
+    await page.screenshot({ path: `test-artifacts/demo-layout-${width}.png`, fullPage: true });
+    covered.push(...hidden.map((what) => `at ${width} px: ${what}`));
+  }
+  expect(covered).toEqual([]);
 }, 60_000);

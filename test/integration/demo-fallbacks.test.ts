@@ -38,6 +38,7 @@ function user(base: string) {
 for (const mode of ['sticky', 'non-sticky'] as const) {
   describe(`demo with only Node (${mode})`, () => {
     it('embedded memcached + built-in balancer: the user survives an app and a memcached node dying', async () => {
+      const printed: string[] = [];
       cluster = new DemoCluster({
         mode,
         lb: 'builtin',
@@ -47,7 +48,7 @@ for (const mode of ['sticky', 'non-sticky'] as const) {
         memcachedProvider: 'embedded',
         port: await freePort(),
         host: '127.0.0.1',
-        log: () => undefined,
+        log: (line) => printed.push(line),
       });
       const url = (await cluster.start()).replace(/\/$/, '');
       expect(cluster.provider).toBe('embedded');
@@ -69,8 +70,11 @@ for (const mode of ['sticky', 'non-sticky'] as const) {
 
       const holder = cluster.memcached.findIndex((m) => m.id === afterApp.json.copies[0]);
       await cluster.memcached[holder].child!.kill('SIGKILL');
-      // Give the app nodes' health checks time to take the dead node out of the ring.
-      await new Promise((r) => setTimeout(r, 1500));
+      // Until the app nodes' health checks take the dead node out of their rings (the demo prints
+      // it), a non-sticky request whose lock lives there fails.
+      const down = `memcached ${cluster.memcached[holder].id} is down, seen by`;
+      for (const until = Date.now() + 15_000; !printed.some((l) => l.startsWith(down)) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+      expect(printed.join('\n')).toContain(down);
       const afterMemcached = await ada.call('/api/cart', { item: 'pack' });
       expect(afterMemcached.status, JSON.stringify(afterMemcached.json)).toBe(200);
       expect(afterMemcached.json.session).toMatchObject({ user: 'Ada', cart: ['boots', 'jacket', 'pack'] });

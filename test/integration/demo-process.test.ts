@@ -3,6 +3,9 @@
  */
 import { expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { freePort } from '../helpers/memcached.js';
 import { Client } from '../helpers/http.js';
 
@@ -68,9 +71,9 @@ async function driveAndStop(demo: ReturnType<typeof spawn>, port: number, rememb
   server.close();
 }
 
-/** Runs the built CLI directly (no npm), in its own process group; collects its output. */
-function runCli(args: string[]) {
-  const child = spawn(process.execPath, ['dist/esm/demo/cli.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+/** Runs the built CLI directly (no npm), or another entry, in its own process group; collects its output. */
+function runCli(args: string[], entry = 'dist/esm/demo/cli.js', cwd = process.cwd()) {
+  const child = spawn(process.execPath, [entry, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const out = { text: '' };
   child.stdout!.on('data', (chunk) => (out.text += chunk));
   child.stderr!.on('data', (chunk) => (out.text += chunk));
@@ -99,7 +102,7 @@ for (const lb of ['nginx', 'builtin'] as const) {
   }, 60_000);
 }
 
-it('non-sticky banner, and the terminal reports nodes killed and back', async () => {
+it('non-sticky banner, and the terminal reports nodes killed and back, and what the app nodes saw, once each', async () => {
   const port = await freePort();
   const { child, out } = runCli(['--lb', 'builtin', '--mode', 'non-sticky', '--port', String(port)]);
   let pids: number[] = [];
@@ -110,14 +113,50 @@ it('non-sticky banner, and the terminal reports nodes killed and back', async ()
     expect(out.text).not.toMatch(/sticky proxy|sticky by/);
     const base = `http://127.0.0.1:${port}/_demo`;
     pids = ((await (await fetch(`${base}/state`)).json()) as { pids: number[] }).pids;
-    for (const path of ['apps/0/kill', 'apps/0/restart', 'memcached/1/kill', 'memcached/1/restart']) {
-      expect((await fetch(`${base}/${path}`, { method: 'POST' })).status).toBe(200);
-    }
+    const control = async (path: string) => expect((await fetch(`${base}/${path}`, { method: 'POST' })).status).toBe(200);
+    const printed = async (line: RegExp) => {
+      const until = Date.now() + 15_000;
+      while (!line.test(out.text) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(out.text).toMatch(line);
+    };
+    await control('apps/0/kill');
+    await control('apps/0/restart');
+    await control('memcached/1/kill');
+    // Every app node notices: one line naming them all.
+    await printed(/memcached n2 is down, seen by app1, app2, app3 \(3 consecutive failures, last: .+\)\n/);
+    await control('memcached/1/restart');
+    await printed(/memcached n2 is up again, seen by app1, app2, app3 \(answered a health check\)\n/);
     pids.push(...((await (await fetch(`${base}/state`)).json()) as { pids: number[] }).pids);
-    // In order, though app processes' own log lines may land between the demo's lines.
-    expect(out.text).toMatch(/app1 killed \(SIGKILL\)\n[^]*app1 is back \(pid \d+\)\n[^]*memcached n2 killed \(SIGKILL\)\n[^]*memcached n2 is back \(pid \d+, empty\)/);
+    expect(out.text).toMatch(
+      /app1 killed \(SIGKILL\)\n {2}app1 is back \(pid \d+\)\n {2}memcached n2 killed \(SIGKILL\)\n {2}memcached n2 is down, seen by [^\n]+\n {2}memcached n2 is back \(pid \d+, empty\)\n {2}memcached n2 is up again, seen by /,
+    );
+    expect(out.text.match(/n2 is down/g)).toHaveLength(1);
+    expect(out.text).not.toContain('[memcached-session-manager]');
   } finally {
     if (alive(child.pid!)) process.kill(-child.pid!, 'SIGKILL');
     for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
   }
 }, 60_000);
+
+it('in a clone never built, npm run demo transpiles src/ (saying so) and runs the demo from that', async () => {
+  const clone = mkdtempSync(path.join(tmpdir(), 'msm-demo-clone-'));
+  for (const part of ['src', 'scripts', 'package.json']) cpSync(part, path.join(clone, part), { recursive: true });
+  symlinkSync(path.resolve('node_modules'), path.join(clone, 'node_modules'));
+  const port = await freePort();
+  const { child, out } = runCli(['--lb', 'builtin', '--port', String(port)], 'scripts/demo.mjs', clone);
+  try {
+    const until = Date.now() + 60_000;
+    while (!/Open http/.test(out.text) && Date.now() < until && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    expect(out.text).toMatch(/^building the demo from src\/ \(\d+ files, transpiled without type checking\)… done in \d+\.\d s\n/);
+    expect(out.text).toMatch(/Open http/);
+    const login = await fetch(`http://127.0.0.1:${port}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"Ada"}' });
+    expect(((await login.json()) as { session: { user: string } }).session.user).toBe('Ada');
+    const closed = new Promise<void>((resolve) => child.stdout!.once('close', () => resolve()));
+    process.kill(-child.pid!, 'SIGINT');
+    await closed;
+    expect(out.text).toMatch(/stopped: every process ended, ports freed/);
+  } finally {
+    if (alive(child.pid!)) process.kill(-child.pid!, 'SIGKILL');
+    rmSync(clone, { recursive: true, force: true });
+  }
+}, 90_000);

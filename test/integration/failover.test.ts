@@ -216,6 +216,23 @@ describe('node health', () => {
     expect(app.middleware.statistics().gauges['nodeUp.n2']).toBe(1);
   });
 
+  it('a stall shorter than two deadlines (a loaded machine) does not mark a node down, however many calls were queued on it', async () => {
+    cluster = await startCluster(2);
+    const app = await inProcessApp({ memcachedNodes: cluster.nodes, operationTimeout: 300 });
+    const clients = Array.from({ length: 12 }, () => new Client(app.url));
+    for (const [i, c] of clients.entries()) await c.get(`/set?n=${i}`);
+    await cluster.instances[1].signal('SIGSTOP');
+    // Calls queue on the stalled node; when the first misses its deadline the connection is
+    // dropped, failing them all with that one error.
+    const requests = clients.map((c, i) => c.get(`/set?n=${i}-again`));
+    await sleep(330);
+    await cluster.instances[1].signal('SIGCONT');
+    await Promise.all(requests);
+    const stats = await settle(app.middleware, 1000);
+    expect(app.logs.filter((l) => /n2 is down/.test(l))).toEqual([]);
+    expect(stats.counters.nodesMarkedDown).toBe(0);
+  });
+
   it('non-sticky with every node down: clear 503 for session requests, others work, recovery without restart', async () => {
     cluster = await startCluster(2);
     const app = await inProcessApp({ memcachedNodes: cluster.nodes, sticky: false, operationTimeout: 300 });

@@ -5,12 +5,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../helpers/memcached.js';
 import { waitForListener } from '../helpers/http.js';
 import { routeCookie, standInApps, type StandInApp } from '../helpers/stand-in-apps.js';
+import { codeBlocks, readDocument } from '../helpers/readme.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -19,10 +20,9 @@ afterEach(async () => {
 
 /** The README's code block in `language`, with its two example app addresses replaced by `apps`'. */
 function readmeConfig(language: string, apps: StandInApp[]): string {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const blocks = [...readme.matchAll(new RegExp('```' + language + '\\n([\\s\\S]*?)```', 'g'))];
+  const blocks = codeBlocks(readDocument(), language);
   expect(blocks, `one ${language} block in the README`).toHaveLength(1);
-  const block = blocks[0][1];
+  const block = blocks[0];
   for (const example of ['10.0.0.11:3000', '10.0.0.12:3000']) expect(block).toContain(example);
   return block.replace('10.0.0.11:3000', apps[0].address).replace('10.0.0.12:3000', apps[1].address);
 }

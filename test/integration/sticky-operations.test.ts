@@ -200,6 +200,21 @@ describe('sticky mode operation counts (memcached stats)', () => {
     expect(await gets()).toBeGreaterThan(0);
   });
 
+  it('memcached down: new sessions beyond maxLocalSessions are all kept, and the bound holds again once their backups land, with no new session', async () => {
+    const { url, middleware } = await app({ maxLocalSessions: 5, operationTimeout: 300 });
+    for (const m of cluster.instances) await m.signal('SIGKILL');
+    const clients = Array.from({ length: 20 }, () => new Client(url));
+    for (const [i, c] of clients.entries()) expect((await c.get(`/set?n=${i}`)).status).toBe(200);
+    // Memory holds their only copies: none is dropped.
+    expect(middleware.statistics().gauges.localSessions).toBe(20);
+    for (const m of cluster.instances) await m.restart();
+    const deadline = Date.now() + 15_000;
+    while (middleware.statistics().gauges.localSessions > 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(middleware.statistics().gauges.localSessions).toBe(5);
+    // Every session is still there: dropped ones reload from their backups.
+    for (const [i, c] of clients.entries()) expect(JSON.parse((await c.get('/read')).body).n).toBe(String(i));
+  });
+
   it('removes an expired session locally and from memcached', async () => {
     const { url, middleware } = await app({ cookie: { maxAge: 1000 } });
     const client = new Client(url);

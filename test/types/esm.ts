@@ -1,7 +1,8 @@
 // A TypeScript application using the built package with Express, as users write it (ESM).
 import express from 'express';
 import expressSession from 'express-session';
-import session, { OptionError, type SessionOptions } from 'memcached-session-manager';
+import session, { OptionError, sessionMetrics, type SessionOptions } from 'memcached-session-manager';
+import { Registry } from 'prom-client';
 
 declare module 'express-session' {
   interface SessionData {
@@ -41,5 +42,8 @@ session({ secret: 's', store: memoryStore });
 session({ secret: 's', store: new expressSession.MemoryStore() });
 // @ts-expect-error lockingMode is one of MSM's values
 session({ secret: 's', lockingMode: 'sometimes' });
+
+// The metrics exporter takes the application's own prom-client registry.
+sessionMetrics(middleware, new Registry());
 
 export const checks = [data, OptionError, session.sessionMetrics, middleware.statistics().counters.backups];

@@ -5,6 +5,7 @@ import cookieSignature from 'cookie-signature';
 import { sign, SignedValues, unsign, VerifiedCookies } from '../../src/manager/signature.js';
 import { Histogram } from '../../src/manager/histogram.js';
 import { LocalSessions, type LocalSession } from '../../src/sticky/local-sessions.js';
+import { Cookie } from '../../src/manager/cookie.js';
 import { AvailableRing } from '../../src/failover/ring.js';
 import { routeOf, withRoute } from '../../src/sticky/route.js';
 import session from '../../src/index.js';
@@ -83,11 +84,66 @@ describe('bounded local store', () => {
     expect(local.peek('c')).toBeUndefined();
     expect(evicted).toBe(2);
   });
+  it('with no backup landing (memcached down), a new session over the bound costs O(1) work, not a walk over all', () => {
+    // Counts every look at a session's backup state: the work eviction does.
+    let looks = 0;
+    const counted = (body: string): LocalSession => {
+      const e = entry(body, false);
+      let inFlight = e.backupInFlight;
+      let backedUp = e.backedUp;
+      return Object.defineProperties(e, {
+        backupInFlight: { get: () => (looks++, inFlight), set: (v: boolean) => (inFlight = v) },
+        backedUp: { get: () => (looks++, backedUp), set: (v: string | undefined) => (backedUp = v) },
+      });
+    };
+    const local = new LocalSessions({ maxSessions: 500, maxBytes: Infinity }, () => undefined);
+    const sessions = 3500;
+    for (let i = 0; i < sessions; i++) local.set(`s${i}`, counted(`{"i":${i}}`));
+    expect(local.size).toBe(sessions); // nothing may be dropped: memory holds the only copies
+    expect(looks).toBeLessThanOrEqual(4 * sessions);
+  });
+  it('restores the bound once backups land, without another session arriving', () => {
+    let evicted = 0;
+    const local = new LocalSessions({ maxSessions: 3, maxBytes: Infinity }, () => evicted++);
+    const entries = Array.from({ length: 8 }, (_, i) => entry(`{"i":${i}}`, false));
+    entries.forEach((e, i) => local.set(`s${i}`, e));
+    expect(local.size).toBe(8);
+    entries.forEach((e, i) => {
+      e.backedUp = e.stored;
+      local.settled(`s${i}`);
+    });
+    expect(local.size).toBe(3);
+    expect(evicted).toBe(5);
+    // The most recently used are kept.
+    expect(['s5', 's6', 's7'].every((id) => local.peek(id))).toBe(true);
+  });
+  it('never drops a session whose backup started after it was filed as backed up', () => {
+    const local = new LocalSessions({ maxSessions: 2, maxBytes: Infinity }, () => undefined);
+    const a = entry('{"a":1}', true);
+    local.set('a', a);
+    a.backupInFlight = true; // a newer state is being backed up
+    local.set('b', entry('{"b":1}', true));
+    local.set('c', entry('{"c":1}', true));
+    expect(local.peek('a')).toBe(a);
+    expect(local.peek('b')).toBeUndefined();
+    a.backupInFlight = false;
+    local.settled('a');
+    expect(local.size).toBe(2);
+  });
   it('honours a memory budget', () => {
     const local = new LocalSessions({ maxSessions: Infinity, maxBytes: 1000 }, () => undefined);
     for (let i = 0; i < 20; i++) local.set(`s${i}`, entry(`{"v":"${'x'.repeat(100)}"}`, true));
     expect(local.totalBytes).toBeLessThanOrEqual(1000);
     expect(local.peek('s19')).toBeDefined();
+  });
+});
+
+describe('session cookie', () => {
+  it('refuses a maxAge that gives no valid date with a clear error where the app sets it', () => {
+    const cookie = new Cookie();
+    for (const ms of [NaN, Infinity, 1e300, 36_500e15]) expect(() => (cookie.maxAge = ms)).toThrow(/cookie.maxAge must be a number of milliseconds that gives a valid date/);
+    cookie.maxAge = 36_500 * 86_400_000; // 100 years is a valid date (stored capped, see MAX_LIFETIME_SECONDS)
+    expect(Math.abs(cookie.originalMaxAge! - 36_500 * 86_400_000)).toBeLessThan(1000);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { memcachedExpiration, RELATIVE_EXPIRATION_LIMIT } from '../../src/memcached/expiration.js';
+import { MAX_LIFETIME_SECONDS, memcachedExpiration, RELATIVE_EXPIRATION_LIMIT } from '../../src/memcached/expiration.js';
 import {
   checkItemSize,
   CorruptSessionError,
@@ -19,6 +19,14 @@ describe('memcached expiration arithmetic', () => {
   it('switches to an absolute Unix time above 30 days', () => {
     const ttl = RELATIVE_EXPIRATION_LIMIT + 1;
     expect(memcachedExpiration(ttl, now)).toBe(now / 1000 + ttl);
+  });
+  it('caps a lifetime at 10 years, whatever its source, so the field fits memcached\'s 32 bits', () => {
+    const tenYears = now / 1000 + MAX_LIFETIME_SECONDS;
+    expect(memcachedExpiration(100 * 365 * 86400, now)).toBe(tenYears);
+    expect(memcachedExpiration(9_999_999_999, now)).toBe(tenYears);
+    expect(memcachedExpiration(1e300, now)).toBe(tenYears);
+    // A clock far in the future still gets a field below 2^32.
+    expect(memcachedExpiration(MAX_LIFETIME_SECONDS, Date.UTC(2100, 0, 1))).toBe(2 ** 32 - 1);
   });
   it('maps timeouts of 0, below 0 or infinite to "never expires"', () => {
     expect(memcachedExpiration(0, now)).toBe(0);

@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeHealth, type HealthEvent } from '../../src/failover/node-health.js';
+import { NodeConnectionError } from '../../src/memcached/call-fault.js';
+import { DeadlineError } from '../../src/memcached/deadline.js';
+import { MemcachedResponseError, STATUS } from '../../src/memcached/response-error.js';
 
 const open: NodeHealth[] = [];
 afterEach(() => open.splice(0).forEach((h) => h.close()));
@@ -15,14 +18,51 @@ function setup(probe: (id: string) => Promise<{ pid: number; startedAt: number }
 describe('circuit breaker', () => {
   it('one or two failures do not mark a node down; three in a row do', () => {
     const { health, events } = setup(() => new Promise(() => undefined));
-    health.failed('n1', new Error('slow'));
-    health.failed('n1', new Error('slow'));
+    const slow = () => new DeadlineError('memcached n1 get', 100);
+    health.failed('n1', slow());
+    health.failed('n1', slow());
     health.succeeded('n1');
-    health.failed('n1', new Error('slow'));
-    health.failed('n1', new Error('slow'));
+    health.failed('n1', slow());
+    health.failed('n1', new NodeConnectionError('n1', 'get', new Error('connect ECONNREFUSED')));
     expect(health.isUp('n1')).toBe(true);
-    health.failed('n1', new Error('slow'));
+    health.failed('n1', slow());
     expect(health.isUp('n1')).toBe(false);
+    expect(events).toEqual([['n1', 'down']]);
+  });
+
+  it('calls failed by one event (one dropped connection, one error) count as one failure', () => {
+    const { health, events } = setup(() => new Promise(() => undefined));
+    const dropped = new DeadlineError('memcached n1 stats', 500);
+    for (let call = 0; call < 5; call++) health.failed('n1', dropped);
+    const closed = new Error('connection to memcached closed');
+    health.failed('n1', new NodeConnectionError('n1', 'get', closed));
+    health.failed('n1', new NodeConnectionError('n1', 'set', closed));
+    expect(health.isUp('n1')).toBe(true);
+    health.failed('n1', new NodeConnectionError('n1', 'get', new Error('connect ECONNREFUSED')));
+    expect(health.isUp('n1')).toBe(false);
+    expect(events).toEqual([['n1', 'down']]);
+  });
+
+  it('only connection failures and missed deadlines count: errors caused by a request never do', () => {
+    const { health, events } = setup(() => new Promise(() => undefined));
+    const slow = () => new DeadlineError('memcached n1 get', 100);
+    for (let i = 0; i < 10; i++) {
+      health.failed('n1', new RangeError('The value of "value" is out of range'));
+      health.failed('n1', new TypeError('bad argument'));
+      health.failed('n1', new MemcachedResponseError(STATUS.tooLarge, 'n1', 'set'));
+      health.failed('n1', new MemcachedResponseError(STATUS.invalid, 'n1', 'set'));
+      health.failed('n1', new MemcachedResponseError(STATUS.notStored, 'n1', 'set'));
+    }
+    expect(health.isUp('n1')).toBe(true);
+    // An error answer proves the node up: it breaks a run of failures.
+    health.failed('n1', slow());
+    health.failed('n1', slow());
+    health.failed('n1', new MemcachedResponseError(STATUS.tooLarge, 'n1', 'set'));
+    health.failed('n1', slow());
+    health.failed('n1', new RangeError('out of range'));
+    health.failed('n1', slow());
+    expect(health.isUp('n1')).toBe(true);
+    health.failed('n1', slow());
     expect(events).toEqual([['n1', 'down']]);
   });
 

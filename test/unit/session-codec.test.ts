@@ -14,7 +14,7 @@ describe('stored session validation', () => {
 
   it('accepts what the manager stores, including the express-session cookie shape', () => {
     const cookie = { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000).toISOString(), httpOnly: true, path: '/', sameSite: 'lax', secure: false, domain: 'example.test' };
-    expect(decodeSession(JSON.stringify({ cookie, user: { name: 'ada', roles: [['x']] } })).user).toEqual({ name: 'ada', roles: [['x']] });
+    expect((decodeSession(JSON.stringify({ cookie, user: { name: 'ada', roles: [['x']] } })) as { user?: unknown }).user).toEqual({ name: 'ada', roles: [['x']] });
     expect(decodeSession('{"cookie":{"originalMaxAge":null,"expires":null}}').cookie).toEqual({ originalMaxAge: null, expires: null });
   });
 

@@ -1,0 +1,64 @@
+/**
+ * Which errors count against a memcached node's health, against real memcached: only a failed
+ * connection or a missed deadline; an error caused by a request's data never does.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemcachedCluster } from '../../src/failover/cluster.js';
+import { resolveManagerSettings } from '../../src/manager/options.js';
+import { Statistics } from '../../src/manager/statistics.js';
+import { freePort, startMemcached, type MemcachedInstance } from '../helpers/memcached.js';
+
+const quiet = { info() {}, warn() {}, error() {} };
+let memcached: MemcachedInstance;
+let cluster: MemcachedCluster;
+beforeEach(async () => {
+  memcached = await startMemcached();
+  cluster = new MemcachedCluster(resolveManagerSettings({ memcachedNodes: `n1:${memcached.host}:${memcached.port}` })!, new Statistics(true), quiet);
+});
+afterEach(async () => {
+  cluster.close();
+  await memcached.stop();
+});
+
+/** Runs `op` 10 times through the breaker (3 failures in a row mark a node down), expecting each to fail. */
+async function failTenTimes(op: Parameters<MemcachedCluster['run']>[1]): Promise<unknown> {
+  let last: unknown;
+  for (let i = 0; i < 10; i++) last = await cluster.run('n1', op).then(() => expect.fail('should have failed'), (err: unknown) => err);
+  return last;
+}
+
+describe('errors caused by a request leave the node up', () => {
+  it('an expiration that does not fit the protocol (RangeError thrown while building the request)', async () => {
+    expect(await failTenTimes((client) => client.set('k', 'v', 2 ** 32))).toBeInstanceOf(RangeError);
+    expect(cluster.nodeStates()).toEqual({ n1: true });
+    await cluster.run('n1', (client) => client.set('k', 'v', 0));
+  });
+
+  it('a client-side exception thrown by the operation itself', async () => {
+    expect(
+      await failTenTimes(() => {
+        throw new TypeError('cannot read properties of undefined');
+      }),
+    ).toBeInstanceOf(TypeError);
+    expect(cluster.nodeStates()).toEqual({ n1: true });
+  });
+
+  it('a value larger than memcached accepts (E2BIG answered)', async () => {
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    expect(String(await failTenTimes((client) => client.set('big', big, 0)))).toMatch(/Value too large/);
+    expect(cluster.nodeStates()).toEqual({ n1: true });
+    expect(await cluster.run('n1', (client) => client.add('small', 'v', 0))).toBe(true);
+  });
+});
+
+describe('failures of the node count', () => {
+  it('a refused connection marks the node down after three in a row', async () => {
+    const closed = new MemcachedCluster(resolveManagerSettings({ memcachedNodes: `n1:127.0.0.1:${await freePort()}`, operationTimeout: 500 })!, new Statistics(true), quiet);
+    try {
+      for (let i = 0; i < 3; i++) await closed.run('n1', (client) => client.get('k')).catch((err: unknown) => err);
+      expect(closed.nodeStates()).toEqual({ n1: false });
+    } finally {
+      closed.close();
+    }
+  });
+});
