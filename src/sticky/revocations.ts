@@ -162,23 +162,26 @@ export class Revocations {
    * node. With `known` (what the last check that found it valid saw), the tombstone is asked for
    * only when one of its nodes' tokens changed since: a second round trip. A node that has not
    * answered `checkTimeout` ms after the turn's round trip began counts as one that is down: a
-   * tombstone on the other node still answers 'revoked'; none there answers 'unknown'. A
+   * tombstone on the other node still answers 'revoked'; none there answers 'unknown'. When no
+   * node answered in time, the check waits for them as a patient one does. A
    * `patient` check (a takeover, which then serves a copy from memcached) waits for every node
    * as long as its calls' own deadline (operationTimeout).
    */
   check(id: string, known?: RevocationMark, patient = false): Promise<RevocationCheck> {
     this.stats.inc('revocationChecks');
     const key = known?.key ?? this.key(id);
-    return new Promise((resolve) => {
-      const check = new PendingCheck(key, known?.nodes ?? this.nodesFor(id), known, resolve);
-      if (patient) {
-        if (this.pendingPatient.length === 0) setImmediate(() => void this.flush(this.take(true), Number.POSITIVE_INFINITY));
-        this.pendingPatient.push(check);
-      } else {
-        if (this.pending.length === 0) setImmediate(() => void this.flush(this.take(false), this.checkTimeout));
-        this.pending.push(check);
-      }
-    });
+    return new Promise((resolve) => this.enqueue(new PendingCheck(key, known?.nodes ?? this.nodesFor(id), known, resolve), patient));
+  }
+
+  /** Queues a check for the next flush of its kind (one per event-loop turn). */
+  private enqueue(check: PendingCheck, patient: boolean): void {
+    if (patient) {
+      if (this.pendingPatient.length === 0) setImmediate(() => void this.flush(this.take(true), Number.POSITIVE_INFINITY));
+      this.pendingPatient.push(check);
+    } else {
+      if (this.pending.length === 0) setImmediate(() => void this.flush(this.take(false), this.checkTimeout));
+      this.pending.push(check);
+    }
   }
 
   /** The checks waiting for the next flush of their kind. */
@@ -207,6 +210,11 @@ export class Revocations {
     for (const check of batch) {
       const unchanged = check.known !== undefined && !changed?.has(check);
       let state = (unchanged ? 'valid' : (check.known ? second : first).get(check.key)) ?? 'unknown';
+      // No node answered in time (a busy machine is slow everywhere): the check waits for them after all.
+      if (state === 'unknown' && check.nodes.every((node) => turn.late.has(node))) {
+        this.enqueue(check, true);
+        continue;
+      }
       if (!unchanged && state === 'valid' && check.known && allLostSince(check.known, tokens)) state = 'lost';
       // With its tokens unchanged, a check's mark is the one it came with: the session's entry
       // keeps that object instead of a new one per read.

@@ -112,7 +112,7 @@ describe('sticky mode operation counts (memcached stats)', () => {
     const { url } = await app();
     const client = new Client(url);
     await client.get('/set?visit=1');
-    const before = await sets();
+    const before = await settled(sets, 1 + 2); // the session, and the tokens of its first check
     const reply = await client.get('/login');
     expect(JSON.parse(reply.body).user).toBe('ada');
     // One session write, plus the old id's revocation tombstone and a new revocation token on its

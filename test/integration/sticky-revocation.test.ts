@@ -133,7 +133,7 @@ describe('sticky revocation across app processes', () => {
     client.cookie = onB;
     // The nodes marked down come back after a health check; the logout then goes through.
     let logout = await client.get('/logout');
-    for (let i = 0; i < 20 && logout.status !== 200; i++) {
+    for (let i = 0; i < 40 && logout.status !== 200; i++) {
       await new Promise((r) => setTimeout(r, 250));
       logout = await client.get('/logout');
     }
