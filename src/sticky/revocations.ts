@@ -210,12 +210,13 @@ export class Revocations {
     for (const check of batch) {
       const unchanged = check.known !== undefined && !changed?.has(check);
       let state = (unchanged ? 'valid' : (check.known ? second : first).get(check.key)) ?? 'unknown';
-      // No node answered in time (a busy machine is slow everywhere): the check waits for them after all.
-      if (state === 'unknown' && check.nodes.every((node) => turn.late.has(node))) {
+      // No node answered in time (a busy machine is slow everywhere), or one that did lost its data
+      // since the session's last check: the check waits for the late ones after all.
+      if (state === 'unknown' && check.nodes.some((node) => turn.late.has(node)) && (check.nodes.every((node) => turn.late.has(node)) || lostSince(check.known, tokens) > 0)) {
         this.enqueue(check, true);
         continue;
       }
-      if (!unchanged && state === 'valid' && check.known && allLostSince(check.known, tokens)) state = 'lost';
+      if (!unchanged && state === 'valid' && check.known && lostSince(check.known, tokens) === check.known.nodes.length) state = 'lost';
       // With its tokens unchanged, a check's mark is the one it came with: the session's entry
       // keeps that object instead of a new one per read.
       const mark = unchanged ? check.known : state === 'valid' || state === 'lost' ? markOf(check, tokens) : undefined;
@@ -364,11 +365,12 @@ function epochOf(token: string): string {
   return dot < 0 ? token : token.slice(0, dot);
 }
 
-/** Whether every node of `mark` answered with a token of another epoch: each lost its data since the mark. */
-function allLostSince(mark: RevocationMark, tokens: ReadonlyMap<string, string>): boolean {
-  for (let i = 0; i < mark.nodes.length; i++) {
+/** How many nodes of `mark` answered with a token of another epoch: each lost its data since the mark. */
+function lostSince(mark: RevocationMark | undefined, tokens: ReadonlyMap<string, string>): number {
+  let lost = 0;
+  for (let i = 0; mark && i < mark.nodes.length; i++) {
     const token = tokens.get(mark.nodes[i]);
-    if (token === undefined || epochOf(token) === epochOf(mark.tokens[i])) return false;
+    if (token !== undefined && epochOf(token) !== epochOf(mark.tokens[i])) lost++;
   }
-  return true;
+  return lost;
 }

@@ -268,10 +268,11 @@ export class StickyMode implements SessionMode {
    * not at all while its nodes' tokens, read less than `revocationCheckInterval` ago, are
    * unchanged. When no tombstone node can say, the session is served (sticky mode stays available
    * while memcached is not) and checked again next time.
+   * `patient` (background checks): wait for every node as long as operationTimeout.
    */
-  private notRevoked(id: string, entry: LocalSession): true | Promise<boolean> {
+  private notRevoked(id: string, entry: LocalSession, patient = false): true | Promise<boolean> {
     if (this.revocations.unchangedWithin(entry.revocation, this.settings.revocationCheckInterval)) return true;
-    return this.revocations.check(id, entry.revocation).then(({ state, mark }) => {
+    return this.revocations.check(id, entry.revocation, patient).then(({ state, mark }) => {
       if (state === 'lost') return this.revalidate(id, entry, mark);
       if (state === 'valid') entry.revocation = mark;
       if (state !== 'revoked') return true;
@@ -287,7 +288,8 @@ export class StickyMode implements SessionMode {
    * noticed (see `revalidate`); without one, its next check could not tell.
    */
   private markSoon(id: string, entry: LocalSession): void {
-    if (entry.revocation === undefined) void this.notRevoked(id, entry);
+    // Patient: no request waits for it, and a check that misses revocationCheckTimeout leaves no mark.
+    if (entry.revocation === undefined) void Promise.resolve(this.notRevoked(id, entry, true)).catch(() => undefined);
   }
 
   /**
@@ -295,14 +297,16 @@ export class StickyMode implements SessionMode {
    * served only if memcached still holds a copy under its id. A takeover elsewhere and a destroy
    * delete that copy, so without one the session may have been revoked: it is dropped (the user
    * gets a fresh session), even though a copy lost in the same restarts looks the same. When the
-   * copy cannot be read, it is served and checked again next request.
+   * copy cannot be read, the request fails with SessionStoreUnavailableError (503) and the session
+   * is kept, to be checked again on its next request.
    */
   private async revalidate(id: string, entry: LocalSession, mark: RevocationMark | undefined): Promise<boolean> {
     const found = await this.copies.read(this.key(id)).then(
       (result) => result.copy !== undefined,
-      () => undefined,
+      (err: unknown) => {
+        throw new SessionStoreUnavailableError('the session\'s revocation data was lost and its copy could not be read', err);
+      },
     );
-    if (found === undefined) return true;
     if (found) {
       this.stats.inc('sessionsRevalidated');
       entry.revocation = mark;
@@ -497,7 +501,7 @@ export class StickyMode implements SessionMode {
    * lost revocation data, that copy is what revalidation looks for).
    */
   private async relocateOne(id: string, entry: LocalSession): Promise<void> {
-    const allowed = this.notRevoked(id, entry);
+    const allowed = this.notRevoked(id, entry, true);
     if (allowed !== true && !(await allowed)) return;
     if (this.local.peek(id) === entry) await this.backup(id, entry);
   }

@@ -182,7 +182,16 @@ describe('chaos, sticky mode: revocations when both tombstone nodes restart empt
     const timeline = { ...base, fault: async () => void (await Promise.all([cluster!.memcached[0].restart(), cluster!.memcached[1].restart()])) };
     const report = await runLoad(cluster, timeline, 500, CONCURRENCY);
     let served = 0;
-    for (const cookie of revoked) for (const app of cluster.liveApps()) if ((await visit(app.url, '/read', cookie)).user) served++;
+    for (const [i, cookie] of revoked.entries()) {
+      for (const app of cluster.liveApps()) {
+        if (!(await visit(app.url, '/read', cookie)).user) continue;
+        served++;
+        console.log(`scenario 8: revoked session u${i} (${i % 2 === 0 ? 'taken over' : 'destroyed'}) served again by ${app.url}`);
+      }
+    }
+    const counters = await Promise.all(cluster.liveApps().map(async (app) => ((await (await fetch(`${app.url}/stats`)).json()) as { counters: Record<string, number> }).counters));
+    const total = (name: string) => counters.reduce((sum, c) => sum + (c[name] ?? 0), 0);
+    console.log(`scenario 8: sessionsRevalidated ${total('sessionsRevalidated')}, revalidationsRefused ${total('revalidationsRefused')}, revokedSessionsRefused ${total('revokedSessionsRefused')}`);
     rows.push(
       `| sticky | 8. restart n1 and n2 empty at once (120 revoked sessions held in memory; ${served} served again) | ${report.requests} | ${report.failed} | ${report.retried} | ${percentile99(report.faultLatencies).toFixed(0)} | ${report.lostSessions} | ${report.violations.length} |`,
     );
