@@ -112,9 +112,13 @@ export class MemcachedCluster {
     return this.ring.generation;
   }
 
-  /** Every configured node in the order `key` prefers them, whatever their health (the same in every process). */
-  preference(key: string): string[] {
-    return this.ring.preference(key);
+  /**
+   * Every configured node in the order `key` prefers them, whatever their health (the same in
+   * every process), failover nodes last; without them with `regularOnly` (each app server may
+   * name its own failover nodes).
+   */
+  preference(key: string, regularOnly = false): string[] {
+    return this.ring.preference(key, regularOnly);
   }
 
   /**
@@ -127,15 +131,15 @@ export class MemcachedCluster {
 
   /**
    * Whether a key's copies could all be on nodes that were down, when reading `readNodes` found
-   * none. Copies always go to the first up nodes of the key's preference order, two at most;
-   * they can both be out of reach only if two or more nodes ranked before the last node read
-   * were skipped. Judged from the nodes the read chose, not from health now: nodes may have come
-   * back while it ran.
+   * none. Copies always go to the first up nodes of the key's preference order (`copies` of
+   * them: sticky mode keeps one, non-sticky two); they can all be out of reach only if at least
+   * `copies` nodes ranked before the last node read were skipped. Judged from the nodes the read
+   * chose, not from health now: nodes may have come back while it ran.
    */
-  mayHideCopies(key: string, readNodes: readonly string[]): boolean {
+  mayHideCopies(key: string, readNodes: readonly string[], copies: number): boolean {
     const order = this.ring.preference(key);
     const last = readNodes.length ? Math.max(...readNodes.map((n) => order.indexOf(n))) : order.length;
-    return order.slice(0, last).filter((id) => !readNodes.includes(id)).length >= 2;
+    return order.slice(0, last).filter((id) => !readNodes.includes(id)).length >= copies;
   }
 
   /** Node ids and whether each is up. */

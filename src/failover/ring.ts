@@ -71,10 +71,10 @@ export class AvailableRing {
     return this.ranges.get(key, Math.min(count, this.ids.length));
   }
 
-  /** Every node in the order a key prefers them (regular nodes by the full ring, then failover nodes). */
-  preference(key: string): string[] {
+  /** Every node in the order a key prefers them (regular nodes by the full ring, then failover nodes unless `regularOnly`). */
+  preference(key: string, regularOnly = false): string[] {
     const regular = this.regular.length > 1 ? this.fullOrder.get(key, this.regular.length) : [...this.regular];
-    return [...regular, ...this.failover];
+    return regularOnly ? regular : [...regular, ...this.failover];
   }
 
   /** Node ids currently in the ring. */

@@ -289,7 +289,7 @@ export class SessionCopies {
       this.stats.inc('loadFailures');
       throw new SessionStoreUnavailableError(`memcached node(s) ${result.failed.join(', ')} could not be read`);
     }
-    if (!result.copy && this.cluster.mayHideCopies(key, asked)) {
+    if (!result.copy && this.cluster.mayHideCopies(key, asked, this.copiesKept)) {
       this.stats.inc('loadFailures');
       throw new SessionStoreUnavailableError('the session\'s copies may be on memcached nodes that are down');
     }

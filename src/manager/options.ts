@@ -111,6 +111,13 @@ export interface SessionOptions {
    * its revocation (destroy, regenerate or takeover on another node). Default 0: checked on every request.
    */
   revocationCheckInterval?: number;
+  /**
+   * Sticky mode: how long (ms) a revocation check waits for a tombstone node before counting it as
+   * not answering (as if it were down: a tombstone on another node still refuses the session; with
+   * none found, the session is served and checked again on its next request). Default 50, at most
+   * `operationTimeout`.
+   */
+  revocationCheckTimeout?: number;
 }
 
 /** The values `lockingMode` accepts; `uriPattern:` is followed by a regular expression matched against the path. */
@@ -159,6 +166,7 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
   lockFailure: 'memcached',
   requestDeadline: 'memcached',
   revocationCheckInterval: 'memcached',
+  revocationCheckTimeout: 'memcached',
 };
 
 /** Validated MSM settings (present only when `memcachedNodes` is given). */
@@ -186,6 +194,7 @@ export interface ManagerSettings {
   lockFailOpen: boolean;
   requestDeadline: number;
   revocationCheckInterval: number;
+  revocationCheckTimeout: number;
 }
 
 /** Thrown at startup for an invalid option; the message names the option. */
@@ -355,6 +364,13 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     throw new OptionError('revocationCheckInterval', `must be a number of ms from 0 to 2147483647, got ${describe(revocationCheckInterval)}`);
   }
   const operationTimeout = positiveNumber(options, 'operationTimeout', 1000, MAX_TIMER_MS);
+  const revocationCheckTimeout = positiveNumber(options, 'revocationCheckTimeout', Math.min(50, operationTimeout));
+  if (revocationCheckTimeout > operationTimeout) {
+    throw new OptionError('revocationCheckTimeout', `must be at most operationTimeout (${operationTimeout} ms), got ${revocationCheckTimeout}`);
+  }
+  if (options.revocationCheckTimeout !== undefined && !sticky) {
+    throw new OptionError('revocationCheckTimeout', 'only applies to sticky mode (sticky: true)');
+  }
   const requestDeadline = positiveNumber(options, 'requestDeadline', Math.min(2 * operationTimeout, MAX_TIMER_MS), MAX_TIMER_MS);
   if (requestDeadline < operationTimeout) {
     throw new OptionError('requestDeadline', `must be at least operationTimeout (${operationTimeout} ms): one memcached operation may take that long, got ${requestDeadline}`);
@@ -387,6 +403,7 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     lockFailOpen: lockFailure === 'open',
     requestDeadline,
     revocationCheckInterval,
+    revocationCheckTimeout,
   };
 }
 

@@ -37,6 +37,9 @@ export const COUNTERS = [
   'revocations',
   'revocationChecks',
   'revokedSessionsRefused',
+  'revocationCheckTimeouts',
+  'sessionsRevalidated',
+  'revalidationsRefused',
 ] as const;
 
 /** Operations whose latency is recorded. */

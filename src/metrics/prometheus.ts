@@ -45,6 +45,9 @@ const COUNTER_HELP: Record<CounterName, string> = {
   revocations: 'Revocation tombstones written (destroy, regenerate, takeover of an old id; sticky mode)',
   revocationChecks: 'Tombstone checks made before serving a session (sticky mode)',
   revokedSessionsRefused: 'Sessions refused because another node revoked them (sticky mode)',
+  revocationCheckTimeouts: 'Tombstone nodes that missed revocationCheckTimeout in a check (the node counts as not answering; sticky mode)',
+  sessionsRevalidated: 'Sessions served after their revocation data was lost, because memcached still held their copy (sticky mode)',
+  revalidationsRefused: 'Sessions dropped because their revocation data was lost and memcached held no copy of them (sticky mode)',
 };
 
 /**

@@ -1,14 +1,21 @@
 import { randomToken } from '../manager/random-token.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
+import type { NodeClient } from '../memcached/node-client.js';
 import type { Statistics } from '../manager/statistics.js';
 import { memcachedExpiration } from '../memcached/expiration.js';
 import type { Sealing } from '../memcached/sealing.js';
+import { DeadlineError } from '../memcached/deadline.js';
 
 /** Nodes that hold each tombstone: two, so one node that is down or restarted empty loses none. */
 const TOMBSTONE_NODES = 2;
 
-/** What a check found: revoked, not revoked, or unknown (a tombstone node did not answer, none had one). */
-export type RevocationState = 'revoked' | 'valid' | 'unknown';
+/**
+ * What a check found: revoked, not revoked, unknown (a tombstone node did not answer, none had
+ * one), or lost: no tombstone, but every tombstone node lost its revocation data (restarted
+ * empty, flushed) since the check that last found the id valid, so a tombstone written meanwhile
+ * may be gone; the caller must find the id valid some other way before serving it.
+ */
+export type RevocationState = 'revoked' | 'valid' | 'unknown' | 'lost';
 
 /**
  * What a check that found an id valid saw on its tombstone nodes: each node's revocation token,
@@ -21,7 +28,7 @@ export interface RevocationMark {
   readonly tokens: readonly string[];
 }
 
-/** A check's answer; `mark` when the id was found valid. */
+/** A check's answer; `mark` when the id was found valid (or lost: the mark to keep once it is found valid otherwise). */
 export interface RevocationCheck {
   state: RevocationState;
   mark?: RevocationMark;
@@ -45,6 +52,12 @@ class PendingCheck {
   ) {}
 }
 
+/** One turn's round trips: when the current one gives up on a node, and the nodes that already missed a deadline. */
+class Turn {
+  readonly late = new Set<string>();
+  constructor(public until: number) {}
+}
+
 /** A node's revocation token as last read (undefined: the node had none), and when the read was sent. */
 interface SeenToken {
   token: string | undefined;
@@ -54,27 +67,36 @@ interface SeenToken {
 /**
  * Revocation tombstones for sticky mode: a session id destroyed, regenerated or taken over
  * (renamed) gets a small `<prefix>revoked:<keyed hash of id>` item, so no process serves the id from
- * its memory afterwards. Tombstones go to the first nodes of the key's order on the FULL ring,
- * not on this process's view of which nodes are up: processes may disagree about health, and
- * must still look in the same places.
+ * its memory afterwards. Tombstones go to nodes chosen on the FULL ring (see nodesFor), not on
+ * this process's view of which nodes are up: processes may disagree about health, and must
+ * still look in the same places.
  *
- * Each node also holds a revocation token (`<prefix>revoked:token`), replaced by a random one
- * after every tombstone written there (same connection, same write: memcached applies them in
- * order). A session found valid remembers its nodes' tokens; while they are unchanged, its check
- * is one token get per node, shared by every check of the event-loop turn, instead of a tombstone
- * get per session. Checks made in one turn are batched: one pipelined round trip per node.
+ * Each node also holds a revocation token (`<prefix>revoked:token`, `<epoch>.<random>`), whose
+ * random part is replaced after every tombstone written there (same connection: memcached applies
+ * them in order). A session found valid remembers its nodes' tokens; while they are unchanged, its
+ * check is one token get per node, shared by every check of the event-loop turn, instead of a
+ * tombstone get per session. Checks made in one turn are batched: one pipelined round trip per
+ * node. A node found without a token gets one with a new epoch: it lost its data (restart, flush),
+ * tombstones included, and a session whose nodes all did so since its last check is 'lost'.
  */
 export class Revocations {
   private pending: PendingCheck[] = [];
+  /** Checks that wait for every node's answer (takeovers): a batch of their own. */
+  private pendingPatient: PendingCheck[] = [];
   private readonly seen = new Map<string, SeenToken>();
   private readonly tokenKey: string;
   /** Each node's token as last read, sealed and opened: an unchanged token is not opened again. */
   private readonly opened = new Map<string, { sealed: Buffer; token: string | undefined }>();
 
+  /**
+   * @param checkTimeout how long (ms) a check waits for a node: one that has not answered by then
+   *   counts as not answering (see `check`).
+   */
   constructor(
     private readonly cluster: MemcachedCluster,
     private readonly stats: Statistics,
     private readonly sealing: Sealing,
+    private readonly checkTimeout: number,
   ) {
     this.tokenKey = `${sealing.prefix}revoked:token`;
   }
@@ -96,7 +118,21 @@ export class Revocations {
     return token;
   }
 
-  private nodesFor(key: string): string[] {
+  /**
+   * The tombstone nodes of `id`: the two after the first node of its copy's order on the full ring
+   * (the node its copy lives on while every node is up). Losing both tombstones then leaves the
+   * copy's node, where a takeover or destroy deleted the copy, to tell a revoked session from a
+   * valid one (see RevocationState 'lost'). Failover nodes only with fewer than three regular
+   * nodes (as the first ones of the order), so every process looks in the same places.
+   */
+  private nodesFor(id: string): string[] {
+    return this.nodesOf(this.sealing.sessionKey(id));
+  }
+
+  /** The tombstone nodes of the session whose copy is stored under `key` (see nodesFor). */
+  private nodesOf(key: string): string[] {
+    const regular = this.cluster.preference(key, true);
+    if (regular.length > TOMBSTONE_NODES) return regular.slice(1, 1 + TOMBSTONE_NODES);
     return this.cluster.preference(key).slice(0, TOMBSTONE_NODES);
   }
 
@@ -108,15 +144,23 @@ export class Revocations {
    */
   async revoke(id: string, ttlSeconds: number): Promise<boolean> {
     const expiration = memcachedExpiration(ttlSeconds);
-    const write = (key: string) =>
+    const write = (tombstoneKey: string, sessionKey: string) =>
       Promise.allSettled(
-        this.nodesFor(key).map((node) =>
-          this.cluster.run(node, (client) =>
-            Promise.all([client.set(key, this.sealing.seal(key, '1'), expiration), client.set(this.tokenKey, this.sealing.seal(this.tokenKey, newToken()), 0)]),
-          ),
+        this.nodesOf(sessionKey).map((node) =>
+          this.cluster.run(node, async (client) => {
+            // In order on one connection: the token read is of a node that already holds the tombstone.
+            const [, current] = await Promise.all([client.set(tombstoneKey, this.sealing.seal(tombstoneKey, '1'), expiration), client.gets(this.tokenKey)]);
+            const token = current ? this.openToken(node, current.value) : undefined;
+            // Refused only when the token changed meanwhile (another tombstone, or a restart): changed either way.
+            await client.storeIf(this.tokenKey, this.sealing.seal(this.tokenKey, token ? nextToken(token) : newToken()), 0, current?.cas);
+          }),
         ),
       );
-    const [answers] = await Promise.all([write(this.key(id)), ...this.sealing.olderTombstoneKeys(id).map(write)]);
+    const older = this.sealing.olderSessionKeys(id);
+    const [answers] = await Promise.all([
+      write(this.key(id), this.sealing.sessionKey(id)),
+      ...this.sealing.olderTombstoneKeys(id).map((key, i) => write(key, older[i])),
+    ]);
     this.stats.inc('revocations');
     return answers.some((answer) => answer.status === 'fulfilled');
   }
@@ -139,34 +183,66 @@ export class Revocations {
   /**
    * Whether `id` was revoked; checks made in the same event-loop turn share one round trip per
    * node. With `known` (what the last check that found it valid saw), the tombstone is asked for
-   * only when one of its nodes' tokens changed since: a second round trip.
+   * only when one of its nodes' tokens changed since: a second round trip. A node that has not
+   * answered `checkTimeout` ms after the turn's round trip began counts as one that is down: a
+   * tombstone on the other node still answers 'revoked'; none there answers 'unknown'. When no
+   * node answered in time, the check waits for them as a patient one does. A
+   * `patient` check (a takeover, which then serves a copy from memcached) waits for every node
+   * as long as its calls' own deadline (operationTimeout).
    */
-  check(id: string, known?: RevocationMark): Promise<RevocationCheck> {
+  check(id: string, known?: RevocationMark, patient = false): Promise<RevocationCheck> {
     this.stats.inc('revocationChecks');
     const key = known?.key ?? this.key(id);
-    return new Promise((resolve) => {
-      if (this.pending.length === 0) setImmediate(() => void this.flush());
-      this.pending.push(new PendingCheck(key, known?.nodes ?? this.nodesFor(key), known, resolve));
-    });
+    return new Promise((resolve) => this.enqueue(new PendingCheck(key, known?.nodes ?? this.nodesFor(id), known, resolve), patient));
   }
 
-  private async flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
+  /** Queues a check for the next flush of its kind (one per event-loop turn). */
+  private enqueue(check: PendingCheck, patient: boolean): void {
+    if (patient) {
+      if (this.pendingPatient.length === 0) setImmediate(() => void this.flush(this.take(true), Number.POSITIVE_INFINITY));
+      this.pendingPatient.push(check);
+    } else {
+      if (this.pending.length === 0) setImmediate(() => void this.flush(this.take(false), this.checkTimeout));
+      this.pending.push(check);
+    }
+  }
+
+  /** The checks waiting for the next flush of their kind. */
+  private take(patient: boolean): PendingCheck[] {
+    const batch = patient ? this.pendingPatient : this.pending;
+    if (patient) this.pendingPatient = [];
+    else this.pending = [];
+    return batch;
+  }
+
+  private async flush(batch: PendingCheck[], timeout: number): Promise<void> {
     // Every node's token, and in the same round trip the tombstones of ids checked for the first time.
     // Plain loops and no empty lookups: this runs for every strict sticky read.
     let firstChecks: PendingCheck[] | undefined;
     for (const check of batch) if (!check.known) (firstChecks ??= []).push(check);
-    const [tokens, first] = await Promise.all([this.readTokens(batch), firstChecks ? this.readTombstones(firstChecks) : NO_STATES]);
+    const turn = new Turn(performance.now() + timeout);
+    const [tokens, first] = await Promise.all([
+      this.readTokens(batch, turn),
+      firstChecks ? this.readTombstones(firstChecks, turn) : NO_STATES,
+    ]);
     let changed: Set<PendingCheck> | undefined;
     for (const check of batch) if (check.known && !tokensUnchanged(check.known, tokens)) (changed ??= new Set()).add(check);
-    const second = changed ? await this.readTombstones([...changed]) : NO_STATES;
+    // The second round trip has a deadline of its own; a node that missed the first is not asked again.
+    turn.until = performance.now() + timeout;
+    const second = changed ? await this.readTombstones([...changed], turn) : NO_STATES;
     for (const check of batch) {
       const unchanged = check.known !== undefined && !changed?.has(check);
-      const state = (unchanged ? 'valid' : (check.known ? second : first).get(check.key)) ?? 'unknown';
+      let state = (unchanged ? 'valid' : (check.known ? second : first).get(check.key)) ?? 'unknown';
+      // No node answered in time (a busy machine is slow everywhere), or one that did lost its data
+      // since the session's last check: the check waits for the late ones after all.
+      if (state === 'unknown' && check.nodes.some((node) => turn.late.has(node)) && (check.nodes.every((node) => turn.late.has(node)) || lostSince(check.known, tokens) > 0)) {
+        this.enqueue(check, true);
+        continue;
+      }
+      if (!unchanged && state === 'valid' && check.known && lostSince(check.known, tokens) === check.known.nodes.length) state = 'lost';
       // With its tokens unchanged, a check's mark is the one it came with: the session's entry
       // keeps that object instead of a new one per read.
-      const mark = unchanged ? check.known : state === 'valid' ? markOf(check, tokens) : undefined;
+      const mark = unchanged ? check.known : state === 'valid' || state === 'lost' ? markOf(check, tokens) : undefined;
       check.resolve(new CheckAnswer(state, mark));
     }
   }
@@ -175,26 +251,67 @@ export class Revocations {
    * The current token of every node of the batch (absent: the node did not answer). A node
    * without one (new, restarted, evicted) is given one.
    */
-  private async readTokens(batch: PendingCheck[]): Promise<Map<string, string>> {
+  private async readTokens(batch: PendingCheck[], turn: Turn): Promise<Map<string, string>> {
     const nodes = new Set<string>();
     for (const check of batch) for (const node of check.nodes) nodes.add(node);
     const readAt = Date.now();
     const tokens = new Map<string, string>();
-    await Promise.all(Array.from(nodes, (node) => this.readToken(node, readAt, tokens)));
+    await Promise.all(Array.from(nodes, (node) => this.readToken(node, readAt, tokens, turn)));
     return tokens;
   }
 
+  /**
+   * Runs `op` on `node`, giving up (DeadlineError) at the turn's deadline; the call itself goes on
+   * under its own deadline (operationTimeout), so a node is never counted down for missing this one.
+   */
+  private ask<T>(node: string, turn: Turn, op: (client: NodeClient) => Promise<T>): Promise<T> {
+    const what = `revocation check on ${node}`;
+    if (turn.late.has(node)) return Promise.reject(new DeadlineError(what, this.checkTimeout));
+    const work = this.cluster.run(node, op);
+    if (turn.until === Number.POSITIVE_INFINITY) return work;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      // Timers run before the poll for I/O: an answer that arrived while the event loop was busy is
+      // read (setImmediate runs after the poll) before the node is declared late.
+      const timer = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (settled) return;
+            settled = true;
+            if (!turn.late.has(node)) {
+              turn.late.add(node);
+              this.stats.inc('revocationCheckTimeouts');
+            }
+            reject(new DeadlineError(what, this.checkTimeout));
+          }),
+        Math.max(0, turn.until - performance.now()),
+      );
+      work.then(
+        (value) => {
+          clearTimeout(timer);
+          if (!settled) resolve(value);
+          settled = true;
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (!settled) reject(err);
+          settled = true;
+        },
+      );
+    });
+  }
+
   /** Reads one node's token into `tokens` and records it as seen; a node that did not answer is forgotten. */
-  private async readToken(node: string, readAt: number, tokens: Map<string, string>): Promise<void> {
+  private async readToken(node: string, readAt: number, tokens: Map<string, string>, turn: Turn): Promise<void> {
     try {
-      const value = await this.cluster.run(node, (client) => client.get(this.tokenKey));
+      const value = await this.ask(node, turn, (client) => client.get(this.tokenKey));
       let token = value ? this.openToken(node, value) : undefined;
       if (!value) {
         // A token this add creates was there before any later tombstone (those replace it): as
         // good as one read. If the add is refused, a tombstone may have come meanwhile: none.
         const created = newToken();
         const sealed = this.sealing.seal(this.tokenKey, created);
-        if (await this.cluster.run(node, (client) => client.add(this.tokenKey, sealed, 0))) {
+        if (await this.ask(node, turn, (client) => client.add(this.tokenKey, sealed, 0))) {
           token = created;
           this.opened.set(node, { sealed, token });
         }
@@ -212,7 +329,7 @@ export class Revocations {
   }
 
   /** The tombstone state of each key: revoked when a node holds it, unknown when a node did not answer. */
-  private async readTombstones(checks: PendingCheck[]): Promise<ReadonlyMap<string, RevocationState>> {
+  private async readTombstones(checks: PendingCheck[], turn: Turn): Promise<ReadonlyMap<string, RevocationState>> {
     const states = new Map<string, RevocationState>();
     if (checks.length === 0) return states;
     const byNode = new Map<string, Set<string>>();
@@ -228,7 +345,7 @@ export class Revocations {
         const list = [...keys];
         try {
           // memjs has no multi-get: gets issued together are pipelined on the node's one connection.
-          const values = await this.cluster.run(node, (client) => Promise.all(list.map((key) => client.get(key))));
+          const values = await this.ask(node, turn, (client) => Promise.all(list.map((key) => client.get(key))));
           // Any item under a tombstone key revokes, opened or not: one that fails to open was put
           // there by whoever can delete the session anyway, and honouring it errs on the safe side.
           list.forEach((key, i) => values[i] !== null && states.set(key, 'revoked'));
@@ -257,7 +374,32 @@ function markOf(check: PendingCheck, tokens: ReadonlyMap<string, string>): Revoc
   return seen.every((t) => t !== undefined) ? { key: check.key, nodes: check.nodes, tokens: seen as string[] } : undefined;
 }
 
-/** A fresh revocation token: random, so a token never comes back once replaced. */
+/**
+ * A node's revocation token: `<epoch>.<random>`. The epoch is drawn when a node has no token (it is
+ * new, or lost its data) and kept by every tombstone written there, which replaces the random
+ * part: a token never comes back once replaced, and a new epoch means the node lost its data.
+ */
 function newToken(): string {
-  return randomToken(12);
+  return `${randomToken(9)}.${randomToken(12)}`;
+}
+
+/** The token after one more tombstone on its node: same epoch, new random part. */
+function nextToken(token: string): string {
+  return `${epochOf(token)}.${randomToken(12)}`;
+}
+
+/** The epoch of a token (a token without one, written by an earlier version, is its own epoch). */
+function epochOf(token: string): string {
+  const dot = token.indexOf('.');
+  return dot < 0 ? token : token.slice(0, dot);
+}
+
+/** How many nodes of `mark` answered with a token of another epoch: each lost its data since the mark. */
+function lostSince(mark: RevocationMark | undefined, tokens: ReadonlyMap<string, string>): number {
+  let lost = 0;
+  for (let i = 0; mark && i < mark.nodes.length; i++) {
+    const token = tokens.get(mark.nodes[i]);
+    if (token !== undefined && epochOf(token) !== epochOf(mark.tokens[i])) lost++;
+  }
+  return lost;
 }

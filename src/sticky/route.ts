@@ -9,12 +9,6 @@ export function withRoute(id: string, route: string): string {
   return `${id}.${route}`;
 }
 
-/** The id moved to `route`: its old route, if any, is replaced. */
-export function rerouted(id: string, route: string): string {
-  const dot = id.lastIndexOf('.');
-  return withRoute(dot > 0 ? id.slice(0, dot) : id, route);
-}
-
 /** The route an id carries, or undefined. */
 export function routeOf(id: string): string | undefined {
   const dot = id.lastIndexOf('.');

@@ -15,6 +15,7 @@ import { sealedCopies } from '../memcached/copy-codec.js';
 import { OlderCopies } from '../failover/older-copies.js';
 import { Relocator } from '../failover/relocation.js';
 import { withDeadline } from '../memcached/deadline.js';
+import { SessionStoreUnavailableError } from '../manager/errors.js';
 import {
   attributesJson,
   checkItemSize,
@@ -26,9 +27,9 @@ import {
 } from '../memcached/session-codec.js';
 import { LocalSessions, type LocalSession } from './local-sessions.js';
 import { stageEnd, stageStart } from '../manager/stage-timer.js';
-import { rerouted, routeOf } from './route.js';
+import { routeOf, withRoute } from './route.js';
 import { BoundedSet } from './bounded-set.js';
-import { Revocations } from './revocations.js';
+import { Revocations, type RevocationMark } from './revocations.js';
 
 /** How often expired local sessions are swept, in ms. */
 const SWEEP_INTERVAL = 60_000;
@@ -78,7 +79,7 @@ export class StickyMode implements SessionMode {
     this.older = new OlderCopies(settings, cluster, stats, this.copies, 1);
     this.relocator = new Relocator(stats, logger);
     this.warnings = new ThrottledWarnings(logger);
-    this.revocations = new Revocations(cluster, stats, settings.sealing);
+    this.revocations = new Revocations(cluster, stats, settings.sealing, settings.revocationCheckTimeout);
     stats.gauge('localSessions', () => this.local.size);
     stats.gauge('localBytes', () => this.local.totalBytes);
     cluster.onHealthChange((node, event) => this.relocate(node, event));
@@ -131,6 +132,7 @@ export class StickyMode implements SessionMode {
     entry.cookie = cookie;
     entry.expiresAt = this.expiryOf(cookie);
     this.local.set(id, entry);
+    this.markSoon(id, entry);
 
     if (this.isBackedUp(id, entry)) {
       this.stats.inc('backupsSkippedUnchanged');
@@ -170,16 +172,22 @@ export class StickyMode implements SessionMode {
   }
 
   /**
-   * Deletes the session and writes its revocation tombstone, so no process serves the id from
-   * memory afterwards (regenerate and logout come here too). Resolves once both are done.
+   * Writes the session's revocation tombstone, so no process serves the id from memory
+   * afterwards, then deletes the session (regenerate and logout come here too). Resolves once
+   * both are done; rejects with SessionStoreUnavailableError (503), the session left as it was,
+   * when no tombstone node took the tombstone: a logout is reported only once it is recorded.
    */
   async destroy(id: string): Promise<void> {
+    const held = this.local.peek(id);
+    const ttl = held ? this.remainingSeconds(held.expiresAt) : await this.tombstoneTtlOfStored(id);
+    if (!(await this.revocations.revoke(id, ttl))) {
+      throw new SessionStoreUnavailableError('the session could not be revoked: no memcached node took its tombstone');
+    }
     const entry = this.local.delete(id);
     this.evicted.delete(id);
     // A backup still in flight must land before the delete, or it would resurrect the session.
     await this.chains.get(id);
-    const ttl = entry ? this.remainingSeconds(entry.expiresAt) : await this.tombstoneTtlOfStored(id);
-    await Promise.all([this.revocations.revoke(id, ttl), this.deleteCopy(id, entry?.backupNode)]);
+    await this.deleteCopy(id, entry?.backupNode);
   }
 
   async close(): Promise<void> {
@@ -256,16 +264,58 @@ export class StickyMode implements SessionMode {
    * not at all while its nodes' tokens, read less than `revocationCheckInterval` ago, are
    * unchanged. When no tombstone node can say, the session is served (sticky mode stays available
    * while memcached is not) and checked again next time.
+   * `patient` (background checks): wait for every node as long as operationTimeout.
    */
-  private notRevoked(id: string, entry: LocalSession): true | Promise<boolean> {
+  private notRevoked(id: string, entry: LocalSession, patient = false): true | Promise<boolean> {
     if (this.revocations.unchangedWithin(entry.revocation, this.settings.revocationCheckInterval)) return true;
-    return this.revocations.check(id, entry.revocation).then(({ state, mark }) => {
+    return this.revocations.check(id, entry.revocation, patient).then(({ state, mark }) => {
+      if (state === 'lost') return this.revalidate(id, entry, mark);
       if (state === 'valid') entry.revocation = mark;
       if (state !== 'revoked') return true;
       this.stats.inc('revokedSessionsRefused');
-      if (this.local.peek(id) === entry) this.local.delete(id);
+      this.drop(id, entry);
       return false;
     });
+  }
+
+  /**
+   * Checks a session held here that has no revocation mark yet (new, or just taken over) right
+   * away, in the background: from its mark on, a restart that empties its tombstone nodes is
+   * noticed (see `revalidate`); without one, its next check could not tell.
+   */
+  private markSoon(id: string, entry: LocalSession): void {
+    // Patient: no request waits for it, and a check that misses revocationCheckTimeout leaves no mark.
+    if (entry.revocation === undefined) void Promise.resolve(this.notRevoked(id, entry, true)).catch(() => undefined);
+  }
+
+  /**
+   * A session whose tombstone nodes all lost their revocation data since it was last found valid:
+   * served only if memcached still holds a copy under its id. A takeover elsewhere and a destroy
+   * delete that copy, so without one the session may have been revoked: it is dropped (the user
+   * gets a fresh session), even though a copy lost in the same restarts looks the same. When the
+   * copy cannot be read, the request fails with SessionStoreUnavailableError (503) and the session
+   * is kept, to be checked again on its next request.
+   */
+  private async revalidate(id: string, entry: LocalSession, mark: RevocationMark | undefined): Promise<boolean> {
+    const found = await this.copies.read(this.key(id)).then(
+      (result) => result.copy !== undefined,
+      (err: unknown) => {
+        throw new SessionStoreUnavailableError('the session\'s revocation data was lost and its copy could not be read', err);
+      },
+    );
+    if (found) {
+      this.stats.inc('sessionsRevalidated');
+      entry.revocation = mark;
+      return true;
+    }
+    this.stats.inc('revalidationsRefused');
+    this.drop(id, entry);
+    return false;
+  }
+
+  /** Forgets a session held here (it is still this entry: not replaced meanwhile). */
+  private drop(id: string, entry: LocalSession): void {
+    if (this.local.peek(id) === entry) this.local.delete(id);
   }
 
   /** When a session with this cookie expires: the cookie's own expiry (capped, see MAX_LIFETIME_SECONDS), else the inactivity timeout. */
@@ -287,13 +337,13 @@ export class StickyMode implements SessionMode {
 
   /**
    * Loads a session this process does not hold and makes this process its owner. A session
-   * another node owned gets a new id (this node's route, or fresh), so a stale copy left on the
-   * old owner can never be served again (MSM issue #153).
+   * another node owned gets a fresh id, so a stale copy left on the old owner can never be served
+   * again (MSM issue #153).
    */
   private async takeOver(id: string): Promise<LoadedSession | undefined> {
     const key = this.key(id);
     // The tombstone is checked with the read (same round trip), so no node revives a revoked id.
-    const [found, revocation] = await Promise.all([this.copies.read(key), this.revocations.check(id)]);
+    const [found, revocation] = await Promise.all([this.copies.read(key), this.revocations.check(id, undefined, true)]);
     // Stored before a secret rotation or before sealing: moved here once, then read as usual.
     const result = !found.copy && found.corrupt.length === 0 && (await this.older.adopt(id, key)) ? await this.copies.read(key) : found;
     if (result.corrupt.length > 0) {
@@ -323,12 +373,14 @@ export class StickyMode implements SessionMode {
     const moved = newId !== id;
     if (!own) this.stats.inc('takeovers');
     // The old id is revoked before the session is served under the new one: a previous owner that
-    // still holds it in memory stops serving it from its next request.
-    if (moved) await this.revocations.revoke(id, this.tombstoneTtlOfCopy(copy));
+    // still holds it in memory stops serving it from its next request. Unrecorded, the move fails.
+    if (moved && !(await this.revocations.revoke(id, this.tombstoneTtlOfCopy(copy)))) {
+      throw new SessionStoreUnavailableError('the session could not be moved here: no memcached node took the old id\'s tombstone');
+    }
     if (moved) this.superseded.set(newId, id);
     const encoded = encodeSession(data, this.settings.sessionAttributeFilter);
     const [node] = this.copies.nodesFor(key, 1);
-    this.local.set(newId, {
+    const entry: LocalSession = {
       body: encoded.body,
       stored: encoded.body,
       version: copy.version,
@@ -342,14 +394,23 @@ export class StickyMode implements SessionMode {
       backupInFlight: false,
       // The check was of the old id's tombstone: a new id is checked afresh.
       revocation: moved ? undefined : revocation.mark,
-    });
+    };
+    this.local.set(newId, entry);
+    this.markSoon(newId, entry);
     return new LoadedSession(newId, data);
   }
 
+  /**
+   * The id a session taken over gets: a fresh random part (with this node's route), never the old
+   * one with another route. Every id a takeover leaves behind is revoked, so reusing its random
+   * part would bring a session that moves A → B → A back to an id with a tombstone. A session
+   * that already carries this node's route (this process restarted) keeps its id.
+   */
   private idForTakeover(id: string): string {
     const route = this.settings.route;
-    if (route) return routeOf(id) === route ? id : rerouted(id, route);
-    return randomToken(24);
+    if (route && routeOf(id) === route) return id;
+    const fresh = randomToken(24);
+    return route ? withRoute(fresh, route) : fresh;
   }
 
   /** Queues a backup of the session's current state behind any backup in flight. */
@@ -420,10 +481,26 @@ export class StickyMode implements SessionMode {
   private relocate(node: string, event: HealthEvent): void {
     for (const [id, entry] of this.local) {
       if (event === 'restarted' && entry.backupNode === node) entry.backedUp = undefined;
-      if (this.isBackedUp(id, entry)) continue;
-      this.stats.inc('memcachedFailovers');
-      this.relocator.enqueue(id, () => this.backup(id, entry));
+      const misplaced = !this.isBackedUp(id, entry);
+      // A restart emptied one of its tombstone nodes: checked again while the other still holds
+      // its tombstones, so a later restart of that one does not leave it 'lost'.
+      const remark = event === 'restarted' && entry.revocation?.nodes.includes(node) === true;
+      if (!misplaced && !remark) continue;
+      if (misplaced) this.stats.inc('memcachedFailovers');
+      this.relocator.enqueue(id, () => this.relocateOne(id, entry));
     }
+  }
+
+  /**
+   * Checks a session after a node change and backs it up again if its copy is not where the ring
+   * wants it (a no-op otherwise), once its revocation check allows it: a session
+   * taken over or destroyed elsewhere, whose copy was deleted, must not get a copy back (after
+   * lost revocation data, that copy is what revalidation looks for).
+   */
+  private async relocateOne(id: string, entry: LocalSession): Promise<void> {
+    const allowed = this.notRevoked(id, entry, true);
+    if (allowed !== true && !(await allowed)) return;
+    if (this.local.peek(id) === entry) await this.backup(id, entry);
   }
 
   private async deleteCopy(id: string, knownNode: string | undefined): Promise<void> {

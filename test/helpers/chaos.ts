@@ -37,12 +37,27 @@ export class ChaosCluster {
     return startApp(`app${i + 1}`, options);
   }
 
+  /** Apps told to shut down: the load balancer sends them nothing new. */
+  private readonly stopping = new Set<AppProcess>();
+
   liveApps(): AppProcess[] {
-    return this.apps.filter((a): a is AppProcess => !!a && a.child.exitCode === null && a.child.signalCode === null);
+    return this.apps.filter((a): a is AppProcess => !!a && !this.stopping.has(a) && a.child.exitCode === null && a.child.signalCode === null);
   }
 
   async killApp(i: number): Promise<void> {
     await this.apps[i]?.kill('SIGKILL');
+  }
+
+  /**
+   * Restarts app `i` as a rolling restart does: SIGTERM (it finishes the requests in flight,
+   * then exits), then a new process with the same route, which the load balancer sends its
+   * users to again.
+   */
+  async restartApp(i: number): Promise<void> {
+    const app = this.apps[i];
+    if (app) this.stopping.add(app);
+    await app?.kill('SIGTERM');
+    this.apps[i] = await this.startApp(i);
   }
 
   /**

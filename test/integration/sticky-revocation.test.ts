@@ -3,6 +3,7 @@
  * over anywhere is served by no process afterwards, from the next request on.
  */
 import { describe, expect, it } from 'vitest';
+import { AvailableRing } from '../../src/failover/ring.js';
 import { snapshotItem } from '../helpers/raw-items.js';
 import { freshClusterPerTest } from '../helpers/app-process.js';
 import { Client } from '../helpers/http.js';
@@ -15,6 +16,12 @@ const options = { sessionBackupAsync: false };
 function idOf(cookie: string): string {
   const value = decodeURIComponent(cookie.split('=')[1]).slice(2);
   return value.slice(0, value.lastIndexOf('.'));
+}
+
+/** The memcached instances that hold `id`'s tombstone (with 3 nodes: the two its copy's key does not prefer first). */
+function tombstoneNodes(id: string) {
+  const ids = scope.cluster.instances.map((_, i) => `n${i + 1}`);
+  return new AvailableRing(ids, []).preference(sealingOf('test secret').sessionKey(id)).slice(1, 3).map((node) => scope.cluster.instances[ids.indexOf(node)]);
 }
 
 async function userWith(url: string, cookie: string): Promise<unknown> {
@@ -103,5 +110,62 @@ describe('sticky revocation across app processes', () => {
     await new Client(b.url).get(`/store-destroy?sid=${encodeURIComponent(idOf(client.cookie!))}`);
     await new Promise((r) => setTimeout(r, 1100));
     expect(JSON.parse((await client.get('/read')).body).data.user).toBeUndefined();
+  });
+
+  it('a logout no tombstone node took fails with 503; once recorded, the cookie is served nowhere', async () => {
+    const a = await scope.start('a', { ...options, route: 'a', operationTimeout: 300 });
+    const b = await scope.start('b', { ...options, route: 'b', operationTimeout: 300 });
+    const client = new Client(a.url);
+    await client.get('/login?user=ada');
+    const onA = client.cookie!;
+    client.moveTo(b.url);
+    expect(JSON.parse((await client.get('/read')).body).data.user).toBe('ada');
+    const onB = client.cookie!;
+    const paused = tombstoneNodes(idOf(onB));
+    await Promise.all(paused.map((m) => m.signal('SIGSTOP')));
+    try {
+      const logout = await client.get('/logout');
+      expect(logout.status).toBe(503);
+    } finally {
+      await Promise.all(paused.map((m) => m.signal('SIGCONT')));
+    }
+    // The old session is still the user's (as express-session, regenerate made a new one anyway).
+    client.cookie = onB;
+    // The nodes marked down come back after a health check; the logout then goes through.
+    let logout = await client.get('/logout');
+    for (let i = 0; i < 40 && logout.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      logout = await client.get('/logout');
+    }
+    expect(logout.status, logout.body).toBe(200);
+    expect(JSON.parse(logout.body).data.user).toBeUndefined();
+    for (const url of [a.url, b.url]) {
+      expect(await userWith(url, onA)).toBeUndefined();
+      expect(await userWith(url, onB)).toBeUndefined();
+    }
+  });
+
+  it('both tombstone nodes restart empty: a taken-over or destroyed session held on A is not served again', async () => {
+    const a = await scope.start('a', { ...options, route: 'a' });
+    const b = await scope.start('b', { ...options, route: 'b' });
+    // Taken over by B while A still holds it.
+    const moved = new Client(a.url);
+    await moved.get('/login?user=ada');
+    const movedOnA = moved.cookie!;
+    moved.moveTo(b.url);
+    expect(JSON.parse((await moved.get('/read')).body).data.user).toBe('ada');
+    // Destroyed from B (req.sessionStore.destroy) while A holds it.
+    const destroyed = new Client(a.url);
+    await destroyed.get('/login?user=bob');
+    const destroyedOnA = destroyed.cookie!;
+    expect(JSON.parse((await new Client(b.url).get(`/store-destroy?sid=${encodeURIComponent(idOf(destroyedOnA))}`)).body).destroyed).toBe(true);
+    for (const [cookie, user] of [[movedOnA, 'ada'], [destroyedOnA, 'bob']] as const) {
+      // (Not asked before the restarts: a refused session is dropped from A's memory.)
+      // Every tombstone of the id gone; a health check notices the restarts meanwhile.
+      for (const node of tombstoneNodes(idOf(cookie))) await node.restart();
+      await new Promise((r) => setTimeout(r, 700));
+      for (let i = 0; i < 3; i++) expect(await userWith(a.url, cookie), `${user}'s revoked cookie on A`).toBeUndefined();
+      expect(await userWith(b.url, cookie)).toBeUndefined();
+    }
   });
 });

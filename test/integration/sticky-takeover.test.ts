@@ -53,7 +53,8 @@ describe('sticky takeover after an app node is killed', () => {
     expect(JSON.parse(reply.body).data).toEqual({ user: 'ada' });
     expect(reply.setCookie).toHaveLength(1);
     const moved = cookieValue(reply.setCookie[0]);
-    expect(moved.split('.')[0]).toBe(original.split('.')[0]);
+    // A fresh random part: an id is never reused once a takeover revoked it.
+    expect(moved.split('.')[0]).not.toBe(original.split('.')[0]);
     expect(moved.split('.')[1]).toBe('b');
     expect(reply.setCookie[0]).toMatch(/; Domain=example\.test; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Strict$/);
     expect(JSON.parse(reply.body).id).toMatch(/\.b$/);
@@ -65,6 +66,65 @@ describe('sticky takeover after an app node is killed', () => {
     expect(JSON.parse((await client.get('/read')).body).data).toEqual({ user: 'ada' });
     const stats = JSON.parse((await client.get('/stats')).body);
     expect(stats.counters.loadsFromMemcached).toBe(1);
+  });
+});
+
+describe('takeover while the memcached node with the copy is down', () => {
+  it('answers 503, never a silently fresh session (async backups, memcached SIGSTOP, then the owner SIGKILL)', async () => {
+    const a = await app('a', {});
+    const b = await app('b', { operationTimeout: 200 });
+    const clients = Array.from({ length: 12 }, () => new Client(a.url));
+    for (const c of clients) await c.get('/set?user=ada');
+    await new Promise((r) => setTimeout(r, 200)); // the asynchronous backups land
+    const paused = scope.cluster.instances[0];
+    await paused.signal('SIGSTOP');
+    try {
+      await a.kill('SIGKILL');
+      const statuses: number[] = [];
+      // Two rounds: the first marks the paused node down (reads to it miss their deadline), the
+      // second reads only the node that is up, which lacks the copies of the paused node.
+      for (let round = 0; round < 2; round++) {
+        for (const c of clients) {
+          c.moveTo(b.url);
+          const reply = await c.get('/read');
+          statuses.push(reply.status);
+          if (reply.status === 200) expect(JSON.parse(reply.body).data).toEqual({ user: 'ada' });
+          else expect(reply.status).toBe(503);
+        }
+      }
+      expect(statuses).toContain(503);
+      const stats = JSON.parse((await new Client(b.url).get('/stats')).body);
+      expect(stats.counters.nodesMarkedDown).toBe(1);
+    } finally {
+      await paused.signal('SIGCONT');
+    }
+  });
+});
+
+describe('a session that moves between app nodes again and again', () => {
+  it('A → B → A → B keeps the user signed in and every acknowledged update', async () => {
+    const a = await app('a', { route: 'a', sessionBackupAsync: false });
+    const b = await app('b', { route: 'b', sessionBackupAsync: false });
+    const client = new Client(a.url);
+    expect((await client.get('/login?user=ada')).status).toBe(200);
+    const ids = new Set<string>();
+    let count = 0;
+    // Both processes stay up: each keeps the session it served before in memory (a load balancer
+    // that moved the user while the other node was unreachable).
+    for (const [name, url] of [['b', b.url], ['a', a.url], ['b', b.url], ['a', a.url]] as const) {
+      client.moveTo(url);
+      for (let i = 0; i < 2; i++) {
+        const reply = await client.get('/inc');
+        expect(reply.status).toBe(200);
+        const body = JSON.parse(reply.body);
+        expect(body.node).toBe(name);
+        expect(body.data).toEqual({ user: 'ada', count: ++count });
+        ids.add(body.id);
+      }
+    }
+    // Every move gave the session a fresh id.
+    expect(ids.size).toBe(4);
+    expect(JSON.parse((await client.get('/read')).body).data).toEqual({ user: 'ada', count });
   });
 });
 

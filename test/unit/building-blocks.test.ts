@@ -7,7 +7,7 @@ import { Histogram } from '../../src/manager/histogram.js';
 import { LocalSessions, type LocalSession } from '../../src/sticky/local-sessions.js';
 import { Cookie } from '../../src/manager/cookie.js';
 import { AvailableRing } from '../../src/failover/ring.js';
-import { rerouted, routeOf, withRoute } from '../../src/sticky/route.js';
+import { routeOf, withRoute } from '../../src/sticky/route.js';
 import session from '../../src/index.js';
 
 describe('cookie signature', () => {
@@ -43,12 +43,10 @@ describe('cookie signature', () => {
 });
 
 describe('routes in session ids', () => {
-  it('appends, reads and replaces the route (the last dot field)', () => {
+  it('appends and reads the route (the last dot field)', () => {
     expect(withRoute('abc', 'n1')).toBe('abc.n1');
     expect(routeOf('abc.n1')).toBe('n1');
     expect(routeOf('abc')).toBeUndefined();
-    expect(rerouted('abc.n1', 'n2')).toBe('abc.n2');
-    expect(rerouted('abc', 'n2')).toBe('abc.n2');
   });
 });
 
@@ -250,7 +248,7 @@ describe('full preference order', () => {
 });
 
 describe('when a miss can be trusted', () => {
-  it('only when fewer than two preferred nodes ahead of the last one read were skipped', async () => {
+  it('only when fewer preferred nodes than a session has copies were skipped ahead of the last one read', async () => {
     const { MemcachedCluster } = await import('../../src/failover/cluster.js');
     const { Statistics } = await import('../../src/manager/statistics.js');
     const { resolveManagerSettings } = await import('../../src/manager/options.js');
@@ -260,10 +258,15 @@ describe('when a miss can be trusted', () => {
     const cluster = new MemcachedCluster(settings, new Statistics(false), quiet);
     try {
       const [a, b, c] = new AvailableRing(['n1', 'n2', 'n3'], []).preference('k');
-      expect(cluster.mayHideCopies('k', [a, b])).toBe(false); // nothing skipped
-      expect(cluster.mayHideCopies('k', [b, c])).toBe(false); // one skipped: its copy's twin is on b
-      expect(cluster.mayHideCopies('k', [c])).toBe(true); // both preferred nodes skipped
-      expect(cluster.mayHideCopies('k', [])).toBe(true);
+      // Two copies (non-sticky).
+      expect(cluster.mayHideCopies('k', [a, b], 2)).toBe(false); // nothing skipped
+      expect(cluster.mayHideCopies('k', [b, c], 2)).toBe(false); // one skipped: its copy's twin is on b
+      expect(cluster.mayHideCopies('k', [c], 2)).toBe(true); // both preferred nodes skipped
+      expect(cluster.mayHideCopies('k', [], 2)).toBe(true);
+      // One copy (sticky): any preferred node skipped may hold it.
+      expect(cluster.mayHideCopies('k', [a, b], 1)).toBe(false);
+      expect(cluster.mayHideCopies('k', [b, c], 1)).toBe(true);
+      expect(cluster.mayHideCopies('k', [a, c], 1)).toBe(true);
     } finally {
       cluster.close();
     }

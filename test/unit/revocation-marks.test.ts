@@ -24,7 +24,7 @@ beforeAll(async () => {
   const settings = resolveManagerSettings({ secret: 'it', memcachedNodes: servers.map((s, i) => `n${i + 1}:127.0.0.1:${s.port}`).join(',') })!;
   const stats = new Statistics(false);
   cluster = new MemcachedCluster(settings, stats, quiet);
-  revocations = new Revocations(cluster, stats, settings.sealing);
+  revocations = new Revocations(cluster, stats, settings.sealing, 1000);
 });
 afterAll(async () => {
   cluster.close();

@@ -16,3 +16,19 @@ describe('revocationCheckInterval', () => {
     }
   });
 });
+
+describe('revocationCheckTimeout', () => {
+  it('defaults to 50 ms (operationTimeout when that is shorter) and accepts up to operationTimeout', () => {
+    expect(resolveManagerSettings({ secret: 'it', memcachedNodes: nodes })!.revocationCheckTimeout).toBe(50);
+    expect(resolveManagerSettings({ secret: 'it', memcachedNodes: nodes, operationTimeout: 20 })!.revocationCheckTimeout).toBe(20);
+    expect(resolveManagerSettings({ secret: 'it', memcachedNodes: nodes, revocationCheckTimeout: 1000 })!.revocationCheckTimeout).toBe(1000);
+  });
+
+  it('refuses anything else at startup, naming the option', () => {
+    for (const bad of [0, -1, Number.NaN, '100', null]) {
+      expect(() => resolveManagerSettings({ secret: 'it', memcachedNodes: nodes, revocationCheckTimeout: bad as never })).toThrow(/"revocationCheckTimeout" must be a positive number/);
+    }
+    expect(() => resolveManagerSettings({ secret: 'it', memcachedNodes: nodes, revocationCheckTimeout: 1001 })).toThrow(/"revocationCheckTimeout" must be at most operationTimeout \(1000 ms\)/);
+    expect(() => resolveManagerSettings({ secret: 'it', memcachedNodes: nodes, sticky: false, revocationCheckTimeout: 10 })).toThrow(/only applies to sticky mode/);
+  });
+});
