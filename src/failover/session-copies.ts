@@ -5,6 +5,7 @@ import { SessionConflictError, SessionStoreUnavailableError } from '../manager/e
 import { memcachedExpiration } from '../memcached/expiration.js';
 import { isDestroyed, type VersionedCopy } from '../memcached/versioned-copy.js';
 import type { CopyCodec } from '../memcached/copy-codec.js';
+import { isWriteQuorum } from './write-quorum.js';
 
 /** Nodes read for a session: a copy is on one of the first two nodes the ring gives for its key. */
 export const READ_NODES = 2;
@@ -393,9 +394,14 @@ export class SessionCopies {
       }
       unvouched &&= loadedVersion > 0 && vouched() < 2;
     }
-    if (conflict || unvouched) {
+    // A process that sees the key's home nodes down writes elsewhere; acknowledged there, its version
+    // would be invisible to a process that reads the home nodes and writes over them.
+    const home = this.cluster.homeNodes(key);
+    const homeless = !conflict && !unvouched && written.size > 0 && copy.version > loadedVersion && !isWriteQuorum(home, [...written.keys()]);
+    if (conflict || unvouched || homeless) {
       await this.restore(key, fence.loaded, written);
       if (unvouched) throw new SessionStoreUnavailableError(`memcached node(s) that may hold a newer version of the session could not be asked`);
+      if (homeless) throw new SessionStoreUnavailableError(`the session could not be written to ${home.length < 3 ? 'its first' : 'two of its home'} memcached node(s) ${home.join(', ')}`);
       this.stats.inc('conflicts');
       throw new SessionConflictError();
     }

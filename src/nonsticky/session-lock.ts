@@ -123,9 +123,12 @@ export class SessionLocks {
       try {
         added = await this.cluster.run(node, (client) => client.add(key, value, this.settings.lockExpiration));
       } catch (err) {
-        this.stats.inc('lockFailures');
         // The add may still be applied (a hung node that resumes): make sure it frees nobody's session.
         if (!(err instanceof NodeDownError)) this.reclaim(node, key, value);
+        // This failure took the node out (it refused the connection): the lock goes to the next node.
+        // It holds no lock for anyone then; a hung node is only out after it has kept every process waiting.
+        if (!(err instanceof NodeDownError) && !this.cluster.isUp(node) && performance.now() - started < this.settings.waitTimeout) continue;
+        this.stats.inc('lockFailures');
         throw new SessionStoreUnavailableError(`locking the session on memcached node ${node} failed`, err);
       }
       if (added) {

@@ -1,0 +1,120 @@
+/**
+ * Non-sticky with lockingMode 'all', against real memcached processes: app processes that
+ * disagree about which nodes are up, and a lock node killed under a live session.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { startCluster, type MemcachedInstance } from '../helpers/memcached.js';
+import { startApp, type AppProcess } from '../helpers/app-process.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
+let apps: AppProcess[] = [];
+let proxies: TcpProxy[] = [];
+
+afterEach(async () => {
+  for (const app of apps) await app.kill();
+  apps = [];
+  await Promise.all(proxies.map((p) => p.stop()));
+  proxies = [];
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+const options = { sticky: false, lockingMode: 'all', operationTimeout: 500 };
+
+async function get(url: string, cookie: string) {
+  const reply = await fetch(url, { headers: { cookie } });
+  return { status: reply.status, body: (await reply.json()) as { data?: { tokens?: string[]; count?: number }; error?: string } };
+}
+
+/** Waits until the app sees node `id` as up (1) or down (0). */
+async function waitNodeState(url: string, id: string, up: 0 | 1): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const stats = (await (await fetch(`${url}/stats`)).json()) as { gauges: Record<string, number> };
+    if (stats.gauges[`nodeUp.${id}`] === up) return;
+    await sleep(50);
+  }
+  throw new Error(`node ${id} never became ${up ? 'up' : 'down'}`);
+}
+
+/** Items each node holds (one session, and its lock while a request holds it). */
+const itemCounts = (instances: MemcachedInstance[]) => Promise.all(instances.map(async (m) => (await m.stats()).curr_items));
+
+describe('non-sticky locking: processes that disagree about which nodes are up', () => {
+  it('a process that sees both home nodes down gets no write acknowledged that another process would overwrite', async () => {
+    cluster = await startCluster(3);
+    const ids = cluster.instances.map((_, i) => `n${i + 1}`);
+    // A reaches every node directly; B through proxies, so B alone can be made to see nodes down.
+    proxies = cluster.instances.map((m) => new TcpProxy(m.host, m.port));
+    await Promise.all(proxies.map((p) => p.start()));
+    const a = await startApp('a', { ...options, memcachedNodes: cluster.nodes });
+    const b = await startApp('b', { ...options, memcachedNodes: proxies.map((p, i) => `${ids[i]}:127.0.0.1:${p.port}`).join(',') });
+    apps = [a, b];
+
+    const created = await fetch(`${a.url}/set?user=ada`);
+    const cookie = created.headers.getSetCookie()[0].split(';')[0];
+    // The session's two copies are on its first two ring nodes; the third holds nothing yet.
+    const items = await itemCounts(cluster.instances);
+    const holders = ids.filter((_, i) => items[i] === 1);
+    expect(holders).toHaveLength(2);
+    const [x, y] = holders;
+
+    const acknowledged: string[] = [];
+    const append = async (app: AppProcess, token: string) => {
+      const reply = await get(`${app.url}/append?token=${token}`, cookie);
+      if (reply.status === 200) acknowledged.push(token);
+      return reply.status;
+    };
+
+    // B sees x down: its write goes to y and the third node (two of the three home nodes).
+    proxies[ids.indexOf(x)].block();
+    await waitNodeState(b.url, x, 0);
+    expect(await append(b, 'b1')).toBe(200);
+    // Now B sees y down too: the third node is all it has. A still sees every node up.
+    proxies[ids.indexOf(y)].block();
+    await waitNodeState(b.url, y, 0);
+    expect(await append(a, 'a1')).toBe(200);
+    // B reads the third node (b1, without a1) and locks there: A never asks that node.
+    await append(b, 'b2');
+    expect(await append(a, 'a2')).toBe(200);
+
+    for (const proxy of proxies) proxy.unblock();
+    await waitNodeState(b.url, x, 1);
+    await waitNodeState(b.url, y, 1);
+    for (const app of [a, b]) {
+      const final = await get(`${app.url}/read`, cookie);
+      expect(final.status).toBe(200);
+      expect(final.body.data?.tokens).toEqual(expect.arrayContaining(acknowledged));
+    }
+    expect(acknowledged).toEqual(['b1', 'a1', 'a2']);
+  }, 30_000);
+
+  it('a request whose lock node was just killed locks on the next node instead of failing', async () => {
+    cluster = await startCluster(3);
+    const ids = cluster.instances.map((_, i) => `n${i + 1}`);
+    const app = await startApp('a', { ...options, memcachedNodes: cluster.nodes });
+    apps = [app];
+    const created = await fetch(`${app.url}/inc`);
+    const cookie = created.headers.getSetCookie()[0].split(';')[0];
+
+    // While a request holds the lock, the lock node holds two items (the lock and a copy).
+    const slow = get(`${app.url}/slow-inc?ms=800`, cookie);
+    let lockNode: string | undefined;
+    for (let i = 0; i < 40 && !lockNode; i++) {
+      await sleep(20);
+      const items = await itemCounts(cluster.instances);
+      lockNode = ids.find((_, n) => items[n] === 2);
+    }
+    expect(lockNode).toBeDefined();
+    expect((await slow).status).toBe(200);
+
+    await cluster.instances[ids.indexOf(lockNode!)].signal('SIGKILL');
+    await sleep(50); // the app sees its connection close; the node is not marked down yet
+    const reply = await get(`${app.url}/inc`, cookie);
+    expect(reply.body.error).toBeUndefined();
+    expect(reply.status).toBe(200);
+    expect(reply.body.data?.count).toBe(3);
+  }, 30_000);
+});
