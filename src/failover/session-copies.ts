@@ -340,8 +340,10 @@ export class SessionCopies {
    * restart empties a node). So unless two of the nodes written held a copy no newer than the
    * loaded one, the next node is asked as well (written, if a node missed the write). If that
    * node cannot be asked, a newer version may be there: nothing is acknowledged and
-   * SessionStoreUnavailableError is thrown. Resolves with the new CAS per node written; rejects
-   * like `write` when no node took it.
+   * SessionStoreUnavailableError is thrown. Likewise when a new version reached fewer than two of
+   * the key's three home nodes (see isWriteQuorum), which every process computes alike whatever
+   * it thinks is up. Resolves with the new CAS per node written; rejects like `write` when no
+   * node took it.
    */
   async writeFenced(key: string, copy: VersionedCopy, nodes: string[], fence: Fence): Promise<Map<string, bigint>> {
     if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');

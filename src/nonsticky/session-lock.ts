@@ -125,8 +125,8 @@ export class SessionLocks {
       } catch (err) {
         // The add may still be applied (a hung node that resumes): make sure it frees nobody's session.
         if (!(err instanceof NodeDownError)) this.reclaim(node, key, value);
-        // This failure took the node out (it refused the connection): the lock goes to the next node.
-        // It holds no lock for anyone then; a hung node is only out after it has kept every process waiting.
+        // This failure took the node out (it refused the connection: it holds no lock for anyone),
+        // so the lock goes to the next node. A hung node refuses nothing: its lock waits fail as before.
         if (!(err instanceof NodeDownError) && !this.cluster.isUp(node) && performance.now() - started < this.settings.waitTimeout) continue;
         this.stats.inc('lockFailures');
         throw new SessionStoreUnavailableError(`locking the session on memcached node ${node} failed`, err);
