@@ -3,23 +3,15 @@
  * disagree about which nodes are up, and a lock node killed under a live session.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCluster, type MemcachedInstance } from '../helpers/memcached.js';
-import { startApp, type AppProcess } from '../helpers/app-process.js';
+import type { MemcachedInstance } from '../helpers/memcached.js';
+import { freshClusterPerTest, type AppProcess } from '../helpers/app-process.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
-let apps: AppProcess[] = [];
+const scope = freshClusterPerTest(3);
 let proxies: TcpProxy[] = [];
-
 afterEach(async () => {
-  for (const app of apps) await app.kill();
-  apps = [];
-  await Promise.all(proxies.map((p) => p.stop()));
-  proxies = [];
-  await cluster?.stop();
-  cluster = undefined;
+  await Promise.all(proxies.splice(0).map((p) => p.stop()));
 });
 
 const options = { sticky: false, lockingMode: 'all', operationTimeout: 500 };
@@ -44,14 +36,13 @@ const itemCounts = (instances: MemcachedInstance[]) => Promise.all(instances.map
 
 describe('non-sticky locking: processes that disagree about which nodes are up', () => {
   it('a process that sees both home nodes down gets no write acknowledged that another process would overwrite', async () => {
-    cluster = await startCluster(3);
+    const cluster = scope.cluster;
     const ids = cluster.instances.map((_, i) => `n${i + 1}`);
     // A reaches every node directly; B through proxies, so B alone can be made to see nodes down.
     proxies = cluster.instances.map((m) => new TcpProxy(m.host, m.port));
     await Promise.all(proxies.map((p) => p.start()));
-    const a = await startApp('a', { ...options, memcachedNodes: cluster.nodes });
-    const b = await startApp('b', { ...options, memcachedNodes: proxies.map((p, i) => `${ids[i]}:127.0.0.1:${p.port}`).join(',') });
-    apps = [a, b];
+    const a = await scope.start('a', options);
+    const b = await scope.start('b', { ...options, memcachedNodes: proxies.map((p, i) => `${ids[i]}:127.0.0.1:${p.port}`).join(',') });
 
     const created = await fetch(`${a.url}/set?user=ada`);
     const cookie = created.headers.getSetCookie()[0].split(';')[0];
@@ -96,10 +87,9 @@ describe('non-sticky locking: processes that disagree about which nodes are up',
   }, 30_000);
 
   it('a request whose lock node was just killed locks on the next node instead of failing', async () => {
-    cluster = await startCluster(3);
+    const cluster = scope.cluster;
     const ids = cluster.instances.map((_, i) => `n${i + 1}`);
-    const app = await startApp('a', { ...options, memcachedNodes: cluster.nodes });
-    apps = [app];
+    const app = await scope.start('a', options);
     const created = await fetch(`${app.url}/inc`);
     const cookie = created.headers.getSetCookie()[0].split(';')[0];
 
