@@ -122,11 +122,6 @@ export class MemcachedCluster {
     return this.ring.home(key);
   }
 
-  /** Whether this process believes `node` is up. */
-  isUp(node: string): boolean {
-    return this.health.isUp(node);
-  }
-
   /**
    * Whether `node` was one of the first `count` nodes of `key` while it was up: after it went
    * down, the keys whose copies it held (the ring no longer names it).

@@ -83,7 +83,7 @@ async function run(fault: (nodes: Nodes, urls: string[]) => Promise<void>, durat
         report.confirmed++;
       } else {
         refuse(`${reply.status} ${body.code ?? ''}`.trim());
-        const reason = String(body.error).replace(/\(.*\)$/, '').trim();
+        const reason = String(body.error).replace(/\(.*\)$/, '').replace(/\d+ ms/, 'N ms').trim();
         report.reasons[reason] = (report.reasons[reason] ?? 0) + 1;
       }
     } catch {

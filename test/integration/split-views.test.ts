@@ -86,29 +86,38 @@ describe('non-sticky locking: processes that disagree about which nodes are up',
     expect(acknowledged).toEqual(['a1', 'a2']);
   }, 30_000);
 
-  it('a request whose lock node was just killed locks on the next node instead of failing', async () => {
-    const cluster = scope.cluster;
-    const ids = cluster.instances.map((_, i) => `n${i + 1}`);
-    const app = await scope.start('a', options);
-    const created = await fetch(`${app.url}/inc`);
-    const cookie = created.headers.getSetCookie()[0].split(';')[0];
+  // Directly, a killed node refuses connections; behind a proxy (a TCP load balancer), connections are accepted and closed.
+  for (const via of ['directly', 'through a proxy'] as const) {
+    it(`a request whose lock node was just killed locks on the next node instead of failing (connected ${via})`, async () => {
+      const cluster = scope.cluster;
+      const ids = cluster.instances.map((_, i) => `n${i + 1}`);
+      let memcachedNodes = cluster.nodes;
+      if (via === 'through a proxy') {
+        proxies = cluster.instances.map((m) => new TcpProxy(m.host, m.port));
+        await Promise.all(proxies.map((p) => p.start()));
+        memcachedNodes = proxies.map((p, i) => `${ids[i]}:127.0.0.1:${p.port}`).join(',');
+      }
+      const app = await scope.start('a', { ...options, memcachedNodes });
+      const created = await fetch(`${app.url}/inc`);
+      const cookie = created.headers.getSetCookie()[0].split(';')[0];
 
-    // While a request holds the lock, the lock node holds two items (the lock and a copy).
-    const slow = get(`${app.url}/slow-inc?ms=800`, cookie);
-    let lockNode: string | undefined;
-    for (let i = 0; i < 40 && !lockNode; i++) {
-      await sleep(20);
-      const items = await itemCounts(cluster.instances);
-      lockNode = ids.find((_, n) => items[n] === 2);
-    }
-    expect(lockNode).toBeDefined();
-    expect((await slow).status).toBe(200);
+      // While a request holds the lock, the lock node holds two items (the lock and a copy).
+      const slow = get(`${app.url}/slow-inc?ms=800`, cookie);
+      let lockNode: string | undefined;
+      for (let i = 0; i < 40 && !lockNode; i++) {
+        await sleep(20);
+        const items = await itemCounts(cluster.instances);
+        lockNode = ids.find((_, n) => items[n] === 2);
+      }
+      expect(lockNode).toBeDefined();
+      expect((await slow).status).toBe(200);
 
-    await cluster.instances[ids.indexOf(lockNode!)].signal('SIGKILL');
-    await sleep(50); // the app sees its connection close; the node is not marked down yet
-    const reply = await get(`${app.url}/inc`, cookie);
-    expect(reply.body.error).toBeUndefined();
-    expect(reply.status).toBe(200);
-    expect(reply.body.data?.count).toBe(3);
-  }, 30_000);
+      await cluster.instances[ids.indexOf(lockNode!)].signal('SIGKILL');
+      await sleep(50); // the app sees its connection close; the node is not marked down yet
+      const reply = await get(`${app.url}/inc`, cookie);
+      expect(reply.body.error).toBeUndefined();
+      expect(reply.status).toBe(200);
+      expect(reply.body.data?.count).toBe(3);
+    }, 30_000);
+  }
 });
