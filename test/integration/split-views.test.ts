@@ -86,6 +86,49 @@ describe('non-sticky locking: processes that disagree about which nodes are up',
     expect(acknowledged).toEqual(['a1', 'a2']);
   }, 30_000);
 
+  it('while one process sees the lock node hung and locks on the next node, both hold a lock at once, and no acknowledged update is lost', async () => {
+    const cluster = scope.cluster;
+    const ids = cluster.instances.map((_, i) => `n${i + 1}`);
+    // B reaches every node directly; A through proxies, so A alone can be made to see a node hang.
+    proxies = cluster.instances.map((m) => new TcpProxy(m.host, m.port));
+    await Promise.all(proxies.map((p) => p.start()));
+    const a = await scope.start('a', { ...options, memcachedNodes: proxies.map((p, i) => `${ids[i]}:127.0.0.1:${p.port}`).join(',') });
+    const b = await scope.start('b', options);
+    const created = await fetch(`${b.url}/set?user=ada`);
+    const cookie = created.headers.getSetCookie()[0].split(';')[0];
+    const slow = get(`${b.url}/slow-inc?ms=800`, cookie);
+    let lockNode: string | undefined;
+    for (let i = 0; i < 40 && !lockNode; i++) {
+      await sleep(20);
+      const items = await itemCounts(cluster.instances);
+      lockNode = ids.find((_, n) => items[n] === 2);
+    }
+    expect((await slow).status).toBe(200);
+    // For A the lock node answers nothing in time (as if paused); B keeps using it.
+    proxies[ids.indexOf(lockNode!)].replyDelay = 60_000;
+    await waitNodeState(a.url, lockNode!, 0);
+
+    const acknowledged: string[] = [];
+    const statuses: number[] = [];
+    for (let round = 0; round < 30; round++) {
+      await Promise.all(
+        [a, b].map(async (app, i) => {
+          const token = `${i ? 'b' : 'a'}${round}`;
+          const reply = await get(`${app.url}/append?token=${token}`, cookie);
+          statuses.push(reply.status);
+          if (reply.status === 200) acknowledged.push(token);
+        }),
+      );
+    }
+    const final = await get(`${b.url}/read`, cookie);
+    expect(final.status).toBe(200);
+    expect(final.body.data?.tokens).toEqual(expect.arrayContaining(acknowledged));
+    // 409s: both processes held a lock at once, and the compare-and-swap on the node they share let one write through.
+    expect(acknowledged.length).toBeGreaterThan(15);
+    expect(statuses.filter((s) => s === 409).length).toBeGreaterThan(0);
+    expect(statuses.filter((s) => s !== 200).every((s) => s === 409 || s === 503)).toBe(true);
+  }, 60_000);
+
   // Directly, a killed node refuses connections; behind a proxy (a TCP load balancer), connections are accepted and closed.
   for (const via of ['directly', 'through a proxy'] as const) {
     it(`a request whose lock node was just killed locks on the next node instead of failing (connected ${via})`, async () => {
