@@ -34,6 +34,24 @@ async function waitNodeState(url: string, id: string, up: 0 | 1): Promise<void> 
 /** Items each node holds (one session, and its lock while a request holds it). */
 const itemCounts = (instances: MemcachedInstance[]) => Promise.all(instances.map(async (m) => (await m.stats()).curr_items));
 
+/**
+ * The node that holds the session's lock (its only item besides the session's copy): watched
+ * while a slow request through `url` holds the lock.
+ */
+async function lockNodeOf(url: string, cookie: string, instances: MemcachedInstance[]): Promise<string> {
+  const slow = get(`${url}/slow-inc?ms=800`, cookie);
+  let lockNode: string | undefined;
+  for (let i = 0; i < 40 && !lockNode; i++) {
+    await sleep(20);
+    const items = await itemCounts(instances);
+    const n = items.findIndex((count) => count === 2);
+    if (n >= 0) lockNode = `n${n + 1}`;
+  }
+  expect((await slow).status).toBe(200);
+  if (!lockNode) throw new Error('no node held the lock');
+  return lockNode;
+}
+
 describe('non-sticky locking: processes that disagree about which nodes are up', () => {
   it('a process that sees both home nodes down gets no write acknowledged that another process would overwrite', async () => {
     const cluster = scope.cluster;
@@ -96,17 +114,10 @@ describe('non-sticky locking: processes that disagree about which nodes are up',
     const b = await scope.start('b', options);
     const created = await fetch(`${b.url}/set?user=ada`);
     const cookie = created.headers.getSetCookie()[0].split(';')[0];
-    const slow = get(`${b.url}/slow-inc?ms=800`, cookie);
-    let lockNode: string | undefined;
-    for (let i = 0; i < 40 && !lockNode; i++) {
-      await sleep(20);
-      const items = await itemCounts(cluster.instances);
-      lockNode = ids.find((_, n) => items[n] === 2);
-    }
-    expect((await slow).status).toBe(200);
+    const lockNode = await lockNodeOf(b.url, cookie, cluster.instances);
     // For A the lock node answers nothing in time (as if paused); B keeps using it.
-    proxies[ids.indexOf(lockNode!)].replyDelay = 60_000;
-    await waitNodeState(a.url, lockNode!, 0);
+    proxies[ids.indexOf(lockNode)].replyDelay = 60_000;
+    await waitNodeState(a.url, lockNode, 0);
 
     const acknowledged: string[] = [];
     const statuses: number[] = [];
@@ -144,18 +155,9 @@ describe('non-sticky locking: processes that disagree about which nodes are up',
       const created = await fetch(`${app.url}/inc`);
       const cookie = created.headers.getSetCookie()[0].split(';')[0];
 
-      // While a request holds the lock, the lock node holds two items (the lock and a copy).
-      const slow = get(`${app.url}/slow-inc?ms=800`, cookie);
-      let lockNode: string | undefined;
-      for (let i = 0; i < 40 && !lockNode; i++) {
-        await sleep(20);
-        const items = await itemCounts(cluster.instances);
-        lockNode = ids.find((_, n) => items[n] === 2);
-      }
-      expect(lockNode).toBeDefined();
-      expect((await slow).status).toBe(200);
+      const lockNode = await lockNodeOf(app.url, cookie, cluster.instances);
 
-      await cluster.instances[ids.indexOf(lockNode!)].signal('SIGKILL');
+      await cluster.instances[ids.indexOf(lockNode)].signal('SIGKILL');
       await sleep(50); // the app sees its connection close; the node is not marked down yet
       const reply = await get(`${app.url}/inc`, cookie);
       expect(reply.body.error).toBeUndefined();
