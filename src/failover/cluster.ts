@@ -121,6 +121,11 @@ export class MemcachedCluster {
     return this.ring.preference(key, regularOnly);
   }
 
+  /** A key's home nodes: its first three regular nodes on the full ring, the same in every process (see isWriteQuorum). */
+  homeNodes(key: string): string[] {
+    return this.ring.home(key);
+  }
+
   /**
    * Whether `node` was one of the first `count` nodes of `key` while it was up: after it went
    * down, the keys whose copies it held (the ring no longer names it).

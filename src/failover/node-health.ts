@@ -15,7 +15,7 @@ export type Probe = (nodeId: string) => Promise<{ pid: number; startedAt: number
 
 /**
  * Tracks which memcached nodes are usable. A node goes down after `failureThreshold`
- * consecutive failures and comes back when a background probe succeeds; a heartbeat on up
+ * consecutive failures, or at once when it refuses a connection, and comes back when a background probe succeeds; a heartbeat on up
  * nodes notices a restart (a new process id or start time) that requests never saw fail.
  */
 export class NodeHealth {
@@ -72,11 +72,14 @@ export class NodeHealth {
       if (this.lastError.get(nodeId) === event) return;
       this.lastError.set(nodeId, event);
     }
-    const count = (this.failures.get(nodeId) ?? 0) + 1;
+    // Nothing listens there: a node that refuses a connection serves no one, so it is out at once.
+    const refused = err instanceof NodeConnectionError && err.code === 'ECONNREFUSED';
+    const count = refused ? this.options.failureThreshold : (this.failures.get(nodeId) ?? 0) + 1;
     this.failures.set(nodeId, count);
     if (count >= this.options.failureThreshold) {
       this.down.add(nodeId);
-      this.onChange(nodeId, 'down', `${count} consecutive failures, last: ${(err as Error)?.message ?? err}`);
+      const reason = refused ? 'connection refused' : `${count} consecutive failures`;
+      this.onChange(nodeId, 'down', `${reason}, last: ${(err as Error)?.message ?? err}`);
     }
   }
 

@@ -77,6 +77,11 @@ export class AvailableRing {
     return regularOnly ? regular : [...regular, ...this.failover];
   }
 
+  /** A key's first three regular nodes on the full ring, whatever their health (see isWriteQuorum). */
+  home(key: string): string[] {
+    return this.preference(key).slice(0, Math.min(3, this.regular.length));
+  }
+
   /** Node ids currently in the ring. */
   members(): readonly string[] {
     return this.ids;

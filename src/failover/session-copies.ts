@@ -5,6 +5,7 @@ import { SessionConflictError, SessionStoreUnavailableError } from '../manager/e
 import { memcachedExpiration } from '../memcached/expiration.js';
 import { isDestroyed, type VersionedCopy } from '../memcached/versioned-copy.js';
 import type { CopyCodec } from '../memcached/copy-codec.js';
+import { isWriteQuorum } from './write-quorum.js';
 
 /** Nodes read for a session: a copy is on one of the first two nodes the ring gives for its key. */
 export const READ_NODES = 2;
@@ -339,8 +340,10 @@ export class SessionCopies {
    * restart empties a node). So unless two of the nodes written held a copy no newer than the
    * loaded one, the next node is asked as well (written, if a node missed the write). If that
    * node cannot be asked, a newer version may be there: nothing is acknowledged and
-   * SessionStoreUnavailableError is thrown. Resolves with the new CAS per node written; rejects
-   * like `write` when no node took it.
+   * SessionStoreUnavailableError is thrown. Likewise when a new version reached fewer than two of
+   * the key's three home nodes (see isWriteQuorum), which every process computes alike whatever
+   * it thinks is up. Resolves with the new CAS per node written; rejects like `write` when no
+   * node took it.
    */
   async writeFenced(key: string, copy: VersionedCopy, nodes: string[], fence: Fence): Promise<Map<string, bigint>> {
     if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
@@ -393,9 +396,14 @@ export class SessionCopies {
       }
       unvouched &&= loadedVersion > 0 && vouched() < 2;
     }
-    if (conflict || unvouched) {
+    // A process that sees the key's home nodes down writes elsewhere; acknowledged there, its version
+    // would be invisible to a process that reads the home nodes and writes over them.
+    const home = this.cluster.homeNodes(key);
+    const homeless = !conflict && !unvouched && written.size > 0 && copy.version > loadedVersion && !isWriteQuorum(home, [...written.keys()]);
+    if (conflict || unvouched || homeless) {
       await this.restore(key, fence.loaded, written);
       if (unvouched) throw new SessionStoreUnavailableError(`memcached node(s) that may hold a newer version of the session could not be asked`);
+      if (homeless) throw new SessionStoreUnavailableError(`the session could not be written to ${home.length < 3 ? 'its first' : 'two of its home'} memcached node(s) ${home.join(', ')}`);
       this.stats.inc('conflicts');
       throw new SessionConflictError();
     }

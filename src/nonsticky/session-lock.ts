@@ -4,6 +4,7 @@ import type { Statistics } from '../manager/statistics.js';
 import { lockKey } from '../memcached/storage-key.js';
 import { SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
 import type { Sealing } from '../memcached/sealing.js';
+import { MemcachedAuthError, NodeConnectionError } from '../memcached/call-fault.js';
 
 /** A lock this process holds on one session. */
 export interface LockHandle {
@@ -123,9 +124,18 @@ export class SessionLocks {
       try {
         added = await this.cluster.run(node, (client) => client.add(key, value, this.settings.lockExpiration));
       } catch (err) {
-        this.stats.inc('lockFailures');
         // The add may still be applied (a hung node that resumes): make sure it frees nobody's session.
         if (!(err instanceof NodeDownError)) this.reclaim(node, key, value);
+        // A connection that failed fast is tried again while time is left: a node that refuses
+        // connections is marked down at once, one that keeps closing them after three failures, and
+        // the lock then goes to the next node (a dead node holds no lock for anyone). A hung node
+        // fails nothing fast: its lock waits end in 503 as before.
+        const elapsed = performance.now() - started;
+        if (err instanceof NodeConnectionError && !(err instanceof MemcachedAuthError) && elapsed < this.settings.waitTimeout) {
+          await sleep(Math.min(FIRST_BACKOFF, this.settings.waitTimeout - elapsed));
+          continue;
+        }
+        this.stats.inc('lockFailures');
         throw new SessionStoreUnavailableError(`locking the session on memcached node ${node} failed`, err);
       }
       if (added) {

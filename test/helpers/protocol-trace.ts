@@ -47,6 +47,9 @@ function versionOf(value: Buffer): string | undefined {
 export class ProtocolTrace {
   readonly events: TraceEvent[] = [];
   private connections = 0;
+
+  /** @param describe the version a stored value holds (pass one that opens sealed values). */
+  constructor(private readonly describe: (key: string, value: Buffer) => string | undefined = (_key, value) => versionOf(value)) {}
   private readonly start = performance.now();
 
   /** ms since the trace began: the clock of every event. */
@@ -71,7 +74,7 @@ export class ProtocolTrace {
         conn,
         op: OPCODES[frame[1]] ?? `0x${frame[1].toString(16)}`,
         key,
-        version: value.length ? versionOf(value) : undefined,
+        version: value.length ? this.describe(key, value) : undefined,
         cas: cas ? String(cas) : undefined,
       };
       inFlight.set(frame.readUInt32BE(12), event);
@@ -86,7 +89,7 @@ export class ProtocolTrace {
       event.answeredAt = this.now();
       const keyLength = frame.readUInt16BE(2);
       const value = frame.subarray(24 + frame[4] + keyLength);
-      if (value.length && event.status === 0) event.version = versionOf(value);
+      if (value.length && event.status === 0) event.version = this.describe(event.key, value);
       const cas = frame.readBigUInt64BE(16);
       if (cas) event.cas = String(cas);
     });

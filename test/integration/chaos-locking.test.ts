@@ -10,7 +10,13 @@ import { startCluster } from '../helpers/memcached.js';
 import { startApp, type AppProcess } from '../helpers/app-process.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { ProtocolTrace } from '../helpers/protocol-trace.js';
-import { nodeReturnsNoticed, relocationSettled, sessionId } from '../helpers/chaos.js';
+import { nodeReturnsNoticed, relocationSettled } from '../helpers/chaos.js';
+import { openCopy, sealingOf } from '../helpers/sealed.js';
+
+// The app fixture's secret: the trace names and opens the sealed items with it.
+const sealing = sealingOf('test secret');
+/** The start of the memcached key of the session in a `connect.sid=s:<id>.<signature>` cookie. */
+const keyOf = (cookie: string) => sealing.sessionKey(decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)).slice(2).split('.')[0]).slice(0, 16);
 
 const SESSIONS = 300;
 const PARALLEL_SESSIONS = 60;
@@ -34,6 +40,8 @@ interface Report {
   confirmed: number;
   /** Refused appends by status and error code. */
   refused: Record<string, number>;
+  /** Their error messages (without the cause). */
+  reasons: Record<string, number>;
   lost: number;
   unreadable: number;
 }
@@ -43,7 +51,10 @@ type Nodes = NonNullable<typeof cluster>['instances'];
 async function run(fault: (nodes: Nodes, urls: string[]) => Promise<void>, durationMs: number): Promise<Report> {
   cluster = await startCluster(3);
   // The apps reach memcached through proxies that record every operation, to explain a loss.
-  const trace = new ProtocolTrace();
+  const trace = new ProtocolTrace((key, value) => {
+    const copy = key.startsWith('lock:') ? undefined : openCopy(sealing, key, value);
+    return copy && `${copy.version} ${copy.json.match(/t\d+/g)?.slice(-3).join(',') ?? ''}`;
+  });
   proxies = cluster.instances.map((m, n) => new TcpProxy(m.host, m.port, { log: trace, node: `n${n + 1}` }));
   await Promise.all(proxies.map((p) => p.start()));
   const memcachedNodes = proxies.map((p, n) => `n${n + 1}:127.0.0.1:${p.port}`).join(',');
@@ -57,7 +68,7 @@ async function run(fault: (nodes: Nodes, urls: string[]) => Promise<void>, durat
     cookies.push(reply.headers.getSetCookie()[0].split(';')[0]);
   }
   const confirmed: string[][] = cookies.map(() => []);
-  const report: Report = { confirmed: 0, refused: {}, lost: 0, unreadable: 0 };
+  const report: Report = { confirmed: 0, refused: {}, reasons: {}, lost: 0, unreadable: 0 };
   const started = Date.now();
   let serial = 0;
   const refuse = (why: string) => (report.refused[why] = (report.refused[why] ?? 0) + 1);
@@ -66,11 +77,15 @@ async function run(fault: (nodes: Nodes, urls: string[]) => Promise<void>, durat
     const token = `t${serial++}`;
     try {
       const reply = await fetch(`${urls[app]}/append?token=${token}`, { headers: { cookie: cookies[session] } });
-      const body = (await reply.json()) as { code?: string };
+      const body = (await reply.json()) as { code?: string; error?: string };
       if (reply.status === 200) {
         confirmed[session].push(token);
         report.confirmed++;
-      } else refuse(`${reply.status} ${body.code ?? ''}`.trim());
+      } else {
+        refuse(`${reply.status} ${body.code ?? ''}`.trim());
+        const reason = String(body.error).replace(/\(.*\)$/, '').replace(/\d+ ms/, 'N ms').trim();
+        report.reasons[reason] = (report.reasons[reason] ?? 0) + 1;
+      }
     } catch {
       refuse('no answer');
     }
@@ -97,7 +112,7 @@ async function run(fault: (nodes: Nodes, urls: string[]) => Promise<void>, durat
     }
     if (!tokens) {
       if (report.unreadable === 0) {
-        const id = sessionId(cookies[s]);
+        const id = keyOf(cookies[s]);
         console.log(`session ${s} (${id}) unreadable, last answer ${answer}; memcached operations on it:\n${trace.history(id).join('\n')}`);
       }
       report.unreadable++;
@@ -106,7 +121,7 @@ async function run(fault: (nodes: Nodes, urls: string[]) => Promise<void>, durat
     const present = new Set(tokens);
     const lost = confirmed[s].filter((t) => !present.has(t));
     if (lost.length > 0 && report.lost === 0) {
-      const id = sessionId(cookies[s]);
+      const id = keyOf(cookies[s]);
       console.log(`session ${s} (${id}) lost confirmed ${lost.join(', ')}; memcached operations on it:\n${trace.history(id).join('\n')}`);
     }
     report.lost += lost.length;

@@ -7,6 +7,7 @@ import { Histogram } from '../../src/manager/histogram.js';
 import { LocalSessions, type LocalSession } from '../../src/sticky/local-sessions.js';
 import { Cookie } from '../../src/manager/cookie.js';
 import { AvailableRing } from '../../src/failover/ring.js';
+import { isWriteQuorum } from '../../src/failover/write-quorum.js';
 import { routeOf, withRoute } from '../../src/sticky/route.js';
 import session from '../../src/index.js';
 
@@ -244,6 +245,29 @@ describe('full preference order', () => {
     expect(ring.nodesFor('some-key', 2)).toEqual(order.slice(0, 2));
     ring.update((id) => id !== order[0]);
     expect(ring.nodesFor('some-key', 2)).toEqual(order.slice(1, 3));
+  });
+});
+
+describe('home nodes and the write quorum', () => {
+  it('home nodes are the first three regular nodes of the full ring, whatever is up', () => {
+    const ring = new AvailableRing(['n1', 'n2', 'n3', 'n4'], ['n5']);
+    const home = ring.home('some-key');
+    ring.update((id) => id === 'n5');
+    expect(ring.home('some-key')).toEqual(home);
+    expect(home).toEqual(ring.preference('some-key').slice(0, 3));
+    expect(new AvailableRing(['n1', 'n2'], ['n3']).home('k').sort()).toEqual(['n1', 'n2']);
+  });
+
+  it('accepts two of three home nodes, or the first when there are fewer: any two accepted sets share a node', () => {
+    const home = ['a', 'b', 'c'];
+    expect(isWriteQuorum(home, ['a', 'b'])).toBe(true);
+    expect(isWriteQuorum(home, ['b', 'c', 'd'])).toBe(true);
+    expect(isWriteQuorum(home, ['c'])).toBe(false); // the case that lost acknowledged updates
+    expect(isWriteQuorum(home, ['c', 'd'])).toBe(false);
+    expect(isWriteQuorum(['a', 'b'], ['a'])).toBe(true);
+    expect(isWriteQuorum(['a', 'b'], ['b'])).toBe(false);
+    expect(isWriteQuorum(['a'], ['a'])).toBe(true);
+    expect(isWriteQuorum([], ['a'])).toBe(false);
   });
 });
 

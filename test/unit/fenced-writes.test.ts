@@ -49,6 +49,7 @@ function view(nodes: Record<string, FakeNode>, up: string[]): MemcachedCluster {
   return {
     nodesFor: (_key: string, count: number) => up.slice(0, count),
     mayHideCopies: () => false,
+    homeNodes: () => Object.keys(nodes),
     run: async <T>(id: string, op: (client: NodeClient) => Promise<T>) => {
       if (nodes[id].hung) throw new Error(`memcached ${id} did not answer within 500 ms`);
       return op(nodes[id] as unknown as NodeClient);
@@ -90,12 +91,12 @@ describe('fenced writes while two processes disagree about the nodes and the sha
     expect(newest().json).toBe('{"n":"p1"}');
   });
 
-  it('the same with P2 first: P1 finds version 2 on its spare and puts X back', async () => {
+  it('the same with P2 first: P2 reaches only Z (one of the three home nodes), so its write is undone and fails; P1 wins', async () => {
     const { nodes, write, newest } = await setup();
-    expect(await write.p2()).toBe('acknowledged'); // Z only: P2 knows no spare
-    expect(await write.p1()).toBe('conflict');
-    expect(decodeCopy(nodes.X.items.get(KEY)!.value)!.version).toBe(1); // restored
-    expect(newest().json).toBe('{"n":"p2"}');
+    expect(await write.p2()).toMatch(/failed: SessionStoreUnavailableError: .*two of its home memcached node\(s\) X, Y, Z/);
+    expect(nodes.Z.items.get(KEY)).toBeUndefined(); // undone
+    expect(await write.p1()).toBe('acknowledged');
+    expect(newest().json).toBe('{"n":"p1"}');
   });
 });
 

@@ -30,6 +30,16 @@ describe('circuit breaker', () => {
     expect(events).toEqual([['n1', 'down']]);
   });
 
+  it('a refused connection marks a node down at once; a closed one counts as one failure', () => {
+    const { health, events } = setup(() => new Promise(() => undefined));
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    health.failed('n1', new NodeConnectionError('n1', 'get', new Error('connection to memcached closed')));
+    expect(health.isUp('n1')).toBe(true);
+    health.failed('n1', new NodeConnectionError('n1', 'add', refused));
+    expect(health.isUp('n1')).toBe(false);
+    expect(events).toEqual([['n1', 'down']]);
+  });
+
   it('calls failed by one event (one dropped connection, one error) count as one failure', () => {
     const { health, events } = setup(() => new Promise(() => undefined));
     const dropped = new DeadlineError('memcached n1 stats', 500);

@@ -1,0 +1,12 @@
+/**
+ * Whether a new version on `written` may be acknowledged, judged from `home`: the key's first
+ * nodes on the ring of every configured regular node, the same in every process whatever it
+ * thinks is up. Any two sets this accepts share a node, where compare-and-swap lets only one of
+ * two writes of the same loaded version through: so two processes that disagree about which
+ * nodes are up can never both have a write acknowledged on copies the other never reads.
+ * With three or more nodes: two of the first three. With fewer: the first node.
+ */
+export function isWriteQuorum(home: readonly string[], written: readonly string[]): boolean {
+  if (home.length < 3) return home.length > 0 && written.includes(home[0]);
+  return home.slice(0, 3).filter((node) => written.includes(node)).length >= 2;
+}
