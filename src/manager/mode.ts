@@ -4,16 +4,9 @@ import type { SessionData } from './store.js';
 /**
  * A session as a mode hands it to the request lifecycle.
  *
- * A class, not an object literal, as are the other records made per request (the response hook,
- * non-sticky holds and reads, decoded copies): V8 counts how many objects of each literal
- * survive a young-generation collection and, above a threshold, allocates that literal straight
- * into the old generation from then on. During a burst of requests (creating sessions, a slow
- * moment) a per-request literal can cross it; from then on each request's record is old and
- * garbage when the request ends, yet it still points at the request's young objects, which the
- * next young collection therefore copies and promotes: the request, the response, the session,
- * its strings. Measured (sticky reads, small sessions): such a process promoted 11 KB a request
- * instead of 3.5 KB and spent 3 times as long in collection pauses, for as long as it ran; which
- * processes fell into it was chance. Class instances are always allocated young.
+ * A class, not an object literal, as are the other records made per request: V8 may pretenure a
+ * literal's allocation site after a burst, and an old per-request record then keeps its request's
+ * young objects alive into the old generation (docs/performance.md measures it).
  */
 export class LoadedSession {
   constructor(
