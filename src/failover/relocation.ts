@@ -30,9 +30,14 @@ export class Relocator {
 
   private batch = 0;
 
+  /**
+   * @param retryWindowMs how long a job keeps being retried, at least (beyond MAX_ATTEMPTS): a
+   *   repair that waits for a doubtful copy's doubt to pass must outlast that doubt.
+   */
   constructor(
     private readonly stats: Statistics,
     private readonly logger: Logger,
+    private readonly retryWindowMs = 0,
   ) {
     // Until it reads 0, some sessions may have a single copy: the window a second failure must not hit.
     stats.gauge('relocationsPending', () => this.pending);
@@ -47,7 +52,7 @@ export class Relocator {
     }
     this.batch++;
     this.queued.add(key);
-    this.queue.push({ key, run: job, attempt: 1 });
+    this.queue.push({ key, run: job, attempt: 1, since: performance.now() });
     this.pump();
   }
 
@@ -90,7 +95,7 @@ export class Relocator {
   }
 
   private retry(job: Job): void {
-    if (job.attempt >= MAX_ATTEMPTS) {
+    if (job.attempt >= MAX_ATTEMPTS && performance.now() - job.since >= this.retryWindowMs) {
       this.stats.inc('relocationFailures');
       logEvent(this.logger, 'warn', { event: 'relocation_failed', attempts: job.attempt }, `a session could not be relocated after ${job.attempt} attempts`);
       return;
@@ -123,4 +128,6 @@ interface Job {
   key: string;
   run: () => Promise<unknown>;
   attempt: number;
+  /** When the job was first queued (performance.now()). */
+  since: number;
 }

@@ -95,8 +95,9 @@ export class NonStickyMode implements SessionMode {
     private readonly logger: Logger,
   ) {
     // A fenced write runs at most 15 operations one after another, each within operationTimeout.
+    const doubtGraceMs = 16 * settings.operationTimeout;
     this.copies = new SessionCopies(cluster, stats, sealedCopies(settings.sealing), COPIES, {
-      graceMs: 16 * settings.operationTimeout,
+      graceMs: doubtGraceMs,
       now: () => performance.now(),
     });
     this.older = new OlderCopies(settings, cluster, stats, this.copies, COPIES);
@@ -107,7 +108,9 @@ export class NonStickyMode implements SessionMode {
       sealing: settings.sealing,
     });
     this.recent = new RecentSessions(settings.maxLocalSessions);
-    this.relocator = new Relocator(stats, logger);
+    // A repair of a doubtful copy (see SessionCopies.read) succeeds only once the doubt has
+    // lasted graceMs: it is retried past that, or the copy would stay single until next read.
+    this.relocator = new Relocator(stats, logger, doubtGraceMs + 4_000);
     cluster.onHealthChange((node, event) => this.relocate(node, event));
     stats.gauge('sessionsInUse', () => this.inUse.size);
   }
@@ -334,9 +337,10 @@ export class NonStickyMode implements SessionMode {
    */
   private relocate(node: string, event: HealthEvent): void {
     for (const key of this.recent.alive()) {
-      // Only the sessions that had a copy there lost one (or hold a stale one there).
-      const affected = event === 'down' ? this.cluster.held(key, node, COPIES) : this.copies.nodesFor(key, COPIES).includes(node);
-      if (!affected) continue;
+      // A session's acknowledged versions are on two of its home nodes, not always on the first
+      // two up (a write that found one down went to the next): any home node's change may have
+      // taken one of them, or left it stale there.
+      if (!this.cluster.homeNodes(key).includes(node)) continue;
       this.stats.inc('memcachedFailovers');
       this.relocator.enqueue(key, () => this.copies.repair(key));
     }

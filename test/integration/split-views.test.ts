@@ -104,6 +104,43 @@ describe('non-sticky locking: processes that disagree about which nodes are up',
     expect(acknowledged).toEqual(['a1', 'a2']);
   }, 30_000);
 
+  it('a version acknowledged on the third home node is copied back when that node restarts, before another node is lost', async () => {
+    const cluster = scope.cluster;
+    const ids = cluster.instances.map((_, i) => `n${i + 1}`);
+    // B reaches every node directly and never sees one down; A goes through proxies.
+    proxies = cluster.instances.map((m) => new TcpProxy(m.host, m.port));
+    await Promise.all(proxies.map((p) => p.start()));
+    const a = await scope.start('a', { ...options, memcachedNodes: proxies.map((p, i) => `${ids[i]}:127.0.0.1:${p.port}`).join(',') });
+    const b = await scope.start('b', options);
+    const created = await fetch(`${b.url}/set?user=ada`);
+    const cookie = created.headers.getSetCookie()[0].split(';')[0];
+    const items = await itemCounts(cluster.instances);
+    const [x, y] = ids.filter((_, i) => items[i] === 1);
+    const z = ids.find((id) => id !== x && id !== y)!;
+    // A sees y down: its update goes to x and z (two of the three home nodes: acknowledged); y keeps the older version.
+    proxies[ids.indexOf(y)].block();
+    await waitNodeState(a.url, y, 0);
+    expect((await get(`${a.url}/append?token=a1`, cookie)).status).toBe(200);
+    await a.kill('SIGKILL');
+    // z restarts empty: B, which served the session, must copy the newest version back to two
+    // nodes, or losing x next loses the acknowledged update.
+    const relocation = async () => (await (await fetch(`${b.url}/stats`)).json()) as { counters: Record<string, number>; gauges: Record<string, number> };
+    const before = (await relocation()).counters.memcachedFailovers ?? 0;
+    await cluster.instances[ids.indexOf(z)].restart();
+    // B notices the restart at its next health check, then repairs in the background: the copy
+    // on x alone is in doubt (it could be a write about to be undone) until the doubt has lasted.
+    for (let i = 0; i < 500; i++) {
+      const stats = await relocation();
+      if ((stats.counters.memcachedFailovers ?? 0) > before && stats.gauges.relocationsPending === 0) break;
+      await sleep(50);
+    }
+    await cluster.instances[ids.indexOf(x)].restart();
+    await waitNodeState(b.url, x, 1);
+    const final = await get(`${b.url}/read`, cookie);
+    expect(final.status).toBe(200);
+    expect(final.body, JSON.stringify(final.body)).toMatchObject({ data: { tokens: ['a1'] } });
+  }, 60_000);
+
   it('while one process sees the lock node hung and locks on the next node, both hold a lock at once, and no acknowledged update is lost', async () => {
     const cluster = scope.cluster;
     const ids = cluster.instances.map((_, i) => `n${i + 1}`);
