@@ -11,9 +11,10 @@ const TOMBSTONE_NODES = 2;
 
 /**
  * What a check found: revoked, not revoked, unknown (a tombstone node did not answer, none had
- * one), or lost: no tombstone, but every tombstone node lost its revocation data (restarted
- * empty, flushed) since the check that last found the id valid, so a tombstone written meanwhile
- * may be gone; the caller must find the id valid some other way before serving it.
+ * one), or lost: no tombstone, but every tombstone node lost (or, its token unread, may have
+ * lost) its revocation data (restarted empty, flushed) since the check that last found the id
+ * valid, so a tombstone written meanwhile may be gone; the caller must find the id valid some
+ * other way before serving it.
  */
 export type RevocationState = 'revoked' | 'valid' | 'unknown' | 'lost';
 
@@ -28,7 +29,10 @@ export interface RevocationMark {
   readonly tokens: readonly string[];
 }
 
-/** A check's answer; `mark` when the id was found valid (or lost: the mark to keep once it is found valid otherwise). */
+/**
+ * A check's answer; `mark` when the id was found valid (or lost: the mark to keep once it is found
+ * valid otherwise): the old one when a node's token could not be read.
+ */
 export interface RevocationCheck {
   state: RevocationState;
   mark?: RevocationMark;
@@ -239,10 +243,11 @@ export class Revocations {
         this.enqueue(check, true);
         continue;
       }
-      if (!unchanged && state === 'valid' && check.known && lostSince(check.known, tokens) === check.known.nodes.length) state = 'lost';
+      if (!unchanged && state === 'valid' && check.known && mayHaveLostAll(check.known, tokens)) state = 'lost';
       // With its tokens unchanged, a check's mark is the one it came with: the session's entry
-      // keeps that object instead of a new one per read.
-      const mark = unchanged ? check.known : state === 'valid' || state === 'lost' ? markOf(check, tokens) : undefined;
+      // keeps that object instead of a new one per read. Without every node's token, the session
+      // keeps its old mark: dropping it would hide a later loss of its nodes' data.
+      const mark = unchanged ? check.known : state === 'valid' || state === 'lost' ? (markOf(check, tokens) ?? check.known) : undefined;
       check.resolve(new CheckAnswer(state, mark));
     }
   }
@@ -392,6 +397,19 @@ function nextToken(token: string): string {
 function epochOf(token: string): string {
   const dot = token.indexOf('.');
   return dot < 0 ? token : token.slice(0, dot);
+}
+
+/**
+ * Whether every node of `mark` may have lost its data since the mark: at least one answered with
+ * a token of another epoch, and every other one did too or gave no token this turn (its token
+ * read failed though its tombstone read did not, or it had none and another process gave it one
+ * first): such a node may have lost its data as well.
+ */
+function mayHaveLostAll(mark: RevocationMark, tokens: ReadonlyMap<string, string>): boolean {
+  const lost = lostSince(mark, tokens);
+  let unread = 0;
+  for (const node of mark.nodes) if (!tokens.has(node)) unread++;
+  return lost > 0 && lost + unread === mark.nodes.length;
 }
 
 /** How many nodes of `mark` answered with a token of another epoch: each lost its data since the mark. */

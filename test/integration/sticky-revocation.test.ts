@@ -143,6 +143,8 @@ describe('sticky revocation across app processes', () => {
     let logout = await client.get('/logout');
     for (let i = 0; i < 40 && logout.status !== 200; i++) {
       await new Promise((r) => setTimeout(r, 250));
+      // Each refused logout hands out a new session's cookie too: the retry is of the old one.
+      client.cookie = onB;
       logout = await client.get('/logout');
     }
     expect(logout.status, logout.body).toBe(200);
