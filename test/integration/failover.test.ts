@@ -79,7 +79,7 @@ describe('idle sessions survive a node restarting empty and then another failing
   }, 30_000);
 
   it('non-sticky: after a node dies, relocation copies the sessions it held to the next node before a second dies', async () => {
-    cluster = await startCluster(3);
+    cluster = await startCluster(4);
     const app = await inProcessApp({ memcachedNodes: cluster.nodes, sticky: false, operationTimeout: 300 });
     const clients = Array.from({ length: 60 }, () => new Client(app.url));
     for (const [i, c] of clients.entries()) await c.get(`/set?n=${i}`);
@@ -87,7 +87,8 @@ describe('idle sessions survive a node restarting empty and then another failing
     for (let i = 0; i < 100 && (app.middleware.nodes().n1 || app.middleware.statistics().gauges.relocationsPending > 0); i++) await sleep(50);
     const stats = app.middleware.statistics();
     expect(stats.gauges.relocationsPending).toBe(0);
-    // Only the sessions that had a copy on n1 (about two thirds of them) were re-copied.
+    // Only the sessions with n1 among their three home nodes (about three quarters of them, with
+    // four nodes) were looked at: a copy may have been there.
     expect(stats.counters.relocations).toBeGreaterThan(20);
     expect(stats.counters.relocations).toBeLessThan(60);
     await cluster.instances[1].signal('SIGKILL');
