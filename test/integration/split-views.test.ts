@@ -52,6 +52,19 @@ async function lockNodeOf(url: string, cookie: string, instances: MemcachedInsta
   return lockNode;
 }
 
+/** App A reaching memcached through proxies (so A alone can be made to see a node fail), app B directly, and a session B created. */
+async function proxiedAAndDirectB() {
+  const cluster = scope.cluster;
+  const ids = cluster.instances.map((_, i) => `n${i + 1}`);
+  proxies = cluster.instances.map((m) => new TcpProxy(m.host, m.port));
+  await Promise.all(proxies.map((p) => p.start()));
+  const a = await scope.start('a', { ...options, memcachedNodes: proxies.map((p, i) => `${ids[i]}:127.0.0.1:${p.port}`).join(',') });
+  const b = await scope.start('b', options);
+  const created = await fetch(`${b.url}/set?user=ada`);
+  const cookie = created.headers.getSetCookie()[0].split(';')[0];
+  return { cluster, ids, a, b, cookie };
+}
+
 describe('non-sticky locking: processes that disagree about which nodes are up', () => {
   it('a process that sees both home nodes down gets no write acknowledged that another process would overwrite', async () => {
     const cluster = scope.cluster;
@@ -105,15 +118,8 @@ describe('non-sticky locking: processes that disagree about which nodes are up',
   }, 30_000);
 
   it('a version acknowledged on the third home node is copied back when that node restarts, before another node is lost', async () => {
-    const cluster = scope.cluster;
-    const ids = cluster.instances.map((_, i) => `n${i + 1}`);
     // B reaches every node directly and never sees one down; A goes through proxies.
-    proxies = cluster.instances.map((m) => new TcpProxy(m.host, m.port));
-    await Promise.all(proxies.map((p) => p.start()));
-    const a = await scope.start('a', { ...options, memcachedNodes: proxies.map((p, i) => `${ids[i]}:127.0.0.1:${p.port}`).join(',') });
-    const b = await scope.start('b', options);
-    const created = await fetch(`${b.url}/set?user=ada`);
-    const cookie = created.headers.getSetCookie()[0].split(';')[0];
+    const { cluster, ids, a, b, cookie } = await proxiedAAndDirectB();
     const items = await itemCounts(cluster.instances);
     const [x, y] = ids.filter((_, i) => items[i] === 1);
     const z = ids.find((id) => id !== x && id !== y)!;
@@ -142,15 +148,8 @@ describe('non-sticky locking: processes that disagree about which nodes are up',
   }, 60_000);
 
   it('while one process sees the lock node hung and locks on the next node, both hold a lock at once, and no acknowledged update is lost', async () => {
-    const cluster = scope.cluster;
-    const ids = cluster.instances.map((_, i) => `n${i + 1}`);
     // B reaches every node directly; A through proxies, so A alone can be made to see a node hang.
-    proxies = cluster.instances.map((m) => new TcpProxy(m.host, m.port));
-    await Promise.all(proxies.map((p) => p.start()));
-    const a = await scope.start('a', { ...options, memcachedNodes: proxies.map((p, i) => `${ids[i]}:127.0.0.1:${p.port}`).join(',') });
-    const b = await scope.start('b', options);
-    const created = await fetch(`${b.url}/set?user=ada`);
-    const cookie = created.headers.getSetCookie()[0].split(';')[0];
+    const { cluster, ids, a, b, cookie } = await proxiedAAndDirectB();
     const lockNode = await lockNodeOf(b.url, cookie, cluster.instances);
     // For A the lock node answers nothing in time (as if paused); B keeps using it.
     proxies[ids.indexOf(lockNode)].replyDelay = 60_000;
