@@ -151,12 +151,7 @@ describe('sticky mode operation counts (memcached stats)', () => {
     // Both must really be stored: a wrong 40-day TTL would be an absolute time in 1970, i.e. already
     // expired. With a revocation token per node, which a new session's first check (in the
     // background) creates.
-    let stored = await items();
-    for (let i = 0; i < 40 && stored < 2 + 2; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      stored = await items();
-    }
-    expect(stored).toBe(2 + 2);
+    expect(await settled(items, 2 + 2)).toBe(2 + 2);
     // A second app process (empty memory) takes both over from memcached.
     const other = await app({ cookie: { maxAge: days40 } });
     a.moveTo(other.url);
