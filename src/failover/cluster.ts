@@ -127,14 +127,6 @@ export class MemcachedCluster {
   }
 
   /**
-   * Whether `node` was one of the first `count` nodes of `key` while it was up: after it went
-   * down, the keys whose copies it held (the ring no longer names it).
-   */
-  held(key: string, node: string, count: number): boolean {
-    return this.ring.preference(key).filter((id) => id === node || this.health.isUp(id)).slice(0, count).includes(node);
-  }
-
-  /**
    * Whether a key's copies could all be on nodes that were down, when reading `readNodes` found
    * none. Copies always go to the first up nodes of the key's preference order (`copies` of
    * them: sticky mode keeps one, non-sticky two); they can all be out of reach only if at least
