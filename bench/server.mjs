@@ -4,7 +4,7 @@
 import express from 'express';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { CONFIGS } from './configs.mjs';
-import { setStageTiming, stageTotals } from '../dist/esm/manager/stage-timer.js';
+import { setStageTiming, stageTotals } from '../dist/esm/base/stage-timer.js';
 
 const config = CONFIGS[process.env.BENCH_CONFIG];
 if (!config) throw new Error(`unknown BENCH_CONFIG ${process.env.BENCH_CONFIG}`);

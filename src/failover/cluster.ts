@@ -1,10 +1,10 @@
-import { NodeClient } from '../memcached/node-client.js';
-import { MemcachedAuthError } from '../memcached/call-fault.js';
+import { NodeClient } from '../storage/memcached/memcached-node.js';
+import { MemcachedAuthError } from '../storage/call-fault.js';
 import { NodeHealth, type HealthEvent } from './node-health.js';
 import { AvailableRing } from './ring.js';
-import type { ManagerSettings } from '../manager/options.js';
-import type { Statistics } from '../manager/statistics.js';
-import { logEvent, type Logger } from '../manager/logger.js';
+import type { ManagerSettings } from '../options.js';
+import type { Statistics } from '../base/statistics.js';
+import { logEvent, type Logger } from '../base/logger.js';
 
 /** A call to a node that is marked down, refused without a network round trip. */
 export class NodeDownError extends Error {

@@ -1,4 +1,4 @@
-import { faultOf, NodeConnectionError } from '../memcached/call-fault.js';
+import { faultOf, NodeConnectionError } from '../storage/call-fault.js';
 
 /** Circuit-breaker and heartbeat settings. */
 export interface HealthOptions {

@@ -1,11 +1,11 @@
 import type { MemcachedCluster } from './cluster.js';
-import type { Statistics } from '../manager/statistics.js';
-import type { ManagerSettings } from '../manager/options.js';
+import type { Statistics } from '../base/statistics.js';
+import type { ManagerSettings } from '../options.js';
 import { READ_NODES, SessionCopies } from './session-copies.js';
-import { sealedCopies, UNSEALED_COPIES } from '../memcached/copy-codec.js';
-import { unsealedKey } from '../memcached/storage-key.js';
-import { isDestroyed } from '../memcached/versioned-copy.js';
-import { SessionConflictError } from '../manager/errors.js';
+import { sealedCopies, UNSEALED_COPIES } from '../format/copy-codec.js';
+import { unsealedKey } from '../format/storage-key.js';
+import { isDestroyed } from '../format/versioned-copy.js';
+import { SessionConflictError } from '../base/errors.js';
 
 /** Where an older copy of a session may be, and how to read it. */
 interface OlderPlace {

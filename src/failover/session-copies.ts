@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { MemcachedCluster } from './cluster.js';
-import type { Statistics } from '../manager/statistics.js';
-import { SessionConflictError, SessionStoreUnavailableError } from '../manager/errors.js';
-import { memcachedExpiration } from '../memcached/expiration.js';
-import { isDestroyed, type VersionedCopy } from '../memcached/versioned-copy.js';
-import type { CopyCodec } from '../memcached/copy-codec.js';
+import type { Statistics } from '../base/statistics.js';
+import { SessionConflictError, SessionStoreUnavailableError } from '../base/errors.js';
+import { memcachedExpiration } from '../storage/memcached/expiration.js';
+import { isDestroyed, type VersionedCopy } from '../format/versioned-copy.js';
+import type { CopyCodec } from '../format/copy-codec.js';
 import { isWriteQuorum } from './write-quorum.js';
 
 /** Nodes read for a session: a copy is on one of the first two nodes the ring gives for its key. */
@@ -57,7 +57,7 @@ export interface Fence {
   doubtful?: boolean;
 }
 
-/** The fence of a request's load or write: a class, not a literal (see LoadedSession in manager/mode.ts). */
+/** The fence of a request's load or write: a class, not a literal (see LoadedSession in modes/session-mode.ts). */
 export class LoadedFence implements Fence {
   constructor(
     readonly loaded: VersionedCopy | undefined,
@@ -241,7 +241,7 @@ export class SessionCopies {
       );
     const cas = new Map<string, bigint | undefined>();
     const result = new ReadOutcome(cas);
-    // Array.of, not []: an array literal may be allocated old like an object literal (see LoadedSession in manager/mode.ts).
+    // Array.of, not []: an array literal may be allocated old like an object literal (see LoadedSession in modes/session-mode.ts).
     const found = Array.of<Found>();
     // Copies are usually byte-identical: one is decoded, and the others compared as bytes.
     let decodedRaw: Buffer | undefined;

@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as PromClient from 'prom-client';
-import type { SessionMiddleware } from '../manager/middleware.js';
-import { COUNTERS, type CounterName } from '../manager/statistics.js';
+import type { SessionMiddleware } from '../session-manager.js';
+import { COUNTERS, type CounterName } from '../base/statistics.js';
 
 /** Latency buckets in seconds: 100 µs to 5 s. */
 const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

@@ -7,10 +7,10 @@
 import { MemcachedCluster, NodeDownError } from '../../src/failover/cluster.js';
 import { AvailableRing } from '../../src/failover/ring.js';
 import { SessionCopies } from '../../src/failover/session-copies.js';
-import { UNSEALED_COPIES } from '../../src/memcached/copy-codec.js';
-import { Statistics } from '../../src/manager/statistics.js';
-import type { NodeClient } from '../../src/memcached/node-client.js';
-import { decodeCopy } from '../../src/memcached/versioned-copy.js';
+import { UNSEALED_COPIES } from '../../src/format/copy-codec.js';
+import { Statistics } from '../../src/base/statistics.js';
+import type { NodeClient } from '../../src/storage/memcached/memcached-node.js';
+import { decodeCopy } from '../../src/format/versioned-copy.js';
 
 /** A seeded pseudo-random source in [0, 1) (mulberry32): the same seed gives the same run. */
 export function seededRandom(seed: number): () => number {

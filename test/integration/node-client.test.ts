@@ -2,7 +2,7 @@
  * The memcached client wrapper against a real memcached, including connections cut mid-stream.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeClient } from '../../src/memcached/node-client.js';
+import { NodeClient } from '../../src/storage/memcached/memcached-node.js';
 import { startMemcached, type MemcachedInstance } from '../helpers/memcached.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -71,7 +71,7 @@ describe('NodeClient', () => {
 
   it('expiration over 30 days is sent as an absolute time, so the item is really stored', async () => {
     const client = new NodeClient({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 500 });
-    const { memcachedExpiration } = await import('../../src/memcached/expiration.js');
+    const { memcachedExpiration } = await import('../../src/storage/memcached/expiration.js');
     await client.set('long', 'kept', memcachedExpiration(40 * 24 * 3600));
     expect((await client.get('long'))?.toString()).toBe('kept');
     client.close();

@@ -4,8 +4,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemcachedCluster } from '../../src/failover/cluster.js';
-import { resolveManagerSettings } from '../../src/manager/options.js';
-import { Statistics } from '../../src/manager/statistics.js';
+import { resolveManagerSettings } from '../../src/options.js';
+import { Statistics } from '../../src/base/statistics.js';
 import { freePort, startMemcached, type MemcachedInstance } from '../helpers/memcached.js';
 
 const quiet = { info() {}, warn() {}, error() {} };

@@ -8,9 +8,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import session from '../../src/index.js';
 import { MemcachedCluster } from '../../src/failover/cluster.js';
-import { resolveManagerSettings } from '../../src/manager/options.js';
-import { Statistics } from '../../src/manager/statistics.js';
-import { Revocations } from '../../src/sticky/revocations.js';
+import { resolveManagerSettings } from '../../src/options.js';
+import { Statistics } from '../../src/base/statistics.js';
+import { Revocations } from '../../src/revocation/revocations.js';
 import { startCluster, textCommand, totalStat } from '../helpers/memcached.js';
 import { Client, serve } from '../helpers/http.js';
 

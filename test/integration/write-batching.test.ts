@@ -4,7 +4,7 @@
  */
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { NodeClient } from '../../src/memcached/node-client.js';
+import { NodeClient } from '../../src/storage/memcached/memcached-node.js';
 import { startMemcached, type MemcachedInstance } from '../helpers/memcached.js';
 
 let memcached: MemcachedInstance;

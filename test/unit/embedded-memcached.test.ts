@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
 import { ItemStore } from '../../src/embedded-memcached/item-store.js';
-import { NodeClient } from '../../src/memcached/node-client.js';
-import { memcachedExpiration } from '../../src/memcached/expiration.js';
+import { NodeClient } from '../../src/storage/memcached/memcached-node.js';
+import { memcachedExpiration } from '../../src/storage/memcached/expiration.js';
 import { textCommand } from '../helpers/memcached.js';
 
 let server: EmbeddedMemcached;

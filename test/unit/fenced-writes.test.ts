@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SessionCopies } from '../../src/failover/session-copies.js';
-import { UNSEALED_COPIES } from '../../src/memcached/copy-codec.js';
+import { UNSEALED_COPIES } from '../../src/format/copy-codec.js';
 import type { MemcachedCluster } from '../../src/failover/cluster.js';
-import type { NodeClient } from '../../src/memcached/node-client.js';
-import { Statistics } from '../../src/manager/statistics.js';
-import { SessionConflictError, SessionStoreUnavailableError } from '../../src/manager/errors.js';
-import { decodeCopy, encodeCopy, type VersionedCopy } from '../../src/memcached/versioned-copy.js';
+import type { NodeClient } from '../../src/storage/memcached/memcached-node.js';
+import { Statistics } from '../../src/base/statistics.js';
+import { SessionConflictError, SessionStoreUnavailableError } from '../../src/base/errors.js';
+import { decodeCopy, encodeCopy, type VersionedCopy } from '../../src/format/versioned-copy.js';
 
 /** One memcached node: items with CAS values; `hung` makes every call fail as a missed deadline would. */
 class FakeNode {

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import memjs from 'memjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
-import { checkMemjsInternals, memjsConnection, MemjsInternalsError, memjsVersion } from '../../src/memcached/memjs-internals.js';
-import { NodeClient } from '../../src/memcached/node-client.js';
+import { checkMemjsInternals, memjsConnection, MemjsInternalsError, memjsVersion } from '../../src/storage/memcached/memjs-internals.js';
+import { NodeClient } from '../../src/storage/memcached/memcached-node.js';
 
 const installed = (JSON.parse(readFileSync(new URL('../../node_modules/memjs/package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

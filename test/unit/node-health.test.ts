@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeHealth, type HealthEvent } from '../../src/failover/node-health.js';
-import { NodeConnectionError } from '../../src/memcached/call-fault.js';
-import { DeadlineError } from '../../src/memcached/deadline.js';
-import { MemcachedResponseError, STATUS } from '../../src/memcached/response-error.js';
+import { NodeConnectionError } from '../../src/storage/call-fault.js';
+import { DeadlineError } from '../../src/base/deadline.js';
+import { MemcachedResponseError, STATUS } from '../../src/storage/memcached/response-error.js';
 
 const open: NodeHealth[] = [];
 afterEach(() => open.splice(0).forEach((h) => h.close()));

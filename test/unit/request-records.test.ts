@@ -1,21 +1,21 @@
 /**
  * Records made per request are class instances, not object literals: V8 may start allocating a
  * literal's objects in the old generation, and an old record keeps its request's young objects
- * alive one collection longer (see LoadedSession in src/manager/mode.ts). Each check fails when
+ * alive one collection longer (see LoadedSession in src/modes/session-mode.ts). Each check fails when
  * the record is built as a literal again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeCopy, encodeCopy } from '../../src/memcached/versioned-copy.js';
-import { StoreMode } from '../../src/manager/store-mode.js';
-import { MemoryStore } from '../../src/manager/memory-store.js';
-import { LoadedSession } from '../../src/manager/mode.js';
-import type { SessionData, Store } from '../../src/manager/store.js';
-import type { SessionRequest } from '../../src/manager/session.js';
-import { resolveManagerSettings } from '../../src/manager/options.js';
-import { Statistics } from '../../src/manager/statistics.js';
+import { decodeCopy, encodeCopy } from '../../src/format/versioned-copy.js';
+import { StoreMode } from '../../src/modes/store-backed-mode.js';
+import { MemoryStore } from '../../src/session/memory-store.js';
+import { LoadedSession } from '../../src/modes/session-mode.js';
+import type { SessionData, Store } from '../../src/session/store.js';
+import type { SessionRequest } from '../../src/session/session.js';
+import { resolveManagerSettings } from '../../src/options.js';
+import { Statistics } from '../../src/base/statistics.js';
 import { MemcachedCluster } from '../../src/failover/cluster.js';
-import { NonStickyMode } from '../../src/nonsticky/nonsticky-mode.js';
-import { StickyMode } from '../../src/sticky/sticky-mode.js';
+import { NonStickyMode } from '../../src/modes/nonsticky/nonsticky-mode.js';
+import { StickyMode } from '../../src/modes/sticky/sticky-mode.js';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
 import { sealingOf } from '../helpers/sealed.js';
 

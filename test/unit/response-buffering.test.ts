@@ -6,8 +6,8 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
-import { NodeClient } from '../../src/memcached/node-client.js';
-import { parseChunksInPlace } from '../../src/memcached/memjs-internals.js';
+import { NodeClient } from '../../src/storage/memcached/memcached-node.js';
+import { parseChunksInPlace } from '../../src/storage/memcached/memjs-internals.js';
 
 let server: EmbeddedMemcached;
 let relay: net.Server;

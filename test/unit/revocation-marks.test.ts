@@ -6,11 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
-import { resolveManagerSettings } from '../../src/manager/options.js';
-import { Statistics } from '../../src/manager/statistics.js';
+import { resolveManagerSettings } from '../../src/options.js';
+import { Statistics } from '../../src/base/statistics.js';
 import { MemcachedCluster } from '../../src/failover/cluster.js';
-import { Revocations } from '../../src/sticky/revocations.js';
-import type { NodeClient } from '../../src/memcached/node-client.js';
+import { Revocations } from '../../src/revocation/revocations.js';
+import type { NodeClient } from '../../src/storage/memcached/memcached-node.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
 const servers: EmbeddedMemcached[] = [];

@@ -1,4 +1,4 @@
-import { OptionError } from '../manager/options.js';
+import { OptionError } from '../options.js';
 
 /** `lockingMode` values (MSM's): `none`, `all`, `auto`, or `uriPattern:<regex>` matched against the path. */
 export type LockingMode = { kind: 'none' } | { kind: 'all' } | { kind: 'auto' } | { kind: 'uriPattern'; pattern: RegExp };

@@ -1,5 +1,5 @@
 import { RecencyList } from './recency-list.js';
-import type { RevocationMark } from './revocations.js';
+import type { RevocationMark } from '../../revocation/revocations.js';
 
 /** One session held in this process: the primary copy in sticky mode. */
 export interface LocalSession {

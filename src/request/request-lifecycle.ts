@@ -1,12 +1,12 @@
 import type { ServerResponse } from 'node:http';
-import type { LoadedSession, SessionMode } from './mode.js';
-import { listenForSaves, Session, type SaveListener, type SessionRequest } from './session.js';
-import type { SessionData, Store } from './store.js';
+import type { LoadedSession, SessionMode } from '../modes/session-mode.js';
+import { listenForSaves, Session, type SaveListener, type SessionRequest } from '../session/session.js';
+import type { SessionData, Store } from '../session/store.js';
 import type { ResponseListener } from './response-hooks.js';
 import { writeSessionCookie } from './session-cookie.js';
 import type { SignedValues } from './signature.js';
-import { stageEnd, stageStart } from './stage-timer.js';
-import { attributesJson, primitiveAttributes, sameAttributes } from '../memcached/session-codec.js';
+import { stageEnd, stageStart } from '../base/stage-timer.js';
+import { attributesJson, primitiveAttributes, sameAttributes } from '../format/session-codec.js';
 
 /** A request as the middleware sees it (Express adds `originalUrl` and `secure`). */
 export type LifecycleRequest = SessionRequest & { originalUrl?: string; secure?: boolean };

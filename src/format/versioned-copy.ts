@@ -1,4 +1,4 @@
-import { randomToken } from '../manager/random-token.js';
+import { randomToken } from '../base/random-token.js';
 
 /**
  * Stored session copies carry a version and their lifetime: of two copies the newer always wins
@@ -38,7 +38,7 @@ const HEADER = /^(\d{1,15})\.(\d{1,10})(?:\.(\d{1,15}))?(?:#([A-Za-z0-9_-]{1,22}
 
 /**
  * A copy as a request writes it or reads it back: a class, not a literal (see LoadedSession in
- * manager/mode.ts; a copy holds the session's whole JSON).
+ * modes/session-mode.ts; a copy holds the session's whole JSON).
  */
 export class SessionCopy implements VersionedCopy {
   constructor(

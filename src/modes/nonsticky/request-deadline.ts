@@ -1,4 +1,4 @@
-import { SessionStoreUnavailableError } from '../manager/errors.js';
+import { SessionStoreUnavailableError } from '../../base/errors.js';
 
 /** A request's session work would pass requestDeadline: it answers 503, and nothing was written. */
 export class RequestDeadlineError extends SessionStoreUnavailableError {

@@ -1,12 +1,12 @@
 import memjs from 'memjs';
-import { DeadlineError } from './deadline.js';
-import { connectionError } from './call-fault.js';
+import { DeadlineError } from '../../base/deadline.js';
+import { connectionError } from '../call-fault.js';
 import { memjsConnection, type MemjsConnection, type MemjsResponse } from './memjs-internals.js';
 import { MemcachedResponseError, STATUS } from './response-error.js';
 import { OPCODE, requestBuffer } from './binary-request.js';
-import type { MemcachedNodeAddress } from '../failover/node-list.js';
+import type { MemcachedNodeAddress } from '../node-list.js';
 
-/** A value read with its CAS: a class, not a literal (see LoadedSession in manager/mode.ts). */
+/** A value read with its CAS: a class, not a literal (see LoadedSession in modes/session-mode.ts). */
 class ValueAndCas {
   constructor(
     readonly value: Buffer,

@@ -1,7 +1,7 @@
 import * as cookieLib from 'cookie';
 import type { ServerResponse } from 'node:http';
-import type { CookieData } from './cookie.js';
-import type { SessionRequest } from './session.js';
+import type { CookieData } from '../session/cookie.js';
+import type { SessionRequest } from '../session/session.js';
 
 /** Cookie values longer than this are not ours (ids are ~40 characters); ignore them unread. */
 const MAX_COOKIE_VALUE = 1024;

@@ -1,26 +1,26 @@
-import { randomToken } from './random-token.js';
+import { randomToken } from './base/random-token.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Cookie, type CookieOptions } from './cookie.js';
-import { Session, type SessionRequest } from './session.js';
-import { MemoryStore } from './memory-store.js';
-import type { Store } from './store.js';
-import type { SessionMode } from './mode.js';
-import { StoreMode } from './store-mode.js';
-import { ModeStore } from './mode-store.js';
+import { Cookie, type CookieOptions } from './session/cookie.js';
+import { Session, type SessionRequest } from './session/session.js';
+import { MemoryStore } from './session/memory-store.js';
+import type { Store } from './session/store.js';
+import type { SessionMode } from './modes/session-mode.js';
+import { StoreMode } from './modes/store-backed-mode.js';
+import { ModeStore } from './request/mode-backed-store.js';
 import { pattern, resolveManagerSettings, resolveSecrets, validateCookieOptions, warnAboutOptions, type SessionOptions } from './options.js';
-import { Statistics, type StatisticsSnapshot, type TimingName } from './statistics.js';
-import { consoleLogger, prefixed } from './logger.js';
-import { hookResponse, isHookable } from './response-hooks.js';
-import { RequestLifecycle, type LifecycleRequest, type LifecycleSettings } from './request-lifecycle.js';
-import { readSessionId, type Unsign } from './session-cookie.js';
-import { SignedValues, VerifiedCookies } from './signature.js';
-import { stageEnd, stageStart } from './stage-timer.js';
-import { requestPath } from './request-path.js';
-import { MemcachedCluster } from '../failover/cluster.js';
-import { SessionStoreUnavailableError } from './errors.js';
-import { StickyMode } from '../sticky/sticky-mode.js';
-import { NonStickyMode } from '../nonsticky/nonsticky-mode.js';
-import { withRoute } from '../sticky/route.js';
+import { Statistics, type StatisticsSnapshot, type TimingName } from './base/statistics.js';
+import { consoleLogger, prefixed } from './base/logger.js';
+import { hookResponse, isHookable } from './request/response-hooks.js';
+import { RequestLifecycle, type LifecycleRequest, type LifecycleSettings } from './request/request-lifecycle.js';
+import { readSessionId, type Unsign } from './request/session-cookie.js';
+import { SignedValues, VerifiedCookies } from './request/signature.js';
+import { stageEnd, stageStart } from './base/stage-timer.js';
+import { requestPath } from './request/request-path.js';
+import { MemcachedCluster } from './failover/cluster.js';
+import { SessionStoreUnavailableError } from './base/errors.js';
+import { StickyMode } from './modes/sticky/sticky-mode.js';
+import { NonStickyMode } from './modes/nonsticky/nonsticky-mode.js';
+import { withRoute } from './modes/sticky/route.js';
 
 /** The middleware `session()` returns: `(req, res, next)`, plus operator controls. */
 export interface SessionMiddleware {

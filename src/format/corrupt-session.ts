@@ -1,5 +1,5 @@
-import { logEvent, type Logger } from '../manager/logger.js';
-import type { Statistics } from '../manager/statistics.js';
+import { logEvent, type Logger } from '../base/logger.js';
+import type { Statistics } from '../base/statistics.js';
 
 /**
  * Reports stored data that is not a usable session, the same way in both modes: counted in

@@ -1,21 +1,21 @@
-import { randomToken } from '../manager/random-token.js';
-import { LoadedSession, type SessionMode } from '../manager/mode.js';
-import type { ManagerSettings } from '../manager/options.js';
-import type { Statistics } from '../manager/statistics.js';
-import { ThrottledWarnings, type Logger } from '../manager/logger.js';
-import type { Session } from '../manager/session.js';
-import type { SessionData } from '../manager/store.js';
-import type { MemcachedCluster } from '../failover/cluster.js';
-import type { HealthEvent } from '../failover/node-health.js';
-import { READ_NODES, SessionCopies } from '../failover/session-copies.js';
-import { SessionCopy, type VersionedCopy } from '../memcached/versioned-copy.js';
-import { cappedLifetime, MAX_LIFETIME_SECONDS } from '../memcached/expiration.js';
-import { reportCorruptSession, unusableCopies } from '../memcached/corrupt-session.js';
-import { sealedCopies } from '../memcached/copy-codec.js';
-import { OlderCopies } from '../failover/older-copies.js';
-import { Relocator } from '../failover/relocation.js';
-import { withDeadline } from '../memcached/deadline.js';
-import { SessionStoreUnavailableError } from '../manager/errors.js';
+import { randomToken } from '../../base/random-token.js';
+import { LoadedSession, type SessionMode } from '../session-mode.js';
+import type { ManagerSettings } from '../../options.js';
+import type { Statistics } from '../../base/statistics.js';
+import { ThrottledWarnings, type Logger } from '../../base/logger.js';
+import type { Session } from '../../session/session.js';
+import type { SessionData } from '../../session/store.js';
+import type { MemcachedCluster } from '../../failover/cluster.js';
+import type { HealthEvent } from '../../failover/node-health.js';
+import { READ_NODES, SessionCopies } from '../../failover/session-copies.js';
+import { SessionCopy, type VersionedCopy } from '../../format/versioned-copy.js';
+import { cappedLifetime, MAX_LIFETIME_SECONDS } from '../../storage/memcached/expiration.js';
+import { reportCorruptSession, unusableCopies } from '../../format/corrupt-session.js';
+import { sealedCopies } from '../../format/copy-codec.js';
+import { OlderCopies } from '../../failover/older-copies.js';
+import { Relocator } from '../../failover/relocation.js';
+import { withDeadline } from '../../base/deadline.js';
+import { SessionStoreUnavailableError } from '../../base/errors.js';
 import {
   attributesJson,
   checkItemSize,
@@ -24,12 +24,12 @@ import {
   encodeSession,
   storedCookie,
   storedJson,
-} from '../memcached/session-codec.js';
+} from '../../format/session-codec.js';
 import { LocalSessions, type LocalSession } from './local-sessions.js';
-import { stageEnd, stageStart } from '../manager/stage-timer.js';
+import { stageEnd, stageStart } from '../../base/stage-timer.js';
 import { routeOf, withRoute } from './route.js';
 import { BoundedSet } from './bounded-set.js';
-import { Revocations, type RevocationMark } from './revocations.js';
+import { Revocations, type RevocationMark } from '../../revocation/revocations.js';
 
 /** How often expired local sessions are swept, in ms. */
 const SWEEP_INTERVAL = 60_000;

@@ -1,5 +1,5 @@
-import { DeadlineError } from './deadline.js';
-import { MemcachedResponseError } from './response-error.js';
+import { DeadlineError } from '../base/deadline.js';
+import { MemcachedResponseError } from './memcached/response-error.js';
 
 /**
  * The connection to a memcached node failed while a call was outstanding: refused, reset, closed

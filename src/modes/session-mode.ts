@@ -1,5 +1,5 @@
-import type { SessionRequest, Session } from './session.js';
-import type { SessionData } from './store.js';
+import type { SessionRequest, Session } from '../session/session.js';
+import type { SessionData } from '../session/store.js';
 
 /**
  * A session as a mode hands it to the request lifecycle.

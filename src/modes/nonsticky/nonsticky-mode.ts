@@ -1,32 +1,32 @@
-import { LoadedSession, type SessionMode } from '../manager/mode.js';
-import type { ManagerSettings } from '../manager/options.js';
-import type { Statistics } from '../manager/statistics.js';
-import { logEvent, type Logger } from '../manager/logger.js';
-import type { Session, SessionRequest } from '../manager/session.js';
-import type { SessionData } from '../manager/store.js';
-import type { MemcachedCluster } from '../failover/cluster.js';
-import { SessionConflictError, SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
-import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, SessionTooLargeError, storedBody, storedJson } from '../memcached/session-codec.js';
-import { isValueTooLarge, type MemcachedResponseError } from '../memcached/response-error.js';
-import { LoadedFence, READ_NODES, SessionCopies, type Fence } from '../failover/session-copies.js';
-import { reportCorruptSession, unusableCopies } from '../memcached/corrupt-session.js';
-import { sealedCopies } from '../memcached/copy-codec.js';
-import { OlderCopies } from '../failover/older-copies.js';
-import { Relocator } from '../failover/relocation.js';
-import type { HealthEvent } from '../failover/node-health.js';
+import { LoadedSession, type SessionMode } from '../session-mode.js';
+import type { ManagerSettings } from '../../options.js';
+import type { Statistics } from '../../base/statistics.js';
+import { logEvent, type Logger } from '../../base/logger.js';
+import type { Session, SessionRequest } from '../../session/session.js';
+import type { SessionData } from '../../session/store.js';
+import type { MemcachedCluster } from '../../failover/cluster.js';
+import { SessionConflictError, SessionLockTimeoutError, SessionStoreUnavailableError } from '../../base/errors.js';
+import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, SessionTooLargeError, storedBody, storedJson } from '../../format/session-codec.js';
+import { isValueTooLarge, type MemcachedResponseError } from '../../storage/memcached/response-error.js';
+import { LoadedFence, READ_NODES, SessionCopies, type Fence } from '../../failover/session-copies.js';
+import { reportCorruptSession, unusableCopies } from '../../format/corrupt-session.js';
+import { sealedCopies } from '../../format/copy-codec.js';
+import { OlderCopies } from '../../failover/older-copies.js';
+import { Relocator } from '../../failover/relocation.js';
+import type { HealthEvent } from '../../failover/node-health.js';
 import { RecentSessions } from './recent-sessions.js';
 import { RequestDeadlineError, waitAtMost, withinDeadline } from './request-deadline.js';
-import { SessionLocks, type LockHandle } from './session-lock.js';
-import { LockingPolicy } from './locking-policy.js';
-import { requestPath } from '../manager/request-path.js';
-import { stageEnd, stageStart } from '../manager/stage-timer.js';
-import { cappedLifetime } from '../memcached/expiration.js';
-import { destroyedCopy, isDestroyed, newWriteId, SessionCopy, type VersionedCopy } from '../memcached/versioned-copy.js';
+import { SessionLocks, type LockHandle } from '../../locking/session-lock.js';
+import { LockingPolicy } from '../../locking/locking-policy.js';
+import { requestPath } from '../../request/request-path.js';
+import { stageEnd, stageStart } from '../../base/stage-timer.js';
+import { cappedLifetime } from '../../storage/memcached/expiration.js';
+import { destroyedCopy, isDestroyed, newWriteId, SessionCopy, type VersionedCopy } from '../../format/versioned-copy.js';
 
 /** Copies of each non-sticky session: on the first two distinct nodes of the ring. */
 const COPIES = 2;
 
-/** What one request holds of one session: a class, not a literal (see LoadedSession in manager/mode.ts). */
+/** What one request holds of one session: a class, not a literal (see LoadedSession in modes/session-mode.ts). */
 class Hold {
   /** Version the request loaded (0: none existed). */
   version = 0;

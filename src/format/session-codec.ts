@@ -1,5 +1,5 @@
 import * as cookieLib from 'cookie';
-import type { SessionData } from '../manager/store.js';
+import type { SessionData } from '../session/store.js';
 import { SEAL_OVERHEAD } from './sealing.js';
 
 /**
@@ -65,7 +65,7 @@ export function attributesJson(session: object, filter?: RegExp): string {
  * serializing it: such values serialize the same whenever they are identical.
  */
 export function primitiveAttributes(session: object): unknown[] | undefined {
-  // Array.of, not []: it lives as long as its request (see LoadedSession in manager/mode.ts).
+  // Array.of, not []: it lives as long as its request (see LoadedSession in modes/session-mode.ts).
   const out = Array.of<unknown>();
   for (const key of Object.keys(session)) {
     if (key === 'cookie') continue;

@@ -1,14 +1,14 @@
 import { createSecretKey, KeyObject, type CipherKey } from 'node:crypto';
-import type { CookieOptions } from './cookie.js';
-import type { SigningKey } from './signature.js';
-import { logEvent, type Logger } from './logger.js';
-import type { SessionRequest } from './session.js';
-import type { Store } from './store.js';
+import type { CookieOptions } from './session/cookie.js';
+import type { SigningKey } from './request/signature.js';
+import { logEvent, type Logger } from './base/logger.js';
+import type { SessionRequest } from './session/session.js';
+import type { Store } from './session/store.js';
 import type { Store as ExpressSessionStore } from 'express-session';
-import { parseNodeList, parseFailoverNodes, type MemcachedNodeAddress } from '../failover/node-list.js';
-import { parseLockingMode, type LockingMode } from '../nonsticky/locking-policy.js';
-import { Sealing } from '../memcached/sealing.js';
-import { MAX_LIFETIME_SECONDS } from '../memcached/expiration.js';
+import { parseNodeList, parseFailoverNodes, type MemcachedNodeAddress } from './storage/node-list.js';
+import { parseLockingMode, type LockingMode } from './locking/locking-policy.js';
+import { Sealing } from './format/sealing.js';
+import { MAX_LIFETIME_SECONDS } from './storage/memcached/expiration.js';
 
 /** Options of the `session()` factory: express-session's, plus MSM's. */
 export interface SessionOptions {

@@ -1,10 +1,10 @@
-import { randomToken } from '../manager/random-token.js';
+import { randomToken } from '../base/random-token.js';
 import type { MemcachedCluster } from '../failover/cluster.js';
-import type { NodeClient } from '../memcached/node-client.js';
-import type { Statistics } from '../manager/statistics.js';
-import { memcachedExpiration } from '../memcached/expiration.js';
-import type { Sealing } from '../memcached/sealing.js';
-import { DeadlineError } from '../memcached/deadline.js';
+import type { NodeClient } from '../storage/memcached/memcached-node.js';
+import type { Statistics } from '../base/statistics.js';
+import { memcachedExpiration } from '../storage/memcached/expiration.js';
+import type { Sealing } from '../format/sealing.js';
+import { DeadlineError } from '../base/deadline.js';
 
 /** Nodes that hold each tombstone: two, so one node that is down or restarted empty loses none. */
 const TOMBSTONE_NODES = 2;
@@ -38,7 +38,7 @@ export interface RevocationCheck {
   mark?: RevocationMark;
 }
 
-/** The answer as a check resolves with it: a class, not a literal (see LoadedSession in manager/mode.ts). */
+/** The answer as a check resolves with it: a class, not a literal (see LoadedSession in modes/session-mode.ts). */
 class CheckAnswer implements RevocationCheck {
   constructor(
     readonly state: RevocationState,

@@ -1,4 +1,4 @@
-import { OptionError } from '../manager/options.js';
+import { OptionError } from '../options.js';
 
 /** One memcached node as configured: `id:host:port`. */
 export interface MemcachedNodeAddress {

@@ -1,10 +1,10 @@
-import { randomToken } from '../manager/random-token.js';
+import { randomToken } from '../base/random-token.js';
 import { NodeDownError, type MemcachedCluster } from '../failover/cluster.js';
-import type { Statistics } from '../manager/statistics.js';
-import { lockKey } from '../memcached/storage-key.js';
-import { SessionLockTimeoutError, SessionStoreUnavailableError } from '../manager/errors.js';
-import type { Sealing } from '../memcached/sealing.js';
-import { MemcachedAuthError, NodeConnectionError } from '../memcached/call-fault.js';
+import type { Statistics } from '../base/statistics.js';
+import { lockKey } from '../format/storage-key.js';
+import { SessionLockTimeoutError, SessionStoreUnavailableError } from '../base/errors.js';
+import type { Sealing } from '../format/sealing.js';
+import { MemcachedAuthError, NodeConnectionError } from '../storage/call-fault.js';
 
 /** A lock this process holds on one session. */
 export interface LockHandle {

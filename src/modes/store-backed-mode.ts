@@ -1,6 +1,6 @@
-import { LoadedSession, type SessionMode } from './mode.js';
-import type { Session } from './session.js';
-import type { SessionData, Store } from './store.js';
+import { LoadedSession, type SessionMode } from './session-mode.js';
+import type { Session } from '../session/session.js';
+import type { SessionData, Store } from '../session/store.js';
 
 /** Runs a callback-style store method as a promise. */
 function call<T>(run: (done: (err?: unknown, value?: T) => void) => void): Promise<T | undefined> {

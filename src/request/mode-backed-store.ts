@@ -1,6 +1,6 @@
-import { Store, type SessionData, type StoreCallback } from './store.js';
-import type { SessionMode } from './mode.js';
-import type { Session } from './session.js';
+import { Store, type SessionData, type StoreCallback } from '../session/store.js';
+import type { SessionMode } from '../modes/session-mode.js';
+import type { Session } from '../session/session.js';
 
 /** Settles a mode call (a promise, a plain result, or a synchronous throw) into a Node-style callback. */
 function settle<T>(work: () => Promise<T> | T, callback?: StoreCallback<T>): void {
