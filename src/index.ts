@@ -16,7 +16,8 @@
 import type * as expressSession from 'express-session';
 import type { IncomingMessage } from 'node:http';
 import { createSessionMiddleware, type SessionMiddleware as Middleware } from './session-manager.js';
-import { OptionError as OptionErrorClass, type SessionOptions as Options, type LockingModeOption as Locking } from './options.js';
+import type { SessionOptions as Options, LockingModeOption as Locking } from './options.js';
+import { OptionError as OptionErrorClass } from './base/errors.js';
 import { Store as StoreClass } from './session/store.js';
 import { MemoryStore as MemoryStoreClass } from './session/memory-store.js';
 import { Session as SessionClass } from './session/session.js';

@@ -1,3 +1,4 @@
+import { OptionError } from './base/errors.js';
 import { createSecretKey, KeyObject, type CipherKey } from 'node:crypto';
 import type { CookieOptions } from './session/cookie.js';
 import type { SigningKey } from './request/signature.js';
@@ -5,10 +6,10 @@ import { logEvent, type Logger } from './base/logger.js';
 import type { SessionRequest } from './session/session.js';
 import type { Store } from './session/store.js';
 import type { Store as ExpressSessionStore } from 'express-session';
-import { parseNodeList, parseFailoverNodes, type MemcachedNodeAddress } from './storage/node-list.js';
+import { parseNodeList, parseFailoverNodes, type NodeAddress } from './storage/node-list.js';
 import { parseLockingMode, type LockingMode } from './locking/locking-policy.js';
 import { Sealing } from './format/sealing.js';
-import { MAX_LIFETIME_SECONDS } from './storage/memcached/expiration.js';
+import { MAX_LIFETIME_SECONDS } from './base/lifetime.js';
 
 /** Options of the `session()` factory: express-session's, plus MSM's. */
 export interface SessionOptions {
@@ -171,7 +172,7 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
 
 /** Validated MSM settings (present only when `memcachedNodes` is given). */
 export interface ManagerSettings {
-  nodes: MemcachedNodeAddress[];
+  nodes: NodeAddress[];
   failoverNodeIds: string[];
   sticky: boolean;
   operationTimeout: number;
@@ -195,17 +196,6 @@ export interface ManagerSettings {
   requestDeadline: number;
   revocationCheckInterval: number;
   revocationCheckTimeout: number;
-}
-
-/** Thrown at startup for an invalid option; the message names the option. */
-export class OptionError extends TypeError {
-  constructor(
-    readonly option: string,
-    reason: string,
-  ) {
-    super(`memcached-session-manager: option "${option}" ${reason}`);
-    this.name = 'OptionError';
-  }
 }
 
 function describe(value: unknown): string {
@@ -277,7 +267,7 @@ function describeSecret(value: unknown): string {
 }
 
 /** Two ids for one server would put a session's two copies on the same memcached. */
-function rejectSharedAddresses(nodes: readonly MemcachedNodeAddress[]): void {
+function rejectSharedAddresses(nodes: readonly NodeAddress[]): void {
   const seen = new Map<string, string>();
   for (const node of nodes) {
     const address = `${node.host.toLowerCase()}:${node.port}`;

@@ -15,8 +15,9 @@ import { RequestLifecycle, type LifecycleRequest, type LifecycleSettings } from 
 import { readSessionId, type Unsign } from './request/session-cookie.js';
 import { SignedValues, VerifiedCookies } from './request/signature.js';
 import { stageEnd, stageStart } from './base/stage-timer.js';
-import { requestPath } from './request/request-path.js';
-import { MemcachedCluster } from './failover/cluster.js';
+import { requestPath } from './base/request-path.js';
+import type { StorageCluster } from './failover/cluster.js';
+import { storageClusterFor } from './backend.js';
 import { SessionStoreUnavailableError } from './base/errors.js';
 import { StickyMode } from './modes/sticky/sticky-mode.js';
 import { NonStickyMode } from './modes/nonsticky/nonsticky-mode.js';
@@ -85,9 +86,9 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
 
   let mode: SessionMode;
   let store: Store;
-  let cluster: MemcachedCluster | undefined;
+  let cluster: StorageCluster | undefined;
   if (settings) {
-    cluster = new MemcachedCluster(settings, stats, logger);
+    cluster = storageClusterFor(settings, stats, logger);
     mode = settings.sticky
       ? new StickyMode(settings, cluster, stats, logger)
       : new NonStickyMode(settings, cluster, stats, logger);

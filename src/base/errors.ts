@@ -1,3 +1,14 @@
+/** Thrown at startup for an invalid option; the message names the option. */
+export class OptionError extends TypeError {
+  constructor(
+    readonly option: string,
+    reason: string,
+  ) {
+    super(`memcached-session-manager: option "${option}" ${reason}`);
+    this.name = 'OptionError';
+  }
+}
+
 /** The session store could not answer: the request fails with 503 instead of losing the session. */
 export class SessionStoreUnavailableError extends Error {
   readonly status = 503;

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { MemcachedCluster } from './cluster.js';
+import type { StorageCluster } from './cluster.js';
 import type { Statistics } from '../base/statistics.js';
 import { SessionConflictError, SessionStoreUnavailableError } from '../base/errors.js';
-import { memcachedExpiration } from '../storage/memcached/expiration.js';
 import { isDestroyed, type VersionedCopy } from '../format/versioned-copy.js';
 import type { CopyCodec } from '../format/copy-codec.js';
 import { isWriteQuorum } from './write-quorum.js';
@@ -192,7 +191,7 @@ export class SessionCopies {
    * @param doubtOptions when a doubtful newest copy may be spread (non-sticky).
    */
   constructor(
-    private readonly cluster: MemcachedCluster,
+    private readonly cluster: StorageCluster,
     private readonly stats: Statistics,
     private readonly codec: CopyCodec,
     private readonly copiesKept = 1,
@@ -232,7 +231,7 @@ export class SessionCopies {
   async read(key: string, touchTtl?: number): Promise<ReadResult> {
     const nodes = this.nodesFor(key, READ_NODES);
     if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
-    const expiration = touchTtl === undefined ? undefined : memcachedExpiration(touchTtl);
+    const expiration = touchTtl;
     const ask = (targets: string[]) =>
       Promise.allSettled(
         targets.map((node) =>
@@ -302,7 +301,7 @@ export class SessionCopies {
   async write(key: string, copy: VersionedCopy, nodes: string[]): Promise<string[]> {
     if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
     const value = this.codec.encode(key, copy);
-    const expiration = memcachedExpiration(copy.ttl);
+    const expiration = copy.ttl;
     const answers = await this.stats.time('backup', () =>
       Promise.allSettled(nodes.map((node) => this.cluster.run(node, (client) => client.set(key, value, expiration)))),
     );
@@ -352,7 +351,7 @@ export class SessionCopies {
       throw new SessionConflictError();
     }
     const value = this.codec.encode(key, copy);
-    const expiration = memcachedExpiration(copy.ttl);
+    const expiration = copy.ttl;
     const loadedVersion = fence.loaded?.version ?? 0;
     const writeOne = async (node: string): Promise<FencedWrite | 'conflict'> => {
       let cas = fence.cas.has(node) ? fence.cas.get(node) : await this.casOfOlder(key, node, fence.loaded, copy);
@@ -445,7 +444,7 @@ export class SessionCopies {
     await Promise.allSettled(
       [...written].map(([node, { cas, replaced }]) =>
         this.cluster.run(node, (client): Promise<unknown> =>
-          loaded && replaced ? client.storeIf(key, this.codec.encode(key, loaded), memcachedExpiration(loaded.ttl), cas) : client.deleteIf(key, cas),
+          loaded && replaced ? client.storeIf(key, this.codec.encode(key, loaded), loaded.ttl, cas) : client.deleteIf(key, cas),
         ),
       ),
     );
@@ -464,7 +463,7 @@ export class SessionCopies {
     if (!copy) return true;
     if (result.stale.length > 0) {
       const value = this.codec.encode(key, copy);
-      const expiration = memcachedExpiration(copy.ttl);
+      const expiration = copy.ttl;
       const answers = await Promise.allSettled(
         result.stale.map((node) => this.cluster.run(node, (client) => client.storeIf(key, value, expiration, result.cas.get(node)))),
       );
@@ -488,7 +487,7 @@ export class SessionCopies {
 
   /** Extends the copies' lifetime on `nodes`; resolves with the nodes that no longer hold one. */
   async touch(key: string, ttl: number, nodes: string[]): Promise<string[]> {
-    const expiration = memcachedExpiration(ttl);
+    const expiration = ttl;
     const answers = await this.stats.time('touch', () =>
       Promise.allSettled(nodes.map((node) => this.cluster.run(node, (client) => client.touch(key, expiration)))),
     );

@@ -1,4 +1,4 @@
-import { OptionError } from '../options.js';
+import { OptionError } from '../base/errors.js';
 
 /** `lockingMode` values (MSM's): `none`, `all`, `auto`, or `uriPattern:<regex>` matched against the path. */
 export type LockingMode = { kind: 'none' } | { kind: 'all' } | { kind: 'auto' } | { kind: 'uriPattern'; pattern: RegExp };

@@ -1,10 +1,10 @@
 import { randomToken } from '../base/random-token.js';
-import { NodeDownError, type MemcachedCluster } from '../failover/cluster.js';
+import { NodeDownError, type StorageCluster } from '../failover/cluster.js';
 import type { Statistics } from '../base/statistics.js';
 import { lockKey } from '../format/storage-key.js';
 import { SessionLockTimeoutError, SessionStoreUnavailableError } from '../base/errors.js';
 import type { Sealing } from '../format/sealing.js';
-import { MemcachedAuthError, NodeConnectionError } from '../storage/call-fault.js';
+import { NodeAuthError, NodeConnectionError } from '../storage/call-fault.js';
 
 /** A lock this process holds on one session. */
 export interface LockHandle {
@@ -67,7 +67,7 @@ export class SessionLocks {
   private closed = false;
 
   constructor(
-    private readonly cluster: MemcachedCluster,
+    private readonly cluster: StorageCluster,
     private readonly stats: Statistics,
     private readonly settings: LockSettings,
   ) {}
@@ -131,7 +131,7 @@ export class SessionLocks {
         // the lock then goes to the next node (a dead node holds no lock for anyone). A hung node
         // fails nothing fast: its lock waits end in 503 as before.
         const elapsed = performance.now() - started;
-        if (err instanceof NodeConnectionError && !(err instanceof MemcachedAuthError) && elapsed < this.settings.waitTimeout) {
+        if (err instanceof NodeConnectionError && !(err instanceof NodeAuthError) && elapsed < this.settings.waitTimeout) {
           await sleep(Math.min(FIRST_BACKOFF, this.settings.waitTimeout - elapsed));
           continue;
         }

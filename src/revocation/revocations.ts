@@ -1,8 +1,7 @@
 import { randomToken } from '../base/random-token.js';
-import type { MemcachedCluster } from '../failover/cluster.js';
-import type { NodeClient } from '../storage/memcached/memcached-node.js';
+import type { StorageCluster } from '../failover/cluster.js';
+import type { StorageNode } from '../storage/storage-node.js';
 import type { Statistics } from '../base/statistics.js';
-import { memcachedExpiration } from '../storage/memcached/expiration.js';
 import type { Sealing } from '../format/sealing.js';
 import { DeadlineError } from '../base/deadline.js';
 
@@ -97,7 +96,7 @@ export class Revocations {
    *   counts as not answering (see `check`).
    */
   constructor(
-    private readonly cluster: MemcachedCluster,
+    private readonly cluster: StorageCluster,
     private readonly stats: Statistics,
     private readonly sealing: Sealing,
     private readonly checkTimeout: number,
@@ -147,13 +146,12 @@ export class Revocations {
    * while a rotation is rolled out, processes whose first secret is an older one look there.
    */
   async revoke(id: string, ttlSeconds: number): Promise<boolean> {
-    const expiration = memcachedExpiration(ttlSeconds);
     const write = (tombstoneKey: string, sessionKey: string) =>
       Promise.allSettled(
         this.nodesOf(sessionKey).map((node) =>
           this.cluster.run(node, async (client) => {
             // In order on one connection: the token read is of a node that already holds the tombstone.
-            const [, current] = await Promise.all([client.set(tombstoneKey, this.sealing.seal(tombstoneKey, '1'), expiration), client.gets(this.tokenKey)]);
+            const [, current] = await Promise.all([client.set(tombstoneKey, this.sealing.seal(tombstoneKey, '1'), ttlSeconds), client.gets(this.tokenKey)]);
             const token = current ? this.openToken(node, current.value) : undefined;
             // Refused only when the token changed meanwhile (another tombstone, or a restart): changed either way.
             await client.storeIf(this.tokenKey, this.sealing.seal(this.tokenKey, token ? nextToken(token) : newToken()), 0, current?.cas);
@@ -269,7 +267,7 @@ export class Revocations {
    * Runs `op` on `node`, giving up (DeadlineError) at the turn's deadline; the call itself goes on
    * under its own deadline (operationTimeout), so a node is never counted down for missing this one.
    */
-  private ask<T>(node: string, turn: Turn, op: (client: NodeClient) => Promise<T>): Promise<T> {
+  private ask<T>(node: string, turn: Turn, op: (client: StorageNode) => Promise<T>): Promise<T> {
     const what = `revocation check on ${node}`;
     if (turn.late.has(node)) return Promise.reject(new DeadlineError(what, this.checkTimeout));
     const work = this.cluster.run(node, op);

@@ -1,17 +1,26 @@
 import type { IncomingMessage } from 'node:http';
 import type { Cookie } from './cookie.js';
-import type { Store } from './store.js';
+import type { SessionData } from 'express-session';
 
 /** The request fields the session API relies on (set by the middleware). */
 export interface SessionRequest extends IncomingMessage {
   sessionID?: string;
   session?: Session;
-  sessionStore?: Store;
+  sessionStore?: SessionStoreCalls;
   secret?: string;
   [key: string]: unknown;
 }
 
 type Callback = (err?: unknown) => void;
+
+/** The store calls a session makes: part of the Store contract (store.ts), named here so the two files do not import each other. */
+export interface SessionStoreCalls {
+  get(sid: string, callback: (err: unknown, session?: SessionData | null) => void): void;
+  set(sid: string, session: Session, callback?: Callback): void;
+  destroy(sid: string, callback?: Callback): void;
+  regenerate(req: SessionRequest, callback: Callback): void;
+  createSession(req: SessionRequest, session: SessionData): Session;
+}
 
 /** Told of every explicit `save()` of a request's session. */
 export interface SaveListener {

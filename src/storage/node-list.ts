@@ -1,7 +1,7 @@
-import { OptionError } from '../options.js';
+import { OptionError } from '../base/errors.js';
 
-/** One memcached node as configured: `id:host:port`. */
-export interface MemcachedNodeAddress {
+/** One storage node as configured: `id:host:port`. */
+export interface NodeAddress {
   id: string;
   host: string;
   port: number;
@@ -10,11 +10,11 @@ export interface MemcachedNodeAddress {
 const ENTRY = /^([A-Za-z0-9_-]+):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
 
 /** Parses MSM's `memcachedNodes` syntax: `n1:host:port,n2:host:port` (commas or spaces). */
-export function parseNodeList(value: unknown): MemcachedNodeAddress[] {
+export function parseNodeList(value: unknown): NodeAddress[] {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new OptionError('memcachedNodes', 'must be a string like "n1:127.0.0.1:11211,n2:127.0.0.1:11212"');
   }
-  const nodes: MemcachedNodeAddress[] = [];
+  const nodes: NodeAddress[] = [];
   for (const entry of value.split(/[\s,]+/).filter(Boolean)) {
     const match = ENTRY.exec(entry);
     const port = match ? Number(match[3]) : 0;
@@ -30,7 +30,7 @@ export function parseNodeList(value: unknown): MemcachedNodeAddress[] {
 }
 
 /** Parses `failoverNodes` (node ids); each must be configured, and at least one node must remain regular. */
-export function parseFailoverNodes(value: unknown, nodes: MemcachedNodeAddress[]): string[] {
+export function parseFailoverNodes(value: unknown, nodes: NodeAddress[]): string[] {
   if (value === undefined || value === '') return [];
   if (typeof value !== 'string') throw new OptionError('failoverNodes', 'must be a string of node ids like "n1"');
   const ids = value.split(/[\s,]+/).filter(Boolean);

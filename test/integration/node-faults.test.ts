@@ -3,17 +3,18 @@
  * connection or a missed deadline; an error caused by a request's data never does.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemcachedCluster } from '../../src/failover/cluster.js';
+import type { StorageCluster } from '../../src/failover/cluster.js';
+import { storageClusterFor } from '../../src/backend.js';
 import { resolveManagerSettings } from '../../src/options.js';
 import { Statistics } from '../../src/base/statistics.js';
 import { freePort, startMemcached, type MemcachedInstance } from '../helpers/memcached.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
 let memcached: MemcachedInstance;
-let cluster: MemcachedCluster;
+let cluster: StorageCluster;
 beforeEach(async () => {
   memcached = await startMemcached();
-  cluster = new MemcachedCluster(resolveManagerSettings({ secret: 'it', memcachedNodes: `n1:${memcached.host}:${memcached.port}` })!, new Statistics(true), quiet);
+  cluster = storageClusterFor(resolveManagerSettings({ secret: 'it', memcachedNodes: `n1:${memcached.host}:${memcached.port}` })!, new Statistics(true), quiet);
 });
 afterEach(async () => {
   cluster.close();
@@ -21,7 +22,7 @@ afterEach(async () => {
 });
 
 /** Runs `op` 10 times through the breaker (3 failures in a row mark a node down), expecting each to fail. */
-async function failTenTimes(op: Parameters<MemcachedCluster['run']>[1]): Promise<unknown> {
+async function failTenTimes(op: Parameters<StorageCluster['run']>[1]): Promise<unknown> {
   let last: unknown;
   for (let i = 0; i < 10; i++) last = await cluster.run('n1', op).then(() => expect.fail('should have failed'), (err: unknown) => err);
   return last;
@@ -53,7 +54,7 @@ describe('errors caused by a request leave the node up', () => {
 
 describe('failures of the node count', () => {
   it('a refused connection marks the node down at once: nothing listens there', async () => {
-    const closed = new MemcachedCluster(resolveManagerSettings({ secret: 'it', memcachedNodes: `n1:127.0.0.1:${await freePort()}`, operationTimeout: 500 })!, new Statistics(true), quiet);
+    const closed = storageClusterFor(resolveManagerSettings({ secret: 'it', memcachedNodes: `n1:127.0.0.1:${await freePort()}`, operationTimeout: 500 })!, new Statistics(true), quiet);
     try {
       await closed.run('n1', (client) => client.get('k')).catch((err: unknown) => err);
       expect(closed.nodeStates()).toEqual({ n1: false });

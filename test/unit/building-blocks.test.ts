@@ -273,13 +273,13 @@ describe('home nodes and the write quorum', () => {
 
 describe('when a miss can be trusted', () => {
   it('only when fewer preferred nodes than a session has copies were skipped ahead of the last one read', async () => {
-    const { MemcachedCluster } = await import('../../src/failover/cluster.js');
+    const { storageClusterFor } = await import('../../src/backend.js');
     const { Statistics } = await import('../../src/base/statistics.js');
     const { resolveManagerSettings } = await import('../../src/options.js');
     // Ports nobody listens on: nothing is sent by mayHideCopies.
     const settings = resolveManagerSettings({ secret: 'it', memcachedNodes: 'n1:127.0.0.1:1,n2:127.0.0.1:2,n3:127.0.0.1:3' })!;
     const quiet = { info() {}, warn() {}, error() {} };
-    const cluster = new MemcachedCluster(settings, new Statistics(false), quiet);
+    const cluster = storageClusterFor(settings, new Statistics(false), quiet);
     try {
       const [a, b, c] = new AvailableRing(['n1', 'n2', 'n3'], []).preference('k');
       // Two copies (non-sticky).

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_LIFETIME_SECONDS, memcachedExpiration, RELATIVE_EXPIRATION_LIMIT } from '../../src/storage/memcached/expiration.js';
+import { MAX_LIFETIME_SECONDS } from '../../src/base/lifetime.js';
+import { memcachedExpiration, RELATIVE_EXPIRATION_LIMIT } from '../../src/storage/memcached/expiration.js';
 import {
   checkItemSize,
   CorruptSessionError,

@@ -13,7 +13,8 @@ import type { SessionData, Store } from '../../src/session/store.js';
 import type { SessionRequest } from '../../src/session/session.js';
 import { resolveManagerSettings } from '../../src/options.js';
 import { Statistics } from '../../src/base/statistics.js';
-import { MemcachedCluster } from '../../src/failover/cluster.js';
+import type { StorageCluster } from '../../src/failover/cluster.js';
+import { storageClusterFor } from '../../src/backend.js';
 import { NonStickyMode } from '../../src/modes/nonsticky/nonsticky-mode.js';
 import { StickyMode } from '../../src/modes/sticky/sticky-mode.js';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
@@ -63,7 +64,7 @@ async function withMode<M extends NonStickyMode | StickyMode>(
     sessionBackupAsync: false,
   })!;
   const stats = new Statistics(false);
-  const cluster = new MemcachedCluster(settings, stats, quiet);
+  const cluster = storageClusterFor(settings, stats, quiet);
   const mode = new Mode(settings, cluster, stats, quiet);
   try {
     await use(mode);

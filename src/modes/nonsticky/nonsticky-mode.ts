@@ -1,27 +1,39 @@
 import { LoadedSession, type SessionMode } from '../session-mode.js';
-import type { ManagerSettings } from '../../options.js';
 import type { Statistics } from '../../base/statistics.js';
 import { logEvent, type Logger } from '../../base/logger.js';
 import type { Session, SessionRequest } from '../../session/session.js';
 import type { SessionData } from '../../session/store.js';
-import type { MemcachedCluster } from '../../failover/cluster.js';
+import type { StorageCluster } from '../../failover/cluster.js';
 import { SessionConflictError, SessionLockTimeoutError, SessionStoreUnavailableError } from '../../base/errors.js';
 import { checkItemSize, CorruptSessionError, decodeSession, encodeSession, SessionTooLargeError, storedBody, storedJson } from '../../format/session-codec.js';
-import { isValueTooLarge, type MemcachedResponseError } from '../../storage/memcached/response-error.js';
+import { NodeAnswerError } from '../../storage/call-fault.js';
 import { LoadedFence, READ_NODES, SessionCopies, type Fence } from '../../failover/session-copies.js';
 import { reportCorruptSession, unusableCopies } from '../../format/corrupt-session.js';
 import { sealedCopies } from '../../format/copy-codec.js';
-import { OlderCopies } from '../../failover/older-copies.js';
+import { OlderCopies, type OlderCopiesSettings } from '../../failover/older-copies.js';
 import { Relocator } from '../../failover/relocation.js';
 import type { HealthEvent } from '../../failover/node-health.js';
 import { RecentSessions } from './recent-sessions.js';
 import { RequestDeadlineError, waitAtMost, withinDeadline } from './request-deadline.js';
 import { SessionLocks, type LockHandle } from '../../locking/session-lock.js';
-import { LockingPolicy } from '../../locking/locking-policy.js';
-import { requestPath } from '../../request/request-path.js';
+import { LockingPolicy, type LockingMode } from '../../locking/locking-policy.js';
+import { requestPath } from '../../base/request-path.js';
 import { stageEnd, stageStart } from '../../base/stage-timer.js';
-import { cappedLifetime } from '../../storage/memcached/expiration.js';
+import { cappedLifetime } from '../../base/lifetime.js';
 import { destroyedCopy, isDestroyed, newWriteId, SessionCopy, type VersionedCopy } from '../../format/versioned-copy.js';
+
+/** What non-sticky mode reads of the settings (see SessionOptions for each). */
+export interface NonStickySettings extends OlderCopiesSettings {
+  maxInactiveInterval: number;
+  maxLocalSessions: number;
+  itemSizeLimit: number;
+  sessionAttributeFilter?: RegExp;
+  operationTimeout: number;
+  requestDeadline: number;
+  lockingMode: LockingMode;
+  lockExpiration: number;
+  lockFailOpen: boolean;
+}
 
 /** Copies of each non-sticky session: on the first two distinct nodes of the ring. */
 const COPIES = 2;
@@ -89,8 +101,8 @@ export class NonStickyMode implements SessionMode {
   private readonly older: OlderCopies;
 
   constructor(
-    private readonly settings: ManagerSettings,
-    private readonly cluster: MemcachedCluster,
+    private readonly settings: NonStickySettings,
+    private readonly cluster: StorageCluster,
     private readonly stats: Statistics,
     private readonly logger: Logger,
   ) {
@@ -213,7 +225,7 @@ export class NonStickyMode implements SessionMode {
       else await this.copies.write(key, copy, nodes);
     } catch (err) {
       if (err instanceof SessionStoreUnavailableError || err instanceof SessionConflictError) throw err;
-      if (isValueTooLarge(err)) throw new SessionTooLargeError(stored.length, this.settings.itemSizeLimit, (err as MemcachedResponseError).node);
+      if (err instanceof NodeAnswerError && err.tooLarge) throw new SessionTooLargeError(stored.length, this.settings.itemSizeLimit, err.node);
       throw new SessionStoreUnavailableError('writing the session to memcached failed', err);
     } finally {
       if (hold) hold.spent += performance.now() - writeStarted;

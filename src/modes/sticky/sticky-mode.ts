@@ -1,18 +1,17 @@
 import { randomToken } from '../../base/random-token.js';
 import { LoadedSession, type SessionMode } from '../session-mode.js';
-import type { ManagerSettings } from '../../options.js';
 import type { Statistics } from '../../base/statistics.js';
 import { ThrottledWarnings, type Logger } from '../../base/logger.js';
 import type { Session } from '../../session/session.js';
 import type { SessionData } from '../../session/store.js';
-import type { MemcachedCluster } from '../../failover/cluster.js';
+import type { StorageCluster } from '../../failover/cluster.js';
 import type { HealthEvent } from '../../failover/node-health.js';
 import { READ_NODES, SessionCopies } from '../../failover/session-copies.js';
 import { SessionCopy, type VersionedCopy } from '../../format/versioned-copy.js';
-import { cappedLifetime, MAX_LIFETIME_SECONDS } from '../../storage/memcached/expiration.js';
+import { cappedLifetime, MAX_LIFETIME_SECONDS } from '../../base/lifetime.js';
 import { reportCorruptSession, unusableCopies } from '../../format/corrupt-session.js';
 import { sealedCopies } from '../../format/copy-codec.js';
-import { OlderCopies } from '../../failover/older-copies.js';
+import { OlderCopies, type OlderCopiesSettings } from '../../failover/older-copies.js';
 import { Relocator } from '../../failover/relocation.js';
 import { withDeadline } from '../../base/deadline.js';
 import { SessionStoreUnavailableError } from '../../base/errors.js';
@@ -30,6 +29,20 @@ import { stageEnd, stageStart } from '../../base/stage-timer.js';
 import { routeOf, withRoute } from './route.js';
 import { BoundedSet } from './bounded-set.js';
 import { Revocations, type RevocationMark } from '../../revocation/revocations.js';
+
+/** What sticky mode reads of the settings (see SessionOptions for each). */
+export interface StickySettings extends OlderCopiesSettings {
+  maxInactiveInterval: number;
+  maxLocalSessions: number;
+  maxLocalBytes: number;
+  itemSizeLimit: number;
+  sessionAttributeFilter?: RegExp;
+  sessionBackupAsync: boolean;
+  sessionBackupTimeout: number;
+  revocationCheckInterval: number;
+  revocationCheckTimeout: number;
+  route?: string;
+}
 
 /** How often expired local sessions are swept, in ms. */
 const SWEEP_INTERVAL = 60_000;
@@ -65,8 +78,8 @@ export class StickyMode implements SessionMode {
   private readonly older: OlderCopies;
 
   constructor(
-    private readonly settings: ManagerSettings,
-    private readonly cluster: MemcachedCluster,
+    private readonly settings: StickySettings,
+    private readonly cluster: StorageCluster,
     private readonly stats: Statistics,
     private readonly logger: Logger,
   ) {

@@ -1,10 +1,11 @@
 import memjs from 'memjs';
 import { DeadlineError } from '../../base/deadline.js';
-import { connectionError } from '../call-fault.js';
 import { memjsConnection, type MemjsConnection, type MemjsResponse } from './memjs-internals.js';
-import { MemcachedResponseError, STATUS } from './response-error.js';
+import { connectionError, MemcachedResponseError, STATUS } from './memcached-errors.js';
 import { OPCODE, requestBuffer } from './binary-request.js';
-import type { MemcachedNodeAddress } from '../node-list.js';
+import { memcachedExpiration } from './expiration.js';
+import type { NodeAddress } from '../node-list.js';
+import type { StorageNode, VersionedValue } from '../storage-node.js';
 
 /** A value read with its CAS: a class, not a literal (see LoadedSession in modes/session-mode.ts). */
 class ValueAndCas {
@@ -14,8 +15,8 @@ class ValueAndCas {
   ) {}
 }
 
-/** Connection settings shared by every node client. */
-export interface NodeClientOptions {
+/** Connection settings shared by every memcached node. */
+export interface MemcachedNodeOptions {
   operationTimeout: number;
   username?: string;
   password?: string;
@@ -23,17 +24,19 @@ export interface NodeClientOptions {
 
 /**
  * One memcached node, over the binary protocol (memjs, one client per node so that routing
- * stays ours). Every call has a deadline; expirations are passed as memcached expects them.
+ * stays ours): the memcached implementation of StorageNode. Every call has a deadline; versions
+ * are CAS values tagged with the connection they came over.
  */
-export class NodeClient {
+export class MemcachedNode implements StorageNode {
+  readonly kind = 'memcached';
   private readonly client: memjs.Client;
   /** memjs's connection to the node, taken over by memjs-internals.ts. */
   private readonly line: MemjsConnection;
   private inFlight = 0;
 
   constructor(
-    readonly node: MemcachedNodeAddress,
-    private readonly options: NodeClientOptions,
+    readonly node: NodeAddress,
+    private readonly options: MemcachedNodeOptions,
   ) {
     const host = node.host.includes(':') ? `[${node.host}]` : node.host;
     this.client = memjs.Client.create(`${host}:${node.port}`, {
@@ -47,6 +50,10 @@ export class NodeClient {
       logger: { log: () => undefined } as unknown as Console,
     });
     this.line = memjsConnection(this.client);
+  }
+
+  get id(): string {
+    return this.node.id;
   }
 
   /**
@@ -121,37 +128,28 @@ export class NodeClient {
     );
   }
 
-  /** A value and its CAS, or null when absent. */
-  gets(key: string): Promise<{ value: Buffer; cas: bigint } | null> {
+  gets(key: string): Promise<VersionedValue | null> {
     return this.send('get', OPCODE.get, key, 0, 0, '', 0n, (response) => this.valueAndCas(response, 'get'));
   }
 
-  /**
-   * Get-and-touch: the value and its CAS, with its expiration set to `expiration` in the same
-   * operation; null when the item is absent.
-   */
-  getAndTouch(key: string, expiration: number): Promise<{ value: Buffer; cas: bigint } | null> {
-    return this.send('gat', OPCODE.getAndTouch, key, 4, expiration, '', 0n, (response) => this.valueAndCas(response, 'gat'));
+  getAndTouch(key: string, ttlSeconds: number): Promise<VersionedValue | null> {
+    return this.send('gat', OPCODE.getAndTouch, key, 4, memcachedExpiration(ttlSeconds), '', 0n, (response) => this.valueAndCas(response, 'gat'));
   }
 
-  private valueAndCas(response: MemjsResponse, what: string): { value: Buffer; cas: bigint } | null {
+  private valueAndCas(response: MemjsResponse, what: string): VersionedValue | null {
     const { status } = response.header;
     if (status === STATUS.notFound) return null;
     if (status !== STATUS.ok) throw new MemcachedResponseError(status, this.node.id, what);
     return new ValueAndCas(response.val, this.casToken(response.header.cas));
   }
 
-  /**
-   * Stores `value` only if the item is absent (`cas` undefined: add) or still has CAS `cas`.
-   * Resolves with the item's new CAS, or null when it was refused because the item changed
-   * (or may have: `cas` came over an earlier connection).
-   */
-  storeIf(key: string, value: Buffer | string, expiration: number, cas: bigint | undefined): Promise<bigint | null> {
+  /** A CAS from an earlier connection is refused without a round trip: it may name another item of a restarted node. */
+  storeIf(key: string, value: Buffer | string, ttlSeconds: number, cas: bigint | undefined): Promise<bigint | null> {
     const raw = cas === undefined ? 0n : this.casOf(cas);
     if (raw === undefined) return Promise.resolve(null);
     const what = cas === undefined ? 'add' : 'cas';
     const opcode = cas === undefined ? OPCODE.add : OPCODE.set;
-    return this.send(what, opcode, key, 8, expiration, value, raw, (response) => {
+    return this.send(what, opcode, key, 8, memcachedExpiration(ttlSeconds), value, raw, (response) => {
       const { status } = response.header;
       if (status === STATUS.ok) return this.casToken(response.header.cas);
       if (status === STATUS.exists || status === STATUS.notFound || status === STATUS.notStored) return null;
@@ -159,7 +157,6 @@ export class NodeClient {
     });
   }
 
-  /** Deletes the item only if it still has CAS `cas`; false when it changed, is gone, or `cas` came over an earlier connection. */
   deleteIf(key: string, cas: bigint): Promise<boolean> {
     const raw = this.casOf(cas);
     if (raw === undefined) return Promise.resolve(false);
@@ -170,20 +167,18 @@ export class NodeClient {
     return this.send('get', OPCODE.get, key, 0, 0, '', 0n, (response) => (this.found(response, STATUS.notFound, 'get') ? response.val : null));
   }
 
-  set(key: string, value: Buffer | string, expiration: number): Promise<void> {
-    return this.send('set', OPCODE.set, key, 8, expiration, value, 0n, (response) => {
+  set(key: string, value: Buffer | string, ttlSeconds: number): Promise<void> {
+    return this.send('set', OPCODE.set, key, 8, memcachedExpiration(ttlSeconds), value, 0n, (response) => {
       if (response.header.status !== STATUS.ok) throw new MemcachedResponseError(response.header.status, this.node.id, 'set');
     });
   }
 
-  /** Stores only if absent; false when the key exists. */
-  add(key: string, value: Buffer | string, expiration: number): Promise<boolean> {
-    return this.send('add', OPCODE.add, key, 8, expiration, value, 0n, (response) => this.found(response, STATUS.exists, 'add'));
+  add(key: string, value: Buffer | string, ttlSeconds: number): Promise<boolean> {
+    return this.send('add', OPCODE.add, key, 8, memcachedExpiration(ttlSeconds), value, 0n, (response) => this.found(response, STATUS.exists, 'add'));
   }
 
-  /** Extends an item's expiration; false when the item is gone. */
-  touch(key: string, expiration: number): Promise<boolean> {
-    return this.send('touch', OPCODE.touch, key, 4, expiration, '', 0n, (response) => this.found(response, STATUS.notFound, 'touch'));
+  touch(key: string, ttlSeconds: number): Promise<boolean> {
+    return this.send('touch', OPCODE.touch, key, 4, memcachedExpiration(ttlSeconds), '', 0n, (response) => this.found(response, STATUS.notFound, 'touch'));
   }
 
   delete(key: string): Promise<boolean> {
@@ -199,14 +194,16 @@ export class NodeClient {
   }
 
   /**
-   * The node's process id and start time in Unix seconds (`time - uptime`), a health check:
-   * `stats` touches no item and counts toward no get/set. The start time tells a restart where
-   * the process id cannot: in a container memcached is always process 1.
+   * "pid P started at T" (T in Unix seconds, `time - uptime`): `stats` touches no item and counts
+   * toward no get/set. The start time tells a restart where the process id cannot: in a container
+   * memcached is always process 1.
    */
-  processId(): Promise<{ pid: number; startedAt: number }> {
+  instance(): Promise<string> {
     return this.call('stats', (done) =>
       this.client.stats((err, _server, stats) =>
-        err ? done(connectionError(this.node.id, 'stats', err, this.options.username)) : done(undefined, { pid: Number(stats?.pid ?? 0), startedAt: Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0) }),
+        err
+          ? done(connectionError(this.node.id, 'stats', err, this.options.username))
+          : done(undefined, `pid ${Number(stats?.pid ?? 0)} started at ${Number(stats?.time ?? 0) - Number(stats?.uptime ?? 0)}`),
       ),
     );
   }

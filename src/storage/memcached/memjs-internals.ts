@@ -99,7 +99,7 @@ export function checkMemjsInternals(client: object): void {
 
 let checked = false;
 
-/** The connection to one memcached node that NodeClient sends its requests over. */
+/** The connection to one memcached node that MemcachedNode sends its requests over. */
 export interface MemjsConnection {
   /** The number of the live connection (1, 2, ... per new socket); undefined while there is none. */
   connection(): number | undefined;

@@ -2,7 +2,7 @@
  * The memcached client wrapper against a real memcached, including connections cut mid-stream.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeClient } from '../../src/storage/memcached/memcached-node.js';
+import { MemcachedNode } from '../../src/storage/memcached/memcached-node.js';
 import { startMemcached, type MemcachedInstance } from '../helpers/memcached.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -18,9 +18,9 @@ afterAll(async () => {
   await memcached.stop();
 });
 
-describe('NodeClient', () => {
+describe('MemcachedNode', () => {
   it('get-and-touch (GAT) reads a value and extends its expiration in one operation', async () => {
-    const client = new NodeClient({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 1000 });
+    const client = new MemcachedNode({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 1000 });
     try {
       expect(await client.getAndTouch('gat-missing', 100)).toBeNull();
       await client.set('gat-long', 'long', 1);
@@ -38,7 +38,7 @@ describe('NodeClient', () => {
   });
 
   it('never hands a get another key\'s value when connections are cut mid-stream', async () => {
-    const client = new NodeClient({ id: 'n1', host: '127.0.0.1', port: proxy.port }, { operationTimeout: 200 });
+    const client = new MemcachedNode({ id: 'n1', host: '127.0.0.1', port: proxy.port }, { operationTimeout: 200 });
     const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
     // Large values, so responses span several TCP reads and a cut leaves partial bytes behind.
     const valueOf = (key: string) => `${key}:`.padEnd(20_000, key);
@@ -70,7 +70,7 @@ describe('NodeClient', () => {
   }, 30_000);
 
   it('expiration over 30 days is sent as an absolute time, so the item is really stored', async () => {
-    const client = new NodeClient({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 500 });
+    const client = new MemcachedNode({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 500 });
     const { memcachedExpiration } = await import('../../src/storage/memcached/expiration.js');
     await client.set('long', 'kept', memcachedExpiration(40 * 24 * 3600));
     expect((await client.get('long'))?.toString()).toBe('kept');
@@ -78,7 +78,7 @@ describe('NodeClient', () => {
   });
 
   it('rejects with a deadline error when the node hangs', async () => {
-    const client = new NodeClient({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 150 });
+    const client = new MemcachedNode({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 150 });
     await client.set('x', '1', 0);
     await memcached.signal('SIGSTOP');
     try {
@@ -94,8 +94,8 @@ describe('NodeClient', () => {
   it('never sends a CAS from before a restart: the restarted memcached counts CAS values from 1 again', async () => {
     const node = await startMemcached();
     const address = { id: 'n1', host: node.host, port: node.port };
-    const client = new NodeClient(address, { operationTimeout: 1000 });
-    const other = new NodeClient(address, { operationTimeout: 1000 });
+    const client = new MemcachedNode(address, { operationTimeout: 1000 });
+    const other = new MemcachedNode(address, { operationTimeout: 1000 });
     try {
       await client.set('k', 'old', 0);
       const before = (await client.gets('k'))!;
