@@ -6,7 +6,7 @@ import type { ResponseListener } from './response-hooks.js';
 import { writeSessionCookie } from './session-cookie.js';
 import type { SignedValues } from './signature.js';
 import { stageEnd, stageStart } from '../base/stage-timer.js';
-import { attributesJson, primitiveAttributes, sameAttributes } from '../format/session-codec.js';
+import { attributesJson, primitiveAttributes, sameAttributes } from '../session/change-detection.js';
 
 /** A request as the middleware sees it (Express adds `originalUrl` and `secure`). */
 export type LifecycleRequest = SessionRequest & { originalUrl?: string; secure?: boolean };

@@ -15,8 +15,8 @@ import { OlderCopies, type OlderCopiesSettings } from '../../failover/older-copi
 import { Relocator } from '../../failover/relocation.js';
 import { withDeadline } from '../../base/deadline.js';
 import { SessionStoreUnavailableError } from '../../base/errors.js';
+import { attributesJson } from '../../session/change-detection.js';
 import {
-  attributesJson,
   checkItemSize,
   CorruptSessionError,
   decodeSession,
