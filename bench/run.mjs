@@ -395,7 +395,7 @@ const stageTable = [
     return `| ${r.payload} | ${r.workload} | ${r.config} | ${stageNames.map((s) => r.stages[s].toFixed(1)).join(' | ')} | ${total.toFixed(1)} | ${extra.toFixed(0)} |`;
   }),
 ].join('\n');
-const stageText = `CPU µs per request by stage (this package's configurations; a separate ${STAGE_SECONDS} s run with stage timing on). Each stage is the synchronous work of that step; "load" includes "parse" (the session's JSON), "save/touch call" includes "serialization". The last column is the server's whole CPU time per request above plain Express's (from the main run): what the stages do not cover is the HTTP response hooks' extra work, memcached replies being parsed, promise turns and garbage collection.`;
+const stageText = `CPU µs per request by trace point (this package's configurations; a separate ${STAGE_SECONDS} s run with the bench subscribed to the package's diagnostics_channel trace points). Each is the synchronous work of that step without the trace points nested in it: "load" (finding and parsing the session), "save" (change detection aside: serializing and starting the save or touch), "storage" (building each storage call). The last column is the server's whole CPU time per request above plain Express's (from the main run): what the trace points do not cover is the cookie check, the HTTP response hooks, change detection, replies from the store being parsed, promise turns and garbage collection.`;
 const inProcessLine = (shape) => {
   const figures = inProcess[shape];
   const none = figures['no middleware'];

@@ -25,6 +25,7 @@ import { Cookie as CookieClass } from './session/cookie.js';
 import * as errors from './base/errors.js';
 import { SessionTooLargeError as TooLarge } from './format/session-codec.js';
 import { sessionMetrics as metrics } from './metrics/prometheus.js';
+import { TRACE_CHANNELS } from './base/tracing.js';
 
 /** Creates the session middleware; same signature and options as express-session's factory. */
 function session(options?: Options): Middleware {
@@ -56,6 +57,8 @@ namespace session {
   export const SessionTooLargeError = TooLarge;
   export type SessionTooLargeError = TooLarge;
   export const sessionMetrics = metrics;
+  /** Names of the `node:diagnostics_channel` tracing channels the package publishes on (load, save, storage). */
+  export const traceChannels = TRACE_CHANNELS;
   export type SessionOptions = Options;
   export type SessionMiddleware = Middleware;
   export type LockingModeOption = Locking;
@@ -75,7 +78,7 @@ namespace session {
 
 export default session;
 export { session };
-export const { Store, MemoryStore, Session, Cookie, OptionError, SessionStoreUnavailableError, SessionLockTimeoutError, SessionConflictError, SessionTooLargeError, sessionMetrics } = session;
+export const { Store, MemoryStore, Session, Cookie, OptionError, SessionStoreUnavailableError, SessionLockTimeoutError, SessionConflictError, SessionTooLargeError, sessionMetrics, traceChannels } = session;
 export type Store = StoreClass;
 export type MemoryStore = MemoryStoreClass;
 export type Session = SessionClass;

@@ -5,20 +5,17 @@ import { Session, type SessionRequest } from './session/session.js';
 import { MemoryStore } from './session/memory-store.js';
 import type { Store } from './session/store.js';
 import type { SessionMode } from './modes/session-mode.js';
-import { StoreMode } from './modes/store-backed-mode.js';
-import { ModeStore } from './request/mode-backed-store.js';
+import { StoreBackedMode } from './modes/store-backed-mode.js';
+import { ModeBackedStore } from './request/mode-backed-store.js';
 import { pattern, resolveManagerSettings, resolveSecrets, validateCookieOptions, warnAboutOptions, type SessionOptions } from './options.js';
 import { Statistics, type StatisticsSnapshot, type TimingName } from './base/statistics.js';
 import { consoleLogger, prefixed } from './base/logger.js';
-import { hookResponse, isHookable } from './request/response-hooks.js';
-import { RequestLifecycle, type LifecycleRequest, type LifecycleSettings } from './request/request-lifecycle.js';
-import { readSessionId, type Unsign } from './request/session-cookie.js';
+import type { LifecycleRequest, LifecycleSettings } from './request/request-lifecycle.js';
+import type { Unsign } from './request/session-cookie.js';
 import { SignedValues, VerifiedCookies } from './request/signature.js';
-import { stageEnd, stageStart } from './base/stage-timer.js';
-import { requestPath } from './base/request-path.js';
+import { createRequestHandler } from './request/request-handler.js';
 import type { StorageCluster } from './failover/cluster.js';
 import { storageClusterFor } from './backend.js';
-import { SessionStoreUnavailableError } from './base/errors.js';
 import { StickyMode } from './modes/sticky/sticky-mode.js';
 import { NonStickyMode } from './modes/nonsticky/nonsticky-mode.js';
 import { withRoute } from './modes/sticky/route.js';
@@ -92,10 +89,10 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
     mode = settings.sticky
       ? new StickyMode(settings, cluster, stats, logger)
       : new NonStickyMode(settings, cluster, stats, logger);
-    store = new ModeStore(mode);
+    store = new ModeBackedStore(mode);
   } else {
     store = (opts.store as Store | undefined) ?? new MemoryStore();
-    mode = new StoreMode(store);
+    mode = new StoreBackedMode(store);
   }
   const route = settings?.route;
   const newId = route ? (req: SessionRequest) => withRoute(genid(req), route) : genid;
@@ -129,59 +126,19 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   store.on('disconnect', () => (storeReady = false));
   store.on('connect', () => (storeReady = true));
 
-  const middleware = function session(req: LifecycleRequest, res: ServerResponse | object, next: (err?: unknown) => void) {
-    if (req.session) return next();
-    if (!storeReady) return next();
-    const path = requestPath(req);
-    if (ignore?.test(path)) {
-      stats.inc('requestsIgnored');
-      return next();
-    }
-    if (!path.startsWith(cookieOptionsFor(req).path || '/')) return next();
-    const refused = cluster?.credentialsRefused();
-    if (refused) return next(new SessionStoreUnavailableError('memcached refused the credentials', refused));
-
-    const hooked = isHookable(res) ? res : undefined;
-    req.sessionStore = store;
-    let started = stageStart();
-    const cookieId = readSessionId(req, name, unsignCookie);
-    stageEnd('cookie verify', started);
-    if (touchOnly?.test(path)) {
-      // Keep the session alive without loading it; such requests see no req.session.
-      if (!cookieId || !mode.keepAlive) return next();
-      // Best effort: a touch-only request never fails because memcached did.
-      mode.keepAlive(cookieId).then(
-        () => next(),
-        () => next(),
-      );
-      return;
-    }
-    stats.inc(cookieId ? 'requestsWithSession' : 'requestsWithoutSession');
-    started = stageStart();
-    const lifecycle = new RequestLifecycle(lifecycleSettings, req, hooked, next, cookieId);
-    if (hooked) hookResponse(hooked, lifecycle, mode.finish !== undefined);
-    stageEnd('response hooks', started);
-
-    if (!cookieId) {
-      lifecycle.begin(undefined);
-      return next();
-    }
-    started = stageStart();
-    let loading: ReturnType<SessionMode['load']>;
-    try {
-      loading = mode.load(cookieId, req);
-    } catch (err) {
-      return next(err);
-    }
-    stageEnd('load', started);
-    // A session the mode holds in memory is served in this turn, without a promise.
-    if (loading instanceof Promise) {
-      loading.then(
-        (loaded) => lifecycle.loaded(loaded),
-        (err: unknown) => next(err),
-      );
-    } else lifecycle.loaded(loading);
-  } as unknown as SessionMiddleware;
+  const middleware = createRequestHandler({
+    name,
+    mode,
+    store,
+    stats,
+    lifecycle: lifecycleSettings,
+    unsignCookie,
+    cookieOptionsFor,
+    ignore,
+    touchOnly,
+    credentialsRefused: () => cluster?.credentialsRefused(),
+    storeReady: () => storeReady,
+  }) as SessionMiddleware;
 
   middleware.statistics = () => stats.snapshot();
   middleware.nodes = () => cluster?.nodeStates() ?? {};

@@ -2,6 +2,7 @@ import { NodeAuthError } from '../storage/call-fault.js';
 import type { StorageNode } from '../storage/storage-node.js';
 import { NodeHealth, type HealthEvent } from './node-health.js';
 import { AvailableRing } from './ring.js';
+import { TracedNode } from './traced-node.js';
 import type { Statistics } from '../base/statistics.js';
 import { logEvent, type Logger } from '../base/logger.js';
 
@@ -39,7 +40,7 @@ export class StorageCluster {
     private readonly stats: Statistics,
     private readonly logger: Logger,
   ) {
-    for (const node of nodes) this.clients.set(node.id, node);
+    for (const node of nodes) this.clients.set(node.id, new TracedNode(node));
     this.kind = nodes[0].kind;
     const failover = new Set(failoverNodeIds);
     this.ring = new AvailableRing(

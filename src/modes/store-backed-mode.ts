@@ -8,7 +8,7 @@ function call<T>(run: (done: (err?: unknown, value?: T) => void) => void): Promi
 }
 
 /** Adapts an express-session store (MemoryStore, connect-redis, …) to the lifecycle's mode interface. */
-export class StoreMode implements SessionMode {
+export class StoreBackedMode implements SessionMode {
   readonly touches: boolean;
 
   constructor(private readonly store: Store) {

@@ -16,7 +16,7 @@ function settle<T>(work: () => Promise<T> | T, callback?: StoreCallback<T>): voi
  * `req.sessionStore` in MSM mode: the express-session store contract over a session mode,
  * so `req.session.save()`, `reload()`, `destroy()` and code that uses the store directly work.
  */
-export class ModeStore extends (Store as unknown as new () => Store) {
+export class ModeBackedStore extends (Store as unknown as new () => Store) {
   constructor(readonly mode: SessionMode) {
     super();
   }

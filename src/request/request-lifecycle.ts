@@ -5,7 +5,7 @@ import type { SessionData, Store } from '../session/store.js';
 import type { ResponseListener } from './response-hooks.js';
 import { writeSessionCookie } from './session-cookie.js';
 import type { SignedValues } from './signature.js';
-import { stageEnd, stageStart } from '../base/stage-timer.js';
+import { saveTrace, traced } from '../base/tracing.js';
 import { attributesJson, primitiveAttributes, sameAttributes } from '../session/change-detection.js';
 
 /** A request as the middleware sees it (Express adds `originalUrl` and `secure`). */
@@ -78,7 +78,6 @@ export class RequestLifecycle implements ResponseListener, SaveListener {
 
   /** Sets up `req.session`: the loaded session, or a new one when there is none. */
   begin(loaded: LoadedSession | undefined): void {
-    const started = stageStart();
     const { req, settings } = this;
     let session: Session | undefined;
     if (loaded) {
@@ -101,7 +100,6 @@ export class RequestLifecycle implements ResponseListener, SaveListener {
     }
     // Explicit saves (also of a session made by regenerate or reload) are recorded, so they are not repeated at the end.
     if (session instanceof Session) listenForSaves(session, this);
-    stageEnd('session objects', started);
   }
 
   beforeHeaders(): void {
@@ -111,13 +109,11 @@ export class RequestLifecycle implements ResponseListener, SaveListener {
     if (!session || (this.storeFailed && cookieId !== req.sessionID) || !this.shouldSetCookie(session)) return;
     if (session.cookie.secure && !settings.isSecure(req)) return;
     this.touchOnce(session);
-    const started = stageStart();
     try {
       writeSessionCookie(this.res!, settings.name, settings.signedIds.sign(req.sessionID!), session.cookie.data);
     } catch (err) {
       setImmediate(this.next, err);
     }
-    stageEnd('cookie write', started);
   }
 
   beforeEnd(): Promise<void> | undefined {
@@ -152,29 +148,27 @@ export class RequestLifecycle implements ResponseListener, SaveListener {
   private store(): Promise<void> | void {
     const { req, settings, cookieId } = this;
     const { mode } = settings;
-    if (req.sessionID && settings.unsetDestroy && req.session == null) return mode.destroy(req.sessionID);
+    if (req.sessionID && settings.unsetDestroy && req.session == null) {
+      const id = req.sessionID;
+      return saveTrace.hasSubscribers ? traced(saveTrace, { req, operation: 'destroy' }, () => mode.destroy(id)) : mode.destroy(id);
+    }
     const session = req.session;
     if (!session) return undefined;
     this.touchOnce(session);
-    let started = stageStart();
     this.endJson = this.json(session);
-    const save = this.shouldSave(session);
-    stageEnd('change detection', started);
-    started = stageStart();
-    try {
-      if (save) {
-        this.savedId = session.id;
-        this.savedJson = this.endJson;
-        return mode.save(session.id, session, this.endJson);
-      }
-      // As express-session: a failed touch does not fail the response; it is reported after it.
-      if (mode.touches && typeof req.sessionID === 'string' && cookieId === req.sessionID) {
-        return mode.touch(req.sessionID, session)?.catch((err: unknown) => void setImmediate(this.next, err));
-      }
-      return undefined;
-    } finally {
-      stageEnd('save/touch call', started);
+    if (this.shouldSave(session)) {
+      this.savedId = session.id;
+      this.savedJson = this.endJson;
+      const json = this.endJson;
+      return saveTrace.hasSubscribers ? traced(saveTrace, { req, operation: 'save' }, () => mode.save(session.id, session, json)) : mode.save(session.id, session, json);
     }
+    // As express-session: a failed touch does not fail the response; it is reported after it.
+    if (mode.touches && typeof req.sessionID === 'string' && cookieId === req.sessionID) {
+      const id = req.sessionID;
+      const touching = saveTrace.hasSubscribers ? traced(saveTrace, { req, operation: 'touch' }, () => mode.touch(id, session)) : mode.touch(id, session);
+      return touching?.catch((err: unknown) => void setImmediate(this.next, err));
+    }
+    return undefined;
   }
 
   /**

@@ -7,7 +7,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import session from '../../src/index.js';
-import type { StorageCluster } from '../../src/failover/cluster.js';
 import { storageClusterFor } from '../../src/backend.js';
 import { resolveManagerSettings } from '../../src/options.js';
 import { Statistics } from '../../src/base/statistics.js';

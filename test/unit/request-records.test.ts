@@ -6,14 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeCopy, encodeCopy } from '../../src/format/versioned-copy.js';
-import { StoreMode } from '../../src/modes/store-backed-mode.js';
+import { StoreBackedMode } from '../../src/modes/store-backed-mode.js';
 import { MemoryStore } from '../../src/session/memory-store.js';
 import { LoadedSession } from '../../src/modes/session-mode.js';
 import type { SessionData, Store } from '../../src/session/store.js';
 import type { SessionRequest } from '../../src/session/session.js';
 import { resolveManagerSettings } from '../../src/options.js';
 import { Statistics } from '../../src/base/statistics.js';
-import type { StorageCluster } from '../../src/failover/cluster.js';
 import { storageClusterFor } from '../../src/backend.js';
 import { NonStickyMode } from '../../src/modes/nonsticky/nonsticky-mode.js';
 import { StickyMode } from '../../src/modes/sticky/sticky-mode.js';
@@ -27,7 +26,7 @@ describe('per-request records', () => {
   it('a session a mode loads is a LoadedSession', async () => {
     const store = new (MemoryStore as unknown as new () => Store)();
     await new Promise<void>((resolve, reject) => store.set('s1', { cookie: { originalMaxAge: null } } as never, (err) => (err ? reject(err) : resolve())));
-    const loaded = await new StoreMode(store).load('s1');
+    const loaded = await new StoreBackedMode(store).load('s1');
     expect(loaded).toBeInstanceOf(LoadedSession);
     expect(isLiteral(loaded)).toBe(false);
   });

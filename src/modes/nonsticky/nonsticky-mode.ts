@@ -12,13 +12,11 @@ import { reportCorruptSession, unusableCopies } from '../../format/corrupt-sessi
 import { sealedCopies } from '../../format/copy-codec.js';
 import { OlderCopies, type OlderCopiesSettings } from '../../failover/older-copies.js';
 import { Relocator } from '../../failover/relocation.js';
-import type { HealthEvent } from '../../failover/node-health.js';
 import { RecentSessions } from './recent-sessions.js';
 import { RequestDeadlineError, waitAtMost, withinDeadline } from './request-deadline.js';
 import { SessionLocks, type LockHandle } from '../../locking/session-lock.js';
 import { LockingPolicy, type LockingMode } from '../../locking/locking-policy.js';
 import { requestPath } from '../../base/request-path.js';
-import { stageEnd, stageStart } from '../../base/stage-timer.js';
 import { cappedLifetime } from '../../base/lifetime.js';
 import { destroyedCopy, isDestroyed, newWriteId, SessionCopy, type VersionedCopy } from '../../format/versioned-copy.js';
 
@@ -123,7 +121,7 @@ export class NonStickyMode implements SessionMode {
     // A repair of a doubtful copy (see SessionCopies.read) succeeds only once the doubt has
     // lasted graceMs: it is retried past that, or the copy would stay single until next read.
     this.relocator = new Relocator(stats, logger, doubtGraceMs + 4_000);
-    cluster.onHealthChange((node, event) => this.relocate(node, event));
+    cluster.onHealthChange((node) => this.relocate(node));
     stats.gauge('sessionsInUse', () => this.inUse.size);
   }
 
@@ -169,10 +167,8 @@ export class NonStickyMode implements SessionMode {
       hold.fence = new LoadedFence(copy, shared.cas, shared.doubtful);
       this.recent.seen(key, copy.ttl);
       const parsing = performance.now();
-      const stage = stageStart();
       const data = decodeSession(copy.json);
       const json = storedBody(copy.json, data.cookie);
-      stageEnd('parse', stage);
       this.stats.record('deserialization', performance.now() - parsing);
       return new LoadedSession(id, data, json);
     } catch (err) {
@@ -188,11 +184,9 @@ export class NonStickyMode implements SessionMode {
   async save(id: string, session: Session | SessionData, json?: string): Promise<void> {
     const key = this.key(id);
     const started = performance.now();
-    const stage = stageStart();
     const encoded = encodeSession(session, this.settings.sessionAttributeFilter, json);
     checkItemSize(key, encoded, this.settings.itemSizeLimit);
     const stored = storedJson(encoded);
-    stageEnd('serialization', stage);
     this.stats.record('serialization', performance.now() - started);
 
     const req = (session as Session).req as SessionRequest | undefined;
@@ -347,7 +341,7 @@ export class NonStickyMode implements SessionMode {
    * the copies of the sessions this process served recently, so each has two copies again,
    * even one nobody requests before a second node fails (MSM issue #267).
    */
-  private relocate(node: string, event: HealthEvent): void {
+  private relocate(node: string): void {
     for (const key of this.recent.alive()) {
       // A session's acknowledged versions are on two of its home nodes, not always on the first
       // two up (a write that found one down went to the next): any home node's change may have

@@ -25,7 +25,6 @@ import {
   storedJson,
 } from '../../format/session-codec.js';
 import { LocalSessions, type LocalSession } from './local-sessions.js';
-import { stageEnd, stageStart } from '../../base/stage-timer.js';
 import { routeOf, withRoute } from './route.js';
 import { BoundedSet } from './bounded-set.js';
 import { Revocations, type RevocationMark } from '../../revocation/revocations.js';
@@ -129,12 +128,10 @@ export class StickyMode implements SessionMode {
   save(id: string, session: Session | SessionData, json?: string): Promise<void> | void {
     const key = this.key(id);
     const started = performance.now();
-    const stage = stageStart();
     const body = json ?? attributesJson(session);
     const encoded = encodeSession(session, this.settings.sessionAttributeFilter, body);
     checkItemSize(key, encoded, this.settings.itemSizeLimit);
     const { body: stored, cookie } = encoded;
-    stageEnd('serialization', stage);
     this.stats.record('serialization', performance.now() - started);
 
     const entry: LocalSession =
@@ -341,10 +338,8 @@ export class StickyMode implements SessionMode {
 
 
   private materialize(id: string, entry: LocalSession): LoadedSession {
-    const started = stageStart();
     const data = JSON.parse(entry.body) as SessionData;
     data.cookie = entry.cookie as SessionData['cookie'];
-    stageEnd('parse', started);
     return new LoadedSession(id, data, entry.body);
   }
 
