@@ -1,8 +1,8 @@
 import { randomFillSync } from 'node:crypto';
 
 /**
- * CSPRNG bytes are drawn 4 KiB at a time: a `randomBytes` call costs about 5 µs, which a write id
- * or lock token on every request would pay. Each byte is handed out once.
+ * CSPRNG bytes are drawn 4 KiB at a time: one `randomBytes` call per write id or lock token
+ * would cost every request a system call's worth of time. Each byte is handed out once.
  */
 const pool = Buffer.allocUnsafe(4096);
 let offset = pool.length;

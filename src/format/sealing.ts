@@ -13,7 +13,7 @@ const HEADER_BYTES = 1 + KEY_ID_BYTES;
 export const SEAL_OVERHEAD = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
 /** Random bytes drawn from the CSPRNG at once for nonces: one randomBytes(12) call costs more than the seal's AES. */
 const NONCE_POOL_BYTES = 4096;
-/** Key names remembered per kind: a returning session's name costs a map lookup, not an HMAC (3-4 µs). */
+/** Key names remembered per kind: a returning session's name costs a map lookup, not an HMAC. */
 const NAMES_REMEMBERED = 10_000;
 
 /** The keys derived from one secret. */

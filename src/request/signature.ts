@@ -58,7 +58,7 @@ export class VerifiedCookies {
 /**
  * `sign` with one secret and a bounded memory of the values already signed, so the Set-Cookie of
  * a returning session (sent again whenever it changes, or on every request with `rolling`) costs
- * a map lookup instead of an HMAC (about 5 µs). Signing is deterministic: a remembered signature
+ * a map lookup instead of an HMAC. Signing is deterministic: a remembered signature
  * is the one computing it gives. When full, the memory starts over.
  */
 export class SignedValues {
