@@ -414,9 +414,9 @@ mkdirSync(path.join(here, 'results'), { recursive: true });
 writeFileSync(path.join(here, 'results/latest.md'), report);
 writeFileSync(path.join(here, 'results/latest.json'), JSON.stringify({ machine, rows, goals, stages: stageRows, inProcess, memory }, null, 2));
 writeFileSync(path.join(here, 'results/latest.svg'), chart(rows, CONFIGS));
-if (!process.env.BENCH_CONFIGS) {
+if (!process.env.BENCH_CONFIGS && !process.env.BENCH_BASELINE) {
   const full = `${header}\n\n${table}\n\n${goalText}\n\n${goalTable}\n\n${stageText}\n\n${stageTable}\n\n${inProcessText}\n\n${memoryText}\n\n![requests per second](../bench/results/latest.svg)`;
   replaceBetweenMarkers(path.join(here, '../docs/performance.md'), 'bench', full);
   replaceBetweenMarkers(path.join(here, '../README.md'), 'bench:summary', summaryTable(rows, machine, new Date().toISOString().slice(0, 10)));
 }
-console.log(`\n${goalTable}\n\n${stageTable}\n\nwrote bench/results/latest.md, latest.svg, latest.json${process.env.BENCH_CONFIGS ? '' : ', docs/performance.md and the README table'}`);
+console.log(`\n${goalTable}\n\n${stageTable}\n\nwrote bench/results/latest.md, latest.svg, latest.json${process.env.BENCH_CONFIGS || process.env.BENCH_BASELINE ? '' : ', docs/performance.md and the README table'}`);
