@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import type * as PromClient from 'prom-client';
+import { loadOptionalPeer } from '../base/optional-peer.js';
 import { COUNTERS, type CounterName, type StatisticsSnapshot, type TimingName } from '../base/statistics.js';
 
 /** What the exporter reads of the session middleware. */
@@ -66,29 +65,6 @@ export interface MetricsRegistry {
   readonly contentType: string;
 }
 
-/**
- * prom-client, loaded on first use: it is an optional peer dependency, so applications without
- * metrics do not install it. Resolved from this package under CommonJS; an ES module cannot name
- * its own location in code that also compiles to CommonJS, so there it is resolved from the
- * application (its main script, then the working directory), where npm installs peers.
- */
-function loadPromClient(): typeof PromClient {
-  const loaders =
-    typeof require === 'function'
-      ? [require]
-      : [process.argv[1], join(process.cwd(), 'index.js')].filter((base): base is string => !!base).map((base) => createRequire(base));
-  let missing: unknown;
-  for (const load of loaders) {
-    try {
-      return load('prom-client') as typeof PromClient;
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') throw err;
-      missing = err;
-    }
-  }
-  throw new Error('memcached-session-manager: sessionMetrics() needs the prom-client package: npm install prom-client', { cause: missing });
-}
-
 function snake(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
@@ -106,7 +82,7 @@ function snake(name: string): string {
  * same registry replaces the metrics (the latest middleware is reported). Needs `prom-client`.
  */
 export function sessionMetrics(middleware: MetricsSource, registry?: MetricsRegistry) {
-  const { Counter, Gauge, Histogram, Registry } = loadPromClient();
+  const { Counter, Gauge, Histogram, Registry } = loadOptionalPeer<typeof PromClient>('prom-client', 'sessionMetrics()');
   const target = (registry ?? new Registry()) as PromClient.Registry;
   /** Registers on `target`, replacing a metric of the same name from an earlier call. */
   const registers = (name: string) => {

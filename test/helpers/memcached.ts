@@ -6,39 +6,17 @@
  * server with a loud notice (refused when MSM_FORBID_EMBEDDED is set).
  * Only processes and containers started here are ever signalled, by their own PID or id.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readStats, waitUntilAnswering } from './memcached-text.js';
+import { ServerProcess, type Launcher, type StorageServer } from './server-process.js';
 
 export { textCommand } from './memcached-text.js';
 
-/** The process state letter from /proc (T = stopped), or undefined when it cannot be read. */
-function processState(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
-  } catch {
-    return undefined;
-  }
-}
-
-export interface MemcachedInstance {
-  readonly host: string;
-  readonly port: number;
-  /** `host:port` */
-  readonly address: string;
+export interface MemcachedInstance extends StorageServer {
   /** memcached's own `stats` counters. */
   stats(): Promise<Record<string, number>>;
-  /**
-   * Sends a signal to the memcached process, or the same fault to its container: SIGSTOP hangs
-   * it (a container is paused), SIGCONT resumes it, SIGKILL/SIGTERM end it (connections are
-   * refused). Resolves once the fault is in effect.
-   */
-  signal(signal: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT' | 'SIGTERM'): Promise<void>;
-  /** Starts it again on the same address, empty (also after SIGKILL). */
-  restart(): Promise<void>;
-  stop(): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -52,9 +30,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** The command line that starts one node on `port`: the memcached binary, or the embedded server. */
-type Launcher = (port: number) => [string, string[]];
-
 const binaryLauncher: Launcher = (port) => {
   const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '64', '-c', '1024'];
   if (process.getuid?.() === 0) args.push('-u', 'root');
@@ -65,45 +40,12 @@ const embeddedCli = fileURLToPath(new URL('../../dist/esm/embedded-memcached/cli
 const embeddedLauncher: Launcher = (port) => [process.execPath, [embeddedCli, '--port', String(port)]];
 
 /** A memcached node in its own process (real signals: SIGKILL, SIGSTOP, SIGCONT). */
-class ProcessMemcached implements MemcachedInstance {
-  readonly host = '127.0.0.1';
-  private child?: ChildProcess;
-  constructor(
-    readonly port: number,
-    private readonly launcher: Launcher,
-  ) {}
-  get address(): string {
-    return `${this.host}:${this.port}`;
-  }
-  async start(): Promise<void> {
-    const [command, args] = this.launcher(this.port);
-    this.child = spawn(command, args, { stdio: 'ignore' });
-    await waitUntilAnswering(this.host, this.port);
+class ProcessMemcached extends ServerProcess implements MemcachedInstance {
+  constructor(port: number, launcher: Launcher) {
+    super(port, launcher, waitUntilAnswering);
   }
   stats(): Promise<Record<string, number>> {
     return readStats(this.host, this.port);
-  }
-  async signal(signal: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT' | 'SIGTERM'): Promise<void> {
-    const child = this.child;
-    if (!child?.pid) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    if (signal === 'SIGKILL' || signal === 'SIGTERM') await exited;
-    // kill() returns before every thread has stopped; wait until the process really is.
-    if (signal === 'SIGSTOP') {
-      for (let i = 0; i < 100 && processState(child.pid) !== 'T'; i++) await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
-  }
-  async stop(): Promise<void> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGCONT');
-      await this.signal('SIGKILL');
-    }
-    this.child = undefined;
   }
 }
 
