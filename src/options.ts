@@ -1,5 +1,6 @@
 import { OptionError } from './base/errors.js';
 import { createSecretKey, KeyObject, type CipherKey } from 'node:crypto';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { CookieOptions } from './session/cookie.js';
 import type { SigningKey } from './request/signature.js';
 import { logEvent, type Logger } from './base/logger.js';
@@ -36,7 +37,7 @@ export interface SessionOptions {
   rolling?: boolean;
   /** Save new sessions that were not modified. Default true (as express-session, deprecated). */
   saveUninitialized?: boolean;
-  /** An express-session store (connect-redis, connect-memcached, `MemoryStore`, …). Not allowed together with `memcachedNodes`. */
+  /** An express-session store (connect-redis, connect-memcached, `MemoryStore`, …). Not allowed together with `memcachedNodes` or `redisNodes`. */
   store?: Store | ExpressSessionStore;
   /** What happens when `req.session` is deleted or set to null. Default `keep`. */
   unset?: 'destroy' | 'keep';
@@ -44,6 +45,17 @@ export interface SessionOptions {
   // memcached-session-manager options
   /** `"n1:host:port,n2:host:port"`. When set, the manager owns the store (MSM mode). */
   memcachedNodes?: string;
+  /**
+   * `"r1:host:port,r2:host:port"`: independent Redis servers (6.2 or later; not Redis Cluster),
+   * instead of memcached; needs the `redis` package. Every mode and failover option applies.
+   */
+  redisNodes?: string;
+  /** Redis ACL user name (with `redisPassword`). */
+  redisUsername?: string;
+  /** Redis password: of `redisUsername`, or of the default user (`requirepass`). */
+  redisPassword?: string;
+  /** TLS to the Redis nodes: `true`, or Node's `tls.connect` options (`ca`, `cert`, `key`, `servername`, …). */
+  redisTls?: boolean | TlsOptions;
   /** Node ids used only when no other node is available, e.g. `"n1"`. */
   failoverNodes?: string;
   /** Sticky mode (local primary copy, memcached backup). Default true. */
@@ -125,10 +137,11 @@ export interface SessionOptions {
 export type LockingModeOption = 'none' | 'all' | 'auto' | `uriPattern:${string}`;
 
 /**
- * Every option name, and whether it needs `memcachedNodes`. Typed over `keyof SessionOptions`,
- * so a new option does not compile until it is listed here (unknown names get a warning).
+ * Every option name, and what it needs: nothing (`any`), a storage backend (`nodes`:
+ * `memcachedNodes` or `redisNodes`), or one backend (`memcached`, `redis`). Typed over `keyof
+ * SessionOptions`, so a new option does not compile until it is listed here (unknown names get a warning).
  */
-const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
+const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'nodes' | Backend> = {
   secret: 'any',
   name: 'any',
   key: 'any',
@@ -141,37 +154,45 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
   store: 'any',
   unset: 'any',
   memcachedNodes: 'any',
+  redisNodes: 'any',
+  redisUsername: 'redis',
+  redisPassword: 'redis',
+  redisTls: 'redis',
   enabled: 'any',
   enableStatistics: 'any',
   logger: 'any',
   requestUriIgnorePattern: 'any',
   touchOnlyUriPattern: 'any',
-  failoverNodes: 'memcached',
-  sticky: 'memcached',
-  operationTimeout: 'memcached',
-  sessionBackupAsync: 'memcached',
-  sessionBackupTimeout: 'memcached',
-  sessionAttributeFilter: 'memcached',
-  storageKeyPrefix: 'memcached',
-  encryptSessions: 'memcached',
-  acceptUnsealedSessions: 'memcached',
+  failoverNodes: 'nodes',
+  sticky: 'nodes',
+  operationTimeout: 'nodes',
+  sessionBackupAsync: 'nodes',
+  sessionBackupTimeout: 'nodes',
+  sessionAttributeFilter: 'nodes',
+  storageKeyPrefix: 'nodes',
+  encryptSessions: 'nodes',
+  acceptUnsealedSessions: 'nodes',
   username: 'memcached',
   password: 'memcached',
-  route: 'memcached',
-  maxInactiveInterval: 'memcached',
-  maxLocalSessions: 'memcached',
-  maxLocalBytes: 'memcached',
-  itemSizeLimit: 'memcached',
-  lockingMode: 'memcached',
-  lockExpiration: 'memcached',
-  lockFailure: 'memcached',
-  requestDeadline: 'memcached',
-  revocationCheckInterval: 'memcached',
-  revocationCheckTimeout: 'memcached',
+  route: 'nodes',
+  maxInactiveInterval: 'nodes',
+  maxLocalSessions: 'nodes',
+  maxLocalBytes: 'nodes',
+  itemSizeLimit: 'nodes',
+  lockingMode: 'nodes',
+  lockExpiration: 'nodes',
+  lockFailure: 'nodes',
+  requestDeadline: 'nodes',
+  revocationCheckInterval: 'nodes',
+  revocationCheckTimeout: 'nodes',
 };
 
-/** Validated MSM settings (present only when `memcachedNodes` is given). */
+/** The storage backends: which of `memcachedNodes` and `redisNodes` is set. */
+export type Backend = 'memcached' | 'redis';
+
+/** Validated MSM settings (present only when `memcachedNodes` or `redisNodes` is given). */
 export interface ManagerSettings {
+  backend: Backend;
   nodes: NodeAddress[];
   failoverNodeIds: string[];
   sticky: boolean;
@@ -183,8 +204,12 @@ export interface ManagerSettings {
   /** Names keys and seals values with keys derived from `secret`. */
   sealing: Sealing;
   acceptUnsealedSessions: boolean;
+  /** memcached SASL credentials. */
   username?: string;
   password?: string;
+  redisUsername?: string;
+  redisPassword?: string;
+  redisTls?: boolean | TlsOptions;
   route?: string;
   maxInactiveInterval: number;
   maxLocalSessions: number;
@@ -266,13 +291,13 @@ function describeSecret(value: unknown): string {
   return typeof value === 'object' && value !== null ? 'an object' : String(value);
 }
 
-/** Two ids for one server would put a session's two copies on the same memcached. */
-function rejectSharedAddresses(nodes: readonly NodeAddress[]): void {
+/** Two ids for one server would put a session's two copies on the same server. */
+function rejectSharedAddresses(nodes: readonly NodeAddress[], option: string): void {
   const seen = new Map<string, string>();
   for (const node of nodes) {
     const address = `${node.host.toLowerCase()}:${node.port}`;
     const other = seen.get(address);
-    if (other) throw new OptionError('memcachedNodes', `names ${address} twice (ids "${other}" and "${node.id}"); each node must be a different server`);
+    if (other) throw new OptionError(option, `names ${address} twice (ids "${other}" and "${node.id}"); each node must be a different server`);
     seen.set(address, node.id);
   }
 }
@@ -291,25 +316,24 @@ function rejectAbsurdLifetimes(maxInactiveInterval: number, cookie: SessionOptio
   }
 }
 
-/** Validates the MSM options; returns undefined when memcached is not configured or disabled. */
+/** Validates the MSM options; returns undefined when no storage backend is configured, or disabled. */
 export function resolveManagerSettings(options: SessionOptions): ManagerSettings | undefined {
   const enabled = boolean(options, 'enabled', true);
   boolean(options, 'enableStatistics', true);
-  if (options.memcachedNodes === undefined) {
-    for (const [name, scope] of Object.entries(KNOWN_OPTIONS)) {
-      if (scope === 'memcached' && options[name as keyof SessionOptions] !== undefined) {
-        throw new OptionError(name, 'only applies with "memcachedNodes"; set memcachedNodes or remove it');
-      }
-    }
+  const backend = chosenBackend(options);
+  for (const [name, scope] of Object.entries(KNOWN_OPTIONS)) {
+    if (options[name as keyof SessionOptions] === undefined || scope === 'any' || scope === backend || (scope === 'nodes' && backend)) continue;
+    throw new OptionError(name, onlyWith(scope, backend));
   }
-  if (options.memcachedNodes === undefined || !enabled) return undefined;
+  if (backend === undefined || !enabled) return undefined;
+  const listOption = `${backend}Nodes` as const;
   if (options.store) {
-    throw new OptionError('store', 'cannot be combined with "memcachedNodes": the session manager owns the store');
+    throw new OptionError('store', `cannot be combined with "${listOption}": the session manager owns the store`);
   }
-  const nodes = parseNodeList(options.memcachedNodes);
-  if (nodes.length === 0) throw new OptionError('memcachedNodes', `lists no node, got ${describe(options.memcachedNodes)}`);
-  rejectSharedAddresses(nodes);
-  const failoverNodeIds = parseFailoverNodes(options.failoverNodes, nodes);
+  const nodes = parseNodeList(options[listOption], listOption);
+  if (nodes.length === 0) throw new OptionError(listOption, `lists no node, got ${describe(options[listOption])}`);
+  rejectSharedAddresses(nodes, listOption);
+  const failoverNodeIds = parseFailoverNodes(options.failoverNodes, nodes, listOption);
   const sticky = boolean(options, 'sticky', true);
   const storageKeyPrefix = options.storageKeyPrefix ?? '';
   if (typeof storageKeyPrefix !== 'string' || !KEY_SAFE.test(storageKeyPrefix) || storageKeyPrefix.length > 100) {
@@ -329,13 +353,20 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     throw new OptionError('maxInactiveInterval', `must be a number of seconds, got ${describe(maxInactiveInterval)}`);
   }
   rejectAbsurdLifetimes(maxInactiveInterval, options.cookie);
-  for (const name of ['username', 'password'] as const) {
+  for (const name of ['username', 'password', 'redisUsername', 'redisPassword'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'string') {
       throw new OptionError(name, 'must be a string');
     }
   }
   if ((options.username === undefined) !== (options.password === undefined)) {
     throw new OptionError(options.username === undefined ? 'username' : 'password', 'must be given together with the other SASL credential');
+  }
+  if (options.redisUsername !== undefined && options.redisPassword === undefined) {
+    throw new OptionError('redisPassword', 'must be given with redisUsername (Redis authenticates a user with its password)');
+  }
+  const redisTls = options.redisTls;
+  if (redisTls !== undefined && typeof redisTls !== 'boolean' && (typeof redisTls !== 'object' || redisTls === null || Array.isArray(redisTls))) {
+    throw new OptionError('redisTls', `must be true, false or an object of tls.connect options, got ${describe(redisTls)}`);
   }
   const lockingMode = parseLockingMode(options.lockingMode);
   if (sticky && lockingMode.kind !== 'none') {
@@ -371,6 +402,7 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
   const maxLocalSessions = positiveNumber(options, 'maxLocalSessions', 100_000);
   if (!Number.isInteger(maxLocalSessions)) throw new OptionError('maxLocalSessions', 'must be a whole number');
   return {
+    backend,
     nodes,
     failoverNodeIds,
     sticky,
@@ -383,6 +415,9 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     acceptUnsealedSessions: boolean(options, 'acceptUnsealedSessions', false),
     username: options.username,
     password: options.password,
+    redisUsername: options.redisUsername,
+    redisPassword: options.redisPassword,
+    redisTls,
     route,
     maxInactiveInterval,
     maxLocalSessions,
@@ -395,6 +430,22 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     revocationCheckInterval,
     revocationCheckTimeout,
   };
+}
+
+/** The backend whose node list is set; an OptionError when both are. */
+function chosenBackend(options: SessionOptions): Backend | undefined {
+  if (options.memcachedNodes !== undefined && options.redisNodes !== undefined) {
+    throw new OptionError('redisNodes', 'cannot be combined with "memcachedNodes": sessions are kept in one backend; set one of them');
+  }
+  if (options.redisNodes !== undefined) return 'redis';
+  return options.memcachedNodes !== undefined ? 'memcached' : undefined;
+}
+
+/** Why an option of `scope` does not apply with `backend`. */
+function onlyWith(scope: 'nodes' | Backend, backend: Backend | undefined): string {
+  if (scope === 'nodes') return 'only applies with "memcachedNodes" or "redisNodes"; set one of them or remove it';
+  if (scope === 'memcached' && backend === 'redis') return 'is memcached SASL; with "redisNodes" use redisUsername and redisPassword';
+  return `only applies with "${scope}Nodes"; set ${scope}Nodes or remove it`;
 }
 
 const SAME_SITE = new Set<unknown>([true, false, 'lax', 'strict', 'none', 'auto']);
@@ -478,14 +529,14 @@ export function warnAboutOptions(options: SessionOptions, logger: Logger): void 
       logEvent(logger, 'warn', { event: 'deprecated_default', option: name }, `deprecated undefined ${name} option; provide ${name} option`);
     }
   }
-  const memoryStore = options.memcachedNodes === undefined && options.store === undefined;
+  const memoryStore = options.memcachedNodes === undefined && options.redisNodes === undefined && options.store === undefined;
   if (memoryStore && process.env.NODE_ENV === 'production') {
     logEvent(
       logger,
       'warn',
       { event: 'memory_store_in_production' },
       'Warning: connect.session() MemoryStore is not designed for a production environment, as it will leak memory, ' +
-        'and will not scale past a single process. Set memcachedNodes to keep sessions in memcached.',
+        'and will not scale past a single process. Set memcachedNodes or redisNodes to keep sessions in memcached or Redis.',
     );
   }
 }

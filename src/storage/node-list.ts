@@ -9,34 +9,49 @@ export interface NodeAddress {
 
 const ENTRY = /^([A-Za-z0-9_-]+):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
 
-/** Parses MSM's `memcachedNodes` syntax: `n1:host:port,n2:host:port` (commas or spaces). */
-export function parseNodeList(value: unknown): NodeAddress[] {
+/** The options that list nodes, each with an example for its messages. */
+const EXAMPLES = {
+  memcachedNodes: 'n1:127.0.0.1:11211,n2:127.0.0.1:11212',
+  redisNodes: 'r1:127.0.0.1:6379,r2:127.0.0.1:6380',
+} as const;
+
+/** `memcachedNodes` or `redisNodes`. */
+export type NodeListOption = keyof typeof EXAMPLES;
+
+/**
+ * Parses MSM's `memcachedNodes` syntax: `n1:host:port,n2:host:port` (commas or spaces), the
+ * value of `option` (`memcachedNodes` or `redisNodes`, named in errors).
+ */
+export function parseNodeList(value: unknown, option: NodeListOption): NodeAddress[] {
   if (typeof value !== 'string' || value.trim() === '') {
-    throw new OptionError('memcachedNodes', 'must be a string like "n1:127.0.0.1:11211,n2:127.0.0.1:11212"');
+    throw new OptionError(option, `must be a string like "${EXAMPLES[option]}"`);
   }
   const nodes: NodeAddress[] = [];
   for (const entry of value.split(/[\s,]+/).filter(Boolean)) {
     const match = ENTRY.exec(entry);
     const port = match ? Number(match[3]) : 0;
     if (!match || port < 1 || port > 65535) {
-      throw new OptionError('memcachedNodes', `has an invalid entry ${JSON.stringify(entry)}; expected "id:host:port"`);
+      throw new OptionError(option, `has an invalid entry ${JSON.stringify(entry)}; expected "id:host:port"`);
     }
     if (nodes.some((node) => node.id === match[1])) {
-      throw new OptionError('memcachedNodes', `names node id "${match[1]}" twice`);
+      throw new OptionError(option, `names node id "${match[1]}" twice`);
     }
     nodes.push({ id: match[1], host: match[2].replace(/^\[|\]$/g, ''), port });
   }
   return nodes;
 }
 
-/** Parses `failoverNodes` (node ids); each must be configured, and at least one node must remain regular. */
-export function parseFailoverNodes(value: unknown, nodes: NodeAddress[]): string[] {
+/**
+ * Parses `failoverNodes` (node ids); each must be configured (in `listOption`), and at least one
+ * node must remain regular.
+ */
+export function parseFailoverNodes(value: unknown, nodes: NodeAddress[], listOption: NodeListOption): string[] {
   if (value === undefined || value === '') return [];
   if (typeof value !== 'string') throw new OptionError('failoverNodes', 'must be a string of node ids like "n1"');
   const ids = value.split(/[\s,]+/).filter(Boolean);
   for (const id of ids) {
     if (!nodes.some((node) => node.id === id)) {
-      throw new OptionError('failoverNodes', `names unknown node id "${id}" (not in memcachedNodes)`);
+      throw new OptionError('failoverNodes', `names unknown node id "${id}" (not in ${listOption})`);
     }
   }
   if (ids.length >= nodes.length) {

@@ -20,9 +20,14 @@ export type RedisArgument = string | Buffer;
 
 let redisModule: RedisModule | undefined;
 /** node-redis, an optional peer dependency: loaded when the first Redis node is built. */
-export function loadRedis(): RedisModule {
+function loadRedis(): RedisModule {
   redisModule ??= loadOptionalPeer<RedisModule>('redis', 'the redisNodes option');
   return redisModule;
+}
+
+/** Fails, naming the package, when the optional `redis` package is not installed. */
+export function requireRedis(): void {
+  loadRedis();
 }
 
 /**

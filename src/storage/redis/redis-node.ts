@@ -3,7 +3,7 @@ import { cappedLifetime } from '../../base/lifetime.js';
 import { NodeConnectionError } from '../call-fault.js';
 import type { NodeAddress } from '../node-list.js';
 import type { StorageNode, VersionedValue } from '../storage-node.js';
-import { RedisConnection, type RedisArgument, type RedisNodeOptions } from './redis-connection.js';
+import { requireRedis, RedisConnection, type RedisArgument, type RedisNodeOptions } from './redis-connection.js';
 import { redisError } from './redis-errors.js';
 import { DELETE_IF, READ_AND_TOUCH, TOUCH, VERSION_MARK_KEY, WRITE, type RedisScript } from './redis-scripts.js';
 
@@ -39,10 +39,13 @@ export class RedisNode implements StorageNode {
   private connections = 0;
   private closed = false;
 
+  /** Fails at once, naming the package, when the optional `redis` package is not installed. */
   constructor(
     readonly node: NodeAddress,
     private readonly options: RedisNodeOptions,
-  ) {}
+  ) {
+    requireRedis();
+  }
 
   get id(): string {
     return this.node.id;
