@@ -69,9 +69,9 @@ export class RedisConnection {
     return this.client.isReady;
   }
 
-  /** Gone for good (failed or closed): the node needs a new connection. */
+  /** Gone for good (failed, closed or dropped): the node needs a new connection. */
   get isClosed(): boolean {
-    return !this.client.isOpen;
+    return this.droppedBy !== undefined || !this.client.isOpen;
   }
 
   /** Sends one command at once (no queueing for a later connection); bulk replies as Buffers. */
@@ -84,8 +84,16 @@ export class RedisConnection {
     return err instanceof loadRedis().ErrorReply;
   }
 
-  /** Drops the connection, failing every command in flight on it. */
-  close(): void {
-    if (this.client.isOpen) void this.client.disconnect().catch(() => undefined);
+  /** Why this connection was dropped, once it was: the calls it fails fail for that reason. */
+  droppedBy?: Error;
+
+  /**
+   * Drops the connection, failing every command in flight on it. One still connecting is closed
+   * once it is ready: node-redis cannot close it before.
+   */
+  close(reason: Error = new Error('connection closed')): void {
+    this.droppedBy ??= reason;
+    if (this.client.isReady || !this.client.isOpen) void this.client.disconnect().catch(() => undefined);
+    else this.ready.then(() => this.client.disconnect()).catch(() => undefined);
   }
 }

@@ -53,7 +53,7 @@ export class RedisNode implements StorageNode {
 
   /** The open connection, or a new one when the last one failed. */
   private current(): RedisConnection {
-    if (this.closed) throw new NodeConnectionError(`redis ${this.node.id}`, 'call', new Error('the session manager was closed'));
+    if (this.closed) throw this.closedError();
     if (!this.connection || this.connection.isClosed) this.connection = new RedisConnection(++this.connections, this.node, this.options);
     return this.connection;
   }
@@ -74,11 +74,14 @@ export class RedisNode implements StorageNode {
       let settled = false;
       const timer = setTimeout(() => {
         settled = true;
-        reject(new DeadlineError(`redis ${this.node.id} ${what}`, this.options.operationTimeout));
-        connection.close();
+        const err = new DeadlineError(`redis ${this.node.id} ${what}`, this.options.operationTimeout);
+        reject(err);
+        connection.close(err);
       }, this.options.operationTimeout);
-      const ready = connection.isReady ? work(connection) : connection.ready.then(() => work(connection));
-      ready.then(
+      // A call waiting for the connection is not sent once the connection was dropped.
+      const send = () => (connection.droppedBy ? Promise.reject(connection.droppedBy) : work(connection));
+      const outcome = connection.isReady ? send() : connection.ready.then(send);
+      outcome.then(
         (result) => {
           if (settled) return;
           clearTimeout(timer);
@@ -87,7 +90,8 @@ export class RedisNode implements StorageNode {
         (err: unknown) => {
           if (settled) return;
           clearTimeout(timer);
-          reject(err instanceof DeadlineError || err instanceof NodeConnectionError ? err : this.failure(what, err));
+          // A deadline another call missed drops the connection: the calls it fails stay DeadlineErrors (one event).
+          reject(connection.droppedBy ?? (err instanceof NodeConnectionError ? err : this.failure(what, err)));
         },
       );
     });
@@ -190,6 +194,10 @@ export class RedisNode implements StorageNode {
 
   close(): void {
     this.closed = true;
-    this.connection?.close();
+    this.connection?.close(this.closedError());
+  }
+
+  private closedError(): NodeConnectionError {
+    return new NodeConnectionError(`redis ${this.node.id}`, 'call', new Error('the session manager was closed'));
   }
 }
