@@ -48,17 +48,25 @@ export async function startApp(name: string, options: Record<string, unknown>): 
  * processes started with `scope.start` on them, all stopped after the test.
  */
 export function freshClusterPerTest(nodes: number) {
+  return freshServersPerTest(() => startCluster(nodes));
+}
+
+/**
+ * The same over the servers `startServers` starts for each test (e.g. `() => startServers(2, 'redis')`
+ * from backend.ts); apps get the cluster's `options` (its node list).
+ */
+export function freshServersPerTest<Cluster extends { options: Record<string, unknown>; stop(): Promise<void> }>(startServers: () => Promise<Cluster>) {
   const scope = {
-    cluster: undefined as unknown as Awaited<ReturnType<typeof startCluster>>,
+    cluster: undefined as unknown as Cluster,
     apps: [] as AppProcess[],
     async start(name: string, options: Record<string, unknown>): Promise<AppProcess> {
-      const app = await startApp(name, { memcachedNodes: scope.cluster.nodes, ...options });
+      const app = await startApp(name, { ...scope.cluster.options, ...options });
       scope.apps.push(app);
       return app;
     },
   };
   beforeEach(async () => {
-    scope.cluster = await startCluster(nodes);
+    scope.cluster = await startServers();
   });
   afterEach(async () => {
     while (scope.apps.length) await scope.apps.pop()!.kill();

@@ -114,12 +114,17 @@ export async function startMemcached(): Promise<MemcachedInstance> {
   return instance;
 }
 
-/** Starts `count` memcached nodes; `nodes` is the `memcachedNodes` option for them (ids n1, n2, …). */
-export async function startCluster(count: number): Promise<{ instances: MemcachedInstance[]; nodes: string; stop(): Promise<void> }> {
+/**
+ * Starts `count` memcached nodes; `nodes` is the `memcachedNodes` option for them (ids n1, n2, …),
+ * `options` the same as session() options.
+ */
+export async function startCluster(count: number): Promise<{ instances: MemcachedInstance[]; nodes: string; options: { memcachedNodes: string }; stop(): Promise<void> }> {
   const instances = await Promise.all(Array.from({ length: count }, () => startMemcached()));
+  const nodes = instances.map((m, i) => `n${i + 1}:${m.address}`).join(',');
   return {
     instances,
-    nodes: instances.map((m, i) => `n${i + 1}:${m.address}`).join(','),
+    nodes,
+    options: { memcachedNodes: nodes },
     stop: async () => {
       await Promise.all(instances.map((m) => m.stop()));
     },

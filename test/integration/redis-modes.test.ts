@@ -1,0 +1,122 @@
+/**
+ * Both modes end to end over real redis-server processes (`redisNodes`): app processes of the
+ * built package, two Redis nodes, takeover, locking, node failure and refused credentials.
+ */
+import { describe, expect, it } from 'vitest';
+import { freshServersPerTest, startApp } from '../helpers/app-process.js';
+import { startServers } from '../helpers/backend.js';
+import { startRedis } from '../helpers/redis.js';
+import { Client } from '../helpers/http.js';
+
+const scope = freshServersPerTest(() => startServers(2, 'redis'));
+
+/** Fires `count` requests at once, alternating between the given servers, all with the same cookie. */
+function concurrently(client: Client, urls: string[], path: string, count: number) {
+  return Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      fetch(urls[i % urls.length] + path, { headers: { cookie: client.cookie! } }).then(async (r) => ({ status: r.status, body: await r.text() })),
+    ),
+  );
+}
+
+const data = async (client: Client, path = '/read') => JSON.parse((await client.get(path)).body).data;
+
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const started = Date.now();
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('sticky mode over Redis', () => {
+  it('another app process takes a session over from its Redis backup when its owner is killed', async () => {
+    const a = await scope.start('a', { route: 'a', sessionBackupAsync: false });
+    const b = await scope.start('b', { route: 'b', sessionBackupAsync: false });
+    const client = new Client(a.url);
+    await client.get('/set?user=ada&role=admin');
+    await client.get('/inc');
+    await a.kill('SIGKILL');
+    client.moveTo(b.url);
+    const reply = JSON.parse((await client.get('/read')).body);
+    expect(reply.node).toBe('b');
+    expect(reply.data).toEqual({ user: 'ada', role: 'admin', count: 1 });
+    await client.get('/inc');
+    expect((await data(client)).count).toBe(2);
+    const stats = JSON.parse((await client.get('/stats')).body);
+    expect(stats.counters.takeovers).toBe(1);
+  });
+
+  it('a destroyed session is refused by the process that still holds it in memory', async () => {
+    const a = await scope.start('a', { route: 'a', sessionBackupAsync: false });
+    const b = await scope.start('b', { route: 'b', sessionBackupAsync: false });
+    const client = new Client(a.url);
+    await client.get('/set?user=ada');
+    const sid = decodeURIComponent(client.cookie!.split('=')[1]).slice(2).replace(/\.[^.]*$/, '');
+    const destroyed = await fetch(`${b.url}/store-destroy?sid=${encodeURIComponent(sid)}`);
+    expect(await destroyed.json()).toEqual({ destroyed: true });
+    expect((await data(client)).user).toBeUndefined();
+  });
+});
+
+describe('non-sticky mode over Redis', () => {
+  it("lockingMode 'all': 200 concurrent increments across two processes end at exactly 200", async () => {
+    const options = { sticky: false, lockingMode: 'all', operationTimeout: 20_000 };
+    const a = await scope.start('a', options);
+    const b = await scope.start('b', options);
+    const client = new Client(a.url);
+    await client.get('/set?user=ada');
+    const replies = await concurrently(client, [a.url, b.url], '/inc', 200);
+    expect(replies.filter((r) => r.status !== 200)).toEqual([]);
+    expect((await data(client)).count).toBe(200);
+    client.moveTo(b.url);
+    expect((await data(client)).count).toBe(200);
+  });
+
+  it('read-your-writes across processes, and every session survives a Redis node SIGKILLed (two copies)', async () => {
+    const options = { sticky: false, operationTimeout: 300 };
+    const a = await scope.start('a', options);
+    const b = await scope.start('b', options);
+    const clients = Array.from({ length: 20 }, () => new Client(a.url));
+    for (const [i, client] of clients.entries()) {
+      await client.get(`/set?user=u${i}`);
+      client.moveTo(b.url);
+      expect((await data(client, '/inc')).count).toBe(1);
+    }
+    await scope.cluster.instances[0].signal('SIGKILL');
+    for (const [i, client] of clients.entries()) {
+      client.moveTo(i % 2 ? a.url : b.url);
+      // The first call to the dead node may fail the request; the next ones skip it.
+      let reply = await client.get('/inc');
+      if (reply.status !== 200) reply = await client.get('/inc');
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.body).data).toMatchObject({ user: `u${i}` });
+      expect(JSON.parse(reply.body).data.count).toBeGreaterThanOrEqual(2);
+    }
+  });
+});
+
+describe('Redis credentials', () => {
+  for (const sticky of [true, false]) {
+    it(`${sticky ? 'sticky' : 'non-sticky'}: the right ACL user works; a wrong password is an error-level log line and 503 for every request`, async () => {
+      const server = await startRedis(['--user', 'app', 'on', '>right horse', '~*', '+@all', '--user', 'default', 'off']);
+      const apps = [];
+      try {
+        const redisNodes = `n1:${server.address}`;
+        const good = await startApp('good', { redisNodes, sticky, redisUsername: 'app', redisPassword: 'right horse', sessionBackupAsync: false });
+        const bad = await startApp('bad', { redisNodes, sticky, redisUsername: 'app', redisPassword: 'wrong' });
+        apps.push(good, bad);
+        const client = new Client(good.url);
+        expect((await client.get('/set?user=ada')).status).toBe(200);
+        expect((await data(client)).user).toBe('ada');
+        await until(() => bad.logs.some((line) => /^error: .*redis n1 rejected the credentials of user "app" \(WRONGPASS/.test(line)));
+        const refused = await new Client(bad.url).get('/set?user=eve');
+        expect(refused.status).toBe(503);
+        expect(refused.body).toMatch(/check the redisUsername and redisPassword options/);
+      } finally {
+        for (const app of apps) await app.kill();
+        await server.stop();
+      }
+    });
+  }
+});
