@@ -1,9 +1,11 @@
 /**
- * Chaos harness: 3 memcached nodes (each behind a TCP proxy), 3 app processes, and a load of
- * many sessions that each increment their own counter and remember the last value the server
- * confirmed. Checks that no session is lost and no counter goes backwards or skips.
+ * Chaos harness: 3 storage nodes (memcached or Redis, see backend.ts; each behind a TCP proxy), 3
+ * app processes, and a load of many sessions that each increment their own counter and remember
+ * the last value the server confirmed. Checks that no session is lost and no counter goes
+ * backwards or skips.
  */
-import { startMemcached, type MemcachedInstance } from './memcached.js';
+import { nodeListOption, startServer, testBackend, type TestBackend } from './backend.js';
+import type { StorageServer } from './server-process.js';
 import { startApp, type AppProcess } from './app-process.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { ProtocolTrace } from './protocol-trace.js';
@@ -11,27 +13,31 @@ import { ProtocolTrace } from './protocol-trace.js';
 export type Mode = 'sticky' | 'non-sticky';
 
 export class ChaosCluster {
-  memcached: MemcachedInstance[] = [];
+  servers: StorageServer[] = [];
   proxies: TcpProxy[] = [];
   apps: Array<AppProcess | undefined> = [];
-  /** Every memcached operation per key, to explain a violation. */
+  /** Every memcached operation per key, to explain a violation (the trace reads memcached's protocol only). */
   readonly trace = new ProtocolTrace();
 
-  constructor(readonly mode: Mode) {}
+  constructor(
+    readonly mode: Mode,
+    readonly backend: TestBackend = testBackend(),
+  ) {}
 
   async start(nodes = 3, appCount = 3): Promise<void> {
-    this.memcached = await Promise.all(Array.from({ length: nodes }, () => startMemcached()));
-    this.proxies = this.memcached.map((m, n) => new TcpProxy(m.host, m.port, { log: this.trace, node: `n${n + 1}` }));
+    this.servers = await Promise.all(Array.from({ length: nodes }, () => startServer(this.backend)));
+    const traced = (n: number) => (this.backend === 'memcached' ? { log: this.trace, node: `n${n + 1}` } : undefined);
+    this.proxies = this.servers.map((m, n) => new TcpProxy(m.host, m.port, traced(n)));
     await Promise.all(this.proxies.map((p) => p.start()));
     for (let i = 0; i < appCount; i++) this.apps.push(await this.startApp(i));
   }
 
   private async startApp(i: number): Promise<AppProcess> {
-    const memcachedNodes = this.proxies.map((p, n) => `n${n + 1}:127.0.0.1:${p.port}`).join(',');
-    const common = { memcachedNodes, operationTimeout: 500, logger: undefined };
+    const nodes = nodeListOption(this.proxies.map((p) => `127.0.0.1:${p.port}`), this.backend);
+    const common = { ...nodes, operationTimeout: 500, logger: undefined };
     const options =
       this.mode === 'sticky'
-        ? // Synchronous backups: an acknowledged update is in memcached before the response.
+        ? // Synchronous backups: an acknowledged update is in storage before the response.
           { ...common, route: `app${i + 1}`, sessionBackupAsync: false, sessionBackupTimeout: 1000 }
         : { ...common, sticky: false };
     return startApp(`app${i + 1}`, options);
@@ -61,7 +67,7 @@ export class ChaosCluster {
   }
 
   /**
-   * Waits until every live app has noticed that memcached node `node` came back or restarted
+   * Waits until every live app has noticed that storage node `node` came back or restarted
    * and has finished re-copying its sessions (see `relocationSettled`).
    */
   relocationSettled(node: string, timeoutMs = 20_000): Promise<number> {
@@ -71,7 +77,7 @@ export class ChaosCluster {
   async stop(): Promise<void> {
     for (const app of this.apps) await app?.kill('SIGKILL');
     await Promise.all(this.proxies.map((p) => p.stop()));
-    await Promise.all(this.memcached.map((m) => m.stop()));
+    await Promise.all(this.servers.map((m) => m.stop()));
   }
 }
 

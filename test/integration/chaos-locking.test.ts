@@ -1,12 +1,12 @@
 /**
- * Chaos, non-sticky with lockingMode 'all': no acknowledged update is lost while a memcached
- * node fails and comes back, even though the app processes disagree for a while on which nodes
+ * Chaos, non-sticky with lockingMode 'all': no acknowledged update is lost while a storage node
+ * (memcached, or Redis with MSM_TEST_BACKEND=redis) fails and comes back, even though the app processes disagree for a while on which nodes
  * are up (so two requests may both believe they hold a session's lock).
  * 300 sessions, 2 app processes, 3 memcached nodes; each round sends 3 concurrent appends per
  * session spread over both apps. Every append answered 200 must be in the session at the end.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCluster } from '../helpers/memcached.js';
+import { nodeListOption, startServers, testBackend } from '../helpers/backend.js';
 import { startApp, type AppProcess } from '../helpers/app-process.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { ProtocolTrace } from '../helpers/protocol-trace.js';
@@ -23,7 +23,8 @@ const PARALLEL_SESSIONS = 60;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // Each run takes about 20 s; a loaded machine (CI) stretches the setup and the final reads.
 
-let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
+const backend = testBackend();
+let cluster: Awaited<ReturnType<typeof startServers>> | undefined;
 let apps: AppProcess[] = [];
 let proxies: TcpProxy[] = [];
 
@@ -49,16 +50,17 @@ interface Report {
 type Nodes = NonNullable<typeof cluster>['instances'];
 
 async function run(fault: (nodes: Nodes, urls: string[]) => Promise<void>, durationMs: number): Promise<Report> {
-  cluster = await startCluster(3);
-  // The apps reach memcached through proxies that record every operation, to explain a loss.
+  cluster = await startServers(3, backend);
+  // The apps reach the nodes through proxies that record every memcached operation, to explain a loss.
   const trace = new ProtocolTrace((key, value) => {
     const copy = key.startsWith('lock:') ? undefined : openCopy(sealing, key, value);
     return copy && `${copy.version} ${copy.json.match(/t\d+/g)?.slice(-3).join(',') ?? ''}`;
   });
-  proxies = cluster.instances.map((m, n) => new TcpProxy(m.host, m.port, { log: trace, node: `n${n + 1}` }));
+  const traced = (n: number) => (backend === 'memcached' ? { log: trace, node: `n${n + 1}` } : undefined);
+  proxies = cluster.instances.map((m, n) => new TcpProxy(m.host, m.port, traced(n)));
   await Promise.all(proxies.map((p) => p.start()));
-  const memcachedNodes = proxies.map((p, n) => `n${n + 1}:127.0.0.1:${p.port}`).join(',');
-  const options = { memcachedNodes, sticky: false, lockingMode: 'all', operationTimeout: 500 };
+  const nodes = nodeListOption(proxies.map((p) => `127.0.0.1:${p.port}`), backend);
+  const options = { ...nodes, sticky: false, lockingMode: 'all', operationTimeout: 500 };
   apps = [await startApp('a', options), await startApp('b', options)];
   const urls = apps.map((a) => a.url);
 
@@ -130,7 +132,7 @@ async function run(fault: (nodes: Nodes, urls: string[]) => Promise<void>, durat
   return report;
 }
 
-describe("non-sticky lockingMode 'all': no confirmed update lost when a memcached node returns", () => {
+describe(`non-sticky lockingMode 'all': no confirmed update lost when a ${backend} node returns`, () => {
   it('SIGKILL one node, restart it empty (each node in turn)', async () => {
     // Three times: the window where processes disagree is short (a health check, 500 ms).
     const report = await run(async (nodes, urls) => {

@@ -1,10 +1,14 @@
 /**
  * Chaos suite: every failover scenario, in sticky and in non-sticky mode, under load.
- * 3 memcached nodes, 3 app processes, 500 sessions each incrementing its own counter.
+ * 3 storage nodes (memcached, or Redis with MSM_TEST_BACKEND=redis), 3 app processes, 500
+ * sessions each incrementing its own counter.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { ChaosCluster, percentile99, runLoad, type Mode, type Timeline } from '../helpers/chaos.js';
+import { testBackend } from '../helpers/backend.js';
+
+const backend = testBackend();
 
 const CONCURRENCY = 40;
 const rows: string[] = [];
@@ -17,13 +21,14 @@ afterEach(async () => {
 
 afterAll(() => {
   const table = [
-    '| mode | scenario | requests | failed | retried by the LB | p99 during fault (ms) | lost sessions | counter violations |',
+    `| mode (${backend}) | scenario | requests | failed | retried by the LB | p99 during fault (ms) | lost sessions | counter violations |`,
     '|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
   mkdirSync('test-artifacts', { recursive: true });
-  writeFileSync('test-artifacts/chaos-report.md', table + '\n');
-  console.log(`\nchaos results (also in test-artifacts/chaos-report.md)\n${table}\n`);
+  const report = `test-artifacts/chaos-report${backend === 'memcached' ? '' : `-${backend}`}.md`;
+  writeFileSync(report, table + '\n');
+  console.log(`\nchaos results (also in ${report})\n${table}\n`);
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -43,28 +48,28 @@ const base = { durationMs: 5000, faultAt: 1500, recoverAt: 3000 };
 
 const scenarios: Scenario[] = [
   {
-    name: '1. SIGKILL one memcached node',
-    timeline: (c) => ({ ...base, fault: () => c.memcached[1].signal('SIGKILL') }),
+    name: `1. SIGKILL one ${backend} node`,
+    timeline: (c) => ({ ...base, fault: () => c.servers[1].signal('SIGKILL') }),
     quietAfter: (t) => t.faultAt + 2000,
     boundedByInFlight: () => true,
   },
   {
-    name: '2. SIGSTOP one memcached node for 1.5 s (> operationTimeout), then SIGCONT',
-    timeline: (c) => ({ ...base, fault: () => c.memcached[1].signal('SIGSTOP'), recover: () => c.memcached[1].signal('SIGCONT') }),
+    name: `2. SIGSTOP one ${backend} node for 1.5 s (> operationTimeout), then SIGCONT`,
+    timeline: (c) => ({ ...base, fault: () => c.servers[1].signal('SIGSTOP'), recover: () => c.servers[1].signal('SIGCONT') }),
     quietAfter: (t) => t.recoverAt + 2000,
     boundedByInFlight: () => true,
   },
   {
     // "Later": once every app has re-copied the sessions that had a copy on the restarted node
     // (until then a session's only copy may be on the node killed next; the README says so).
-    name: '3. restart one memcached node empty, later SIGKILL another',
+    name: `3. restart one ${backend} node empty, later SIGKILL another`,
     timeline: (c) => ({
       ...base,
-      fault: () => c.memcached[0].restart(),
+      fault: () => c.servers[0].restart(),
       recover: async () => {
         const waited = await c.relocationSettled('n1');
         if (waited > 100) console.log(`scenario 3 (${c.mode}): waited ${waited.toFixed(0)} ms for relocation before the SIGKILL`);
-        await c.memcached[2].signal('SIGKILL');
+        await c.servers[2].signal('SIGKILL');
       },
     }),
     quietAfter: (t) => t.recoverAt + 2000,
@@ -83,7 +88,7 @@ const scenarios: Scenario[] = [
     boundedByInFlight: () => true,
   },
   {
-    name: '6. all memcached nodes unreachable for 1.5 s, then back',
+    name: `6. all ${backend} nodes unreachable for 1.5 s, then back`,
     timeline: (c) => ({
       ...base,
       fault: async () => c.proxies.forEach((p) => p.block()),
@@ -125,7 +130,7 @@ function rollingRestart(): Scenario {
 }
 
 for (const mode of ['sticky', 'non-sticky'] as const) {
-  describe(`chaos, ${mode} mode`, () => {
+  describe(`chaos, ${mode} mode${backend === 'memcached' ? '' : ` over ${backend}`}`, () => {
     for (const scenario of scenarios) {
       it(scenario.name, async () => {
         cluster = new ChaosCluster(mode);
@@ -160,7 +165,7 @@ async function visit(url: string, path: string, cookie?: string): Promise<{ cook
 }
 
 describe('chaos, sticky mode: revocations when both tombstone nodes restart empty', () => {
-  it('8. restart two memcached nodes empty at once: no revoked session is served again, no session lost', async () => {
+  it(`8. restart two ${backend} nodes empty at once: no revoked session is served again, no session lost`, async () => {
     cluster = new ChaosCluster('sticky');
     await cluster.start();
     const apps = cluster.liveApps();
@@ -179,7 +184,7 @@ describe('chaos, sticky mode: revocations when both tombstone nodes restart empt
       revoked.push(cookie!);
     }
     // n1 and n2 are both tombstone nodes of about a third of the ids, and one of them of the rest.
-    const timeline = { ...base, fault: async () => void (await Promise.all([cluster!.memcached[0].restart(), cluster!.memcached[1].restart()])) };
+    const timeline = { ...base, fault: async () => void (await Promise.all([cluster!.servers[0].restart(), cluster!.servers[1].restart()])) };
     const report = await runLoad(cluster, timeline, 500, CONCURRENCY);
     let served = 0;
     for (const [i, cookie] of revoked.entries()) {
