@@ -280,6 +280,22 @@ describe('RedisNode: credentials and error replies', () => {
     }
   });
 
+  it('an argument the client cannot send is the request\'s fault; the node keeps serving', async () => {
+    const err = await failure(node.set('typed', 42 as never, 0));
+    expect(err).toBeInstanceOf(TypeError);
+    expect(faultOf(err)).toBe('request');
+    await node.set('typed', '42', 0);
+    expect((await node.get('typed'))?.toString()).toBe('42');
+  });
+
+  it('a server loading its data (LOADING) or stuck in a script (BUSY) is the node\'s fault, not the request\'s', async () => {
+    const { redisError } = await import('../../src/storage/redis/redis-errors.js');
+    for (const reply of ['LOADING Redis is loading the dataset in memory', 'BUSY Redis is busy running a script.', 'READONLY You can\'t write against a read only replica.']) {
+      expect(faultOf(redisError('r1', 'get', new Error(reply), true, undefined))).toBe('node');
+    }
+    expect(faultOf(redisError('r1', 'get', new Error('OOM command not allowed when used memory > \'maxmemory\'.'), true, undefined))).toBe('answered');
+  });
+
   it('an error reply (a key of another type) is the request\'s fault, not the node\'s', async () => {
     expect(await raw(redis, 'SET foreign plain')).toBe('+OK\r\n');
     const err = await failure(node.get('foreign'));

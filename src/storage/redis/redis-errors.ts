@@ -36,10 +36,12 @@ const UNAVAILABLE = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b/
 
 /**
  * The error of a Redis call that failed with `cause`: an error reply (`isReply`) is the request's
- * fault unless it is about credentials or says the node cannot serve; anything else the client
- * reports (refused, reset, closed, offline) is the connection's.
+ * fault unless it is about credentials or says the node cannot serve; an argument the client
+ * cannot send (TypeError, RangeError) stays the request's; anything else the client reports
+ * (refused, reset, closed, offline, TLS) is the connection's.
  */
 export function redisError(node: string, what: string, cause: unknown, isReply: boolean, username: string | undefined): Error {
+  if (cause instanceof TypeError || cause instanceof RangeError) return cause;
   const message = cause instanceof Error ? cause.message : String(cause);
   if (isReply && AUTH.test(message)) return new RedisAuthError(node, what, cause as Error, username);
   if (isReply && !UNAVAILABLE.test(message)) return new RedisReplyError(node, what, message);
