@@ -10,6 +10,7 @@ import { DeadlineError } from '../../src/base/deadline.js';
 import { textCommand } from '../helpers/memcached.js';
 import { startRedis } from '../helpers/redis.js';
 import type { StorageServer } from '../helpers/server-process.js';
+import { expectVersionFromBeforeRestartRefused } from '../helpers/restart-fencing.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nodeOn = (server: StorageServer, options: Partial<ConstructorParameters<typeof RedisNode>[1]> = {}) =>
@@ -149,13 +150,7 @@ describe('RedisNode: restarts, hung and dead servers', () => {
       // server restored from a backup, or whose clock went back, could).
       expect(await raw(server, `HSET k v new n ${BigInt.asUintN(64, before.cas)}`)).toBe(':2\r\n');
       expect(await client.instance()).not.toBe(instanceBefore);
-      expect(await client.storeIf('k', 'overwritten', 0, before.cas)).toBeNull();
-      expect(await client.deleteIf('k', before.cas)).toBe(false);
-      expect((await client.get('k'))?.toString()).toBe('new');
-      // A version read over the new connection works as before.
-      const fresh = (await client.gets('k'))!;
-      expect(await client.storeIf('k', 'mine', 0, fresh.cas)).not.toBeNull();
-      expect((await other.get('k'))?.toString()).toBe('mine');
+      await expectVersionFromBeforeRestartRefused(client, other, 'k', before);
     } finally {
       client.close();
       other.close();
