@@ -11,6 +11,8 @@ const require = createRequire(import.meta.url);
 const common = { secret: 'bench secret', resave: false, saveUninitialized: false, cookie: { maxAge: 3_600_000 } };
 const quiet = { info() {}, warn() {}, error() {} };
 const hostsOf = (nodes) => nodes.split(',').map((n) => n.split(':').slice(1).join(':'));
+/** The bench's one redis-server as this package's `redisNodes`. */
+const redisNodesOf = (url) => `r1:${new URL(url).host}`;
 
 async function connectRedis(url) {
   const { default: RedisStore } = await import('connect-redis');
@@ -38,6 +40,10 @@ export const CONFIGS = {
   'msm non-sticky (encryptSessions false)': { store: 'memcached', workloads: ['read-only', 'write-only'], make: (env) => session({ ...common, memcachedNodes: env.memcached, sticky: false, encryptSessions: false, logger: quiet }) },
   'msm non-sticky (one node)': { store: 'memcached', make: (env) => session({ ...common, memcachedNodes: env.memcached.split(',')[0], sticky: false, logger: quiet }) },
   'msm non-sticky (locking all)': { store: 'memcached', make: (env) => session({ ...common, memcachedNodes: env.memcached, sticky: false, lockingMode: 'all', logger: quiet }) },
+  // This package over the same redis-server as connect-redis (one node: a session's second copy has nowhere to go).
+  'msm sticky (redis)': { store: 'redis', workloads: ['read-only'], make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), maxLocalSessions: env.maxLocal, logger: quiet }) },
+  'msm non-sticky (redis, locking none)': { store: 'redis', workloads: ['read-only', 'write-only'], make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), sticky: false, logger: quiet }) },
+  'msm non-sticky (redis, locking all)': { store: 'redis', make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), sticky: false, lockingMode: 'all', logger: quiet }) },
 };
 
 // BENCH_BASELINE=<another checkout's dist/esm/index.js> adds this package's main rows from that
