@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisNode } from '../../src/storage/redis/redis-node.js';
 import { faultOf, NodeAnswerError, NodeAuthError, NodeConnectionError } from '../../src/storage/call-fault.js';
 import { DeadlineError } from '../../src/base/deadline.js';
+import { readFileSync } from 'node:fs';
 import { textCommand } from '../helpers/memcached.js';
-import { startRedis } from '../helpers/redis.js';
+import { makeTlsFiles, startRedis } from '../helpers/redis.js';
 import type { StorageServer } from '../helpers/server-process.js';
 import { expectVersionFromBeforeRestartRefused } from '../helpers/restart-fencing.js';
 
@@ -218,6 +219,27 @@ describe('RedisNode: restarts, hung and dead servers', () => {
     await client.set('closing', '1', 0);
     client.close();
     expect(faultOf(await failure(client.get('closing')))).toBe('node');
+  });
+});
+
+describe('RedisNode: TLS', () => {
+  it('talks TLS to a server whose certificate the given CA signed; refuses one it cannot verify, as a node fault', async () => {
+    const files = makeTlsFiles();
+    const server = await startRedis([], files);
+    const trusting = nodeOn(server, { tls: { ca: readFileSync(files.ca) } });
+    const untrusting = nodeOn(server, { tls: true });
+    const plain = nodeOn(server, { operationTimeout: 300 });
+    try {
+      await trusting.set('k', 'over tls', 0);
+      expect((await trusting.get('k'))?.toString()).toBe('over tls');
+      const refused = await failure(untrusting.get('k'));
+      expect(refused).toBeInstanceOf(NodeConnectionError);
+      expect(refused.message).toMatch(/certificate/);
+      expect(faultOf(await failure(plain.get('k')))).toBe('node');
+    } finally {
+      for (const n of [trusting, untrusting, plain]) n.close();
+      await server.stop();
+    }
   });
 });
 

@@ -47,7 +47,7 @@ export class RedisConnection {
     node: NodeAddress,
     options: RedisNodeOptions,
   ) {
-    const tls = options.tls ? { tls: true as const, servername: node.host, ...(options.tls === true ? {} : options.tls) } : {};
+    const tls = options.tls ? { tls: true as const, ...(options.tls === true ? {} : options.tls) } : {};
     this.client = loadRedis().createClient({
       socket: { host: node.host, port: node.port, connectTimeout: options.operationTimeout, reconnectStrategy: false, ...tls },
       username: options.username,
