@@ -2,16 +2,18 @@
 // manager's log events to stdout as JSON lines, and the demo prints them under the app's name.
 import type { Logger } from '../base/logger.js';
 
-/** A change in one app node's view of a memcached node. */
+/** A change in one app node's view of a storage node. */
 export interface NodeChange {
   app: string;
+  /** The backend: memcached or redis. */
+  kind: string;
   node: string;
   event: 'down' | 'up' | 'restarted';
   reason: string;
 }
 
 const TAG = '[memcached-session-manager] ';
-const CHANGE = /^memcached_node_(down|up|restarted)$/;
+const CHANGE = /^(memcached|redis)_node_(down|up|restarted)$/;
 /** Events left out of the terminal: `relocation_finished` follows at once and says more. */
 const QUIET = new Set(['relocation_started']);
 
@@ -26,7 +28,7 @@ export function jsonLineLogger(write: (line: string) => void): Logger {
   return { info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-/** One stdout line of app node `app`: a memcached node change, the line to print, or undefined to print nothing. */
+/** One stdout line of app node `app`: a storage node change, the line to print, or undefined to print nothing. */
 export function readAppLine(app: string, text: string): NodeChange | string | undefined {
   let entry: { fields?: Record<string, unknown>; message?: unknown };
   try {
@@ -38,7 +40,7 @@ export function readAppLine(app: string, text: string): NodeChange | string | un
   if (QUIET.has(String(fields.event))) return undefined;
   const change = CHANGE.exec(String(fields.event));
   if (change && typeof fields.node === 'string') {
-    return { app, node: fields.node, event: change[1] as NodeChange['event'], reason: String(fields.reason ?? '') };
+    return { app, kind: change[1], node: fields.node, event: change[2] as NodeChange['event'], reason: String(fields.reason ?? '') };
   }
   const message = String(entry?.message ?? text);
   return `${app}: ${message.startsWith(TAG) ? message.slice(TAG.length) : message}`;
@@ -53,7 +55,7 @@ const WORDS: Record<NodeChange['event'], string> = { down: 'is down', up: 'is up
  * reported, or `windowMs` has passed.
  */
 export class NodeChangeLines {
-  private readonly pending = new Map<string, { event: NodeChange['event']; reason: string; apps: string[]; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<string, { kind: string; event: NodeChange['event']; reason: string; apps: string[]; timer: NodeJS.Timeout }>();
 
   constructor(
     private readonly print: (line: string) => void,
@@ -68,7 +70,7 @@ export class NodeChangeLines {
     if (!entry) {
       const timer = setTimeout(() => this.flush(change.node), this.windowMs);
       timer.unref();
-      entry = { event: change.event, reason: change.reason, apps: [], timer };
+      entry = { kind: change.kind, event: change.event, reason: change.reason, apps: [], timer };
       this.pending.set(change.node, entry);
     }
     if (!entry.apps.includes(change.app)) entry.apps.push(change.app);
@@ -81,7 +83,7 @@ export class NodeChangeLines {
     clearTimeout(entry.timer);
     this.pending.delete(node);
     const apps = entry.apps.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-    this.print(`memcached ${node} ${WORDS[entry.event]}, seen by ${apps.join(', ')} (${entry.reason})`);
+    this.print(`${entry.kind} ${node} ${WORDS[entry.event]}, seen by ${apps.join(', ')} (${entry.reason})`);
   }
 
   /** Prints what is still gathering. */

@@ -1,6 +1,6 @@
 // One app node of the demo: a node:http app with the session middleware, in its own process
 // (no web framework, so installing the package does not install one).
-// Configured by environment: NODE_NAME, HOST, PORT, MSM_NODES, MSM_MODE (sticky | non-sticky), SESSION_SECRET.
+// Configured by environment: NODE_NAME, HOST, PORT, MSM_NODES, MSM_BACKEND (memcached | redis), MSM_MODE (sticky | non-sticky), SESSION_SECRET.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import session from '../index.js';
 import { demoPage } from './page.js';
@@ -12,7 +12,7 @@ const sessions = session({
   secret: process.env.SESSION_SECRET ?? 'demo secret, change me',
   resave: false,
   saveUninitialized: false,
-  memcachedNodes: process.env.MSM_NODES,
+  ...(process.env.MSM_BACKEND === 'redis' ? { redisNodes: process.env.MSM_NODES } : { memcachedNodes: process.env.MSM_NODES }),
   sticky,
   ...(sticky ? { route: name, sessionBackupAsync: false } : { lockingMode: 'auto' }),
   // Generous: the demo's nodes die by SIGKILL, refused at once whatever the deadline, while a

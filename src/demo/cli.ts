@@ -9,7 +9,8 @@ const usage = `usage: memcached-session-manager demo [options]
   --lb auto|nginx|builtin        load balancer (default auto: nginx when installed)
   --nginx-sticky route|ip_hash   how nginx keeps users on a node (default route)
   --nodes N                      app nodes (default 3)
-  --memcached N                  memcached nodes (default 3)
+  --backend memcached|redis      where sessions are kept (default memcached; redis needs redis-server on PATH)
+  --memcached N                  storage nodes: memcached, or redis-server with --backend redis (default 3)
   --memcached-provider auto|binary|embedded   (default auto: the binary when installed)
   --port P                       port of the load balancer (default 8080)
   --host H                       address to listen on (default 127.0.0.1)`;
@@ -26,6 +27,7 @@ const { values, positionals } = parseArgs({
     lb: { type: 'string', default: 'auto' },
     'nginx-sticky': { type: 'string', default: 'route' },
     nodes: { type: 'string', default: '3' },
+    backend: { type: 'string', default: 'memcached' },
     memcached: { type: 'string', default: '3' },
     'memcached-provider': { type: 'string', default: 'auto' },
     port: { type: 'string', default: '8080' },
@@ -50,6 +52,7 @@ const options: DemoOptions = {
   lb: oneOf('lb', values.lb!, ['auto', 'nginx', 'builtin'] as const),
   nginxSticky: oneOf('nginx-sticky', values['nginx-sticky']!, ['route', 'ip_hash'] as const),
   apps: count('nodes', values.nodes!, 9),
+  backend: oneOf('backend', values.backend!, ['memcached', 'redis'] as const),
   memcached: count('memcached', values.memcached!, 9),
   memcachedProvider: oneOf('memcached-provider', values['memcached-provider']!, ['auto', 'binary', 'embedded'] as const),
   port: Number.isInteger(Number(values.port)) ? Number(values.port) : fail('--port must be a number'),

@@ -100,7 +100,7 @@ export const demoPage = /* html */ `<!doctype html>
       <div class="nodes" id="apps"></div>
     </section>
     <section class="card">
-      <h2>memcached nodes <span class="pill" id="provider">memcached</span></h2>
+      <h2><span id="backend">memcached</span> nodes <span class="pill" id="provider">memcached</span></h2>
       <div class="nodes" id="memcached"></div>
     </section>
     <section class="card">
@@ -166,6 +166,7 @@ function render(state) {
 function renderCluster() {
   if (!cluster) return;
   $('lb').textContent = cluster.balancer;
+  $('backend').textContent = cluster.backend;
   $('provider').textContent = cluster.memcachedProvider;
   $('hdr-apps').textContent = cluster.apps.length;
   $('apps').innerHTML = cluster.apps.map((a, i) =>

@@ -17,6 +17,9 @@ export interface DemoOptions {
   /** nginx stickiness: by the route in the session cookie, or by client address. */
   nginxSticky: 'route' | 'ip_hash';
   apps: number;
+  /** Where sessions are kept: memcached nodes (the default), or redis-server nodes (`redisNodes`). */
+  backend?: 'memcached' | 'redis';
+  /** Storage nodes (memcached or redis-server). */
   memcached: number;
   /** `auto`: the memcached binary when it is on PATH, else the embedded server. */
   memcachedProvider: 'auto' | 'binary' | 'embedded';
@@ -37,6 +40,13 @@ interface MemcachedNode {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** How the log names each provider of storage nodes. */
+const PROVIDERS: Record<DemoCluster['provider'], string> = {
+  binary: 'the memcached binary on PATH',
+  embedded: 'the embedded memcached-compatible server (no memcached on PATH)',
+  'redis-server': 'redis-server from PATH',
+};
 
 function onPath(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
@@ -100,7 +110,7 @@ export class DemoCluster {
   readonly apps: AppNode[] = [];
   readonly memcached: MemcachedNode[] = [];
   balancer: 'nginx' | 'builtin' = 'builtin';
-  provider: 'binary' | 'embedded' = 'embedded';
+  provider: 'binary' | 'embedded' | 'redis-server' = 'embedded';
   url = '';
   private control?: http.Server;
   private builtin?: BuiltinBalancer;
@@ -114,11 +124,13 @@ export class DemoCluster {
 
   async start(): Promise<string> {
     const o = this.options;
-    this.provider = o.memcachedProvider === 'auto' ? (onPath('memcached') ? 'binary' : 'embedded') : o.memcachedProvider;
+    if (o.backend === 'redis' && !onPath('redis-server')) throw new Error('--backend redis needs redis-server on PATH (apt-get install redis-server, brew install redis)');
+    if (o.backend === 'redis') this.provider = 'redis-server';
+    else this.provider = o.memcachedProvider === 'auto' ? (onPath('memcached') ? 'binary' : 'embedded') : o.memcachedProvider;
     this.balancer = o.lb === 'auto' ? (onPath('nginx') ? 'nginx' : 'builtin') : o.lb;
     for (let i = 0; i < o.memcached; i++) this.memcached.push({ id: `n${i + 1}`, port: 0 });
     for (let i = 0; i < o.apps; i++) this.apps.push({ name: `app${i + 1}`, port: 0 });
-    o.log(`memcached: ${this.provider === 'binary' ? 'the memcached binary on PATH' : 'the embedded memcached-compatible server (no memcached on PATH)'}`);
+    o.log(`${o.backend ?? 'memcached'}: ${PROVIDERS[this.provider]}`);
     await Promise.all(this.memcached.map((node, i) => onFreePort(node, () => this.startMemcached(i))));
     await Promise.all(this.apps.map((app, i) => onFreePort(app, () => this.startApp(i))));
     this.control = http.createServer((req, res) => void this.handleControl(req, res));
@@ -150,7 +162,10 @@ export class DemoCluster {
   private async startMemcached(i: number): Promise<void> {
     const node = this.memcached[i];
     const ready = () => waitForPort(node.port);
-    if (this.provider === 'binary') {
+    if (this.provider === 'redis-server') {
+      const args = ['--bind', '127.0.0.1', '--port', String(node.port), '--save', '', '--appendonly', 'no'];
+      node.child = await startChild(`redis ${node.id}`, 'redis-server', args, { stdio: 'ignore', ready });
+    } else if (this.provider === 'binary') {
       const args = ['-l', '127.0.0.1', '-p', String(node.port), '-U', '0', '-m', '64'];
       if (process.getuid?.() === 0) args.push('-u', 'root');
       node.child = await startChild(`memcached ${node.id}`, 'memcached', args, { stdio: 'ignore', ready });
@@ -168,6 +183,7 @@ export class DemoCluster {
       PORT: String(app.port),
       MSM_MODE: this.options.mode,
       MSM_NODES: this.memcached.map((m) => `${m.id}:127.0.0.1:${m.port}`).join(','),
+      MSM_BACKEND: this.options.backend ?? 'memcached',
     };
     const onLine = (text: string) => {
       const line = readAppLine(app.name, text);
@@ -207,6 +223,7 @@ export class DemoCluster {
     return {
       balancer: this.balancer,
       mode: this.options.mode,
+      backend: this.options.backend ?? 'memcached',
       memcachedProvider: this.provider,
       apps: this.apps.map((a) => ({ name: a.name, port: a.port, alive: !!a.child?.alive(), pid: a.child?.process.pid })),
       memcached: this.memcached.map((m) => ({ id: m.id, port: m.port, alive: !!m.child?.alive(), pid: m.child?.process.pid })),

@@ -35,9 +35,15 @@ function user(base: string) {
   return { call, cookie: () => cookie };
 }
 
-for (const mode of ['sticky', 'non-sticky'] as const) {
-  describe(`demo with only Node (${mode})`, () => {
-    it('embedded memcached + built-in balancer: the user survives an app and a memcached node dying', async () => {
+/** Only Node (the embedded memcached-compatible server), and `--backend redis` (redis-server). */
+const BACKENDS = [
+  { title: 'demo with only Node', kind: 'memcached', servers: 'embedded memcached', options: { memcachedProvider: 'embedded' }, provider: 'embedded' },
+  { title: 'demo over Redis', kind: 'redis', servers: 'redis-server', options: { backend: 'redis', memcachedProvider: 'auto' }, provider: 'redis-server' },
+] as const;
+
+for (const backend of BACKENDS) for (const mode of ['sticky', 'non-sticky'] as const) {
+  describe(`${backend.title} (${mode})`, () => {
+    it(`${backend.servers} + built-in balancer: the user survives an app and a ${backend.kind} node dying`, async () => {
       const printed: string[] = [];
       cluster = new DemoCluster({
         mode,
@@ -45,13 +51,13 @@ for (const mode of ['sticky', 'non-sticky'] as const) {
         nginxSticky: 'route',
         apps: 3,
         memcached: 3,
-        memcachedProvider: 'embedded',
+        ...backend.options,
         port: await freePort(),
         host: '127.0.0.1',
         log: (line) => printed.push(line),
       });
       const url = (await cluster.start()).replace(/\/$/, '');
-      expect(cluster.provider).toBe('embedded');
+      expect(cluster.provider).toBe(backend.provider);
       const ada = user(url);
       await ada.call('/api/login', { name: 'Ada' });
       await ada.call('/api/cart', { item: 'boots' });
@@ -72,7 +78,7 @@ for (const mode of ['sticky', 'non-sticky'] as const) {
       await cluster.memcached[holder].child!.kill('SIGKILL');
       // Until the app nodes' health checks take the dead node out of their rings (the demo prints
       // it), a non-sticky request whose lock lives there fails.
-      const down = `memcached ${cluster.memcached[holder].id} is down, seen by`;
+      const down = `${backend.kind} ${cluster.memcached[holder].id} is down, seen by`;
       for (const until = Date.now() + 15_000; !printed.some((l) => l.startsWith(down)) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
       expect(printed.join('\n')).toContain(down);
       const afterMemcached = await ada.call('/api/cart', { item: 'pack' });

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { jsonLineLogger, NodeChangeLines, readAppLine, type NodeChange } from '../../src/demo/app-events.js';
 import { prefixed } from '../../src/base/logger.js';
 
-const change = (app: string, event: NodeChange['event'], node = 'n2'): NodeChange => ({ app, node, event, reason: `${app}'s reason` });
+const change = (app: string, event: NodeChange['event'], node = 'n2', kind = 'memcached'): NodeChange => ({ app, kind, node, event, reason: `${app}'s reason` });
 
 describe('the demo terminal: memcached node changes seen by the app nodes', () => {
   beforeEach(() => vi.useFakeTimers());
@@ -51,7 +51,15 @@ describe('the app nodes\' log lines', () => {
   it('carry node changes as changes, with the app node named', () => {
     expect(
       written((logger) => logger.warn({ event: 'memcached_node_down', node: 'n1', reason: 'connect ECONNREFUSED', ring: ['n2'] }, 'memcached node n1 is down')),
-    ).toEqual([{ app: 'app2', node: 'n1', event: 'down', reason: 'connect ECONNREFUSED' }]);
+    ).toEqual([{ app: 'app2', kind: 'memcached', node: 'n1', event: 'down', reason: 'connect ECONNREFUSED' }]);
+  });
+
+  it('carry Redis node changes too, named as Redis nodes', () => {
+    const [seen] = written((logger) => logger.warn({ event: 'redis_node_restarted', node: 'n2', reason: 'run_id a is now run_id b' }, 'redis node n2 restarted'));
+    expect(seen).toEqual({ app: 'app2', kind: 'redis', node: 'n2', event: 'restarted', reason: 'run_id a is now run_id b' });
+    const lines: string[] = [];
+    new NodeChangeLines((line) => lines.push(line), () => 1).report(seen as NodeChange);
+    expect(lines).toEqual(['redis n2 restarted empty, seen by app2 (run_id a is now run_id b)']);
   });
 
   it('print anything else under the app node\'s name, without the library tag', () => {
