@@ -41,9 +41,9 @@ export const CONFIGS = {
   'msm non-sticky (one node)': { store: 'memcached', make: (env) => session({ ...common, memcachedNodes: env.memcached.split(',')[0], sticky: false, logger: quiet }) },
   'msm non-sticky (locking all)': { store: 'memcached', make: (env) => session({ ...common, memcachedNodes: env.memcached, sticky: false, lockingMode: 'all', logger: quiet }) },
   // This package over the same redis-server as connect-redis (one node: a session's second copy has nowhere to go).
-  'msm sticky (redis)': { store: 'redis', workloads: ['read-only'], make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), maxLocalSessions: env.maxLocal, logger: quiet }) },
-  'msm non-sticky (redis, locking none)': { store: 'redis', workloads: ['read-only', 'write-only'], make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), sticky: false, logger: quiet }) },
-  'msm non-sticky (redis, locking all)': { store: 'redis', make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), sticky: false, lockingMode: 'all', logger: quiet }) },
+  'msm sticky redis': { store: 'redis', workloads: ['read-only'], make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), maxLocalSessions: env.maxLocal, logger: quiet }) },
+  'msm non-sticky redis (locking none)': { store: 'redis', workloads: ['read-only', 'write-only'], make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), sticky: false, logger: quiet }) },
+  'msm non-sticky redis (locking all)': { store: 'redis', make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), sticky: false, lockingMode: 'all', logger: quiet }) },
 };
 
 // BENCH_BASELINE=<another checkout's dist/esm/index.js> adds this package's main rows from that
