@@ -19,6 +19,7 @@ export const TEST_PACKAGES = {
     present: () => onPath('memcached'),
     usedFor: 'real memcached nodes for the integration tests (without it they run on the embedded memcached-compatible server)',
   },
+  'redis-server': { present: () => onPath('redis-server'), usedFor: 'the Redis backend tests (redisNodes) and the chaos suites over Redis' },
   nginx: { present: () => onPath('nginx'), usedFor: "the nginx configuration tests and the demo's nginx balancer" },
   haproxy: { present: () => onPath('haproxy'), usedFor: "the README's HAProxy configuration test" },
   apache2: { present: () => onPath('apache2'), usedFor: "the README's Apache httpd configuration test" },

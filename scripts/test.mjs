@@ -6,7 +6,7 @@
 // With file arguments, only those run (in one vitest run).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { missingTestPackages } from './system-deps.mjs';
+import { missingTestPackages, TEST_PACKAGES } from './system-deps.mjs';
 
 mkdirSync('test-artifacts', { recursive: true });
 const CHAOS = ['test/integration/chaos.test.ts', 'test/integration/chaos-locking.test.ts'];
@@ -14,6 +14,8 @@ const args = process.argv.slice(2);
 const runs = args.length > 0 ? [{ name: 'vitest', args }] : [
   { name: 'vitest', args: CHAOS.map((file) => `--exclude=${file}`) },
   { name: 'vitest-chaos', args: ['--maxWorkers=1', ...CHAOS] },
+  // The same chaos suites over Redis (test/helpers/backend.ts).
+  ...(TEST_PACKAGES['redis-server'].present() ? [{ name: 'vitest-chaos-redis', args: ['--maxWorkers=1', ...CHAOS], env: { MSM_TEST_BACKEND: 'redis' } }] : []),
 ];
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
@@ -23,7 +25,7 @@ for (const run of runs) {
   const result = spawnSync(
     process.execPath,
     ['node_modules/vitest/vitest.mjs', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...run.args],
-    { stdio: 'inherit' },
+    { stdio: 'inherit', env: { ...process.env, ...run.env } },
   );
   status ||= result.status ?? 1;
   try {

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DemoCluster } from '../../dist/esm/demo/supervisor.js';
 import { freePort } from '../helpers/memcached.js';
 import { routeFromCookie } from '../../src/demo/builtin-balancer.js';
+import { missingPackage } from '../helpers/system-programs.js';
 
 let cluster: DemoCluster | undefined;
 afterEach(async () => {
@@ -43,7 +44,7 @@ const BACKENDS = [
 
 for (const backend of BACKENDS) for (const mode of ['sticky', 'non-sticky'] as const) {
   describe(`${backend.title} (${mode})`, () => {
-    it(`${backend.servers} + built-in balancer: the user survives an app and a ${backend.kind} node dying`, async () => {
+    it.skipIf(backend.kind === 'redis' && missingPackage('redis-server'))(`${backend.servers} + built-in balancer: the user survives an app and a ${backend.kind} node dying`, async () => {
       const printed: string[] = [];
       cluster = new DemoCluster({
         mode,

@@ -7,7 +7,9 @@ import { freshServersPerTest, startApp } from '../helpers/app-process.js';
 import { startServers } from '../helpers/backend.js';
 import { startRedis } from '../helpers/redis.js';
 import { Client } from '../helpers/http.js';
+import { missingPackage } from '../helpers/system-programs.js';
 
+const noRedis = missingPackage('redis-server');
 const scope = freshServersPerTest(() => startServers(2, 'redis'));
 
 /** Fires `count` requests at once, alternating between the given servers, all with the same cookie. */
@@ -29,7 +31,7 @@ async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
   }
 }
 
-describe('sticky mode over Redis', () => {
+describe.skipIf(noRedis)('sticky mode over Redis', () => {
   it('another app process takes a session over from its Redis backup when its owner is killed', async () => {
     const a = await scope.start('a', { route: 'a', sessionBackupAsync: false });
     const b = await scope.start('b', { route: 'b', sessionBackupAsync: false });
@@ -59,7 +61,7 @@ describe('sticky mode over Redis', () => {
   });
 });
 
-describe('non-sticky mode over Redis', () => {
+describe.skipIf(noRedis)('non-sticky mode over Redis', () => {
   it("lockingMode 'all': 200 concurrent increments across two processes end at exactly 200", async () => {
     const options = { sticky: false, lockingMode: 'all', operationTimeout: 20_000 };
     const a = await scope.start('a', options);
@@ -96,7 +98,7 @@ describe('non-sticky mode over Redis', () => {
   });
 });
 
-describe('Redis credentials', () => {
+describe.skipIf(noRedis)('Redis credentials', () => {
   for (const sticky of [true, false]) {
     it(`${sticky ? 'sticky' : 'non-sticky'}: the right ACL user works; a wrong password is an error-level log line and 503 for every request`, async () => {
       const server = await startRedis(['--user', 'app', 'on', '>right horse', '~*', '+@all', '--user', 'default', 'off']);

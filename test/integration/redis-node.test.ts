@@ -10,6 +10,7 @@ import { DeadlineError } from '../../src/base/deadline.js';
 import { readFileSync } from 'node:fs';
 import { textCommand } from '../helpers/memcached.js';
 import { makeTlsFiles, startRedis } from '../helpers/redis.js';
+import { missingPackage } from '../helpers/system-programs.js';
 import type { StorageServer } from '../helpers/server-process.js';
 import { expectVersionFromBeforeRestartRefused } from '../helpers/restart-fencing.js';
 
@@ -31,16 +32,19 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
 
 let redis: StorageServer;
 let node: RedisNode;
+const noRedis = missingPackage('redis-server');
 beforeAll(async () => {
+  if (noRedis) return;
   redis = await startRedis();
   node = nodeOn(redis);
 });
 afterAll(async () => {
+  if (noRedis) return;
   node.close();
   await redis.stop();
 });
 
-describe('RedisNode: versions and conditional writes', () => {
+describe.skipIf(noRedis)('RedisNode: versions and conditional writes', () => {
   it('a version allows one conditional write; any write in between refuses it', async () => {
     await node.set('k', 'one', 0);
     const read = (await node.gets('k'))!;
@@ -100,7 +104,7 @@ describe('RedisNode: versions and conditional writes', () => {
   });
 });
 
-describe('RedisNode: lifetimes', () => {
+describe.skipIf(noRedis)('RedisNode: lifetimes', () => {
   it('a lifetime in seconds expires the item; 0 never expires; touch and getAndTouch reset it', async () => {
     await node.set('short', 's', 1);
     await node.set('forever', 'f', 0);
@@ -136,7 +140,7 @@ describe('RedisNode: lifetimes', () => {
   });
 });
 
-describe('RedisNode: restarts, hung and dead servers', () => {
+describe.skipIf(noRedis)('RedisNode: restarts, hung and dead servers', () => {
   it('never accepts a version from before a restart, even one the new server hands out again', async () => {
     const server = await startRedis();
     const client = nodeOn(server);
@@ -222,7 +226,7 @@ describe('RedisNode: restarts, hung and dead servers', () => {
   });
 });
 
-describe('RedisNode: TLS', () => {
+describe.skipIf(noRedis)('RedisNode: TLS', () => {
   it('talks TLS to a server whose certificate the given CA signed; refuses one it cannot verify, as a node fault', async () => {
     const files = makeTlsFiles();
     const server = await startRedis([], files);
@@ -243,7 +247,7 @@ describe('RedisNode: TLS', () => {
   });
 });
 
-describe('RedisNode: credentials and error replies', () => {
+describe.skipIf(noRedis)('RedisNode: credentials and error replies', () => {
   it('refused credentials, and credentials missing, are NodeAuthErrors naming the options', async () => {
     const server = await startRedis(['--requirepass', 'right', '--user', 'app', 'on', '>apppass', '~*', '+@all']);
     const wrong = nodeOn(server, { username: 'app', password: 'wrong' });

@@ -8,15 +8,18 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { textCommand } from '../helpers/memcached.js';
 import { startRedis } from '../helpers/redis.js';
+import { missingPackage } from '../helpers/system-programs.js';
 import type { StorageServer } from '../helpers/server-process.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let redis: StorageServer;
+const noRedis = missingPackage('redis-server');
 beforeAll(async () => {
+  if (noRedis) return;
   redis = await startRedis();
 });
 afterAll(async () => {
-  await redis.stop();
+  await redis?.stop();
 });
 
 /** A script that serves one request through the middleware over Redis and prints its status and body. */
@@ -31,7 +34,7 @@ server.listen(0, '127.0.0.1', async () => {
   await middleware.close();
 });`;
 
-describe('the package over Redis', () => {
+describe.skipIf(noRedis)('the package over Redis', () => {
   for (const [build, args] of [
     ['require()', ['-e', serveOnce(`const session = require(${JSON.stringify(root)});`)]],
     ['import', ['--input-type=module', '-e', serveOnce(`import session from ${JSON.stringify(`${root}/dist/esm/index.js`)}; import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);`)]],
