@@ -22,10 +22,13 @@ export class RedisAuthError extends NodeAuthError {
     this.message = reply.startsWith('NOAUTH')
       ? `redis ${node} requires authentication: set the redisUsername and redisPassword options`
       : reply.startsWith('NOPERM')
-        ? `redis ${node} refused a command to user "${username ?? 'default'}" (${reply}): its ACL must allow EVALSHA, EVAL, HGET, HMGET, DEL and INFO`
+        ? `redis ${node} refused a command to user "${username ?? 'default'}" (${reply}): its ACL must allow ${REQUIRED_ACL}`
         : `redis ${node} rejected the credentials of user "${username ?? 'default'}" (${reply}): check the redisUsername and redisPassword options`;
   }
 }
+
+/** The ACL rules a Redis user of this package needs (the commands it sends, and those its scripts call). */
+export const REQUIRED_ACL = '~* +@read +@write +@scripting +time +info';
 
 /** How Redis refuses an argument longer than its proto-max-bulk-len. */
 const TOO_LARGE = /invalid bulk length|exceeds maximum allowed size/i;
