@@ -46,7 +46,7 @@ export interface SessionOptions {
   /** `"n1:host:port,n2:host:port"`. When set, the manager owns the store (MSM mode). */
   memcachedNodes?: string;
   /**
-   * `"r1:host:port,r2:host:port"`: independent Redis servers (6.2 or later; not Redis Cluster),
+   * `"r1:host:port,r2:host:port"`: independent Redis servers (Redis 6 or later; not Redis Cluster),
    * instead of memcached; needs the `redis` package. Every mode and failover option applies.
    */
   redisNodes?: string;
