@@ -44,6 +44,15 @@ export interface SessionOptions {
   // memcached-session-manager options
   /** `"n1:host:port,n2:host:port"`. When set, the manager owns the store (MSM mode). */
   memcachedNodes?: string;
+  /**
+   * `"a:host:port,b:host:port"`: the app processes themselves keep each other's session copies, with
+   * no memcached (sticky mode only). Each process listens on its own entry (`self`).
+   */
+  peers?: string;
+  /** With `peers`: this process's id in the list; its peer endpoint listens on that address only. */
+  self?: string;
+  /** With `peers`: `backup` (default) copies each session to one other peer, `all` to every other peer. */
+  replication?: 'backup' | 'all';
   /** Node ids used only when no other node is available, e.g. `"n1"`. */
   failoverNodes?: string;
   /** Sticky mode (local primary copy, memcached backup). Default true. */
@@ -128,7 +137,7 @@ export type LockingModeOption = 'none' | 'all' | 'auto' | `uriPattern:${string}`
  * Every option name, and whether it needs `memcachedNodes`. Typed over `keyof SessionOptions`,
  * so a new option does not compile until it is listed here (unknown names get a warning).
  */
-const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
+const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached' | 'peers'> = {
   secret: 'any',
   name: 'any',
   key: 'any',
@@ -141,6 +150,9 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
   store: 'any',
   unset: 'any',
   memcachedNodes: 'any',
+  peers: 'any',
+  self: 'peers',
+  replication: 'peers',
   enabled: 'any',
   enableStatistics: 'any',
   logger: 'any',
@@ -170,9 +182,21 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached'> = {
   revocationCheckTimeout: 'memcached',
 };
 
-/** Validated MSM settings (present only when `memcachedNodes` is given). */
+/** Replication between app processes (`peers`). */
+export interface PeerSettings {
+  /** This process's id in `nodes`. */
+  self: string;
+  replication: 'backup' | 'all';
+  /** The `secret` list: peer links are authenticated with keys derived from it. */
+  secrets: SigningKey[];
+}
+
+/** Validated MSM settings (present only when `memcachedNodes` or `peers` is given). */
 export interface ManagerSettings {
+  /** The memcached nodes, or with `peers` every peer (this process included). */
   nodes: NodeAddress[];
+  /** Set when the nodes are `peers`. */
+  peers?: PeerSettings;
   failoverNodeIds: string[];
   sticky: boolean;
   operationTimeout: number;
@@ -267,12 +291,12 @@ function describeSecret(value: unknown): string {
 }
 
 /** Two ids for one server would put a session's two copies on the same memcached. */
-function rejectSharedAddresses(nodes: readonly NodeAddress[]): void {
+function rejectSharedAddresses(nodes: readonly NodeAddress[], option: string): void {
   const seen = new Map<string, string>();
   for (const node of nodes) {
     const address = `${node.host.toLowerCase()}:${node.port}`;
     const other = seen.get(address);
-    if (other) throw new OptionError('memcachedNodes', `names ${address} twice (ids "${other}" and "${node.id}"); each node must be a different server`);
+    if (other) throw new OptionError(option, `names ${address} twice (ids "${other}" and "${node.id}"); each node must be a different server`);
     seen.set(address, node.id);
   }
 }
@@ -291,24 +315,49 @@ function rejectAbsurdLifetimes(maxInactiveInterval: number, cookie: SessionOptio
   }
 }
 
-/** Validates the MSM options; returns undefined when memcached is not configured or disabled. */
+/**
+ * `peers`, `self` and `replication`: the peer list parsed, and the settings that go with it.
+ * Replication backs up a process's own sessions (sticky mode) with no shared store: options that
+ * belong to memcached or to non-sticky mode are refused with it.
+ */
+function resolvePeers(options: SessionOptions): { nodes: NodeAddress[]; peers: PeerSettings } {
+  for (const name of ['memcachedNodes', 'failoverNodes', 'username', 'password'] as const) {
+    if (options[name] !== undefined) throw new OptionError(name, 'cannot be combined with "peers" (replication between app processes needs no memcached)');
+  }
+  if (options.sticky === false) throw new OptionError('sticky', 'must be true with "peers": replication between app processes backs up each process\'s own sessions');
+  const nodes = parseNodeList(options.peers, 'peers');
+  if (nodes.length < 2) throw new OptionError('peers', `must list at least two app processes (this one and a peer), got ${describe(options.peers)}`);
+  rejectSharedAddresses(nodes, 'peers');
+  const self = options.self;
+  if (typeof self !== 'string' || !nodes.some((node) => node.id === self)) {
+    throw new OptionError('self', `must name this process's entry in "peers" (one of ${nodes.map((node) => node.id).join(', ')}), got ${describe(self)}`);
+  }
+  const replication = options.replication ?? 'backup';
+  if (replication !== 'backup' && replication !== 'all') {
+    throw new OptionError('replication', `must be "backup" or "all", got ${describe(replication)}`);
+  }
+  return { nodes, peers: { self, replication, secrets: resolveSecrets(options) } };
+}
+
+/** Validates the MSM options; returns undefined when neither memcached nor peers are configured, or when disabled. */
 export function resolveManagerSettings(options: SessionOptions): ManagerSettings | undefined {
   const enabled = boolean(options, 'enabled', true);
   boolean(options, 'enableStatistics', true);
-  if (options.memcachedNodes === undefined) {
-    for (const [name, scope] of Object.entries(KNOWN_OPTIONS)) {
-      if (scope === 'memcached' && options[name as keyof SessionOptions] !== undefined) {
-        throw new OptionError(name, 'only applies with "memcachedNodes"; set memcachedNodes or remove it');
-      }
+  const backend = options.peers !== undefined ? 'peers' : options.memcachedNodes !== undefined ? 'memcachedNodes' : undefined;
+  for (const [name, scope] of Object.entries(KNOWN_OPTIONS)) {
+    if (options[name as keyof SessionOptions] === undefined) continue;
+    if (scope === 'memcached' && backend === undefined) {
+      throw new OptionError(name, 'only applies with "memcachedNodes" or "peers"; set one of them or remove it');
     }
+    if (scope === 'peers' && backend !== 'peers') throw new OptionError(name, 'only applies with "peers"; set peers or remove it');
   }
-  if (options.memcachedNodes === undefined || !enabled) return undefined;
+  if (backend === undefined || !enabled) return undefined;
   if (options.store) {
-    throw new OptionError('store', 'cannot be combined with "memcachedNodes": the session manager owns the store');
+    throw new OptionError('store', `cannot be combined with "${backend}": the session manager owns the store`);
   }
-  const nodes = parseNodeList(options.memcachedNodes);
+  const { nodes, peers } = backend === 'peers' ? resolvePeers(options) : { nodes: parseNodeList(options.memcachedNodes), peers: undefined };
   if (nodes.length === 0) throw new OptionError('memcachedNodes', `lists no node, got ${describe(options.memcachedNodes)}`);
-  rejectSharedAddresses(nodes);
+  if (!peers) rejectSharedAddresses(nodes, 'memcachedNodes');
   const failoverNodeIds = parseFailoverNodes(options.failoverNodes, nodes);
   const sticky = boolean(options, 'sticky', true);
   const storageKeyPrefix = options.storageKeyPrefix ?? '';
@@ -372,6 +421,7 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
   if (!Number.isInteger(maxLocalSessions)) throw new OptionError('maxLocalSessions', 'must be a whole number');
   return {
     nodes,
+    peers,
     failoverNodeIds,
     sticky,
     operationTimeout,
@@ -478,7 +528,7 @@ export function warnAboutOptions(options: SessionOptions, logger: Logger): void 
       logEvent(logger, 'warn', { event: 'deprecated_default', option: name }, `deprecated undefined ${name} option; provide ${name} option`);
     }
   }
-  const memoryStore = options.memcachedNodes === undefined && options.store === undefined;
+  const memoryStore = options.memcachedNodes === undefined && options.peers === undefined && options.store === undefined;
   if (memoryStore && process.env.NODE_ENV === 'production') {
     logEvent(
       logger,

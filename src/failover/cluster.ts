@@ -15,6 +15,18 @@ export class NodeDownError extends Error {
   }
 }
 
+/**
+ * Where sticky mode puts a session's backup copies. A shared store (memcached) takes one copy on
+ * the key's first node; app processes replicating to each other (`peers`) never back up to
+ * themselves, and keep one copy (`replication: 'backup'`) or one on every other peer (`'all'`).
+ */
+export interface BackupPlacement {
+  /** This process's own node, which holds no backup of this process's sessions. */
+  self?: string;
+  /** Backup copies per session. */
+  copies: number;
+}
+
 /** Consecutive failures before a node is marked down. */
 const FAILURE_THRESHOLD = 3;
 /** How often nodes are health-checked, in ms. */
@@ -39,6 +51,7 @@ export class StorageCluster {
     failoverNodeIds: readonly string[],
     private readonly stats: Statistics,
     private readonly logger: Logger,
+    private readonly placement: BackupPlacement = { copies: 1 },
   ) {
     for (const node of nodes) this.clients.set(node.id, new TracedNode(node));
     this.kind = nodes[0].kind;
@@ -107,6 +120,22 @@ export class StorageCluster {
   /** Up to `count` distinct up nodes for `key`, primary first. */
   nodesFor(key: string, count: number): string[] {
     return this.ring.nodesFor(key, count);
+  }
+
+  /** The up nodes that take a sticky session's backup, in ring order (see BackupPlacement). */
+  backupNodesFor(key: string): string[] {
+    const { self, copies } = this.placement;
+    if (self === undefined) return this.ring.nodesFor(key, copies);
+    return this.ring.nodesFor(key, copies + 1).filter((node) => node !== self).slice(0, copies);
+  }
+
+  /**
+   * The up nodes where any process's backup of `key` may be: its owner skips itself, so with
+   * peers one node more than the copies kept.
+   */
+  copyNodesFor(key: string): string[] {
+    const { self, copies } = this.placement;
+    return this.ring.nodesFor(key, self === undefined ? copies : copies + 1);
   }
 
   /** Changes whenever the nodes that are up change: what `nodesFor` gave under an equal value still holds. */

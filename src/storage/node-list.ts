@@ -9,20 +9,23 @@ export interface NodeAddress {
 
 const ENTRY = /^([A-Za-z0-9_-]+):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
 
-/** Parses MSM's `memcachedNodes` syntax: `n1:host:port,n2:host:port` (commas or spaces). */
-export function parseNodeList(value: unknown): NodeAddress[] {
+/**
+ * Parses MSM's `memcachedNodes` syntax: `n1:host:port,n2:host:port` (commas or spaces); `option`
+ * names the option in error messages (`peers` uses the same syntax).
+ */
+export function parseNodeList(value: unknown, option = 'memcachedNodes'): NodeAddress[] {
   if (typeof value !== 'string' || value.trim() === '') {
-    throw new OptionError('memcachedNodes', 'must be a string like "n1:127.0.0.1:11211,n2:127.0.0.1:11212"');
+    throw new OptionError(option, 'must be a string like "n1:127.0.0.1:11211,n2:127.0.0.1:11212"');
   }
   const nodes: NodeAddress[] = [];
   for (const entry of value.split(/[\s,]+/).filter(Boolean)) {
     const match = ENTRY.exec(entry);
     const port = match ? Number(match[3]) : 0;
     if (!match || port < 1 || port > 65535) {
-      throw new OptionError('memcachedNodes', `has an invalid entry ${JSON.stringify(entry)}; expected "id:host:port"`);
+      throw new OptionError(option, `has an invalid entry ${JSON.stringify(entry)}; expected "id:host:port"`);
     }
     if (nodes.some((node) => node.id === match[1])) {
-      throw new OptionError('memcachedNodes', `names node id "${match[1]}" twice`);
+      throw new OptionError(option, `names node id "${match[1]}" twice`);
     }
     nodes.push({ id: match[1], host: match[2].replace(/^\[|\]$/g, ''), port });
   }

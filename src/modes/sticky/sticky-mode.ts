@@ -177,8 +177,7 @@ export class StickyMode implements SessionMode {
   }
 
   copiesOf(id: string): string[] {
-    const node = this.local.peek(id)?.backupNode ?? this.copies.nodesFor(this.key(id), 1)[0];
-    return node ? [node] : [];
+    return [...(this.local.peek(id)?.backupNodes ?? this.cluster.backupNodesFor(this.key(id)))];
   }
 
   /**
@@ -197,7 +196,7 @@ export class StickyMode implements SessionMode {
     this.evicted.delete(id);
     // A backup still in flight must land before the delete, or it would resurrect the session.
     await this.chains.get(id);
-    await this.deleteCopy(id, entry?.backupNode);
+    await this.deleteCopy(id, entry?.backupNodes);
   }
 
   async close(): Promise<void> {
@@ -218,19 +217,20 @@ export class StickyMode implements SessionMode {
   private isBackedUp(id: string, entry: LocalSession): boolean {
     return (
       entry.backedUp === entry.stored &&
-      entry.backupNode === this.primaryNode(id, entry) &&
+      entry.backupNodes !== undefined &&
+      sameNodes(entry.backupNodes, this.backupTargets(id, entry)) &&
       !(entry.expiresAt - entry.backupExpiresAt > REFRESH_FRACTION * this.lifetimeMs(entry.cookie))
     );
   }
 
-  /** The node the ring now gives the session (undefined: none is up), remembered with the entry until the ring changes. */
-  private primaryNode(id: string, entry: LocalSession): string | undefined {
+  /** The nodes the ring now gives the session's backup (empty: none is up), remembered with the entry until the ring changes. */
+  private backupTargets(id: string, entry: LocalSession): readonly string[] {
     const generation = this.cluster.ringGeneration();
-    if (entry.primaryAt !== generation) {
-      entry.primary = this.copies.nodesFor(this.key(id), 1)[0];
-      entry.primaryAt = generation;
+    if (entry.targetsAt !== generation || entry.targets === undefined) {
+      entry.targets = this.cluster.backupNodesFor(this.key(id));
+      entry.targetsAt = generation;
     }
-    return entry.primary;
+    return entry.targets;
   }
 
   /** A session's full lifetime in ms: its cookie's maxAge (capped, see MAX_LIFETIME_SECONDS), else the inactivity timeout (Infinity: never). */
@@ -387,7 +387,7 @@ export class StickyMode implements SessionMode {
     }
     if (moved) this.superseded.set(newId, id);
     const encoded = encodeSession(data, this.settings.sessionAttributeFilter);
-    const [node] = this.copies.nodesFor(key, 1);
+    const targets = this.cluster.backupNodesFor(key);
     const entry: LocalSession = {
       body: encoded.body,
       stored: encoded.body,
@@ -395,9 +395,9 @@ export class StickyMode implements SessionMode {
       cookie: encoded.cookie,
       expiresAt: copy.expiresAt ?? this.expiryOf(encoded.cookie),
       // Under a new id there is no backup yet; under the same id the copy read is the backup
-      // when it sits on the node the ring gives now.
-      backedUp: moved || result.stale.includes(node) ? undefined : encoded.body,
-      backupNode: moved ? undefined : node,
+      // when it sits on the nodes the ring gives now.
+      backedUp: moved || targets.some((node) => !result.cas.has(node) || result.stale.includes(node)) ? undefined : encoded.body,
+      backupNodes: moved ? undefined : targets,
       backupExpiresAt: copy.expiresAt ?? 0,
       backupInFlight: false,
       // The check was of the old id's tombstone: a new id is checked afresh.
@@ -439,8 +439,8 @@ export class StickyMode implements SessionMode {
   private async writeBackup(id: string, entry: LocalSession): Promise<void> {
     if (this.local.peek(id) !== entry) return; // destroyed or replaced meanwhile
     const key = this.key(id);
-    const [node] = this.copies.nodesFor(key, 1);
-    if (!node) {
+    const nodes = this.backupTargets(id, entry);
+    if (nodes.length === 0) {
       this.stats.inc('backupFailures'); // every node is down: relocation backs it up when one returns
       return;
     }
@@ -451,17 +451,19 @@ export class StickyMode implements SessionMode {
     const ttl = this.remainingSeconds(expiresAt);
     const copy = new SessionCopy(entry.version, ttl, storedJson({ body: entry.stored, cookie: entry.cookie }), expiresAt);
     try {
-      await this.copies.write(key, copy, [node]);
+      await this.copies.write(key, copy, [...nodes]);
     } catch (err) {
-      this.warnings.warn(`backup:${node}`, { event: 'backup_failed', node }, `backup to memcached node ${node} failed: ${(err as Error).message}`);
+      const node = nodes.join(',');
+      this.warnings.warn(`backup:${node}`, { event: 'backup_failed', node }, `backup to ${this.cluster.kind} node ${node} failed: ${(err as Error).message}`);
       return;
     }
-    const previousNode = entry.backupNode;
+    const previousNodes = entry.backupNodes ?? [];
     entry.backedUp = stored;
-    entry.backupNode = node;
+    entry.backupNodes = nodes;
     entry.backupExpiresAt = expiresAt;
-    // A copy left on the node that held it before is older than this one: remove it.
-    if (previousNode !== undefined && previousNode !== node) void this.copies.delete(key, [previousNode]);
+    // A copy left on a node that held it before is older than this one: remove it.
+    const left = previousNodes.filter((node) => !nodes.includes(node));
+    if (left.length > 0) void this.copies.delete(key, left);
     const old = this.superseded.get(id);
     if (old !== undefined) {
       this.superseded.delete(id);
@@ -474,7 +476,7 @@ export class StickyMode implements SessionMode {
    * behind (see REFRESH_FRACTION), so most requests cost no memcached operation.
    */
   private extend(id: string, entry: LocalSession): void {
-    if (entry.backupNode === undefined || entry.backupInFlight) return; // the pending backup records the expiry
+    if (entry.backupNodes === undefined || entry.backupInFlight) return; // the pending backup records the expiry
     if (this.isBackedUp(id, entry)) {
       this.stats.inc('touchesSkipped');
       return;
@@ -488,7 +490,7 @@ export class StickyMode implements SessionMode {
    */
   private relocate(node: string, event: HealthEvent): void {
     for (const [id, entry] of this.local) {
-      if (event === 'restarted' && entry.backupNode === node) entry.backedUp = undefined;
+      if (event === 'restarted' && entry.backupNodes?.includes(node)) entry.backedUp = undefined;
       const misplaced = !this.isBackedUp(id, entry);
       // A restart emptied one of its tombstone nodes: checked again while the other still holds
       // its tombstones, so a later restart of that one does not leave it 'lost'.
@@ -511,16 +513,17 @@ export class StickyMode implements SessionMode {
     if (this.local.peek(id) === entry) await this.backup(id, entry);
   }
 
-  private async deleteCopy(id: string, knownNode: string | undefined): Promise<void> {
+  /** Deletes a session's backup from `knownNodes`, or else from every node where the ring may have put it. */
+  private async deleteCopy(id: string, knownNodes: readonly string[] | undefined): Promise<void> {
     const key = this.key(id);
-    const nodes = knownNode ? [knownNode] : this.copies.nodesFor(key, 1);
+    const nodes = knownNodes ? [...knownNodes] : this.cluster.copyNodesFor(key);
     if (nodes.length > 0) await this.copies.delete(key, nodes);
   }
 
   private expire(id: string, entry: LocalSession): void {
     this.local.delete(id);
     this.stats.inc('expiredRemoved');
-    if (entry.backupNode !== undefined) void this.deleteCopy(id, entry.backupNode);
+    if (entry.backupNodes !== undefined) void this.deleteCopy(id, entry.backupNodes);
   }
 
   private sweep(): void {
@@ -529,4 +532,8 @@ export class StickyMode implements SessionMode {
       if (entry.expiresAt <= now) this.expire(id, entry);
     }
   }
+}
+
+function sameNodes(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((node, i) => node === b[i]);
 }
