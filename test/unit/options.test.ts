@@ -134,3 +134,44 @@ describe('startup warnings', () => {
     }
   });
 });
+
+describe('peers: replication between app processes', () => {
+  const peers = 'a:127.0.0.1:47901,b:127.0.0.1:47902,c:127.0.0.1:47903';
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['peers', { peers: 'a:127.0.0.1:7901', self: 'a' }, /"peers" must list at least two app processes/],
+    ['peers', { peers: 'a:h', self: 'a' }, /"peers" has an invalid entry "a:h"/],
+    ['peers', { peers: 'a:h:1,a:h:2', self: 'a' }, /"peers" names node id "a" twice/],
+    ['peers', { peers: 'a:h:1,b:h:1', self: 'a' }, /"peers" names h:1 twice/],
+    ['peers', { peers: 7, self: 'a' }, /"peers" must be a string/],
+    ['self', { peers }, /"self" must name this process's entry in "peers" \(one of a, b, c\), got undefined/],
+    ['self', { peers, self: 'd' }, /"self" must name this process's entry in "peers" \(one of a, b, c\), got "d"/],
+    ['replication', { peers, self: 'a', replication: 'some' }, /"replication" must be "backup" or "all", got "some"/],
+    ['sticky', { peers, self: 'a', sticky: false }, /"sticky" must be true with "peers"/],
+    ['memcachedNodes', { peers, self: 'a', memcachedNodes: nodes }, /"memcachedNodes" cannot be combined with "peers"/],
+    ['failoverNodes', { peers, self: 'a', failoverNodes: 'b' }, /"failoverNodes" cannot be combined with "peers"/],
+    ['username', { peers, self: 'a', username: 'u', password: 'p' }, /"username" cannot be combined with "peers"/],
+    ['store', { peers, self: 'a', store: new session.MemoryStore() }, /"store" cannot be combined with "peers"/],
+    ['self', { self: 'a' }, /"self" only applies with "peers"/],
+    ['replication', { memcachedNodes: nodes, replication: 'all' }, /"replication" only applies with "peers"/],
+  ];
+  for (const [option, options, message] of cases) {
+    it(`${option}: ${message.source}`, () => {
+      let error: unknown;
+      try {
+        session({ ...base, ...options } as never);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(OptionError);
+      expect((error as OptionError).option).toBe(option);
+      expect((error as Error).message).toMatch(message);
+    });
+  }
+
+  it('accepts a peer list: every peer is a node, this one up at once', async () => {
+    const middleware = session({ ...base, peers, self: 'a', replication: 'all', operationTimeout: 200 });
+    expect(Object.keys(middleware.nodes())).toEqual(['a', 'b', 'c']);
+    expect(middleware.nodes().a).toBe(true);
+    await middleware.close();
+  });
+});
