@@ -1,14 +1,17 @@
 /**
- * Chaos harness: 3 memcached nodes (each behind a TCP proxy), 3 app processes, and a load of
- * many sessions that each increment their own counter and remember the last value the server
- * confirmed. Checks that no session is lost and no counter goes backwards or skips.
+ * Chaos harness: 3 memcached nodes (each behind a TCP proxy), or none with the app processes
+ * replicating to each other (`peers`), 3 app processes, and a load of many sessions that each
+ * increment their own counter and remember the last value the server confirmed. Checks that no
+ * session is lost and no counter goes backwards or skips.
  */
-import { startMemcached, type MemcachedInstance } from './memcached.js';
+import { freePort, startMemcached, type MemcachedInstance } from './memcached.js';
 import { startApp, type AppProcess } from './app-process.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { ProtocolTrace } from './protocol-trace.js';
 
 export type Mode = 'sticky' | 'non-sticky';
+/** Where sessions are backed up: memcached, or the app processes themselves with `replication` 'backup' or 'all'. */
+export type Backend = 'memcached' | 'peers-backup' | 'peers-all';
 
 export class ChaosCluster {
   memcached: MemcachedInstance[] = [];
@@ -17,9 +20,22 @@ export class ChaosCluster {
   /** Every memcached operation per key, to explain a violation. */
   readonly trace = new ProtocolTrace();
 
-  constructor(readonly mode: Mode) {}
+  /** With peers: `app1:127.0.0.1:<port>,…`, the apps' own addresses. */
+  private peers = '';
+
+  constructor(
+    readonly mode: Mode,
+    readonly backend: Backend = 'memcached',
+  ) {}
 
   async start(nodes = 3, appCount = 3): Promise<void> {
+    if (this.backend !== 'memcached') {
+      const ports = [];
+      for (let i = 0; i < appCount; i++) ports.push(await freePort());
+      this.peers = ports.map((port, i) => `app${i + 1}:127.0.0.1:${port}`).join(',');
+      for (let i = 0; i < appCount; i++) this.apps.push(await this.startApp(i));
+      return;
+    }
     this.memcached = await Promise.all(Array.from({ length: nodes }, () => startMemcached()));
     this.proxies = this.memcached.map((m, n) => new TcpProxy(m.host, m.port, { log: this.trace, node: `n${n + 1}` }));
     await Promise.all(this.proxies.map((p) => p.start()));
@@ -28,7 +44,9 @@ export class ChaosCluster {
 
   private async startApp(i: number): Promise<AppProcess> {
     const memcachedNodes = this.proxies.map((p, n) => `n${n + 1}:127.0.0.1:${p.port}`).join(',');
-    const common = { memcachedNodes, operationTimeout: 500, logger: undefined };
+    const backend =
+      this.backend === 'memcached' ? { memcachedNodes } : { peers: this.peers, self: `app${i + 1}`, replication: this.backend === 'peers-all' ? 'all' : 'backup' };
+    const common = { ...backend, operationTimeout: 500, logger: undefined };
     const options =
       this.mode === 'sticky'
         ? // Synchronous backups: an acknowledged update is in memcached before the response.

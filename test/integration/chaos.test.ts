@@ -1,10 +1,12 @@
 /**
  * Chaos suite: every failover scenario, in sticky and in non-sticky mode, under load.
- * 3 memcached nodes, 3 app processes, 500 sessions each incrementing its own counter.
+ * 3 memcached nodes, 3 app processes, 500 sessions each incrementing its own counter. The
+ * scenarios of app-node faults run again with no memcached, the apps replicating to each other
+ * (`peers`, both replication modes).
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { ChaosCluster, percentile99, runLoad, type Mode, type Timeline } from '../helpers/chaos.js';
+import { ChaosCluster, percentile99, runLoad, type Backend, type Mode, type Timeline } from '../helpers/chaos.js';
 
 const CONCURRENCY = 40;
 const rows: string[] = [];
@@ -37,6 +39,8 @@ interface Scenario {
   boundedByInFlight(mode: Mode): boolean;
   /** Sessions in the load (default 500). */
   users?: number;
+  /** Which backends it applies to: faults of memcached nodes only to memcached (default), app faults to peers too. */
+  backends?: 'memcached' | 'any' | 'peers';
 }
 
 const base = { durationMs: 5000, faultAt: 1500, recoverAt: 3000 };
@@ -81,6 +85,21 @@ const scenarios: Scenario[] = [
     timeline: (c) => ({ ...base, fault: () => c.killApp(0) }),
     quietAfter: (t) => t.faultAt + 2000,
     boundedByInFlight: () => true,
+    backends: 'any',
+  },
+  {
+    // Its users wait for it (their connections are open, not refused); its peers mark it down and back up elsewhere.
+    name: '9. SIGSTOP one app node for 5 s, then SIGCONT',
+    timeline: (c) => ({
+      durationMs: 9000,
+      faultAt: 1500,
+      recoverAt: 6500,
+      fault: async () => void c.apps[1]?.child.kill('SIGSTOP'),
+      recover: async () => void c.apps[1]?.child.kill('SIGCONT'),
+    }),
+    quietAfter: (t) => t.recoverAt + 2000,
+    boundedByInFlight: () => true,
+    backends: 'peers',
   },
   {
     name: '6. all memcached nodes unreachable for 1.5 s, then back',
@@ -121,20 +140,29 @@ function rollingRestart(): Scenario {
     // Requests cut by a shutdown fail (a load balancer would retry them); none after the last restart.
     quietAfter: () => restartsDone,
     boundedByInFlight: () => true,
+    backends: 'any',
   };
 }
 
-for (const mode of ['sticky', 'non-sticky'] as const) {
-  describe(`chaos, ${mode} mode`, () => {
-    for (const scenario of scenarios) {
+const configurations: Array<{ label: string; mode: Mode; backend: Backend }> = [
+  { label: 'sticky mode', mode: 'sticky', backend: 'memcached' },
+  { label: 'non-sticky mode', mode: 'non-sticky', backend: 'memcached' },
+  { label: 'peers, replication backup', mode: 'sticky', backend: 'peers-backup' },
+  { label: 'peers, replication all', mode: 'sticky', backend: 'peers-all' },
+];
+
+for (const { label, mode, backend } of configurations) {
+  describe(`chaos, ${label}`, () => {
+    const applies = (scenario: Scenario) => (scenario.backends ?? 'memcached') === 'any' || (scenario.backends ?? 'memcached') === (backend === 'memcached' ? 'memcached' : 'peers');
+    for (const scenario of scenarios.filter(applies)) {
       it(scenario.name, async () => {
-        cluster = new ChaosCluster(mode);
+        cluster = new ChaosCluster(mode, backend);
         await cluster.start();
         const timeline = scenario.timeline(cluster);
         const report = await runLoad(cluster, timeline, scenario.users ?? 500, CONCURRENCY);
         const p99 = percentile99(report.faultLatencies);
         rows.push(
-          `| ${mode} | ${scenario.name} | ${report.requests} | ${report.failed} | ${report.retried} | ${p99.toFixed(0)} | ${report.lostSessions} | ${report.violations.length} |`,
+          `| ${backend === 'memcached' ? mode : label} | ${scenario.name} | ${report.requests} | ${report.failed} | ${report.retried} | ${p99.toFixed(0)} | ${report.lostSessions} | ${report.violations.length} |`,
         );
         // The load ran through the fault: on average every session was updated at least once (a
         // floor, not a speed target: the 2-core machine may be busy with other processes).
