@@ -130,12 +130,30 @@ export class StorageCluster {
   }
 
   /**
-   * The up nodes where any process's backup of `key` may be: its owner skips itself, so with
-   * peers one node more than the copies kept.
+   * The up nodes where any process's backup of `key` may be, to delete it: its first `copies`; with
+   * peers every one (see readNodesFor).
    */
   copyNodesFor(key: string): string[] {
-    const { self, copies } = this.placement;
-    return this.ring.nodesFor(key, self === undefined ? copies : copies + 1);
+    return this.readNodesFor(key, this.placement.copies);
+  }
+
+  /**
+   * The up nodes a read of `key` asks: its first `count`; with peers every one, since a copy may
+   * be on any peer but its owner's (placed by the owner's view of health, or handed over), and a
+   * handful of peers is cheap to ask at once.
+   */
+  readNodesFor(key: string, count: number): string[] {
+    return this.ring.nodesFor(key, this.placement.self === undefined ? count : Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
+   * Where a sticky session goes when this process leaves (see StickyMode.close): with peers every
+   * other up peer, since the peer holding its backup may be the next to restart (a rolling
+   * restart) before the session is taken over; with a shared store nowhere (its copy stays).
+   */
+  handoverNodesFor(key: string): string[] {
+    const { self } = this.placement;
+    return self === undefined ? [] : this.ring.nodesFor(key, Number.MAX_SAFE_INTEGER).filter((node) => node !== self);
   }
 
   /** Changes whenever the nodes that are up change: what `nodesFor` gave under an equal value still holds. */

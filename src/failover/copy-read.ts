@@ -119,7 +119,7 @@ export class CopyReader {
    * the newest version.
    */
   async read(key: string, touchTtl?: number): Promise<ReadResult> {
-    const nodes = this.cluster.nodesFor(key, READ_NODES);
+    const nodes = this.cluster.readNodesFor(key, READ_NODES);
     if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
     const ask = (targets: string[]) =>
       Promise.allSettled(

@@ -34,12 +34,23 @@ export class ChaosCluster {
       for (let i = 0; i < appCount; i++) ports.push(await freePort());
       this.peers = ports.map((port, i) => `app${i + 1}:127.0.0.1:${port}`).join(',');
       for (let i = 0; i < appCount; i++) this.apps.push(await this.startApp(i));
+      await this.peersSettled();
       return;
     }
     this.memcached = await Promise.all(Array.from({ length: nodes }, () => startMemcached()));
     this.proxies = this.memcached.map((m, n) => new TcpProxy(m.host, m.port, { log: this.trace, node: `n${n + 1}` }));
     await Promise.all(this.proxies.map((p) => p.start()));
     for (let i = 0; i < appCount; i++) this.apps.push(await this.startApp(i));
+  }
+
+  /** Waits until every app sees every peer up: until then a session gets fewer copies (as a deployment's readiness check would). */
+  private async peersSettled(): Promise<void> {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const views = await Promise.all(this.apps.map(async (app) => (await (await fetch(`${app!.url}/nodes`)).json()) as Record<string, boolean>));
+      if (views.every((view) => Object.values(view).every(Boolean))) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('the app processes never all saw each other up');
   }
 
   private async startApp(i: number): Promise<AppProcess> {
@@ -76,6 +87,7 @@ export class ChaosCluster {
     if (app) this.stopping.add(app);
     await app?.kill('SIGTERM');
     this.apps[i] = await this.startApp(i);
+    if (this.backend !== 'memcached') await this.peersSettled();
   }
 
   /**

@@ -91,7 +91,8 @@ const scenarios: Scenario[] = [
     // Its users wait for it (their connections are open, not refused); its peers mark it down and back up elsewhere.
     name: '9. SIGSTOP one app node for 5 s, then SIGCONT',
     timeline: (c) => ({
-      durationMs: 9000,
+      // Every worker has users on the paused app and waits with them: a longer run after it, for the request floor.
+      durationMs: 12_000,
       faultAt: 1500,
       recoverAt: 6500,
       fault: async () => void c.apps[1]?.child.kill('SIGSTOP'),

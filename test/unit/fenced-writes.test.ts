@@ -48,6 +48,7 @@ class FakeNode {
 function view(nodes: Record<string, FakeNode>, up: string[]): StorageCluster {
   return {
     nodesFor: (_key: string, count: number) => up.slice(0, count),
+    readNodesFor: (_key: string, count: number) => up.slice(0, count),
     mayHideCopies: () => false,
     homeNodes: () => Object.keys(nodes),
     run: async <T>(id: string, op: (client: StorageNode) => Promise<T>) => {

@@ -43,6 +43,8 @@ export interface StickySettings extends OlderCopiesSettings {
   route?: string;
 }
 
+/** Sessions copied at once when this process hands its sessions over as it closes. */
+const HANDOVER_CONCURRENCY = 16;
 /** How often expired local sessions are swept, in ms. */
 const SWEEP_INTERVAL = 60_000;
 /**
@@ -203,7 +205,30 @@ export class StickyMode implements SessionMode {
     clearInterval(this.sweeper);
     await this.relocator.idle();
     while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()]);
+    await this.handOver();
     this.cluster.close();
+  }
+
+  /**
+   * Before this process leaves, copies each session it holds to the nodes the cluster names for a
+   * handover (other app processes, with peers; none with a shared store): its backup alone may
+   * be on the process that leaves next. A few at a time; a failed copy is skipped.
+   */
+  private async handOver(): Promise<void> {
+    const jobs = [...this.local].map(([id, entry]) => async () => {
+      const key = this.key(id);
+      const nodes = this.cluster.handoverNodesFor(key).filter((node) => !entry.backupNodes?.includes(node) || entry.backedUp !== entry.stored);
+      if (nodes.length > 0 && entry.expiresAt > Date.now()) await this.copies.write(key, this.copyOf(entry), nodes).catch(() => undefined);
+    });
+    const worker = async () => {
+      for (let job = jobs.pop(); job; job = jobs.pop()) await job();
+    };
+    await Promise.all(Array.from({ length: HANDOVER_CONCURRENCY }, worker));
+  }
+
+  /** The copy a backup of `entry` stores: its state, version and expiry. */
+  private copyOf(entry: LocalSession): SessionCopy {
+    return new SessionCopy(entry.version, this.remainingSeconds(entry.expiresAt), storedJson({ body: entry.stored, cookie: entry.cookie }), entry.expiresAt);
   }
 
   private key(id: string): string {
@@ -405,6 +430,10 @@ export class StickyMode implements SessionMode {
     };
     this.local.set(newId, entry);
     this.markSoon(newId, entry);
+    // Under the same id, copies beyond the backup (handed over, or left by an earlier ring) would
+    // fall behind it: once the backup is confirmed they go.
+    const extra = entry.backedUp === undefined ? [] : [...result.cas].filter(([node, cas]) => cas !== undefined && !targets.includes(node)).map(([node]) => node);
+    if (extra.length > 0) void this.copies.delete(key, extra);
     return new LoadedSession(newId, data);
   }
 
@@ -448,8 +477,7 @@ export class StickyMode implements SessionMode {
     const stored = entry.stored;
     // The copy records the session's expiry, and memcached drops it then.
     const expiresAt = entry.expiresAt;
-    const ttl = this.remainingSeconds(expiresAt);
-    const copy = new SessionCopy(entry.version, ttl, storedJson({ body: entry.stored, cookie: entry.cookie }), expiresAt);
+    const copy = this.copyOf(entry);
     try {
       await this.copies.write(key, copy, [...nodes]);
     } catch (err) {
