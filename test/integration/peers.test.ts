@@ -65,6 +65,40 @@ describe('peers, replication: backup', () => {
     expect(read.id).not.toBe(newer.id); // c took it over from b's backup: the newest version
   });
 
+  it('a process that shuts down hands its sessions to every other peer: the next restart (of its backup) loses none', async () => {
+    const [a, b, c] = await cluster({ sessionBackupAsync: false });
+    const clients = Array.from({ length: 6 }, () => new Client(a.url));
+    const ids: string[] = [];
+    for (const client of clients) ids.push((await client.json<{ id: string }>('/inc')).id);
+    await a.kill('SIGTERM');
+    for (const id of ids) expect(await scope.holders(id)).toEqual(['b', 'c']);
+    // A rolling restart: a is back (empty), then b goes. Each session's backup was on b or c; c
+    // still has them all. (With a still away, a third of them would wait for a tombstone peer.)
+    const again = await scope.start('a', { sessionBackupAsync: false });
+    await scope.settle([again, b, c]);
+    await b.kill('SIGKILL');
+    for (const client of clients) {
+      client.moveTo(c.url);
+      expect((await client.json<{ data: { count: number } }>('/read')).data.count).toBe(1);
+    }
+  });
+
+  it('a restarted process taking back its own session (same route, same id) keeps one copy, its backup', async () => {
+    const [a] = await cluster({ sessionBackupAsync: false, route: 'a' });
+    const client = new Client(a.url);
+    const { id } = await client.json<{ id: string }>('/inc');
+    await a.kill('SIGTERM');
+    expect(await scope.holders(id)).toEqual(['b', 'c']);
+    const again = await scope.start('a', { sessionBackupAsync: false, route: 'a' });
+    await scope.settle([again]);
+    client.moveTo(again.url);
+    const reply = await client.json<{ id: string; data: { count: number } }>('/inc');
+    expect(reply).toMatchObject({ id, data: { count: 2 } });
+    await sleep(200);
+    // The handed-over copy beyond the backup is gone: it would fall behind the backup.
+    expect(await scope.holders(id)).toHaveLength(1);
+  });
+
   it('destroy deletes the copy wherever it is', async () => {
     const [a] = await cluster({ sessionBackupAsync: false });
     const client = new Client(a.url);
