@@ -1,6 +1,7 @@
 // One app node of the demo: a node:http app with the session middleware, in its own process
 // (no web framework, so installing the package does not install one).
-// Configured by environment: NODE_NAME, HOST, PORT, MSM_NODES, MSM_MODE (sticky | non-sticky), SESSION_SECRET.
+// Configured by environment: NODE_NAME, HOST, PORT, MSM_NODES, MSM_MODE (sticky | non-sticky), SESSION_SECRET;
+// or instead of MSM_NODES, MSM_PEERS (every app node's peer address) and MSM_REPLICATION (backup | all).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import session from '../index.js';
 import { demoPage } from './page.js';
@@ -12,7 +13,9 @@ const sessions = session({
   secret: process.env.SESSION_SECRET ?? 'demo secret, change me',
   resave: false,
   saveUninitialized: false,
-  memcachedNodes: process.env.MSM_NODES,
+  ...(process.env.MSM_PEERS
+    ? { peers: process.env.MSM_PEERS, self: name, replication: process.env.MSM_REPLICATION === 'all' ? ('all' as const) : ('backup' as const) }
+    : { memcachedNodes: process.env.MSM_NODES }),
   sticky,
   ...(sticky ? { route: name, sessionBackupAsync: false } : { lockingMode: 'auto' }),
   // Generous: the demo's nodes die by SIGKILL, refused at once whatever the deadline, while a

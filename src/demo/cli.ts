@@ -11,6 +11,9 @@ const usage = `usage: memcached-session-manager demo [options]
   --nodes N                      app nodes (default 3)
   --memcached N                  memcached nodes (default 3)
   --memcached-provider auto|binary|embedded   (default auto: the binary when installed)
+  --backend memcached|peers      where session copies live: memcached, or the app nodes
+                                 themselves (peers: no memcached at all; sticky mode only)
+  --replication backup|all       with peers: one backup per session, or one on every node (default backup)
   --port P                       port of the load balancer (default 8080)
   --host H                       address to listen on (default 127.0.0.1)`;
 
@@ -28,6 +31,8 @@ const { values, positionals } = parseArgs({
     nodes: { type: 'string', default: '3' },
     memcached: { type: 'string', default: '3' },
     'memcached-provider': { type: 'string', default: 'auto' },
+    backend: { type: 'string', default: 'memcached' },
+    replication: { type: 'string', default: 'backup' },
     port: { type: 'string', default: '8080' },
     host: { type: 'string', default: '127.0.0.1' },
     help: { type: 'boolean', default: false },
@@ -52,10 +57,14 @@ const options: DemoOptions = {
   apps: count('nodes', values.nodes!, 9),
   memcached: count('memcached', values.memcached!, 9),
   memcachedProvider: oneOf('memcached-provider', values['memcached-provider']!, ['auto', 'binary', 'embedded'] as const),
+  backend: oneOf('backend', values.backend!, ['memcached', 'peers'] as const),
+  replication: oneOf('replication', values.replication!, ['backup', 'all'] as const),
   port: Number.isInteger(Number(values.port)) ? Number(values.port) : fail('--port must be a number'),
   host: values.host!,
   log: (line) => console.log(`  ${line}`),
 };
+
+if (options.backend === 'peers' && options.mode !== 'sticky') fail('--backend peers needs --mode sticky: each app node backs up the sessions it holds');
 
 const cluster = new DemoCluster(options);
 let stopping = false;
@@ -70,7 +79,7 @@ async function stop(code: number): Promise<void> {
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
-console.log(`memcached-session-manager demo (${options.mode} mode)`);
+console.log(`memcached-session-manager demo (${options.mode} mode${options.backend === 'peers' ? `, replication between app nodes: ${options.replication}` : ''})`);
 try {
   const url = await cluster.start();
   console.log(`\n  Open ${url}\n\n  Ctrl-C stops everything.`);

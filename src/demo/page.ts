@@ -173,7 +173,9 @@ function renderCluster() {
     '<div class="name"><span class="dot' + (a.alive ? ' up' : '') + '"></span>' + a.name + '</div>' +
     '<div class="meta">port ' + a.port + ' · ' + (a.alive ? 'pid ' + a.pid : 'stopped') + '</div>' +
     '<div class="actions">' + (a.alive ? '<button class="danger small" data-kill-app="' + i + '">Kill</button>' : '<button class="small" data-restart-app="' + i + '">Restart</button>') +
-    (last && last.servedBy === a.name ? '<span class="badge">serving you</span>' : '') + '</div></div>').join('');
+    (last && last.servedBy === a.name ? '<span class="badge">serving you</span>' : '') +
+    (last && last.copies.includes(a.name) && a.alive ? '<span class="badge">holds a copy</span>' : '') + '</div></div>').join('');
+  $('memcached').parentElement.style.display = cluster.memcached.length === 0 ? 'none' : '';
   const health = last ? last.memcached : {};
   const copies = last ? last.copies : [];
   $('memcached').innerHTML = cluster.memcached.map((m, i) =>

@@ -20,6 +20,10 @@ export interface DemoOptions {
   memcached: number;
   /** `auto`: the memcached binary when it is on PATH, else the embedded server. */
   memcachedProvider: 'auto' | 'binary' | 'embedded';
+  /** `peers`: no memcached, the app nodes keep each other's session copies (default memcached). */
+  backend?: 'memcached' | 'peers';
+  /** With peers: one backup per session, or a copy on every other app node (default backup). */
+  replication?: 'backup' | 'all';
   port: number;
   host: string;
   log: (line: string) => void;
@@ -28,6 +32,8 @@ export interface DemoOptions {
 interface AppNode {
   name: string;
   port: number;
+  /** With peers: where its peer endpoint listens (kept across restarts: the other nodes are configured with it). */
+  peerPort?: number;
   child?: Child;
 }
 interface MemcachedNode {
@@ -116,9 +122,11 @@ export class DemoCluster {
     const o = this.options;
     this.provider = o.memcachedProvider === 'auto' ? (onPath('memcached') ? 'binary' : 'embedded') : o.memcachedProvider;
     this.balancer = o.lb === 'auto' ? (onPath('nginx') ? 'nginx' : 'builtin') : o.lb;
-    for (let i = 0; i < o.memcached; i++) this.memcached.push({ id: `n${i + 1}`, port: 0 });
-    for (let i = 0; i < o.apps; i++) this.apps.push({ name: `app${i + 1}`, port: 0 });
-    o.log(`memcached: ${this.provider === 'binary' ? 'the memcached binary on PATH' : 'the embedded memcached-compatible server (no memcached on PATH)'}`);
+    const peers = o.backend === 'peers';
+    if (!peers) for (let i = 0; i < o.memcached; i++) this.memcached.push({ id: `n${i + 1}`, port: 0 });
+    for (let i = 0; i < o.apps; i++) this.apps.push({ name: `app${i + 1}`, port: 0, peerPort: peers ? await freePort() : undefined });
+    if (peers) o.log(`no memcached: the app nodes replicate sessions to each other (replication ${o.replication ?? 'backup'})`);
+    else o.log(`memcached: ${this.provider === 'binary' ? 'the memcached binary on PATH' : 'the embedded memcached-compatible server (no memcached on PATH)'}`);
     await Promise.all(this.memcached.map((node, i) => onFreePort(node, () => this.startMemcached(i))));
     await Promise.all(this.apps.map((app, i) => onFreePort(app, () => this.startApp(i))));
     this.control = http.createServer((req, res) => void this.handleControl(req, res));
@@ -168,6 +176,7 @@ export class DemoCluster {
       PORT: String(app.port),
       MSM_MODE: this.options.mode,
       MSM_NODES: this.memcached.map((m) => `${m.id}:127.0.0.1:${m.port}`).join(','),
+      ...(app.peerPort ? { MSM_PEERS: this.apps.map((a) => `${a.name}:127.0.0.1:${a.peerPort}`).join(','), MSM_REPLICATION: this.options.replication ?? 'backup' } : {}),
     };
     const onLine = (text: string) => {
       const line = readAppLine(app.name, text);
@@ -207,6 +216,7 @@ export class DemoCluster {
     return {
       balancer: this.balancer,
       mode: this.options.mode,
+      backend: this.options.backend ?? 'memcached',
       memcachedProvider: this.provider,
       apps: this.apps.map((a) => ({ name: a.name, port: a.port, alive: !!a.child?.alive(), pid: a.child?.process.pid })),
       memcached: this.memcached.map((m) => ({ id: m.id, port: m.port, alive: !!m.child?.alive(), pid: m.child?.process.pid })),
