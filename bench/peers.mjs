@@ -8,18 +8,11 @@ import http from 'node:http';
 import net from 'node:net';
 import diagnostics from 'node:diagnostics_channel';
 import session from '../dist/esm/index.js';
+import { freePort } from './free-port.mjs';
 
 const NODES = (process.env.BENCH_PEER_NODES ?? '2,3,5,8').split(',').map(Number);
 const SESSIONS = Number(process.env.BENCH_PEER_SESSIONS ?? 200);
 const PAYLOAD = 'x'.repeat(Number(process.env.BENCH_PEER_PAYLOAD ?? 200));
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 // Bytes on the peer links: every socket write whose one end is a peer endpoint.
 const peerPorts = new Set();

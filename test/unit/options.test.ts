@@ -4,6 +4,19 @@ import session, { OptionError } from '../../src/index.js';
 const base = { secret: 's', resave: false, saveUninitialized: false };
 const nodes = 'n1:127.0.0.1:11211,n2:127.0.0.1:11212';
 
+/** Starting the middleware with `options` fails with an OptionError naming `option`, its message matching `message`. */
+function expectOptionError(options: Record<string, unknown>, option: string, message: RegExp): void {
+  let error: unknown;
+  try {
+    session({ ...base, ...options } as never);
+  } catch (err) {
+    error = err;
+  }
+  expect(error).toBeInstanceOf(OptionError);
+  expect((error as OptionError).option).toBe(option);
+  expect((error as Error).message).toMatch(message);
+}
+
 describe('invalid MSM options fail at startup and name the option', () => {
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
     ['memcachedNodes', { memcachedNodes: 'localhost' }, /"memcachedNodes" has an invalid entry "localhost"/],
@@ -62,17 +75,7 @@ describe('invalid MSM options fail at startup and name the option', () => {
     ['secret', { secret: { key: 'k' } }, /"secret" must be non-empty strings or Buffers, got an object$/],
   ];
   for (const [option, options, message] of cases) {
-    it(`${option}: ${message.source}`, () => {
-      let error: unknown;
-      try {
-        session({ ...base, ...options } as never);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).toBeInstanceOf(OptionError);
-      expect((error as OptionError).option).toBe(option);
-      expect((error as Error).message).toMatch(message);
-    });
+    it(`${option}: ${message.source}`, () => expectOptionError(options, option, message));
   }
 
   it('accepts a valid configuration and closes cleanly', async () => {
@@ -155,17 +158,7 @@ describe('peers: replication between app processes', () => {
     ['replication', { memcachedNodes: nodes, replication: 'all' }, /"replication" only applies with "peers"/],
   ];
   for (const [option, options, message] of cases) {
-    it(`${option}: ${message.source}`, () => {
-      let error: unknown;
-      try {
-        session({ ...base, ...options } as never);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).toBeInstanceOf(OptionError);
-      expect((error as OptionError).option).toBe(option);
-      expect((error as Error).message).toMatch(message);
-    });
+    it(`${option}: ${message.source}`, () => expectOptionError(options, option, message));
   }
 
   it('accepts a peer list: every peer is a node, this one up at once', async () => {

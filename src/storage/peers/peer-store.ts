@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { OP, REFUSED, Response, STATUS, TOO_LARGE, type PeerRequest, type PeerResponse } from './peer-protocol.js';
+import { LruItems } from '../lru-items.js';
 
 interface Item {
   value: Buffer;
@@ -28,14 +29,15 @@ export class PeerStore {
   /** Names this process: a new one at every start (see StorageNode.instance). */
   readonly instance = randomBytes(16).toString('hex');
   private readonly tag = BigInt(`0x${this.instance.slice(0, 16)}`) << 64n;
-  private readonly items = new Map<string, Item>();
-  private bytes = 0;
+  private readonly items: LruItems<Item>;
   private counter = 0n;
 
   constructor(
     private readonly limits: PeerStoreLimits,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.items = new LruItems(now);
+  }
 
   get size(): number {
     return this.items.size;
@@ -46,27 +48,27 @@ export class PeerStore {
     const { key, ttl, version, value } = request;
     switch (request.op) {
       case OP.get:
-        return this.found(this.live(key));
+        return this.found(this.items.live(key));
       case OP.getAndTouch: {
-        const item = this.live(key);
+        const item = this.items.live(key);
         if (item) item.expiresAt = this.expiry(ttl);
         return this.found(item);
       }
       case OP.set:
         return this.store(key, value, ttl);
       case OP.add:
-        return this.live(key) ? REFUSED : this.store(key, value, ttl);
+        return this.items.live(key) ? REFUSED : this.store(key, value, ttl);
       case OP.replaceIf:
-        return this.live(key)?.version === version ? this.store(key, value, ttl) : REFUSED;
+        return this.items.live(key)?.version === version ? this.store(key, value, ttl) : REFUSED;
       case OP.delete:
       case OP.deleteIf: {
-        const item = this.live(key);
+        const item = this.items.live(key);
         if (!item || (request.op === OP.deleteIf && item.version !== version)) return REFUSED;
-        this.remove(key, item);
+        this.items.remove(key, item);
         return new Response(STATUS.ok, 0n, EMPTY);
       }
       case OP.touch: {
-        const item = this.live(key);
+        const item = this.items.live(key);
         if (!item) return REFUSED;
         item.expiresAt = this.expiry(ttl);
         return new Response(STATUS.ok, item.version, EMPTY);
@@ -84,36 +86,11 @@ export class PeerStore {
     return ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : 0;
   }
 
-  /** The item unless expired, marked most recently used. */
-  private live(key: string): Item | undefined {
-    const item = this.items.get(key);
-    if (!item) return undefined;
-    if (item.expiresAt !== 0 && item.expiresAt <= this.now()) {
-      this.remove(key, item);
-      return undefined;
-    }
-    this.items.delete(key);
-    this.items.set(key, item);
-    return item;
-  }
-
-  private remove(key: string, item: Item): void {
-    this.items.delete(key);
-    this.bytes -= item.value.length + key.length;
-  }
-
   private store(key: string, value: Buffer, ttl: number): PeerResponse {
     if (value.length > this.limits.itemSizeLimit) return TOO_LARGE;
-    const old = this.items.get(key);
-    if (old) this.remove(key, old);
-    // The frame's buffer is reused by nothing, but a copy keeps a small value from pinning a large read buffer.
+    // A copy: a value read off the socket shares its buffer with the rest of the frame.
     const item: Item = { value: Buffer.from(value), expiresAt: this.expiry(ttl), version: this.tag | ++this.counter };
-    this.items.set(key, item);
-    this.bytes += value.length + key.length;
-    for (const [oldKey, oldest] of this.items) {
-      if (this.bytes <= this.limits.maxBytes) break;
-      this.remove(oldKey, oldest);
-    }
+    this.items.set(key, item, this.limits.maxBytes);
     return new Response(STATUS.ok, item.version, EMPTY);
   }
 }
