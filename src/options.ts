@@ -134,7 +134,8 @@ export interface SessionOptions {
 export type LockingModeOption = 'none' | 'all' | 'auto' | `uriPattern:${string}`;
 
 /**
- * Every option name, and whether it needs `memcachedNodes`. Typed over `keyof SessionOptions`,
+ * Every option name, and whether it needs a backend (`memcached`: `memcachedNodes` or `peers`) or
+ * `peers` itself. Typed over `keyof SessionOptions`,
  * so a new option does not compile until it is listed here (unknown names get a warning).
  */
 const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached' | 'peers'> = {

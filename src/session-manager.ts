@@ -25,9 +25,9 @@ export interface SessionMiddleware {
   (req: IncomingMessage, res: ServerResponse | object, next: (err?: unknown) => void): void;
   /** Counters, gauges and latency percentiles. */
   statistics(): StatisticsSnapshot;
-  /** Health of each memcached node (empty without `memcachedNodes`). */
+  /** Health of each storage node: memcached nodes, or with `peers` every app process (empty without either). */
   nodes(): Record<string, boolean>;
-  /** Ids of the memcached nodes holding a session's copies (empty without `memcachedNodes`). */
+  /** Ids of the storage nodes holding a session's copies (empty without `memcachedNodes` or `peers`). */
   sessionNodes(sessionId: string): string[];
   /** Calls `listener` with every store-operation latency (ms), for exporters such as `sessionMetrics`. */
   onTiming(listener: (operation: TimingName, ms: number) => void): void;

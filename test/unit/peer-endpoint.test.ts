@@ -191,6 +191,13 @@ describe('peer endpoint', () => {
     expect(refusals).toEqual(['frame']);
   });
 
+  it('listens on its configured address only', async () => {
+    const { address } = await endpoint();
+    const other = connect({ host: '127.0.0.2', port: address.port });
+    const failure = await new Promise<NodeJS.ErrnoException>((resolve) => other.once('error', resolve));
+    expect(failure.code).toBe('ECONNREFUSED');
+  });
+
   it('closes a connection that does not authenticate in time', async () => {
     const { address, refusals } = await endpoint({ handshakeTimeout: 100 });
     const client = await rawClient(address.port);

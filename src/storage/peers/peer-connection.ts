@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
 import { DeadlineError } from '../../base/deadline.js';
 import { NodeConnectionError } from '../call-fault.js';
 import { answerHello, FrameChannel, HELLO_BYTES, Incoming, SERVER_PROOF_BYTES, type FrameKeys } from './peer-channel.js';
@@ -94,7 +95,7 @@ export class PeerConnection implements PeerTransport {
           }
           const proof = incoming.take(SERVER_PROOF_BYTES);
           if (!proof) return;
-          if (!proof.equals(expected)) throw new HandshakeRefused('the peer did not prove it holds the secret (is its secret option the same?)');
+          if (!timingSafeEqual(proof, expected)) throw new HandshakeRefused('the peer did not prove it holds the secret (is its secret option the same?)');
           this.channel = new FrameChannel(socket, keys!, this.options.maxBody);
           for (const body of this.outbox) this.channel.send(body);
           this.outbox = [];
