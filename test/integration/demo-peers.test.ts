@@ -1,0 +1,90 @@
+/**
+ * `npm run demo -- --backend peers`: no memcached at all, the app nodes keep each other's copies.
+ * Killing the app node serving the user, then the one holding the copy, keeps the user signed in.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { DemoCluster } from '../../dist/esm/demo/supervisor.js';
+import { freePort } from '../helpers/memcached.js';
+
+let cluster: DemoCluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+interface State {
+  servedBy: string;
+  session: { user: string | null; cart: string[] };
+  copies: string[];
+  memcached: Record<string, boolean>;
+}
+
+/** A browser stand-in: keeps the cookie, talks JSON. */
+function user(base: string) {
+  let cookie = '';
+  return async (path: string, body?: unknown) => {
+    const response = await fetch(base + path, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    for (const line of response.headers.getSetCookie()) cookie = line.split(';')[0];
+    return { status: response.status, json: (await response.json()) as State };
+  };
+}
+
+/** Waits until every live app node sees exactly the live ones up (asked directly, not through the balancer). */
+async function settled(demo: DemoCluster): Promise<void> {
+  const live = demo.apps.filter((a) => a.child?.alive());
+  for (let i = 0; i < 200; i++) {
+    const views = await Promise.all(live.map(async (a) => ((await (await fetch(`http://127.0.0.1:${a.port}/api/state`)).json()) as State).memcached));
+    if (views.every((view) => demo.apps.every((a) => view[a.name] === live.includes(a)))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the app nodes never agreed on which of them are up');
+}
+
+for (const replication of ['backup', 'all'] as const) {
+  describe(`demo over peers (replication ${replication})`, () => {
+    it('runs without memcached; the user survives the serving app node and then the copy holder dying', async () => {
+      const printed: string[] = [];
+      cluster = new DemoCluster({
+        mode: 'sticky',
+        lb: 'builtin',
+        nginxSticky: 'route',
+        apps: 3,
+        memcached: 3,
+        memcachedProvider: 'embedded',
+        backend: 'peers',
+        replication,
+        port: await freePort(),
+        host: '127.0.0.1',
+        log: (line) => printed.push(line),
+      });
+      const url = (await cluster.start()).replace(/\/$/, '');
+      expect(cluster.memcached).toEqual([]);
+      expect(printed.join('\n')).toContain(`no memcached: the app nodes replicate sessions to each other (replication ${replication})`);
+      const ada = user(url);
+      await settled(cluster);
+      await ada('/api/login', { name: 'Ada' });
+      const before = (await ada('/api/cart', { item: 'boots' })).json;
+      expect(before.copies).not.toContain(before.servedBy);
+      expect(before.copies).toHaveLength(replication === 'all' ? 2 : 1);
+
+      await cluster.apps.find((a) => a.name === before.servedBy)!.child!.kill('SIGKILL');
+      const afterFirst = await ada('/api/state');
+      expect(afterFirst.status, JSON.stringify(afterFirst.json)).toBe(200);
+      expect(afterFirst.json.servedBy).not.toBe(before.servedBy);
+      expect(afterFirst.json.session).toMatchObject({ user: 'Ada', cart: ['boots'] });
+      await settled(cluster);
+      const now = (await ada('/api/cart', { item: 'jacket' })).json;
+      expect(now.copies).toHaveLength(1);
+
+      // The app node holding the copy dies next: the node serving the user still holds the session.
+      await cluster.apps.find((a) => a.name === now.copies[0])!.child!.kill('SIGKILL');
+      const afterSecond = await ada('/api/state');
+      expect(afterSecond.status, JSON.stringify(afterSecond.json)).toBe(200);
+      expect(afterSecond.json.session).toMatchObject({ user: 'Ada', cart: ['boots', 'jacket'] });
+    });
+  });
+}
