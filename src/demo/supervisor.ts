@@ -129,6 +129,7 @@ export class DemoCluster {
     else o.log(`memcached: ${this.provider === 'binary' ? 'the memcached binary on PATH' : 'the embedded memcached-compatible server (no memcached on PATH)'}`);
     await Promise.all(this.memcached.map((node, i) => onFreePort(node, () => this.startMemcached(i))));
     await Promise.all(this.apps.map((app, i) => onFreePort(app, () => this.startApp(i))));
+    if (peers) await this.peersSeeEachOther();
     this.control = http.createServer((req, res) => void this.handleControl(req, res));
     const controlPort = await freePort();
     await new Promise<void>((resolve) => this.control!.listen(controlPort, '127.0.0.1', resolve));
@@ -141,6 +142,26 @@ export class DemoCluster {
     }
     this.url = `http://${o.host}:${o.port}/`;
     return this.url;
+  }
+
+  /**
+   * Waits (up to 5 s) until every app node sees every other one up, as a readiness check would:
+   * until then a session gets fewer copies than the replication mode says.
+   */
+  private async peersSeeEachOther(): Promise<void> {
+    const until = Date.now() + 5000;
+    while (Date.now() < until) {
+      const views = await Promise.all(
+        this.apps.map((a) =>
+          fetch(`http://127.0.0.1:${a.port}/api/state`).then(
+            async (response) => ((await response.json()) as { memcached: Record<string, boolean> }).memcached,
+            () => ({}) as Record<string, boolean>,
+          ),
+        ),
+      );
+      if (views.every((view) => this.apps.every((a) => view[a.name]))) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   private balancerDescription(): string {
