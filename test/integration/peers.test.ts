@@ -129,6 +129,24 @@ describe('peers, replication: all', () => {
     }
   });
 
+  it('a peer that comes back empty gets every session copied to it again, and only it is written', async () => {
+    const [a, , c] = await cluster({ replication: 'all', sessionBackupAsync: false });
+    const clients = Array.from({ length: 10 }, () => new Client(a.url));
+    const ids: string[] = [];
+    for (const client of clients) ids.push((await client.json<{ id: string }>('/inc')).id);
+    const stats = async () => (await (await fetch(`${a.url}/stats`)).json()) as { counters: Record<string, number>; gauges: Record<string, number> };
+    const before = (await stats()).counters.backups;
+    await c.kill('SIGKILL');
+    await scope.settle([a], ['a', 'b']).catch(() => undefined);
+    const again = await scope.start('c', { replication: 'all', sessionBackupAsync: false });
+    await scope.settle([a, again]);
+    for (let i = 0; i < 100 && (await stats()).gauges.relocationsPending > 0; i++) await sleep(50);
+    await sleep(200);
+    for (const id of ids) expect(await scope.holders(id)).toEqual(['b', 'c']);
+    // b kept its copies throughout: only the returning peer was written to.
+    expect((await stats()).counters.backups - before).toBe(ids.length);
+  });
+
   it('destroy reaches every copy', async () => {
     const [a] = await cluster({ replication: 'all', sessionBackupAsync: false });
     const client = new Client(a.url);

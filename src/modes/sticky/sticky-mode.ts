@@ -240,12 +240,12 @@ export class StickyMode implements SessionMode {
    * with a recorded expiry less than REFRESH_FRACTION of the lifetime behind the real one.
    */
   private isBackedUp(id: string, entry: LocalSession): boolean {
-    return (
-      entry.backedUp === entry.stored &&
-      entry.backupNodes !== undefined &&
-      sameNodes(entry.backupNodes, this.backupTargets(id, entry)) &&
-      !(entry.expiresAt - entry.backupExpiresAt > REFRESH_FRACTION * this.lifetimeMs(entry.cookie))
-    );
+    return this.copiesCurrent(entry) && entry.backupNodes !== undefined && sameNodes(entry.backupNodes, this.backupTargets(id, entry));
+  }
+
+  /** Whether the copies written (wherever they are) hold this state, with a recent enough expiry. */
+  private copiesCurrent(entry: LocalSession): boolean {
+    return entry.backedUp === entry.stored && !(entry.expiresAt - entry.backupExpiresAt > REFRESH_FRACTION * this.lifetimeMs(entry.cookie));
   }
 
   /** The nodes the ring now gives the session's backup (empty: none is up), remembered with the entry until the ring changes. */
@@ -478,17 +478,21 @@ export class StickyMode implements SessionMode {
     // The copy records the session's expiry, and memcached drops it then.
     const expiresAt = entry.expiresAt;
     const copy = this.copyOf(entry);
+    // Nodes that already hold this very copy are not written again (a node joined the targets).
+    const current = this.copiesCurrent(entry) ? (entry.backupNodes ?? []) : [];
+    const missing = nodes.filter((node) => !current.includes(node));
     try {
-      await this.copies.write(key, copy, [...nodes]);
+      if (missing.length > 0) await this.copies.write(key, copy, missing);
     } catch (err) {
-      const node = nodes.join(',');
+      const node = missing.join(',');
       this.warnings.warn(`backup:${node}`, { event: 'backup_failed', node }, `backup to ${this.cluster.kind} node ${node} failed: ${(err as Error).message}`);
       return;
     }
     const previousNodes = entry.backupNodes ?? [];
     entry.backedUp = stored;
     entry.backupNodes = nodes;
-    entry.backupExpiresAt = expiresAt;
+    // The copies left alone record the expiry they were written with.
+    if (current.length === 0) entry.backupExpiresAt = expiresAt;
     // A copy left on a node that held it before is older than this one: remove it.
     const left = previousNodes.filter((node) => !nodes.includes(node));
     if (left.length > 0) void this.copies.delete(key, left);
@@ -518,7 +522,11 @@ export class StickyMode implements SessionMode {
    */
   private relocate(node: string, event: HealthEvent): void {
     for (const [id, entry] of this.local) {
-      if (event === 'restarted' && entry.backupNodes?.includes(node)) entry.backedUp = undefined;
+      // A node that restarted lost its copy: only it is written again (with no copy left anywhere, the session must stay in memory).
+      if (event === 'restarted' && entry.backupNodes?.includes(node)) {
+        entry.backupNodes = entry.backupNodes.filter((other) => other !== node);
+        if (entry.backupNodes.length === 0) entry.backedUp = undefined;
+      }
       const misplaced = !this.isBackedUp(id, entry);
       // A restart emptied one of its tombstone nodes: checked again while the other still holds
       // its tombstones, so a later restart of that one does not leave it 'lost'.
