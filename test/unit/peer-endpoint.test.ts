@@ -57,6 +57,8 @@ async function rawClient(port: number, key = KEY) {
     socket,
     closedPromise,
     isClosed: () => closed,
+    /** Bytes received so far. */
+    received: () => received.reduce((sum, chunk) => sum + chunk.length, 0),
     /** Completes the handshake; returns a channel whose frames are captured instead of sent. */
     async authenticate() {
       const answer = answerHello(key, bytes().subarray(0, HELLO_BYTES))!;
@@ -189,6 +191,24 @@ describe('peer endpoint', () => {
     client.socket.write(header);
     await client.closedPromise;
     expect(refusals).toEqual(['frame']);
+  });
+
+  it('stops reading from a client that does not read its answers', async () => {
+    const { server, address, store } = await endpoint();
+    store.answer(new Request(OP.set, 'big', 0, 0n, Buffer.alloc(ITEM_LIMIT)));
+    const client = await rawClient(address.port);
+    const { channel, frames } = await client.authenticate();
+    client.socket.pause();
+    const get = encodeRequest(new Request(OP.get, 'big', 0, 0n, Buffer.alloc(0)));
+    for (let i = 0; i < 1000; i++) channel.send(get);
+    client.socket.write(Buffer.concat(frames));
+    await sleep(300);
+    // 1000 answers of 64 KiB would be 64 MiB: the endpoint answers only as fast as they are read.
+    const [socket] = (server as unknown as { sockets: Set<Socket> }).sockets;
+    expect(socket.bytesWritten + socket.writableLength).toBeLessThan(20 * 1024 * 1024);
+    client.socket.resume();
+    for (let i = 0; i < 200 && client.received() < 1000 * ITEM_LIMIT; i++) await sleep(20);
+    expect(client.received()).toBeGreaterThan(1000 * ITEM_LIMIT);
   });
 
   it('listens on its configured address only', async () => {

@@ -92,15 +92,19 @@ export class PeerEndpoint {
         socket.write(accepted.message);
         channel = new FrameChannel(socket, accepted.keys, this.limits.maxBody);
       }
-      this.serve(channel, incoming, refuse);
+      if (!socket.isPaused()) this.serve(socket, channel, incoming, refuse);
     });
   }
 
-  /** Answers every complete request; refuses the connection at the first bad frame or request. */
-  private serve(channel: FrameChannel, incoming: Incoming, refuse: (reason: Refusal) => void): void {
+  /**
+   * Answers every complete request; refuses the connection at the first bad frame or request. A
+   * peer that sends requests without reading the answers is neither read from nor answered until
+   * it catches up: its answers wait in one socket buffer, not in memory without bound.
+   */
+  private serve(socket: Socket, channel: FrameChannel, incoming: Incoming, refuse: (reason: Refusal) => void): void {
     let body: Buffer;
     const frames = channel.frames(incoming);
-    for (;;) {
+    while (!socket.writableNeedDrain) {
       try {
         const next = frames.next();
         if (next.done) return;
@@ -116,5 +120,10 @@ export class PeerEndpoint {
       }
       channel.send(encodeResponse(this.store.answer(request)));
     }
+    socket.pause();
+    socket.once('drain', () => {
+      socket.resume();
+      this.serve(socket, channel, incoming, refuse);
+    });
   }
 }
