@@ -220,7 +220,7 @@ export class NonStickyMode implements SessionMode {
     } catch (err) {
       if (err instanceof SessionStoreUnavailableError || err instanceof SessionConflictError) throw err;
       if (err instanceof NodeAnswerError && err.tooLarge) throw new SessionTooLargeError(stored.length, this.settings.itemSizeLimit, err.node);
-      throw new SessionStoreUnavailableError('writing the session to memcached failed', err);
+      throw new SessionStoreUnavailableError(`writing the session to ${this.cluster.kind} failed`, err);
     } finally {
       if (hold) hold.spent += performance.now() - writeStarted;
     }
@@ -291,7 +291,7 @@ export class NonStickyMode implements SessionMode {
       await this.copies.write(key, marker, this.copies.nodesFor(key, COPIES + 1));
     } catch (err) {
       if (err instanceof SessionStoreUnavailableError) throw err;
-      throw new SessionStoreUnavailableError('destroying the session in memcached failed', err);
+      throw new SessionStoreUnavailableError(`destroying the session in ${this.cluster.kind} failed`, err);
     }
     this.stats.inc('deletes');
     this.recent.forget(key);

@@ -191,7 +191,7 @@ export class StickyMode implements SessionMode {
     const held = this.local.peek(id);
     const ttl = held ? this.remainingSeconds(held.expiresAt) : await this.tombstoneTtlOfStored(id);
     if (!(await this.revocations.revoke(id, ttl))) {
-      throw new SessionStoreUnavailableError('the session could not be revoked: no memcached node took its tombstone');
+      throw new SessionStoreUnavailableError(`the session could not be revoked: no ${this.cluster.kind} node took its tombstone`);
     }
     const entry = this.local.delete(id);
     this.evicted.delete(id);
@@ -383,7 +383,7 @@ export class StickyMode implements SessionMode {
     // The old id is revoked before the session is served under the new one: a previous owner that
     // still holds it in memory stops serving it from its next request. Unrecorded, the move fails.
     if (moved && !(await this.revocations.revoke(id, this.tombstoneTtlOfCopy(copy)))) {
-      throw new SessionStoreUnavailableError('the session could not be moved here: no memcached node took the old id\'s tombstone');
+      throw new SessionStoreUnavailableError(`the session could not be moved here: no ${this.cluster.kind} node took the old id's tombstone`);
     }
     if (moved) this.superseded.set(newId, id);
     const encoded = encodeSession(data, this.settings.sessionAttributeFilter);
@@ -453,7 +453,7 @@ export class StickyMode implements SessionMode {
     try {
       await this.copies.write(key, copy, [node]);
     } catch (err) {
-      this.warnings.warn(`backup:${node}`, { event: 'backup_failed', node }, `backup to memcached node ${node} failed: ${(err as Error).message}`);
+      this.warnings.warn(`backup:${node}`, { event: 'backup_failed', node }, `backup to ${this.cluster.kind} node ${node} failed: ${(err as Error).message}`);
       return;
     }
     const previousNode = entry.backupNode;
