@@ -347,8 +347,7 @@ export class Revocations {
       [...byNode].map(async ([node, keys]) => {
         const list = [...keys];
         try {
-          // memjs has no multi-get: gets issued together are pipelined on the node's one connection.
-          const values = await this.ask(node, turn, (client) => Promise.all(list.map((key) => client.get(key))));
+          const values = await this.ask(node, turn, (client) => client.getMany(list));
           // Any item under a tombstone key revokes, opened or not: one that fails to open was put
           // there by whoever can delete the session anyway, and honouring it errs on the safe side.
           list.forEach((key, i) => values[i] !== null && states.set(key, 'revoked'));
