@@ -19,6 +19,19 @@ afterAll(async () => {
 });
 
 describe('MemcachedNode', () => {
+  it('getMany answers each key in order, null where absent', async () => {
+    const client = new MemcachedNode({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 1000 });
+    try {
+      await client.set('many-a', 'A', 60);
+      await client.set('many-c', 'C', 60);
+      const values = await client.getMany(['many-c', 'many-b', 'many-a']);
+      expect(values.map((v) => v?.toString() ?? null)).toEqual(['C', null, 'A']);
+      expect(await client.getMany([])).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+
   it('get-and-touch (GAT) reads a value and extends its expiration in one operation', async () => {
     const client = new MemcachedNode({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 1000 });
     try {
