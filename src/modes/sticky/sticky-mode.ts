@@ -28,6 +28,8 @@ import { LocalSessions, type LocalSession } from './local-sessions.js';
 import { routeOf, withRoute } from './route.js';
 import { BoundedSet } from './bounded-set.js';
 import { Revocations, type RevocationMark } from '../../revocation/revocations.js';
+import type { PrincipalFunction, IndexEntry } from '../../revocation/principal-index.js';
+import { isLive, UserSessions, type UserSession } from '../../revocation/user-sessions.js';
 
 /** What sticky mode reads of the settings (see SessionOptions for each). */
 export interface StickySettings extends OlderCopiesSettings {
@@ -41,6 +43,8 @@ export interface StickySettings extends OlderCopiesSettings {
   revocationCheckInterval: number;
   revocationCheckTimeout: number;
   route?: string;
+  /** The `principal` option (undefined: sessions are not indexed by principal). */
+  principal?: PrincipalFunction;
 }
 
 /** How often expired local sessions are swept, in ms. */
@@ -75,6 +79,7 @@ export class StickyMode implements SessionMode {
   private readonly warnings: ThrottledWarnings;
   private readonly revocations: Revocations;
   private readonly older: OlderCopies;
+  private readonly users: UserSessions | undefined;
 
   constructor(
     private readonly settings: StickySettings,
@@ -92,6 +97,7 @@ export class StickyMode implements SessionMode {
     this.relocator = new Relocator(stats, logger);
     this.warnings = new ThrottledWarnings(logger);
     this.revocations = new Revocations(cluster, stats, settings.sealing, settings.revocationCheckTimeout);
+    this.users = settings.principal && new UserSessions(cluster, settings.sealing, this.copies, settings.principal, settings.route);
     stats.gauge('localSessions', () => this.local.size);
     stats.gauge('localBytes', () => this.local.totalBytes);
     cluster.onHealthChange((node, event) => this.relocate(node, event));
@@ -133,7 +139,16 @@ export class StickyMode implements SessionMode {
     checkItemSize(key, encoded, this.settings.itemSizeLimit);
     const { body: stored, cookie } = encoded;
     this.stats.record('serialization', performance.now() - started);
+    const principal = this.users?.principalOf(session);
+    // A session gets its principal only once the index holds it: else it could escape revokeSessionsOf.
+    if (principal !== undefined && principal !== this.local.peek(id)?.principal) {
+      return this.users!.record(principal, id, this.lifetimeSeconds(cookie)).then(() => this.keep(id, body, stored, cookie, principal));
+    }
+    return this.keep(id, body, stored, cookie, principal);
+  }
 
+  /** Holds the session's new state here and backs it up. */
+  private keep(id: string, body: string, stored: string, cookie: unknown, principal: string | undefined): Promise<void> | void {
     const entry: LocalSession =
       this.local.delete(id) ?? ({ version: 0, backupExpiresAt: 0, backupInFlight: false } as LocalSession);
     if (entry.stored !== stored) entry.version++;
@@ -141,6 +156,7 @@ export class StickyMode implements SessionMode {
     entry.stored = stored;
     entry.cookie = cookie;
     entry.expiresAt = this.expiryOf(cookie);
+    entry.principal = principal;
     this.local.set(id, entry);
     this.markSoon(id, entry);
 
@@ -200,6 +216,33 @@ export class StickyMode implements SessionMode {
     await this.deleteCopy(id, entry?.backupNode);
   }
 
+  sessionsOf(principal: string): Promise<UserSession[]> {
+    return this.usersOrFail().list(principal);
+  }
+
+  revokeSessionsOf(principal: string, exceptId?: string): Promise<number> {
+    return this.usersOrFail().revoke(principal, exceptId, (entry) => this.revokeEntry(entry));
+  }
+
+  private usersOrFail(): UserSessions {
+    if (!this.users) throw new Error('sessions are not recorded by principal (option "principal" is false)');
+    return this.users;
+  }
+
+  /**
+   * Revokes an indexed session as `destroy` revokes one: its tombstone (rejects, 503, when no
+   * tombstone node took it), then its copy. The process holding it drops it on its next check.
+   */
+  private async revokeEntry(entry: IndexEntry): Promise<boolean> {
+    const copy = await this.copies.read(entry.key).then((result) => result.copy, () => undefined);
+    const ttl = copy ? this.tombstoneTtlOfCopy(copy) : entry.ttl && Math.max(entry.ttl, this.settings.maxInactiveInterval);
+    if (!(await this.revocations.revokeKeys(entry.tombstone, entry.key, ttl))) {
+      throw new SessionStoreUnavailableError('a session could not be revoked: no memcached node took its tombstone');
+    }
+    await this.copies.delete(entry.key, this.copies.nodesFor(entry.key, READ_NODES));
+    return isLive(copy);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     await this.relocator.idle();
@@ -231,6 +274,12 @@ export class StickyMode implements SessionMode {
       entry.primaryAt = generation;
     }
     return entry.primary;
+  }
+
+  /** A session's full lifetime in whole seconds (0: never expires). */
+  private lifetimeSeconds(cookie: unknown): number {
+    const ms = this.lifetimeMs(cookie);
+    return Number.isFinite(ms) ? Math.ceil(ms / 1000) : 0;
   }
 
   /** A session's full lifetime in ms: its cookie's maxAge (capped, see MAX_LIFETIME_SECONDS), else the inactivity timeout (Infinity: never). */
@@ -380,6 +429,9 @@ export class StickyMode implements SessionMode {
     const newId = own ? id : this.idForTakeover(id);
     const moved = newId !== id;
     if (!own) this.stats.inc('takeovers');
+    // A session under a new id is recorded for its principal before the old id is revoked: a failure leaves it as it was.
+    const principal = this.users?.principalOf(data);
+    if (moved && principal !== undefined) await this.users!.record(principal, newId, this.lifetimeSeconds(data.cookie));
     // The old id is revoked before the session is served under the new one: a previous owner that
     // still holds it in memory stops serving it from its next request. Unrecorded, the move fails.
     if (moved && !(await this.revocations.revoke(id, this.tombstoneTtlOfCopy(copy)))) {
@@ -402,6 +454,7 @@ export class StickyMode implements SessionMode {
       backupInFlight: false,
       // The check was of the old id's tombstone: a new id is checked afresh.
       revocation: moved ? undefined : revocation.mark,
+      principal,
     };
     this.local.set(newId, entry);
     this.markSoon(newId, entry);
