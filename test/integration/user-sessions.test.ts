@@ -132,4 +132,16 @@ describe.each(modes)('a user\'s sessions ($name)', ({ name, options }) => {
       expect(await userAt(b.url, phone)).toBe('ada');
     }
   });
+
+  it('a session is logged in only once its user\'s index holds it: with two of three memcached nodes down, the save fails (503) and the user is not logged in', async () => {
+    const a = await scope.start('a', options('a'));
+    const device = new Client(a.url);
+    expect((await device.get('/set?visit=1')).status).toBe(200);
+    await Promise.all([scope.cluster.instances[0].signal('SIGKILL'), scope.cluster.instances[1].signal('SIGKILL')]);
+    const reply = await device.get('/set-user?user=ada');
+    expect(reply.status, reply.body).toBe(503);
+    const read = await device.get('/read');
+    if (read.status === 200) expect(JSON.parse(read.body).data.passport).toBeUndefined();
+    else expect(read.status).toBe(503);
+  });
 });
