@@ -17,11 +17,14 @@ export interface UserSession {
   route?: string;
 }
 
+/** A session's copy as read for the index: `copy` absent when there is none; the whole read undefined when it failed. */
+export type IndexedCopy = { readonly copy?: VersionedCopy } | undefined;
+
 /**
  * Revokes one indexed session the way its mode revokes one (sticky: a tombstone; non-sticky: a
- * destroyed marker), rejecting when that is not durable; resolves whether it was live.
+ * destroyed marker), given its copy as just read; rejects when the revocation is not stored.
  */
-export type RevokeOne = (entry: IndexEntry) => Promise<boolean>;
+export type RevokeOne = (entry: IndexEntry, read: IndexedCopy) => Promise<void>;
 
 /**
  * An index entry whose session has no live copy is dropped by `sessionsOf` only once it is this
@@ -57,21 +60,42 @@ export class UserSessions {
     return this.index.record(principal, entry);
   }
 
+  /**
+   * The principal's index entries with their copies, but those whose copy belongs to another
+   * principal now (its user changed without a new id): not this principal's to list or revoke.
+   */
+  private async entriesOf(principal: string): Promise<Array<[IndexEntry, IndexedCopy]>> {
+    const entries = await this.index.read(principal);
+    const reads = await Promise.all(entries.map((entry) => this.copies.read(entry.key).then((r): IndexedCopy => ({ copy: r.copy }), () => undefined)));
+    return entries.flatMap((entry, i): Array<[IndexEntry, IndexedCopy]> => (this.ownedBy(reads[i]?.copy, principal) ? [[entry, reads[i]]] : []));
+  }
+
+  /**
+   * Whether a session copy may be `principal`'s: unless it names another one. A copy that names
+   * none may still be (`sessionAttributeFilter` can leave the user out of stored copies).
+   */
+  private ownedBy(copy: VersionedCopy | undefined, principal: string): boolean {
+    if (!isLive(copy)) return true;
+    try {
+      const named = this.principalOf(JSON.parse(copy.json) as object);
+      return named === undefined || named === principal;
+    } catch {
+      return true;
+    }
+  }
+
   /** The principal's live sessions; entries of sessions long gone are dropped from the index meanwhile. */
   async list(principal: string): Promise<UserSession[]> {
-    const entries = await this.index.read(principal);
-    const copies = await Promise.all(entries.map((entry) => this.copies.read(entry.key).then((r) => ({ copy: r.copy }), () => undefined)));
     const sessions: UserSession[] = [];
     const gone = new Set<string>();
-    entries.forEach((entry, i) => {
-      const read = copies[i];
+    for (const [entry, read] of await this.entriesOf(principal)) {
       // A copy that could not be read may be live: listed from what the index knows.
       if (read && !isLive(read.copy)) {
         if (Date.now() - entry.recordedAt > PRUNE_AFTER_MS) gone.add(entry.key);
-        return;
+        continue;
       }
       sessions.push({ handle: this.sealing.fingerprint(entry.key), createdAt: new Date(entry.recordedAt), lastAccess: lastStored(read?.copy), route: entry.route });
-    });
+    }
     void this.index.remove(principal, gone);
     return sessions.sort((a, b) => a.createdAt.valueOf() - b.createdAt.valueOf());
   }
@@ -84,16 +108,18 @@ export class UserSessions {
    */
   async revoke(principal: string, exceptId: string | undefined, revokeOne: RevokeOne): Promise<number> {
     const except = exceptId === undefined ? undefined : this.sealing.sessionKey(exceptId);
-    const targets = (await this.index.read(principal)).filter((entry) => entry.key !== except);
-    const answers = await Promise.allSettled(targets.map(revokeOne));
+    const targets = (await this.entriesOf(principal)).filter(([entry]) => entry.key !== except);
+    const answers = await Promise.allSettled(targets.map(([entry, read]) => revokeOne(entry, read)));
     const revoked = new Set<string>();
     let live = 0;
     let failure: PromiseRejectedResult | undefined;
     answers.forEach((answer, i) => {
       if (answer.status === 'rejected') failure ??= answer;
       else {
-        revoked.add(targets[i].key);
-        if (answer.value) live++;
+        const [entry, read] = targets[i];
+        revoked.add(entry.key);
+        // A copy that could not be read counts as live: it may be.
+        if (read === undefined || isLive(read.copy)) live++;
       }
     });
     await this.index.remove(principal, revoked);
@@ -106,7 +132,7 @@ export class UserSessions {
 }
 
 /** Whether a copy read back is a session that may still be served. */
-export function isLive(copy: VersionedCopy | undefined): copy is VersionedCopy {
+function isLive(copy: VersionedCopy | undefined): copy is VersionedCopy {
   return copy !== undefined && !isDestroyed(copy) && !(copy.expiresAt !== undefined && copy.expiresAt <= Date.now());
 }
 

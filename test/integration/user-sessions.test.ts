@@ -32,7 +32,7 @@ function idOf(cookie: string): string {
 async function userAt(url: string, client: Client, refusal503 = false): Promise<unknown> {
   client.moveTo(url);
   let reply = await client.get('/read');
-  for (let i = 0; i < 20 && reply.status === 503; i++) {
+  for (let i = 0; i < (refusal503 ? 4 : 20) && reply.status === 503; i++) {
     await new Promise((r) => setTimeout(r, 250));
     reply = await client.get('/read');
   }

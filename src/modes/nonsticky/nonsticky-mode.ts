@@ -20,7 +20,7 @@ import { requestPath } from '../../base/request-path.js';
 import { cappedLifetime } from '../../base/lifetime.js';
 import { destroyedCopy, isDestroyed, newWriteId, SessionCopy, type VersionedCopy } from '../../format/versioned-copy.js';
 import type { IndexEntry, PrincipalFunction } from '../../revocation/principal-index.js';
-import { isLive, UserSessions, type UserSession } from '../../revocation/user-sessions.js';
+import { UserSessions, type IndexedCopy, type UserSession } from '../../revocation/user-sessions.js';
 
 /** What non-sticky mode reads of the settings (see SessionOptions for each). */
 export interface NonStickySettings extends OlderCopiesSettings {
@@ -311,7 +311,7 @@ export class NonStickyMode implements SessionMode {
   }
 
   revokeSessionsOf(principal: string, exceptId?: string): Promise<number> {
-    return this.usersOrFail().revoke(principal, exceptId, (entry) => this.revokeEntry(entry));
+    return this.usersOrFail().revoke(principal, exceptId, (entry, read) => this.revokeEntry(entry, read));
   }
 
   private usersOrFail(): UserSessions {
@@ -319,14 +319,11 @@ export class NonStickyMode implements SessionMode {
     return this.users;
   }
 
-  /** Revokes an indexed session as `destroy` does (its next load finds it destroyed); resolves whether it was live. */
-  private async revokeEntry(entry: IndexEntry): Promise<boolean> {
-    const read = await this.copies.read(entry.key).catch(() => undefined);
+  /** Revokes an indexed session as `destroy` does: its next load finds it destroyed. */
+  private async revokeEntry(entry: IndexEntry, read: IndexedCopy): Promise<void> {
     const ttl = read?.copy?.ttl ?? this.expectedTtl(entry.key);
     // 0 is "never expires": the marker must last as long as the longer of the two.
     await this.destroyKey(entry.key, ttl === 0 || entry.ttl === 0 ? 0 : Math.max(ttl, entry.ttl));
-    // A copy that could not be read counts as live: it may be.
-    return read === undefined || isLive(read.copy);
   }
 
   /** The principal of a session as loaded; one the option's function cannot give is none (its next save says why). */

@@ -29,7 +29,7 @@ import { routeOf, withRoute } from './route.js';
 import { BoundedSet } from './bounded-set.js';
 import { Revocations, type RevocationMark } from '../../revocation/revocations.js';
 import type { PrincipalFunction, IndexEntry } from '../../revocation/principal-index.js';
-import { isLive, UserSessions, type UserSession } from '../../revocation/user-sessions.js';
+import { UserSessions, type IndexedCopy, type UserSession } from '../../revocation/user-sessions.js';
 
 /** What sticky mode reads of the settings (see SessionOptions for each). */
 export interface StickySettings extends OlderCopiesSettings {
@@ -221,7 +221,7 @@ export class StickyMode implements SessionMode {
   }
 
   revokeSessionsOf(principal: string, exceptId?: string): Promise<number> {
-    return this.usersOrFail().revoke(principal, exceptId, (entry) => this.revokeEntry(entry));
+    return this.usersOrFail().revoke(principal, exceptId, (entry, read) => this.revokeEntry(entry, read));
   }
 
   private usersOrFail(): UserSessions {
@@ -233,14 +233,13 @@ export class StickyMode implements SessionMode {
    * Revokes an indexed session as `destroy` revokes one: its tombstone (rejects, 503, when no
    * tombstone node took it), then its copy. The process holding it drops it on its next check.
    */
-  private async revokeEntry(entry: IndexEntry): Promise<boolean> {
-    const copy = await this.copies.read(entry.key).then((result) => result.copy, () => undefined);
+  private async revokeEntry(entry: IndexEntry, read: IndexedCopy): Promise<void> {
+    const copy = read?.copy;
     const ttl = copy ? this.tombstoneTtlOfCopy(copy) : entry.ttl && Math.max(entry.ttl, this.settings.maxInactiveInterval);
     if (!(await this.revocations.revokeKeys(entry.tombstone, entry.key, ttl))) {
       throw new SessionStoreUnavailableError('a session could not be revoked: no memcached node took its tombstone');
     }
     await this.copies.delete(entry.key, this.copies.nodesFor(entry.key, READ_NODES));
-    return isLive(copy);
   }
 
   async close(): Promise<void> {
