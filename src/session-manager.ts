@@ -19,13 +19,14 @@ import { storageClusterFor } from './backend.js';
 import { StickyMode } from './modes/sticky/sticky-mode.js';
 import { NonStickyMode } from './modes/nonsticky/nonsticky-mode.js';
 import { withRoute } from './modes/sticky/route.js';
-import type { UserSession } from './revocation/user-sessions.js';
+import type { UserSession, UserSessions } from './revocation/user-sessions.js';
 
-/** The mode's principal index, after checking the principal: rejects when there is none. */
-async function withPrincipal<T>(mode: SessionMode, principal: unknown, use: (mode: Required<Pick<SessionMode, 'sessionsOf' | 'revokeSessionsOf'>>, principal: string) => Promise<T>): Promise<T> {
+/** The mode's sessions by principal, after checking the principal: rejects when there are none. */
+async function withPrincipal<T>(mode: SessionMode, principal: unknown, use: (users: UserSessions, principal: string) => Promise<T>): Promise<T> {
   if (typeof principal !== 'string' || principal === '') throw new TypeError(`memcached-session-manager: a principal must be a non-empty string, got ${typeof principal}`);
-  if (!mode.sessionsOf || !mode.revokeSessionsOf) throw new Error('memcached-session-manager: sessionsOf and revokeSessionsOf need memcachedNodes');
-  return use(mode as Required<Pick<SessionMode, 'sessionsOf' | 'revokeSessionsOf'>>, principal);
+  if (mode instanceof StoreBackedMode) throw new Error('memcached-session-manager: sessionsOf and revokeSessionsOf need memcachedNodes');
+  if (!mode.users) throw new Error('memcached-session-manager: sessions are not recorded by principal (option "principal" is false)');
+  return use(mode.users, principal);
 }
 
 /** The middleware `session()` returns: `(req, res, next)`, plus operator controls. */
@@ -168,12 +169,12 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   middleware.nodes = () => cluster?.nodeStates() ?? {};
   middleware.sessionNodes = (sessionId: string) => mode.copiesOf?.(sessionId) ?? [];
   middleware.onTiming = (listener) => stats.onTiming(listener);
-  middleware.sessionsOf = (principal) => withPrincipal(mode, principal, (m, p) => m.sessionsOf(p));
+  middleware.sessionsOf = (principal) => withPrincipal(mode, principal, (users, p) => users.list(p));
   middleware.revokeSessionsOf = (principal, revokeOptions) =>
-    withPrincipal(mode, principal, (m, p) => {
+    withPrincipal(mode, principal, (users, p) => {
       const except = revokeOptions?.except;
       if (except !== undefined && typeof except !== 'string') throw new TypeError('memcached-session-manager: revokeSessionsOf\'s "except" must be a session id (a string)');
-      return m.revokeSessionsOf(p, except);
+      return users.revoke(p, except);
     });
   middleware.close = () => mode.close();
   return middleware;

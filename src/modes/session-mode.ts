@@ -1,6 +1,6 @@
 import type { SessionRequest, Session } from '../session/session.js';
 import type { SessionData } from '../session/store.js';
-import type { UserSession } from '../revocation/user-sessions.js';
+import type { UserSessions } from '../revocation/user-sessions.js';
 
 /**
  * A session as a mode hands it to the request lifecycle.
@@ -48,10 +48,8 @@ export interface SessionMode {
   finish?(id: string, req: SessionRequest): void;
   /** memcached nodes that hold (or are about to hold) the session's copies. */
   copiesOf?(id: string): string[];
-  /** The principal's live sessions (see UserSessions.list); absent in modes that keep no index. */
-  sessionsOf?(principal: string): Promise<UserSession[]>;
-  /** Revokes the principal's sessions but `exceptId`'s; resolves with how many were live (see UserSessions.revoke). */
-  revokeSessionsOf?(principal: string, exceptId?: string): Promise<number>;
+  /** Sessions by principal (undefined: the mode keeps no index, or the `principal` option is false). */
+  readonly users?: UserSessions;
   /** Whether `touch` does anything (express-session only touches stores that implement it). */
   readonly touches: boolean;
   /** Flushes pending work and releases connections. */

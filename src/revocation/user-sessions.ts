@@ -45,6 +45,7 @@ export class UserSessions {
     private readonly copies: SessionCopies,
     private readonly principal: PrincipalFunction,
     private readonly route: string | undefined,
+    private readonly revokeOne: RevokeOne,
   ) {
     this.index = new PrincipalIndex(cluster, sealing);
   }
@@ -106,10 +107,10 @@ export class UserSessions {
    * nothing, when the index cannot be read completely or any session's revocation was not
    * recorded; sessions revoked by then stay revoked, and a retry revokes the rest.
    */
-  async revoke(principal: string, exceptId: string | undefined, revokeOne: RevokeOne): Promise<number> {
+  async revoke(principal: string, exceptId: string | undefined): Promise<number> {
     const except = exceptId === undefined ? undefined : this.sealing.sessionKey(exceptId);
     const targets = (await this.entriesOf(principal)).filter(([entry]) => entry.key !== except);
-    const answers = await Promise.allSettled(targets.map(([entry, read]) => revokeOne(entry, read)));
+    const answers = await Promise.allSettled(targets.map(([entry, read]) => this.revokeOne(entry, read)));
     const revoked = new Set<string>();
     let live = 0;
     let failure: PromiseRejectedResult | undefined;

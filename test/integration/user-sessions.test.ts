@@ -49,6 +49,14 @@ async function login(app: AppProcess, user: string): Promise<Client> {
   return device;
 }
 
+/** Two app nodes a and b; ada logged in on a phone (on a), a laptop (b) and a tablet (a); bob on another device (b). */
+async function devices(options: (route: string) => Record<string, unknown>) {
+  const a = await scope.start('a', options('a'));
+  const b = await scope.start('b', options('b'));
+  const [phone, laptop, tablet, other] = [await login(a, 'ada'), await login(b, 'ada'), await login(a, 'ada'), await login(b, 'bob')];
+  return { a, b, phone, laptop, tablet, other };
+}
+
 interface Listed {
   handle: string;
   createdAt: string;
@@ -58,12 +66,7 @@ interface Listed {
 
 describe.each(modes)('a user\'s sessions ($name)', ({ name, options }) => {
   it('lists the user\'s three devices; "log out other devices" refuses the other two on both app nodes from the next request on', async () => {
-    const a = await scope.start('a', options('a'));
-    const b = await scope.start('b', options('b'));
-    const phone = await login(a, 'ada');
-    const laptop = await login(b, 'ada');
-    const tablet = await login(a, 'ada');
-    const other = await login(b, 'bob');
+    const { a, b, phone, laptop, tablet, other } = await devices(options);
     // The laptop also visits a (sticky: a takeover under a new id, which is recorded too).
     expect(await userAt(a.url, laptop)).toBe('ada');
     if (name === 'sticky') expect(idOf(laptop.cookie!)).toMatch(/\.a$/);
@@ -103,12 +106,7 @@ describe.each(modes)('a user\'s sessions ($name)', ({ name, options }) => {
   });
 
   it('a memcached node SIGKILLed during "log out other devices": once acknowledged, no revoked session is served', async () => {
-    const a = await scope.start('a', options('a'));
-    const b = await scope.start('b', options('b'));
-    const phone = await login(a, 'ada');
-    const laptop = await login(b, 'ada');
-    const tablet = await login(a, 'ada');
-    const other = await login(b, 'bob');
+    const { a, b, phone, laptop, tablet, other } = await devices(options);
     const victim = scope.cluster.instances[0];
     const [first] = await Promise.all([phone.get('/logout-others'), victim.signal('SIGKILL')]);
     // Acknowledged, or refused with 503 (nothing acknowledged): then retried, as a user would.

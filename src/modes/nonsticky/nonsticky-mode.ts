@@ -20,7 +20,7 @@ import { requestPath } from '../../base/request-path.js';
 import { cappedLifetime } from '../../base/lifetime.js';
 import { destroyedCopy, isDestroyed, newWriteId, SessionCopy, type VersionedCopy } from '../../format/versioned-copy.js';
 import type { IndexEntry, PrincipalFunction } from '../../revocation/principal-index.js';
-import { UserSessions, type IndexedCopy, type UserSession } from '../../revocation/user-sessions.js';
+import { UserSessions, type IndexedCopy } from '../../revocation/user-sessions.js';
 
 /** What non-sticky mode reads of the settings (see SessionOptions for each). */
 export interface NonStickySettings extends OlderCopiesSettings {
@@ -103,7 +103,7 @@ export class NonStickyMode implements SessionMode {
   private readonly recent: RecentSessions;
   private readonly relocator: Relocator;
   private readonly older: OlderCopies;
-  private readonly users: UserSessions | undefined;
+  readonly users: UserSessions | undefined;
 
   constructor(
     private readonly settings: NonStickySettings,
@@ -125,7 +125,7 @@ export class NonStickyMode implements SessionMode {
       sealing: settings.sealing,
     });
     this.recent = new RecentSessions(settings.maxLocalSessions);
-    this.users = settings.principal && new UserSessions(cluster, settings.sealing, this.copies, settings.principal, undefined);
+    this.users = settings.principal && new UserSessions(cluster, settings.sealing, this.copies, settings.principal, undefined, (entry, read) => this.revokeEntry(entry, read));
     // A repair of a doubtful copy (see SessionCopies.read) succeeds only once the doubt has
     // lasted graceMs: it is retried past that, or the copy would stay single until next read.
     this.relocator = new Relocator(stats, logger, doubtGraceMs + 4_000);
@@ -304,19 +304,6 @@ export class NonStickyMode implements SessionMode {
   destroy(id: string): Promise<void> {
     const key = this.key(id);
     return this.destroyKey(key, this.expectedTtl(key));
-  }
-
-  sessionsOf(principal: string): Promise<UserSession[]> {
-    return this.usersOrFail().list(principal);
-  }
-
-  revokeSessionsOf(principal: string, exceptId?: string): Promise<number> {
-    return this.usersOrFail().revoke(principal, exceptId, (entry, read) => this.revokeEntry(entry, read));
-  }
-
-  private usersOrFail(): UserSessions {
-    if (!this.users) throw new Error('sessions are not recorded by principal (option "principal" is false)');
-    return this.users;
   }
 
   /** Revokes an indexed session as `destroy` does: its next load finds it destroyed. */

@@ -29,7 +29,7 @@ import { routeOf, withRoute } from './route.js';
 import { BoundedSet } from './bounded-set.js';
 import { Revocations, type RevocationMark } from '../../revocation/revocations.js';
 import type { PrincipalFunction, IndexEntry } from '../../revocation/principal-index.js';
-import { UserSessions, type IndexedCopy, type UserSession } from '../../revocation/user-sessions.js';
+import { UserSessions, type IndexedCopy } from '../../revocation/user-sessions.js';
 
 /** What sticky mode reads of the settings (see SessionOptions for each). */
 export interface StickySettings extends OlderCopiesSettings {
@@ -79,7 +79,7 @@ export class StickyMode implements SessionMode {
   private readonly warnings: ThrottledWarnings;
   private readonly revocations: Revocations;
   private readonly older: OlderCopies;
-  private readonly users: UserSessions | undefined;
+  readonly users: UserSessions | undefined;
 
   constructor(
     private readonly settings: StickySettings,
@@ -97,7 +97,7 @@ export class StickyMode implements SessionMode {
     this.relocator = new Relocator(stats, logger);
     this.warnings = new ThrottledWarnings(logger);
     this.revocations = new Revocations(cluster, stats, settings.sealing, settings.revocationCheckTimeout);
-    this.users = settings.principal && new UserSessions(cluster, settings.sealing, this.copies, settings.principal, settings.route);
+    this.users = settings.principal && new UserSessions(cluster, settings.sealing, this.copies, settings.principal, settings.route, (entry, read) => this.revokeEntry(entry, read));
     stats.gauge('localSessions', () => this.local.size);
     stats.gauge('localBytes', () => this.local.totalBytes);
     cluster.onHealthChange((node, event) => this.relocate(node, event));
@@ -214,19 +214,6 @@ export class StickyMode implements SessionMode {
     // A backup still in flight must land before the delete, or it would resurrect the session.
     await this.chains.get(id);
     await this.deleteCopy(id, entry?.backupNode);
-  }
-
-  sessionsOf(principal: string): Promise<UserSession[]> {
-    return this.usersOrFail().list(principal);
-  }
-
-  revokeSessionsOf(principal: string, exceptId?: string): Promise<number> {
-    return this.usersOrFail().revoke(principal, exceptId, (entry, read) => this.revokeEntry(entry, read));
-  }
-
-  private usersOrFail(): UserSessions {
-    if (!this.users) throw new Error('sessions are not recorded by principal (option "principal" is false)');
-    return this.users;
   }
 
   /**
