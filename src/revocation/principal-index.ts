@@ -68,20 +68,29 @@ export class PrincipalIndex {
 
   /**
    * Adds (or replaces) `entry` in the principal's index. Resolves once a majority of its home
-   * nodes holds it; rejects with SessionStoreUnavailableError otherwise, so that a session the
-   * index may miss is never reported saved (it could not be logged out everywhere).
+   * nodes holds it, with the longest list written; rejects with SessionStoreUnavailableError
+   * otherwise, so that a session the index may miss is never reported saved (it could not be
+   * logged out everywhere).
    */
-  async record(principal: string, entry: IndexEntry): Promise<void> {
+  async record(principal: string, entry: IndexEntry): Promise<number> {
     const key = this.sealing.principalKey(principal);
     const nodes = this.cluster.homeNodes(key);
+    let longest = 0;
     const answers = await Promise.allSettled(
-      nodes.map((node) => this.update(node, key, (entries) => [...entries.filter((e) => e.key !== entry.key), entry])),
+      nodes.map((node) =>
+        this.update(node, key, (entries) => {
+          const next = [...entries.filter((e) => e.key !== entry.key), entry];
+          longest = Math.max(longest, next.length);
+          return next;
+        }),
+      ),
     );
     const held = answers.filter((answer) => answer.status === 'fulfilled').length;
     if (held < majority(nodes.length)) {
       const failure = answers.find((answer) => answer.status === 'rejected') as PromiseRejectedResult | undefined;
       throw new SessionStoreUnavailableError(`the session's user could not be recorded on ${majority(nodes.length)} of ${nodes.length} ${this.cluster.kind} nodes`, failure?.reason);
     }
+    return longest;
   }
 
   /**

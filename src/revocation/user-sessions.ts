@@ -33,6 +33,13 @@ export type RevokeOne = (entry: IndexEntry, read: IndexedCopy) => Promise<void>;
 const PRUNE_AFTER_MS = 60_000;
 
 /**
+ * A principal's index is pruned (in the background) each time a login makes it a multiple of this
+ * long: sessions that ended leave their entries, and a list that outgrew an item would refuse
+ * every login. Once per so many logins, so a user whose sessions are all live costs no more.
+ */
+const PRUNE_EVERY = 50;
+
+/**
  * A principal's sessions, for both modes: recorded when a session is saved with a principal,
  * listed from the index and the sessions' own copies, revoked through the mode's own revocation.
  */
@@ -56,9 +63,9 @@ export class UserSessions {
   }
 
   /** Records session `id` as one of the principal's, lasting `ttl` seconds; rejects (503) unless a majority of the index nodes holds it. */
-  record(principal: string, id: string, ttl: number): Promise<void> {
+  async record(principal: string, id: string, ttl: number): Promise<void> {
     const entry = { key: this.sealing.sessionKey(id), tombstone: this.sealing.tombstoneKey(id), recordedAt: Date.now(), ttl, route: this.route };
-    return this.index.record(principal, entry);
+    if ((await this.index.record(principal, entry)) % PRUNE_EVERY === 0) void this.list(principal).catch(() => undefined);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import session, { OptionError, SessionStoreUnavailableError } from '../../src/index.js';
 import { resolveManagerSettings } from '../../src/options.js';
 import { passportUser, principalOf, PrincipalIndex, type IndexEntry } from '../../src/revocation/principal-index.js';
@@ -6,6 +6,10 @@ import { StorageCluster } from '../../src/failover/cluster.js';
 import { Statistics } from '../../src/base/statistics.js';
 import { Sealing } from '../../src/format/sealing.js';
 import type { StorageNode, VersionedValue } from '../../src/storage/storage-node.js';
+import { SessionCopies } from '../../src/failover/session-copies.js';
+import { sealedCopies } from '../../src/format/copy-codec.js';
+import { SessionCopy } from '../../src/format/versioned-copy.js';
+import { UserSessions } from '../../src/revocation/user-sessions.js';
 
 const nodes = 'n1:127.0.0.1:11211,n2:127.0.0.1:11212';
 const base = { secret: 'it', resave: false, saveUninitialized: false };
@@ -162,5 +166,32 @@ describe('a principal\'s index', () => {
     const raw = (await memory[0].get(sealing.principalKey('ada')))!;
     expect(sealing.principalKey('ada')).not.toContain('ada');
     expect(raw.toString('latin1')).not.toContain('s1');
+  });
+});
+
+describe('a principal\'s sessions', () => {
+  const logger = { info: () => {}, warn: () => {}, error: () => {} };
+  let cluster: StorageCluster | undefined;
+  afterEach(() => {
+    cluster?.close();
+    vi.useRealTimers();
+  });
+
+  it('a login that makes the index 50 long prunes the entries of sessions that ended long ago', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const memory = ['n1', 'n2', 'n3'].map((id) => new MemoryNode(id));
+    cluster = new StorageCluster(memory, [], new Statistics(false), logger);
+    const sealing = new Sealing(['it'], '');
+    const copies = new SessionCopies(cluster, new Statistics(false), sealedCopies(sealing));
+    const users = new UserSessions(cluster, sealing, copies, passportUser, undefined, async () => {});
+    // 49 sessions that ended (no copy), then one live session two minutes later.
+    for (let n = 0; n < 49; n++) await users.record('ada', `ended-${n}`, 60);
+    vi.setSystemTime(Date.now() + 120_000);
+    await copies.write(sealing.sessionKey('live'), new SessionCopy(1, 60, '{"cookie":{"originalMaxAge":null},"passport":{"user":"ada"}}'), ['n1']);
+    await users.record('ada', 'live', 60);
+    const index = new PrincipalIndex(cluster, sealing);
+    for (let i = 0; i < 50 && (await index.read('ada')).length > 1; i++) await new Promise((r) => setTimeout(r, 10));
+    expect((await index.read('ada')).map((e) => e.key)).toEqual([sealing.sessionKey('live')]);
+    expect((await users.list('ada')).map((s) => s.handle)).toEqual([sealing.fingerprint(sealing.sessionKey('live'))]);
   });
 });
