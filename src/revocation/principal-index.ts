@@ -55,10 +55,11 @@ export function principalOf(fn: PrincipalFunction, session: object): string | un
  * Each principal's sessions: a sealed list under `<prefix>principal:<keyed hash>` on the key's
  * home nodes (its first three nodes on the full ring, the same in every process whatever it
  * thinks is up). A session is recorded on every home node that answers and counts as recorded
- * once a majority holds it; a read asks them all and needs a majority, so it always meets at least
- * one node of every recorded session, even with one home node down (or restarted empty) at either
- * time. Entries are added and removed by versioned read-modify-write (storeIf), so concurrent
- * writers never drop each other's entries.
+ * once half of them hold it (two of three, one of two); a read asks them all and needs more than
+ * half to answer, so it always meets a node of every recorded session. With three nodes, one may
+ * be down at either time; with two, a login needs one and a revocation both. Entries are added
+ * and removed by versioned read-modify-write (storeIf), so concurrent writers never drop each
+ * other's entries.
  */
 export class PrincipalIndex {
   constructor(
@@ -67,8 +68,8 @@ export class PrincipalIndex {
   ) {}
 
   /**
-   * Adds (or replaces) `entry` in the principal's index. Resolves once a majority of its home
-   * nodes holds it, with the longest list written; rejects with SessionStoreUnavailableError
+   * Adds (or replaces) `entry` in the principal's index. Resolves once half of its home nodes
+   * (rounded up) hold it, with the longest list written; rejects with SessionStoreUnavailableError
    * otherwise, so that a session the index may miss is never reported saved (it could not be
    * logged out everywhere).
    */
@@ -86,16 +87,16 @@ export class PrincipalIndex {
       ),
     );
     const held = answers.filter((answer) => answer.status === 'fulfilled').length;
-    if (held < majority(nodes.length)) {
+    if (held < writeQuorum(nodes.length)) {
       const failure = answers.find((answer) => answer.status === 'rejected') as PromiseRejectedResult | undefined;
-      throw new SessionStoreUnavailableError(`the session's user could not be recorded on ${majority(nodes.length)} of ${nodes.length} ${this.cluster.kind} nodes`, failure?.reason);
+      throw new SessionStoreUnavailableError(`the session's user could not be recorded on ${writeQuorum(nodes.length)} of ${nodes.length} ${this.cluster.kind} nodes`, failure?.reason);
     }
     return longest;
   }
 
   /**
    * Every session recorded for the principal (on any home node that answered). Rejects with
-   * SessionStoreUnavailableError when fewer than a majority answered: the list could be incomplete.
+   * SessionStoreUnavailableError when half of them or fewer answered: the list could be incomplete.
    */
   async read(principal: string): Promise<IndexEntry[]> {
     const key = this.sealing.principalKey(principal);
@@ -111,7 +112,7 @@ export class PrincipalIndex {
         if (!known || known.recordedAt < entry.recordedAt) entries.set(entry.key, entry);
       }
     }
-    if (answered < majority(nodes.length)) {
+    if (answered < readQuorum(nodes.length)) {
       const failure = answers.find((answer) => answer.status === 'rejected') as PromiseRejectedResult;
       throw new SessionStoreUnavailableError(`the user's sessions could not be read: ${nodes.length - answered} of ${nodes.length} ${this.cluster.kind} nodes did not answer`, failure.reason);
     }
@@ -157,8 +158,13 @@ export class PrincipalIndex {
   }
 }
 
-/** A majority of `n` nodes. */
-function majority(n: number): number {
+/** Nodes of `n` that must hold an entry: half, rounded up. */
+function writeQuorum(n: number): number {
+  return Math.ceil(n / 2);
+}
+
+/** Nodes of `n` that must answer a read: more than half, so a read and a write always share a node. */
+function readQuorum(n: number): number {
   return Math.floor(n / 2) + 1;
 }
 

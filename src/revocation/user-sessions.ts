@@ -62,7 +62,7 @@ export class UserSessions {
     return principalOf(this.principal, session);
   }
 
-  /** Records session `id` as one of the principal's, lasting `ttl` seconds; rejects (503) unless a majority of the index nodes holds it. */
+  /** Records session `id` as one of the principal's, lasting `ttl` seconds; rejects (503) unless half its index nodes (rounded up) hold it. */
   async record(principal: string, id: string, ttl: number): Promise<void> {
     const entry = { key: this.sealing.sessionKey(id), tombstone: this.sealing.tombstoneKey(id), recordedAt: Date.now(), ttl, route: this.route };
     if ((await this.index.record(principal, entry)) % PRUNE_EVERY === 0) void this.list(principal).catch(() => undefined);

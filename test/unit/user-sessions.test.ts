@@ -124,8 +124,8 @@ describe('a principal\'s index', () => {
   afterEach(() => cluster?.close());
   const entry = (n: number): IndexEntry => ({ key: `s${n}`, tombstone: `t${n}`, recordedAt: n, ttl: 60 });
 
-  function index(): PrincipalIndex {
-    memory = ['n1', 'n2', 'n3'].map((id) => new MemoryNode(id));
+  function index(count = 3): PrincipalIndex {
+    memory = ['n1', 'n2', 'n3'].slice(0, count).map((id) => new MemoryNode(id));
     cluster = new StorageCluster(memory, [], new Statistics(false), logger);
     return new PrincipalIndex(cluster, new Sealing(['it'], ''));
   }
@@ -157,6 +157,16 @@ describe('a principal\'s index', () => {
     memory[1].down = true;
     await expect(users.record('ada', entry(2))).rejects.toThrow(SessionStoreUnavailableError);
     await expect(users.read('ada')).rejects.toThrow(SessionStoreUnavailableError);
+  });
+
+  it('with two nodes: a login needs one of them, a read both (one down: 503)', async () => {
+    const users = index(2);
+    memory[0].down = true;
+    await users.record('ada', entry(1));
+    await expect(users.read('ada')).rejects.toThrow(SessionStoreUnavailableError);
+    memory[0].down = false;
+    while (!cluster!.nodeStates().n1) await new Promise((r) => setTimeout(r, 50));
+    expect((await users.read('ada')).map((e) => e.key)).toEqual(['s1']);
   });
 
   it('stores neither the principal nor anything but keyed hashes, sealed', async () => {
