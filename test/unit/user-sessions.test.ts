@@ -83,6 +83,9 @@ class MemoryNode implements StorageNode {
   get(key: string) {
     return this.answer(() => this.items.get(key)?.value ?? null);
   }
+  getMany(keys: readonly string[]) {
+    return this.answer(() => keys.map((key) => this.items.get(key)?.value ?? null));
+  }
   gets(key: string) {
     return this.answer(() => this.items.get(key) ?? null);
   }

@@ -224,7 +224,7 @@ export class StickyMode implements SessionMode {
     const copy = read?.copy;
     const ttl = copy ? this.tombstoneTtlOfCopy(copy) : entry.ttl && Math.max(entry.ttl, this.settings.maxInactiveInterval);
     if (!(await this.revocations.revokeKeys(entry.tombstone, entry.key, ttl))) {
-      throw new SessionStoreUnavailableError('a session could not be revoked: no memcached node took its tombstone');
+      throw new SessionStoreUnavailableError(`a session could not be revoked: no ${this.cluster.kind} node took its tombstone`);
     }
     await this.copies.delete(entry.key, this.copies.nodesFor(entry.key, READ_NODES));
   }
