@@ -142,4 +142,12 @@ describe.each(modes)('a user\'s sessions ($name)', ({ name, options }) => {
     if (read.status === 200) expect(JSON.parse(read.body).data.passport).toBeUndefined();
     else expect(read.status).toBe(503);
   });
+
+  it('with two of three memcached nodes down, "log out other devices" answers 503: nothing is acknowledged that the index cannot vouch for', async () => {
+    const { phone } = await devices(options);
+    await Promise.all([scope.cluster.instances[0].signal('SIGKILL'), scope.cluster.instances[1].signal('SIGKILL')]);
+    const reply = await phone.get('/logout-others');
+    expect(reply.status, reply.body).toBe(503);
+    expect(JSON.parse(reply.body).code).toBe('ESESSIONSTORE');
+  });
 });
