@@ -5,6 +5,7 @@ import expressSession from 'express-session';
 import { createRequire } from 'node:module';
 import session from '../dist/esm/index.js';
 import { apiFloor } from './api-floor.mjs';
+import { pathToFileURL } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const common = { secret: 'bench secret', resave: false, saveUninitialized: false, cookie: { maxAge: 3_600_000 } };
@@ -38,3 +39,14 @@ export const CONFIGS = {
   'msm non-sticky (one node)': { store: 'memcached', make: (env) => session({ ...common, memcachedNodes: env.memcached.split(',')[0], sticky: false, logger: quiet }) },
   'msm non-sticky (locking all)': { store: 'memcached', make: (env) => session({ ...common, memcachedNodes: env.memcached, sticky: false, lockingMode: 'all', logger: quiet }) },
 };
+
+// BENCH_BASELINE=<another checkout's dist/esm/index.js> adds this package's main rows from that
+// build, so a change is measured against what it changes in the same run (before and after).
+if (process.env.BENCH_BASELINE) {
+  const { default: baseline } = await import(pathToFileURL(process.env.BENCH_BASELINE).href);
+  Object.assign(CONFIGS, {
+    'baseline: msm sticky': { store: 'memcached', make: (env) => baseline({ ...common, memcachedNodes: env.memcached, maxLocalSessions: env.maxLocal, logger: quiet }) },
+    'baseline: msm non-sticky (locking none)': { store: 'memcached', make: (env) => baseline({ ...common, memcachedNodes: env.memcached, sticky: false, logger: quiet }) },
+    'baseline: msm non-sticky (locking all)': { store: 'memcached', make: (env) => baseline({ ...common, memcachedNodes: env.memcached, sticky: false, lockingMode: 'all', logger: quiet }) },
+  });
+}

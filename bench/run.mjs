@@ -395,7 +395,7 @@ const stageTable = [
     return `| ${r.payload} | ${r.workload} | ${r.config} | ${stageNames.map((s) => r.stages[s].toFixed(1)).join(' | ')} | ${total.toFixed(1)} | ${extra.toFixed(0)} |`;
   }),
 ].join('\n');
-const stageText = `CPU µs per request by stage (this package's configurations; a separate ${STAGE_SECONDS} s run with stage timing on). Each stage is the synchronous work of that step; "load" includes "parse" (the session's JSON), "save/touch call" includes "serialization". The last column is the server's whole CPU time per request above plain Express's (from the main run): what the stages do not cover is the HTTP response hooks' extra work, memcached replies being parsed, promise turns and garbage collection.`;
+const stageText = `CPU µs per request by trace point (this package's configurations; a separate ${STAGE_SECONDS} s run with the bench subscribed to the package's diagnostics_channel trace points). Each is the synchronous work of that step without the trace points nested in it: "load" (finding and parsing the session), "save" (change detection aside: serializing and starting the save or touch), "storage" (building each storage call). The last column is the server's whole CPU time per request above plain Express's (from the main run): what the trace points do not cover is the cookie check, the HTTP response hooks, change detection, replies from the store being parsed, promise turns and garbage collection.`;
 const inProcessLine = (shape) => {
   const figures = inProcess[shape];
   const none = figures['no middleware'];
@@ -414,9 +414,9 @@ mkdirSync(path.join(here, 'results'), { recursive: true });
 writeFileSync(path.join(here, 'results/latest.md'), report);
 writeFileSync(path.join(here, 'results/latest.json'), JSON.stringify({ machine, rows, goals, stages: stageRows, inProcess, memory }, null, 2));
 writeFileSync(path.join(here, 'results/latest.svg'), chart(rows, CONFIGS));
-if (!process.env.BENCH_CONFIGS) {
+if (!process.env.BENCH_CONFIGS && !process.env.BENCH_BASELINE) {
   const full = `${header}\n\n${table}\n\n${goalText}\n\n${goalTable}\n\n${stageText}\n\n${stageTable}\n\n${inProcessText}\n\n${memoryText}\n\n![requests per second](../bench/results/latest.svg)`;
   replaceBetweenMarkers(path.join(here, '../docs/performance.md'), 'bench', full);
   replaceBetweenMarkers(path.join(here, '../README.md'), 'bench:summary', summaryTable(rows, machine, new Date().toISOString().slice(0, 10)));
 }
-console.log(`\n${goalTable}\n\n${stageTable}\n\nwrote bench/results/latest.md, latest.svg, latest.json${process.env.BENCH_CONFIGS ? '' : ', docs/performance.md and the README table'}`);
+console.log(`\n${goalTable}\n\n${stageTable}\n\nwrote bench/results/latest.md, latest.svg, latest.json${process.env.BENCH_CONFIGS || process.env.BENCH_BASELINE ? '' : ', docs/performance.md and the README table'}`);

@@ -1,10 +1,11 @@
 // One benchmark server: BENCH_CONFIG picks the configuration (bench/configs.mjs), BENCH_PAYLOAD
 // the session size. Routes: /init (creates a session), /read (reads it), /write (modifies it);
-// /_bench/* (before the session middleware) report CPU time and switch per-stage timing.
+// /_bench/* (before the session middleware) report CPU time and switch per-stage timing, which
+// subscribes to the package's diagnostics_channel trace points as an operator's tool would.
 import express from 'express';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { CONFIGS } from './configs.mjs';
-import { setStageTiming, stageTotals } from '../dist/esm/manager/stage-timer.js';
+import diagnostics from 'node:diagnostics_channel';
 
 const config = CONFIGS[process.env.BENCH_CONFIG];
 if (!config) throw new Error(`unknown BENCH_CONFIG ${process.env.BENCH_CONFIG}`);
@@ -20,6 +21,39 @@ let gcMillis = 0;
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) gcMillis += entry.duration;
 }).observe({ entryTypes: ['gc'] });
+
+// Synchronous CPU time per trace point (load, save, storage call), each without the trace points
+// nested in it (a load's storage calls count as storage).
+const STAGES = ['load', 'save', 'storage'];
+const totals = Object.fromEntries(STAGES.map((stage) => [stage, { ms: 0, count: 0 }]));
+const open = [];
+const subscribers = Object.fromEntries(
+  STAGES.map((stage) => [
+    stage,
+    {
+      start: () => open.push({ startedAt: performance.now(), nested: 0 }),
+      end: () => {
+        const frame = open.pop();
+        const ms = performance.now() - frame.startedAt;
+        if (open.length > 0) open[open.length - 1].nested += ms;
+        totals[stage].ms += ms - frame.nested;
+        totals[stage].count++;
+      },
+    },
+  ]),
+);
+let timing = false;
+function setStageTiming(on) {
+  if (on === timing) return;
+  timing = on;
+  for (const stage of STAGES) {
+    const channel = diagnostics.tracingChannel(`memcached-session-manager:${stage}`);
+    if (on) channel.subscribe(subscribers[stage]);
+    else channel.unsubscribe(subscribers[stage]);
+  }
+  if (on) for (const total of Object.values(totals)) Object.assign(total, { ms: 0, count: 0 });
+}
+const stageTotals = () => structuredClone(totals);
 
 const app = express();
 app.get('/_bench/cpu', (_req, res) => {

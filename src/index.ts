@@ -15,15 +15,17 @@
 /// <reference types="express-session" />
 import type * as expressSession from 'express-session';
 import type { IncomingMessage } from 'node:http';
-import { createSessionMiddleware, type SessionMiddleware as Middleware } from './manager/middleware.js';
-import { OptionError as OptionErrorClass, type SessionOptions as Options, type LockingModeOption as Locking } from './manager/options.js';
-import { Store as StoreClass } from './manager/store.js';
-import { MemoryStore as MemoryStoreClass } from './manager/memory-store.js';
-import { Session as SessionClass } from './manager/session.js';
-import { Cookie as CookieClass } from './manager/cookie.js';
-import * as errors from './manager/errors.js';
-import { SessionTooLargeError as TooLarge } from './memcached/session-codec.js';
+import { createSessionMiddleware, type SessionMiddleware as Middleware } from './session-manager.js';
+import type { SessionOptions as Options, LockingModeOption as Locking } from './options.js';
+import { OptionError as OptionErrorClass } from './base/errors.js';
+import { Store as StoreClass } from './session/store.js';
+import { MemoryStore as MemoryStoreClass } from './session/memory-store.js';
+import { Session as SessionClass } from './session/session.js';
+import { Cookie as CookieClass } from './session/cookie.js';
+import * as errors from './base/errors.js';
+import { SessionTooLargeError as TooLarge } from './format/session-codec.js';
 import { sessionMetrics as metrics } from './metrics/prometheus.js';
+import { TRACE_CHANNELS } from './base/tracing.js';
 
 /** Creates the session middleware; same signature and options as express-session's factory. */
 function session(options?: Options): Middleware {
@@ -55,6 +57,8 @@ namespace session {
   export const SessionTooLargeError = TooLarge;
   export type SessionTooLargeError = TooLarge;
   export const sessionMetrics = metrics;
+  /** Names of the `node:diagnostics_channel` tracing channels the package publishes on (load, save, storage). */
+  export const traceChannels = TRACE_CHANNELS;
   export type SessionOptions = Options;
   export type SessionMiddleware = Middleware;
   export type LockingModeOption = Locking;
@@ -74,7 +78,7 @@ namespace session {
 
 export default session;
 export { session };
-export const { Store, MemoryStore, Session, Cookie, OptionError, SessionStoreUnavailableError, SessionLockTimeoutError, SessionConflictError, SessionTooLargeError, sessionMetrics } = session;
+export const { Store, MemoryStore, Session, Cookie, OptionError, SessionStoreUnavailableError, SessionLockTimeoutError, SessionConflictError, SessionTooLargeError, sessionMetrics, traceChannels } = session;
 export type Store = StoreClass;
 export type MemoryStore = MemoryStoreClass;
 export type Session = SessionClass;
@@ -85,14 +89,14 @@ export type SessionLockTimeoutError = errors.SessionLockTimeoutError;
 export type SessionConflictError = errors.SessionConflictError;
 export type SessionTooLargeError = TooLarge;
 export type SessionIncomingMessage = session.SessionIncomingMessage;
-export type { SessionOptions, LockingModeOption } from './manager/options.js';
-export type { SessionMiddleware } from './manager/middleware.js';
-export type { StoreCallback } from './manager/store.js';
+export type { SessionOptions, LockingModeOption } from './options.js';
+export type { SessionMiddleware } from './session-manager.js';
+export type { StoreCallback } from './session/store.js';
 export type { SessionData } from 'express-session';
-export type { SessionRequest } from './manager/session.js';
-export type { CookieData } from './manager/cookie.js';
-export type { CookieOptions } from './manager/cookie.js';
-export type { StatisticsSnapshot } from './manager/statistics.js';
-export type { LatencySummary } from './manager/histogram.js';
+export type { SessionRequest } from './session/session.js';
+export type { CookieData } from './session/cookie.js';
+export type { CookieOptions } from './session/cookie.js';
+export type { StatisticsSnapshot } from './base/statistics.js';
+export type { LatencySummary } from './base/histogram.js';
 export type { MetricsRegistry } from './metrics/prometheus.js';
-export type { Logger, LogFields } from './manager/logger.js';
+export type { Logger, LogFields } from './base/logger.js';

@@ -1,6 +1,6 @@
 // The log channel from the demo's app nodes to its terminal: each app node writes the session
 // manager's log events to stdout as JSON lines, and the demo prints them under the app's name.
-import type { Logger } from '../manager/logger.js';
+import type { Logger } from '../base/logger.js';
 
 /** A change in one app node's view of a memcached node. */
 export interface NodeChange {

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { routeOf } from '../sticky/route.js';
+import { routeOf } from '../modes/sticky/route.js';
 
 export interface BalancedApp {
   route: string;

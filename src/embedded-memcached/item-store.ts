@@ -1,4 +1,4 @@
-import { RELATIVE_EXPIRATION_LIMIT } from '../memcached/expiration.js';
+import { RELATIVE_EXPIRATION_LIMIT } from '../storage/memcached/expiration.js';
 
 interface Item {
   value: Buffer;

@@ -1,16 +1,16 @@
-import { NodeClient } from '../memcached/node-client.js';
-import { MemcachedAuthError } from '../memcached/call-fault.js';
+import { NodeAuthError } from '../storage/call-fault.js';
+import type { StorageNode } from '../storage/storage-node.js';
 import { NodeHealth, type HealthEvent } from './node-health.js';
 import { AvailableRing } from './ring.js';
-import type { ManagerSettings } from '../manager/options.js';
-import type { Statistics } from '../manager/statistics.js';
-import { logEvent, type Logger } from '../manager/logger.js';
+import { TracedNode } from './traced-node.js';
+import type { Statistics } from '../base/statistics.js';
+import { logEvent, type Logger } from '../base/logger.js';
 
 /** A call to a node that is marked down, refused without a network round trip. */
 export class NodeDownError extends Error {
   readonly code = 'ENODEDOWN';
-  constructor(nodeId: string) {
-    super(`memcached node ${nodeId} is marked down`);
+  constructor(kind: string, nodeId: string) {
+    super(`${kind} node ${nodeId} is marked down`);
     this.name = 'NodeDownError';
   }
 }
@@ -21,37 +21,39 @@ const FAILURE_THRESHOLD = 3;
 const HEALTH_CHECK_INTERVAL = 500;
 
 /**
- * The memcached nodes as one unit: a client per node, their health, and the ring of
- * nodes that are up. Both modes route every call through `run`, which feeds the breaker.
+ * The storage nodes as one unit: the nodes, their health, and the ring of nodes that are up.
+ * Both modes, locks and revocation route every call through `run`, which feeds the breaker.
  */
-export class MemcachedCluster {
-  private readonly clients = new Map<string, NodeClient>();
+export class StorageCluster {
+  private readonly clients = new Map<string, StorageNode>();
   private readonly health: NodeHealth;
   private readonly ring: AvailableRing;
   private readonly listeners: Array<(nodeId: string, event: HealthEvent) => void> = [];
   /** Nodes that refused this app's credentials, until one of their calls succeeds. */
-  private readonly refused = new Map<string, MemcachedAuthError>();
+  private readonly refused = new Map<string, NodeAuthError>();
+  /** The backend's name for messages and log events ("memcached"). */
+  readonly kind: string;
 
   constructor(
-    settings: ManagerSettings,
+    nodes: readonly StorageNode[],
+    failoverNodeIds: readonly string[],
     private readonly stats: Statistics,
     private readonly logger: Logger,
   ) {
-    for (const node of settings.nodes) {
-      this.clients.set(node.id, new NodeClient(node, settings));
-    }
-    const failover = new Set(settings.failoverNodeIds);
+    for (const node of nodes) this.clients.set(node.id, new TracedNode(node));
+    this.kind = nodes[0].kind;
+    const failover = new Set(failoverNodeIds);
     this.ring = new AvailableRing(
-      settings.nodes.map((n) => n.id).filter((id) => !failover.has(id)),
-      settings.failoverNodeIds,
+      nodes.map((n) => n.id).filter((id) => !failover.has(id)),
+      [...failoverNodeIds],
     );
     this.health = new NodeHealth(
-      settings.nodes.map((n) => n.id),
+      nodes.map((n) => n.id),
       { failureThreshold: FAILURE_THRESHOLD, checkInterval: HEALTH_CHECK_INTERVAL },
       (nodeId) =>
         this.clients
           .get(nodeId)!
-          .processId()
+          .instance()
           .then(
             (answer) => {
               this.refused.delete(nodeId);
@@ -65,7 +67,7 @@ export class MemcachedCluster {
       (nodeId, event, reason) => this.changed(nodeId, event, reason),
     );
     this.ring.update((id) => this.health.isUp(id));
-    for (const node of settings.nodes) stats.gauge(`nodeUp.${node.id}`, () => (this.health.isUp(node.id) ? 1 : 0));
+    for (const node of nodes) stats.gauge(`nodeUp.${node.id}`, () => (this.health.isUp(node.id) ? 1 : 0));
   }
 
   private changed(nodeId: string, event: HealthEvent, reason: string): void {
@@ -75,25 +77,25 @@ export class MemcachedCluster {
     logEvent(
       this.logger,
       event === 'up' ? 'info' : 'warn',
-      { event: `memcached_node_${event}`, node: nodeId, reason, ring },
-      `memcached node ${nodeId} is ${event} (${reason}); ring is now [${ring.join(', ')}]`,
+      { event: `${this.kind}_node_${event}`, node: nodeId, reason, ring },
+      `${this.kind} node ${nodeId} is ${event} (${reason}); ring is now [${ring.join(', ')}]`,
     );
     for (const listener of this.listeners) listener(nodeId, event);
   }
 
   /** Logs a node's refusal of the credentials once (at error level), and remembers it. */
   private noteRefusal(nodeId: string, err: unknown): void {
-    if (!(err instanceof MemcachedAuthError) || this.refused.has(nodeId)) return;
+    if (!(err instanceof NodeAuthError) || this.refused.has(nodeId)) return;
     this.refused.set(nodeId, err);
-    logEvent(this.logger, 'error', { event: 'memcached_auth_failed', node: nodeId }, `${err.message}; every request fails with 503 until it accepts them`);
+    logEvent(this.logger, 'error', { event: `${this.kind}_auth_failed`, node: nodeId }, `${err.message}; every request fails with 503 until it accepts them`);
   }
 
   /**
    * A node's refusal of this app's SASL credentials (learnt at startup, by the first health check),
    * while any node refuses them: a configuration error, so requests fail (503) instead of being
-   * served with every memcached call failing behind them.
+   * served with every storage call failing behind them.
    */
-  credentialsRefused(): MemcachedAuthError | undefined {
+  credentialsRefused(): NodeAuthError | undefined {
     return this.refused.size === 0 ? undefined : this.refused.values().next().value;
   }
 
@@ -149,11 +151,11 @@ export class MemcachedCluster {
    * missed deadlines count against the node (see faultOf); an error answer or an exception
    * thrown while building the request is the request's fault.
    */
-  run<T>(nodeId: string, op: (client: NodeClient) => Promise<T>): Promise<T> {
-    // Plain promise chaining rather than async/await: every memcached operation passes here.
+  run<T>(nodeId: string, op: (client: StorageNode) => Promise<T>): Promise<T> {
+    // Plain promise chaining rather than async/await: every storage operation passes here.
     const client = this.clients.get(nodeId);
-    if (!client) return Promise.reject(new Error(`unknown memcached node id "${nodeId}"`));
-    if (!this.health.isUp(nodeId)) return Promise.reject(new NodeDownError(nodeId));
+    if (!client) return Promise.reject(new Error(`unknown ${this.kind} node id "${nodeId}"`));
+    if (!this.health.isUp(nodeId)) return Promise.reject(new NodeDownError(this.kind, nodeId));
     const startedAt = performance.now();
     let pending: Promise<T>;
     try {

@@ -1,4 +1,4 @@
-import { faultOf, NodeConnectionError } from '../memcached/call-fault.js';
+import { faultOf, NodeConnectionError } from '../storage/call-fault.js';
 
 /** Circuit-breaker and heartbeat settings. */
 export interface HealthOptions {
@@ -10,11 +10,11 @@ export interface HealthOptions {
 
 export type HealthEvent = 'down' | 'up' | 'restarted';
 export type HealthListener = (nodeId: string, event: HealthEvent, reason: string) => void;
-/** Asks a node who it is: its process id or its start time (Unix seconds) changes when it restarts (empty). */
-export type Probe = (nodeId: string) => Promise<{ pid: number; startedAt: number }>;
+/** Asks a node which process answers: a different answer means it restarted (empty). */
+export type Probe = (nodeId: string) => Promise<string>;
 
 /**
- * Tracks which memcached nodes are usable. A node goes down after `failureThreshold`
+ * Tracks which storage nodes are usable. A node goes down after `failureThreshold`
  * consecutive failures, or at once when it refuses a connection, and comes back when a background probe succeeds; a heartbeat on up
  * nodes notices a restart (a new process id or start time) that requests never saw fail.
  */
@@ -97,8 +97,7 @@ export class NodeHealth {
   private async checkNode(nodeId: string): Promise<void> {
     let instance: string;
     try {
-      const { pid, startedAt } = await this.probe(nodeId);
-      instance = `pid ${pid} started at ${startedAt}`;
+      instance = await this.probe(nodeId);
     } catch (err) {
       // A health check carries no request data: however it failed, the node did.
       this.count(nodeId, err, performance.now());

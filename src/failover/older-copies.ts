@@ -1,11 +1,18 @@
-import type { MemcachedCluster } from './cluster.js';
-import type { Statistics } from '../manager/statistics.js';
-import type { ManagerSettings } from '../manager/options.js';
+import type { Sealing } from '../format/sealing.js';
+import type { StorageCluster } from './cluster.js';
+import type { Statistics } from '../base/statistics.js';
 import { READ_NODES, SessionCopies } from './session-copies.js';
-import { sealedCopies, UNSEALED_COPIES } from '../memcached/copy-codec.js';
-import { unsealedKey } from '../memcached/storage-key.js';
-import { isDestroyed } from '../memcached/versioned-copy.js';
-import { SessionConflictError } from '../manager/errors.js';
+import { sealedCopies, UNSEALED_COPIES } from '../format/copy-codec.js';
+import { unsealedKey } from '../format/storage-key.js';
+import { isDestroyed } from '../format/versioned-copy.js';
+import { SessionConflictError } from '../base/errors.js';
+
+/** What OlderCopies reads of the settings. */
+export interface OlderCopiesSettings {
+  sealing: Sealing;
+  acceptUnsealedSessions: boolean;
+  storageKeyPrefix: string;
+}
 
 /** Where an older copy of a session may be, and how to read it. */
 interface OlderPlace {
@@ -24,8 +31,8 @@ export class OlderCopies {
   private readonly unsealed: SessionCopies | undefined;
 
   constructor(
-    private readonly settings: ManagerSettings,
-    cluster: MemcachedCluster,
+    private readonly settings: OlderCopiesSettings,
+    cluster: StorageCluster,
     stats: Statistics,
     private readonly current: SessionCopies,
     private readonly copiesKept: number,

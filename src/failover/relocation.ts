@@ -1,5 +1,5 @@
-import type { Statistics } from '../manager/statistics.js';
-import { logEvent, type Logger } from '../manager/logger.js';
+import type { Statistics } from '../base/statistics.js';
+import { logEvent, type Logger } from '../base/logger.js';
 
 /**
  * Background jobs at once: bounded so relocation never starves request traffic, but wide

@@ -2,8 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as PromClient from 'prom-client';
-import type { SessionMiddleware } from '../manager/middleware.js';
-import { COUNTERS, type CounterName } from '../manager/statistics.js';
+import { COUNTERS, type CounterName, type StatisticsSnapshot, type TimingName } from '../base/statistics.js';
+
+/** What the exporter reads of the session middleware. */
+export interface MetricsSource {
+  statistics(): StatisticsSnapshot;
+  nodes(): Record<string, boolean>;
+  onTiming(listener: (operation: TimingName, ms: number) => void): void;
+}
 
 /** Latency buckets in seconds: 100 µs to 5 s. */
 const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -99,7 +105,7 @@ function snake(name: string): string {
  * Pass a `registry` to add them to your own; the default is a new one. Registering again on the
  * same registry replaces the metrics (the latest middleware is reported). Needs `prom-client`.
  */
-export function sessionMetrics(middleware: SessionMiddleware, registry?: MetricsRegistry) {
+export function sessionMetrics(middleware: MetricsSource, registry?: MetricsRegistry) {
   const { Counter, Gauge, Histogram, Registry } = loadPromClient();
   const target = (registry ?? new Registry()) as PromClient.Registry;
   /** Registers on `target`, replacing a metric of the same name from an earlier call. */

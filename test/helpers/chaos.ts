@@ -214,7 +214,7 @@ export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users =
       report.violations.push(`session ${i}: final ${count}, last confirmed ${user.last} (+${user.unconfirmed} unconfirmed)`);
     }
   }
-  const broken = sessions.find((user, i) => report.violations.some((v) => v.startsWith(`session ${i}:`)));
+  const broken = sessions.find((_user, i) => report.violations.some((v) => v.startsWith(`session ${i}:`)));
   if (broken) {
     const ids = [...new Set(broken.log.map((line) => /\((.*)\)$/.exec(line)?.[1]).filter((id): id is string => !!id && id !== 'none'))];
     report.explanation = [...broken.log, ...ids.flatMap((id) => [`memcached operations on ${id}:`, ...cluster.trace.history(id)])];

@@ -4,13 +4,13 @@
  * any order it likes (the request reaching the node, the reply reaching the process), so the
  * calls of concurrent reads, writes and repairs interleave at every await, reproducibly.
  */
-import { MemcachedCluster, NodeDownError } from '../../src/failover/cluster.js';
+import { StorageCluster, NodeDownError } from '../../src/failover/cluster.js';
 import { AvailableRing } from '../../src/failover/ring.js';
 import { SessionCopies } from '../../src/failover/session-copies.js';
-import { UNSEALED_COPIES } from '../../src/memcached/copy-codec.js';
-import { Statistics } from '../../src/manager/statistics.js';
-import type { NodeClient } from '../../src/memcached/node-client.js';
-import { decodeCopy } from '../../src/memcached/versioned-copy.js';
+import { UNSEALED_COPIES } from '../../src/format/copy-codec.js';
+import { Statistics } from '../../src/base/statistics.js';
+import type { StorageNode } from '../../src/storage/storage-node.js';
+import { decodeCopy } from '../../src/format/versioned-copy.js';
 
 /** A seeded pseudo-random source in [0, 1) (mulberry32): the same seed gives the same run. */
 export function seededRandom(seed: number): () => number {
@@ -88,7 +88,7 @@ export class FakeNode {
   /** Session locks held here (lock:<key> items): owner per session key. */
   readonly locks = new Map<string, number>();
   state: NodeState = 'up';
-  /** Starts of the node's process: NodeClient tags each CAS with its connection, which a restart breaks. */
+  /** Starts of the node's process: StorageNode tags each CAS with its connection, which a restart breaks. */
   incarnation = 1n;
   private nextCas = 1n;
   /** Calls that reached the node while it hung: memcached runs them once it resumes. */
@@ -177,9 +177,9 @@ export class FakeNode {
   }
 }
 
-/** A CAS as NodeClient hands it out: tagged with the connection, here the node's incarnation. */
+/** A CAS as StorageNode hands it out: tagged with the connection, here the node's incarnation. */
 const tagged = (node: FakeNode, cas: bigint) => (node.incarnation << 64n) | cas;
-/** The node's CAS of a tagged one; undefined when it is from an earlier incarnation (NodeClient never sends it). */
+/** The node's CAS of a tagged one; undefined when it is from an earlier incarnation (StorageNode never sends it). */
 const untagged = (node: FakeNode, cas: bigint) => (cas >> 64n === node.incarnation ? BigInt.asUintN(64, cas) : undefined);
 const showTagged = (cas: bigint) => `cas ${BigInt.asUintN(64, cas)}${cas >> 64n > 1n ? `@${cas >> 64n}` : ''}`;
 
@@ -187,8 +187,8 @@ const showRead = (r: { value: Buffer; cas: bigint } | null) => (r ? `${describeV
 const showCas = (cas: bigint | null) => (cas === null ? 'refused' : `ok ${showTagged(cas)}`);
 const casArg = (cas: bigint | undefined) => (cas === undefined ? 'add' : showTagged(cas));
 
-/** The NodeClient calls SessionCopies makes, on `node`, logged under `who`. */
-function clientFor(node: FakeNode, who: string, trace: Trace, gated: boolean): NodeClient {
+/** The StorageNode calls SessionCopies makes, on `node`, logged under `who`. */
+function clientFor(node: FakeNode, who: string, trace: Trace, gated: boolean): StorageNode {
   const call = <T>(key: string, what: string, op: () => T, show: (r: T) => string) =>
     node.call(op, (outcome) => trace.add(key, `${who} ${node.id} ${what} -> ${outcome}`), show, gated);
   const read = (key: string) => {
@@ -215,7 +215,7 @@ function clientFor(node: FakeNode, who: string, trace: Trace, gated: boolean): N
     delete: (key: string) => call(key, 'delete', () => node.items.delete(key), String),
     touch: (key: string) => call(key, 'touch', () => node.touch(key), String),
   };
-  return client as unknown as NodeClient;
+  return client as unknown as StorageNode;
 }
 
 /**
@@ -238,9 +238,9 @@ export class SimProcess {
     this.ring = new AvailableRing([...nodes.keys()], []);
     this.ring.update((id) => this.believedUp.has(id));
     // The real cluster's ring logic (nodesFor, mayHideCopies), with calls going to the fake nodes.
-    const cluster = Object.create(MemcachedCluster.prototype) as MemcachedCluster;
-    const run = async <T>(id: string, op: (client: NodeClient) => Promise<T>): Promise<T> => {
-      if (!this.believedUp.has(id)) throw new NodeDownError(id);
+    const cluster = Object.create(StorageCluster.prototype) as StorageCluster;
+    const run = async <T>(id: string, op: (client: StorageNode) => Promise<T>): Promise<T> => {
+      if (!this.believedUp.has(id)) throw new NodeDownError('memcached', id);
       return op(clientFor(nodes.get(id)!, name, trace, gated));
     };
     Object.assign(cluster, { ring: this.ring, run });

@@ -1,5 +1,5 @@
-import { Sealing } from '../../src/memcached/sealing.js';
-import { decodeCopy, type VersionedCopy } from '../../src/memcached/versioned-copy.js';
+import { Sealing } from '../../src/format/sealing.js';
+import { decodeCopy, type VersionedCopy } from '../../src/format/versioned-copy.js';
 
 /** The Sealing an app configured with `secret` and `storageKeyPrefix` uses: to name and open its items. */
 export function sealingOf(secret: string | string[], prefix = ''): Sealing {

@@ -1,7 +1,7 @@
 /** Stand-in app nodes for load-balancer tests: each answers every request with its route. */
 import type http from 'node:http';
 import { serve } from './http.js';
-import { sign } from '../../src/manager/signature.js';
+import { sign } from '../../src/request/signature.js';
 
 export interface StandInApp {
   route: string;

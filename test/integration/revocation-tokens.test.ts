@@ -7,10 +7,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import session from '../../src/index.js';
-import { MemcachedCluster } from '../../src/failover/cluster.js';
-import { resolveManagerSettings } from '../../src/manager/options.js';
-import { Statistics } from '../../src/manager/statistics.js';
-import { Revocations } from '../../src/sticky/revocations.js';
+import { storageClusterFor } from '../../src/backend.js';
+import { resolveManagerSettings } from '../../src/options.js';
+import { Statistics } from '../../src/base/statistics.js';
+import { Revocations } from '../../src/revocation/revocations.js';
 import { startCluster, textCommand, totalStat } from '../helpers/memcached.js';
 import { Client, serve } from '../helpers/http.js';
 
@@ -30,7 +30,7 @@ const settings = () => resolveManagerSettings({ secret: 'it', memcachedNodes: cl
 
 function revocations(): Revocations {
   const stats = new Statistics(true);
-  const memcached = new MemcachedCluster(settings(), stats, quiet);
+  const memcached = storageClusterFor(settings(), stats, quiet);
   cleanups.push(() => memcached.close());
   return new Revocations(memcached, stats, settings().sealing, 1000);
 }

@@ -13,7 +13,7 @@ import { Client } from '../helpers/http.js';
 import { loggingAppsPerTest } from '../helpers/logging-app.js';
 import { getItem, setEverywhere } from '../helpers/raw-items.js';
 import { sealingOf } from '../helpers/sealed.js';
-import { Sealing } from '../../src/memcached/sealing.js';
+import { Sealing } from '../../src/format/sealing.js';
 
 const scope = loggingAppsPerTest(2);
 const app = (options: Partial<SessionOptions> & { sticky: boolean }) => scope.start(options);

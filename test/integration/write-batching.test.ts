@@ -4,7 +4,7 @@
  */
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { NodeClient } from '../../src/memcached/node-client.js';
+import { MemcachedNode } from '../../src/storage/memcached/memcached-node.js';
 import { startMemcached, type MemcachedInstance } from '../helpers/memcached.js';
 
 let memcached: MemcachedInstance;
@@ -30,7 +30,7 @@ function countSocketWrites(socket: Socket): () => number {
 }
 
 it('sends the requests of one event-loop turn in one socket write', async () => {
-  const client = new NodeClient({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 2000 });
+  const client = new MemcachedNode({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 2000 });
   try {
     const keys = Array.from({ length: 20 }, (_, i) => `batch-${i}`);
     await Promise.all(keys.map((key) => client.set(key, `value of ${key}`, 0))); // also connects

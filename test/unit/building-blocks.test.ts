@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { inherits } from 'node:util';
 import { EventEmitter } from 'node:events';
 import cookieSignature from 'cookie-signature';
-import { sign, SignedValues, unsign, VerifiedCookies } from '../../src/manager/signature.js';
-import { Histogram } from '../../src/manager/histogram.js';
-import { LocalSessions, type LocalSession } from '../../src/sticky/local-sessions.js';
-import { Cookie } from '../../src/manager/cookie.js';
+import { sign, SignedValues, unsign, VerifiedCookies } from '../../src/request/signature.js';
+import { Histogram } from '../../src/base/histogram.js';
+import { LocalSessions, type LocalSession } from '../../src/modes/sticky/local-sessions.js';
+import { Cookie } from '../../src/session/cookie.js';
 import { AvailableRing } from '../../src/failover/ring.js';
 import { isWriteQuorum } from '../../src/failover/write-quorum.js';
-import { routeOf, withRoute } from '../../src/sticky/route.js';
+import { routeOf, withRoute } from '../../src/modes/sticky/route.js';
 import session from '../../src/index.js';
 
 describe('cookie signature', () => {
@@ -273,13 +273,13 @@ describe('home nodes and the write quorum', () => {
 
 describe('when a miss can be trusted', () => {
   it('only when fewer preferred nodes than a session has copies were skipped ahead of the last one read', async () => {
-    const { MemcachedCluster } = await import('../../src/failover/cluster.js');
-    const { Statistics } = await import('../../src/manager/statistics.js');
-    const { resolveManagerSettings } = await import('../../src/manager/options.js');
+    const { storageClusterFor } = await import('../../src/backend.js');
+    const { Statistics } = await import('../../src/base/statistics.js');
+    const { resolveManagerSettings } = await import('../../src/options.js');
     // Ports nobody listens on: nothing is sent by mayHideCopies.
     const settings = resolveManagerSettings({ secret: 'it', memcachedNodes: 'n1:127.0.0.1:1,n2:127.0.0.1:2,n3:127.0.0.1:3' })!;
     const quiet = { info() {}, warn() {}, error() {} };
-    const cluster = new MemcachedCluster(settings, new Statistics(false), quiet);
+    const cluster = storageClusterFor(settings, new Statistics(false), quiet);
     try {
       const [a, b, c] = new AvailableRing(['n1', 'n2', 'n3'], []).preference('k');
       // Two copies (non-sticky).

@@ -34,9 +34,9 @@
 import { describe, expect, it } from 'vitest';
 import { FakeNode, quiesce, Scheduler, seededRandom, SimProcess, Trace } from '../helpers/fake-copies-cluster.js';
 import { NodeDownError } from '../../src/failover/cluster.js';
-import { SessionConflictError, SessionStoreUnavailableError } from '../../src/manager/errors.js';
+import { SessionConflictError, SessionStoreUnavailableError } from '../../src/base/errors.js';
 import type { Fence } from '../../src/failover/session-copies.js';
-import { encodeCopy, type VersionedCopy } from '../../src/memcached/versioned-copy.js';
+import { encodeCopy, type VersionedCopy } from '../../src/format/versioned-copy.js';
 
 const NODE_IDS = ['A', 'B', 'C'];
 const KEYS = ['s1', 's2'];

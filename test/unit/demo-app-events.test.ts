@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { jsonLineLogger, NodeChangeLines, readAppLine, type NodeChange } from '../../src/demo/app-events.js';
-import { prefixed } from '../../src/manager/logger.js';
+import { prefixed } from '../../src/base/logger.js';
 
 const change = (app: string, event: NodeChange['event'], node = 'n2'): NodeChange => ({ app, node, event, reason: `${app}'s reason` });
 

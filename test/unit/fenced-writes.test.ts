@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SessionCopies } from '../../src/failover/session-copies.js';
-import { UNSEALED_COPIES } from '../../src/memcached/copy-codec.js';
-import type { MemcachedCluster } from '../../src/failover/cluster.js';
-import type { NodeClient } from '../../src/memcached/node-client.js';
-import { Statistics } from '../../src/manager/statistics.js';
-import { SessionConflictError, SessionStoreUnavailableError } from '../../src/manager/errors.js';
-import { decodeCopy, encodeCopy, type VersionedCopy } from '../../src/memcached/versioned-copy.js';
+import { UNSEALED_COPIES } from '../../src/format/copy-codec.js';
+import type { StorageCluster } from '../../src/failover/cluster.js';
+import type { StorageNode } from '../../src/storage/storage-node.js';
+import { Statistics } from '../../src/base/statistics.js';
+import { SessionConflictError, SessionStoreUnavailableError } from '../../src/base/errors.js';
+import { decodeCopy, encodeCopy, type VersionedCopy } from '../../src/format/versioned-copy.js';
 
 /** One memcached node: items with CAS values; `hung` makes every call fail as a missed deadline would. */
 class FakeNode {
@@ -45,16 +45,16 @@ class FakeNode {
 }
 
 /** A process's view of the cluster: the nodes it believes are up, in the key's ring order. */
-function view(nodes: Record<string, FakeNode>, up: string[]): MemcachedCluster {
+function view(nodes: Record<string, FakeNode>, up: string[]): StorageCluster {
   return {
     nodesFor: (_key: string, count: number) => up.slice(0, count),
     mayHideCopies: () => false,
     homeNodes: () => Object.keys(nodes),
-    run: async <T>(id: string, op: (client: NodeClient) => Promise<T>) => {
+    run: async <T>(id: string, op: (client: StorageNode) => Promise<T>) => {
       if (nodes[id].hung) throw new Error(`memcached ${id} did not answer within 500 ms`);
-      return op(nodes[id] as unknown as NodeClient);
+      return op(nodes[id] as unknown as StorageNode);
     },
-  } as unknown as MemcachedCluster;
+  } as unknown as StorageCluster;
 }
 
 const KEY = 'session-key';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_LIFETIME_SECONDS, memcachedExpiration, RELATIVE_EXPIRATION_LIMIT } from '../../src/memcached/expiration.js';
+import { MAX_LIFETIME_SECONDS } from '../../src/base/lifetime.js';
+import { memcachedExpiration, RELATIVE_EXPIRATION_LIMIT } from '../../src/storage/memcached/expiration.js';
 import {
   checkItemSize,
   CorruptSessionError,
@@ -7,8 +8,8 @@ import {
   encodeSession,
   SessionTooLargeError,
   storedJson,
-} from '../../src/memcached/session-codec.js';
-import { unsealedKey } from '../../src/memcached/storage-key.js';
+} from '../../src/format/session-codec.js';
+import { unsealedKey } from '../../src/format/storage-key.js';
 
 describe('memcached expiration arithmetic', () => {
   const now = Date.UTC(2026, 0, 1);

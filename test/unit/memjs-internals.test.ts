@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import memjs from 'memjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
-import { checkMemjsInternals, memjsConnection, MemjsInternalsError, memjsVersion } from '../../src/memcached/memjs-internals.js';
-import { NodeClient } from '../../src/memcached/node-client.js';
+import { checkMemjsInternals, memjsConnection, MemjsInternalsError, memjsVersion } from '../../src/storage/memcached/memjs-internals.js';
+import { MemcachedNode } from '../../src/storage/memcached/memcached-node.js';
 
 const installed = (JSON.parse(readFileSync(new URL('../../node_modules/memjs/package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -19,12 +19,12 @@ function memjsClient(): { servers: Array<Record<string, unknown>>; [member: stri
 
 describe('memjs internals check', () => {
   // First in this file: the check runs when the first client is made.
-  it('runs when the first NodeClient is made, which then refuses to start', () => {
+  it('runs when the first MemcachedNode is made, which then refuses to start', () => {
     const prototype = memjs.Server.prototype as unknown as Record<string, unknown>;
     const appendToBuffer = prototype.appendToBuffer;
     delete prototype.appendToBuffer;
     try {
-      expect(() => new NodeClient({ id: 'n1', host: '127.0.0.1', port: 1 }, { operationTimeout: 100 })).toThrow(
+      expect(() => new MemcachedNode({ id: 'n1', host: '127.0.0.1', port: 1 }, { operationTimeout: 100 })).toThrow(
         `memjs ${installed} lacks server.appendToBuffer (function), which memcached-session-manager relies on`,
       );
     } finally {
@@ -78,7 +78,7 @@ describe('memjs request numbers', () => {
   afterAll(() => server.close());
 
   it('requests keep their answers after memjs\'s counter passes 2^31 (it wraps to negative numbers, answers carry them unsigned)', async () => {
-    const client = new NodeClient({ id: 'e1', host: '127.0.0.1', port: server.port }, { operationTimeout: 1000 });
+    const client = new MemcachedNode({ id: 'e1', host: '127.0.0.1', port: server.port }, { operationTimeout: 1000 });
     try {
       await client.set('k', 'v', 0);
       (client as unknown as { client: { seq: number } }).client.seq = 2 ** 31 - 2;

@@ -1,16 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeHealth, type HealthEvent } from '../../src/failover/node-health.js';
-import { NodeConnectionError } from '../../src/memcached/call-fault.js';
-import { DeadlineError } from '../../src/memcached/deadline.js';
-import { MemcachedResponseError, STATUS } from '../../src/memcached/response-error.js';
+import { NodeConnectionError } from '../../src/storage/call-fault.js';
+import { DeadlineError } from '../../src/base/deadline.js';
+import { MemcachedResponseError, STATUS } from '../../src/storage/memcached/memcached-errors.js';
 
 const open: NodeHealth[] = [];
 afterEach(() => open.splice(0).forEach((h) => h.close()));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `probe` answers as a memcached node's `stats` would; the node's instance is its process id and start time. */
 function setup(probe: (id: string) => Promise<{ pid: number; startedAt: number }>) {
   const events: Array<[string, HealthEvent]> = [];
-  const health = new NodeHealth(['n1'], { failureThreshold: 3, checkInterval: 20 }, probe, (id, event) => events.push([id, event]));
+  const instance = (id: string) => probe(id).then(({ pid, startedAt }) => `pid ${pid} started at ${startedAt}`);
+  const health = new NodeHealth(['n1'], { failureThreshold: 3, checkInterval: 20 }, instance, (id, event) => events.push([id, event]));
   open.push(health);
   return { health, events };
 }

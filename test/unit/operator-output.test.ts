@@ -2,8 +2,8 @@
 import { expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import session, { sessionMetrics } from '../../src/index.js';
-import { prefixed, ThrottledWarnings, type Logger } from '../../src/manager/logger.js';
-import { COUNTERS } from '../../src/manager/statistics.js';
+import { prefixed, ThrottledWarnings, type Logger } from '../../src/base/logger.js';
+import { COUNTERS } from '../../src/base/statistics.js';
 
 const options = { secret: 's', resave: false, saveUninitialized: false };
 

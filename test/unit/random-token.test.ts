@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { randomToken } from '../../src/manager/random-token.js';
+import { randomToken } from '../../src/base/random-token.js';
 
 describe('randomToken', () => {
   it('gives base64url tokens of the asked size, never the same bytes twice across pool refills', () => {

@@ -4,8 +4,8 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Relocator } from '../../src/failover/relocation.js';
-import { Statistics } from '../../src/manager/statistics.js';
-import type { Logger } from '../../src/manager/logger.js';
+import { Statistics } from '../../src/base/statistics.js';
+import type { Logger } from '../../src/base/logger.js';
 
 const events: string[] = [];
 const record = (fields: unknown) => void events.push((fields as { event: string }).event);

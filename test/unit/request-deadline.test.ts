@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RequestDeadlineError, waitAtMost, withinDeadline } from '../../src/nonsticky/request-deadline.js';
-import { SessionStoreUnavailableError } from '../../src/manager/errors.js';
+import { RequestDeadlineError, waitAtMost, withinDeadline } from '../../src/modes/nonsticky/request-deadline.js';
+import { SessionStoreUnavailableError } from '../../src/base/errors.js';
 
 const after = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms));
 

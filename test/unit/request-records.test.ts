@@ -1,21 +1,21 @@
 /**
  * Records made per request are class instances, not object literals: V8 may start allocating a
  * literal's objects in the old generation, and an old record keeps its request's young objects
- * alive one collection longer (see LoadedSession in src/manager/mode.ts). Each check fails when
+ * alive one collection longer (see LoadedSession in src/modes/session-mode.ts). Each check fails when
  * the record is built as a literal again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeCopy, encodeCopy } from '../../src/memcached/versioned-copy.js';
-import { StoreMode } from '../../src/manager/store-mode.js';
-import { MemoryStore } from '../../src/manager/memory-store.js';
-import { LoadedSession } from '../../src/manager/mode.js';
-import type { SessionData, Store } from '../../src/manager/store.js';
-import type { SessionRequest } from '../../src/manager/session.js';
-import { resolveManagerSettings } from '../../src/manager/options.js';
-import { Statistics } from '../../src/manager/statistics.js';
-import { MemcachedCluster } from '../../src/failover/cluster.js';
-import { NonStickyMode } from '../../src/nonsticky/nonsticky-mode.js';
-import { StickyMode } from '../../src/sticky/sticky-mode.js';
+import { decodeCopy, encodeCopy } from '../../src/format/versioned-copy.js';
+import { StoreBackedMode } from '../../src/modes/store-backed-mode.js';
+import { MemoryStore } from '../../src/session/memory-store.js';
+import { LoadedSession } from '../../src/modes/session-mode.js';
+import type { SessionData, Store } from '../../src/session/store.js';
+import type { SessionRequest } from '../../src/session/session.js';
+import { resolveManagerSettings } from '../../src/options.js';
+import { Statistics } from '../../src/base/statistics.js';
+import { storageClusterFor } from '../../src/backend.js';
+import { NonStickyMode } from '../../src/modes/nonsticky/nonsticky-mode.js';
+import { StickyMode } from '../../src/modes/sticky/sticky-mode.js';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
 import { sealingOf } from '../helpers/sealed.js';
 
@@ -26,7 +26,7 @@ describe('per-request records', () => {
   it('a session a mode loads is a LoadedSession', async () => {
     const store = new (MemoryStore as unknown as new () => Store)();
     await new Promise<void>((resolve, reject) => store.set('s1', { cookie: { originalMaxAge: null } } as never, (err) => (err ? reject(err) : resolve())));
-    const loaded = await new StoreMode(store).load('s1');
+    const loaded = await new StoreBackedMode(store).load('s1');
     expect(loaded).toBeInstanceOf(LoadedSession);
     expect(isLiteral(loaded)).toBe(false);
   });
@@ -63,7 +63,7 @@ async function withMode<M extends NonStickyMode | StickyMode>(
     sessionBackupAsync: false,
   })!;
   const stats = new Statistics(false);
-  const cluster = new MemcachedCluster(settings, stats, quiet);
+  const cluster = storageClusterFor(settings, stats, quiet);
   const mode = new Mode(settings, cluster, stats, quiet);
   try {
     await use(mode);

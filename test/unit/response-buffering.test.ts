@@ -6,8 +6,8 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
-import { NodeClient } from '../../src/memcached/node-client.js';
-import { parseChunksInPlace } from '../../src/memcached/memjs-internals.js';
+import { MemcachedNode } from '../../src/storage/memcached/memcached-node.js';
+import { parseChunksInPlace } from '../../src/storage/memcached/memjs-internals.js';
 
 let server: EmbeddedMemcached;
 let relay: net.Server;
@@ -57,7 +57,7 @@ describe('response buffering', () => {
   });
 
   it('reads values whose responses arrive split across chunks and several to a chunk', async () => {
-    const client = new NodeClient({ id: 'r1', host: '127.0.0.1', port: relayPort }, { operationTimeout: 2000 });
+    const client = new MemcachedNode({ id: 'r1', host: '127.0.0.1', port: relayPort }, { operationTimeout: 2000 });
     try {
       const values = ['a', 'b'.repeat(20_000), 'c'.repeat(300), 'd'.repeat(70_000)];
       for (const [i, v] of values.entries()) await client.set(`k${i}`, v, 0);

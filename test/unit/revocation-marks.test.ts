@@ -6,15 +6,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
-import { resolveManagerSettings } from '../../src/manager/options.js';
-import { Statistics } from '../../src/manager/statistics.js';
-import { MemcachedCluster } from '../../src/failover/cluster.js';
-import { Revocations } from '../../src/sticky/revocations.js';
-import type { NodeClient } from '../../src/memcached/node-client.js';
+import { resolveManagerSettings } from '../../src/options.js';
+import { Statistics } from '../../src/base/statistics.js';
+import type { StorageCluster } from '../../src/failover/cluster.js';
+import { storageClusterFor } from '../../src/backend.js';
+import { Revocations } from '../../src/revocation/revocations.js';
+import type { StorageNode } from '../../src/storage/storage-node.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
 const servers: EmbeddedMemcached[] = [];
-let cluster: MemcachedCluster;
+let cluster: StorageCluster;
 let revocations: Revocations;
 let settings: NonNullable<ReturnType<typeof resolveManagerSettings>>;
 
@@ -26,7 +27,7 @@ beforeAll(async () => {
   }
   settings = resolveManagerSettings({ secret: 'it', memcachedNodes: servers.map((s, i) => `n${i + 1}:127.0.0.1:${s.port}`).join(',') })!;
   const stats = new Statistics(false);
-  cluster = new MemcachedCluster(settings, stats, quiet);
+  cluster = storageClusterFor(settings, stats, quiet);
   revocations = new Revocations(cluster, stats, settings.sealing, 1000);
 });
 afterAll(async () => {
@@ -60,8 +61,8 @@ describe('revocation marks', () => {
 });
 
 /** Another process's view of the same nodes whose client calls to n1 go through `n1` first (null: the real call). */
-function withN1(n1: (client: NodeClient, method: string, args: unknown[]) => Promise<unknown> | null): Revocations {
-  const view = Object.create(cluster) as MemcachedCluster;
+function withN1(n1: (client: StorageNode, method: string, args: unknown[]) => Promise<unknown> | null): Revocations {
+  const view = Object.create(cluster) as StorageCluster;
   view.run = (node, op) =>
     cluster.run(node, (client) =>
       op(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { OptionError, resolveManagerSettings } from '../../src/manager/options.js';
+import { OptionError } from '../../src/base/errors.js';
+import { resolveManagerSettings } from '../../src/options.js';
 
 const nodes = 'n1:127.0.0.1:11211,n2:127.0.0.1:11212';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createSecretKey } from 'node:crypto';
-import { SEAL_OVERHEAD, Sealing } from '../../src/memcached/sealing.js';
+import { SEAL_OVERHEAD, Sealing } from '../../src/format/sealing.js';
 
 const ID = 'abcdefghijklmnopqrstuvwxyz012345.a';
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import session, { type SessionOptions } from '../../src/index.js';
 import { EmbeddedMemcached } from '../../src/embedded-memcached/server.js';
 import { openCopy, sealingOf } from '../helpers/sealed.js';
-import { MAX_SESSION_DEPTH } from '../../src/memcached/session-codec.js';
+import { MAX_SESSION_DEPTH } from '../../src/format/session-codec.js';
 import { Client, serve } from '../helpers/http.js';
 
 const BIG = 'x'.repeat(20_000);

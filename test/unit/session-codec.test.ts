@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CorruptSessionError, decodeSession, encodeSession, MAX_SESSION_DEPTH, nestsDeeperThan, attributesJson, primitiveAttributes, sameAttributes, storedBody, storedJson } from '../../src/memcached/session-codec.js';
+import { CorruptSessionError, decodeSession, encodeSession, MAX_SESSION_DEPTH, nestsDeeperThan, storedBody, storedJson } from '../../src/format/session-codec.js';
+import { attributesJson, primitiveAttributes, sameAttributes } from '../../src/session/change-detection.js';
 
 describe('stored session validation', () => {
   it('measures nesting without counting brackets inside strings', () => {

@@ -2,7 +2,7 @@
  * The stored copy header: version, lifetime, optional expiry and optional write id.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeCopy, encodeCopy, newWriteId } from '../../src/memcached/versioned-copy.js';
+import { decodeCopy, encodeCopy, newWriteId } from '../../src/format/versioned-copy.js';
 
 describe('versioned copy header', () => {
   it('round-trips every field, the write id included', () => {
