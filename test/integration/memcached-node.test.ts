@@ -95,7 +95,7 @@ describe('MemcachedNode', () => {
   it('keeps working after a call missed its deadline on a held connection (docker-proxy while a container starts)', async () => {
     const held = new TcpProxy(memcached.host, memcached.port);
     await held.start();
-    const client = new NodeClient({ id: 'n1', host: '127.0.0.1', port: held.port }, { operationTimeout: 150 });
+    const client = new MemcachedNode({ id: 'n1', host: '127.0.0.1', port: held.port }, { operationTimeout: 150 });
     try {
       await client.set('held', 'v', 0);
       held.hold();

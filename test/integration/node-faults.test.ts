@@ -71,7 +71,7 @@ describe('a node that starts behind a proxy that holds connections (docker-proxy
     const proxy = new TcpProxy(memcached.host, memcached.port);
     await proxy.start();
     // The deadline as long as the health-check interval, as in the chaos tests.
-    const behind = new MemcachedCluster(resolveManagerSettings({ secret: 'it', memcachedNodes: `n1:127.0.0.1:${proxy.port}`, operationTimeout: 500 })!, new Statistics(true), quiet);
+    const behind = storageClusterFor(resolveManagerSettings({ secret: 'it', memcachedNodes: `n1:127.0.0.1:${proxy.port}`, operationTimeout: 500 })!, new Statistics(true), quiet);
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     try {
       await behind.run('n1', (client) => client.set('k', 'v', 0));
