@@ -105,6 +105,34 @@ describe('MemcachedNode', () => {
     client.close();
   });
 
+  it('keeps working after a call missed its deadline on a held connection (docker-proxy while a container starts)', async () => {
+    const held = new TcpProxy(memcached.host, memcached.port);
+    await held.start();
+    const client = new MemcachedNode({ id: 'n1', host: '127.0.0.1', port: held.port }, { operationTimeout: 150 });
+    try {
+      await client.set('held', 'v', 0);
+      held.hold();
+      await new Promise((r) => setTimeout(r, 50)); // the client sees its connection cut
+      // The call goes over a new connection that is accepted and held: it misses its deadline, and
+      // the connection is dropped. The node answers again, and a busy app's next call comes in the
+      // same loop turn, before the dropped socket's close event.
+      let next: Promise<Buffer | null> | undefined;
+      await expect(
+        client.get('held').catch((err: unknown) => {
+          held.unblock();
+          next = client.get('held');
+          throw err;
+        }),
+      ).rejects.toThrow('did not complete within 150 ms');
+      const answers = [await next!.catch((err: Error) => err.message)];
+      for (let i = 0; i < 5; i++) answers.push(await client.get('held').catch((err: Error) => err.message));
+      expect(answers.map(String)).toEqual(Array(6).fill('v'));
+    } finally {
+      client.close();
+      await held.stop();
+    }
+  });
+
   it('never sends a CAS from before a restart: the restarted memcached counts CAS values from 1 again', async () => {
     const node = await startMemcached();
     const address = { id: 'n1', host: node.host, port: node.port };
