@@ -4,12 +4,13 @@ import type { CookieOptions } from './session/cookie.js';
 import type { SigningKey } from './request/signature.js';
 import { logEvent, type Logger } from './base/logger.js';
 import type { SessionRequest } from './session/session.js';
-import type { Store } from './session/store.js';
+import type { SessionData, Store } from './session/store.js';
 import type { Store as ExpressSessionStore } from 'express-session';
 import { parseNodeList, parseFailoverNodes, type NodeAddress } from './storage/node-list.js';
 import { parseLockingMode, type LockingMode } from './locking/locking-policy.js';
 import { Sealing } from './format/sealing.js';
 import { MAX_LIFETIME_SECONDS } from './base/lifetime.js';
+import { passportUser, type PrincipalFunction } from './revocation/principal-index.js';
 
 /** Options of the `session()` factory: express-session's, plus MSM's. */
 export interface SessionOptions {
@@ -128,6 +129,13 @@ export interface SessionOptions {
    * `operationTimeout`.
    */
   revocationCheckTimeout?: number;
+  /**
+   * Who a session belongs to (a user id), recorded when the session is saved with one, so that
+   * `sessionsOf` lists a user's sessions and `revokeSessionsOf` logs them all out. A function of
+   * the session returning a string (or number) or undefined; `false` records nothing. Default:
+   * passport's `session.passport.user` (when a string or a number).
+   */
+  principal?: ((session: SessionData) => string | number | undefined) | false;
 }
 
 /** The values `lockingMode` accepts; `uriPattern:` is followed by a regular expression matched against the path. */
@@ -181,6 +189,7 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached' | 'peers'>
   requestDeadline: 'memcached',
   revocationCheckInterval: 'memcached',
   revocationCheckTimeout: 'memcached',
+  principal: 'memcached',
 };
 
 /** Replication between app processes (`peers`). */
@@ -221,6 +230,8 @@ export interface ManagerSettings {
   requestDeadline: number;
   revocationCheckInterval: number;
   revocationCheckTimeout: number;
+  /** See SessionOptions.principal; undefined when `false`. */
+  principal?: PrincipalFunction;
 }
 
 function describe(value: unknown): string {
@@ -445,7 +456,16 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     requestDeadline,
     revocationCheckInterval,
     revocationCheckTimeout,
+    principal: principalOption(options.principal),
   };
+}
+
+/** The `principal` option: the default (passport's user), a function, or off. */
+function principalOption(value: unknown): PrincipalFunction | undefined {
+  if (value === undefined) return passportUser;
+  if (value === false) return undefined;
+  if (typeof value === 'function') return value as PrincipalFunction;
+  throw new OptionError('principal', `must be a function of the session returning its user id (or undefined), or false, got ${describe(value)}`);
 }
 
 const SAME_SITE = new Set<unknown>([true, false, 'lax', 'strict', 'none', 'auto']);

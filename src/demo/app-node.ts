@@ -23,6 +23,8 @@ const sessions = session({
   operationTimeout: 2000,
   cookie: { maxAge: 30 * 60 * 1000 },
   requestUriIgnorePattern: '^/(favicon\\.ico|healthz)$',
+  // The demo's sign-in keeps the user's name in the session (a passport app needs no option).
+  principal: (s) => (s as DemoSession).user,
   // The demo prints these under this node's name.
   logger: jsonLineLogger((line) => process.stdout.write(line)),
 });
@@ -96,6 +98,16 @@ const routes: Record<string, Route> = {
     });
   },
   'POST /api/logout': (req, res, next) => data(req).destroy((err) => (err ? next(err) : json(res, { ok: true }))),
+  'GET /api/devices': (req, res, next) => {
+    const user = data(req).user;
+    if (!user) return json(res, { sessions: [] });
+    sessions.sessionsOf(user).then((list) => json(res, { sessions: list }), next);
+  },
+  'POST /api/logout-others': (req, res, next) => {
+    const user = data(req).user;
+    if (!user) return json(res, { revoked: 0 });
+    sessions.revokeSessionsOf(user, { except: req.sessionID }).then((revoked) => json(res, { revoked }), next);
+  },
   'POST /api/cart': (req, res) => {
     const s = data(req);
     s.cart = [...(s.cart ?? []), String(req.body?.item ?? 'item').slice(0, 40)];

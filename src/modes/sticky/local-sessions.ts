@@ -26,6 +26,8 @@ export interface LocalSession {
   backupInFlight: boolean;
   /** What the last revocation check that found the id valid saw (undefined: none yet). */
   revocation?: RevocationMark;
+  /** The principal the session was saved with, recorded in the principal's index (undefined: none). */
+  principal?: string;
 }
 
 /** Limits of the local store. */

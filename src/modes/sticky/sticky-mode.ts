@@ -28,6 +28,8 @@ import { LocalSessions, type LocalSession } from './local-sessions.js';
 import { routeOf, withRoute } from './route.js';
 import { BoundedSet } from './bounded-set.js';
 import { Revocations, type RevocationMark } from '../../revocation/revocations.js';
+import type { PrincipalFunction, IndexEntry } from '../../revocation/principal-index.js';
+import { UserSessions, type IndexedCopy } from '../../revocation/user-sessions.js';
 
 /** What sticky mode reads of the settings (see SessionOptions for each). */
 export interface StickySettings extends OlderCopiesSettings {
@@ -41,6 +43,8 @@ export interface StickySettings extends OlderCopiesSettings {
   revocationCheckInterval: number;
   revocationCheckTimeout: number;
   route?: string;
+  /** The `principal` option (undefined: sessions are not indexed by principal). */
+  principal?: PrincipalFunction;
 }
 
 /** Sessions copied at once when this process hands its sessions over as it closes. */
@@ -77,6 +81,7 @@ export class StickyMode implements SessionMode {
   private readonly warnings: ThrottledWarnings;
   private readonly revocations: Revocations;
   private readonly older: OlderCopies;
+  readonly users: UserSessions | undefined;
 
   constructor(
     private readonly settings: StickySettings,
@@ -94,6 +99,7 @@ export class StickyMode implements SessionMode {
     this.relocator = new Relocator(stats, logger);
     this.warnings = new ThrottledWarnings(logger);
     this.revocations = new Revocations(cluster, stats, settings.sealing, settings.revocationCheckTimeout);
+    this.users = settings.principal && new UserSessions(cluster, settings.sealing, this.copies, settings.principal, settings.route, (entry, read) => this.revokeEntry(entry, read));
     stats.gauge('localSessions', () => this.local.size);
     stats.gauge('localBytes', () => this.local.totalBytes);
     cluster.onHealthChange((node, event) => this.relocate(node, event));
@@ -135,7 +141,16 @@ export class StickyMode implements SessionMode {
     checkItemSize(key, encoded, this.settings.itemSizeLimit);
     const { body: stored, cookie } = encoded;
     this.stats.record('serialization', performance.now() - started);
+    const principal = this.users?.principalOf(session);
+    // A session gets its principal only once the index holds it: else it could escape revokeSessionsOf.
+    if (principal !== undefined && principal !== this.local.peek(id)?.principal) {
+      return this.users!.record(principal, id, this.lifetimeSeconds(cookie)).then(() => this.keep(id, body, stored, cookie, principal));
+    }
+    return this.keep(id, body, stored, cookie, principal);
+  }
 
+  /** Holds the session's new state here and backs it up. */
+  private keep(id: string, body: string, stored: string, cookie: unknown, principal: string | undefined): Promise<void> | void {
     const entry: LocalSession =
       this.local.delete(id) ?? ({ version: 0, backupExpiresAt: 0, backupInFlight: false } as LocalSession);
     if (entry.stored !== stored) entry.version++;
@@ -143,6 +158,7 @@ export class StickyMode implements SessionMode {
     entry.stored = stored;
     entry.cookie = cookie;
     entry.expiresAt = this.expiryOf(cookie);
+    entry.principal = principal;
     this.local.set(id, entry);
     this.markSoon(id, entry);
 
@@ -192,13 +208,26 @@ export class StickyMode implements SessionMode {
     const held = this.local.peek(id);
     const ttl = held ? this.remainingSeconds(held.expiresAt) : await this.tombstoneTtlOfStored(id);
     if (!(await this.revocations.revoke(id, ttl))) {
-      throw new SessionStoreUnavailableError('the session could not be revoked: no memcached node took its tombstone');
+      throw new SessionStoreUnavailableError(`the session could not be revoked: no ${this.cluster.kind} node took its tombstone`);
     }
     const entry = this.local.delete(id);
     this.evicted.delete(id);
     // A backup still in flight must land before the delete, or it would resurrect the session.
     await this.chains.get(id);
     await this.deleteCopy(id, entry?.backupNodes);
+  }
+
+  /**
+   * Revokes an indexed session as `destroy` revokes one: its tombstone (rejects, 503, when no
+   * tombstone node took it), then its copy. The process holding it drops it on its next check.
+   */
+  private async revokeEntry(entry: IndexEntry, read: IndexedCopy): Promise<void> {
+    const copy = read?.copy;
+    const ttl = copy ? this.tombstoneTtlOfCopy(copy) : entry.ttl && Math.max(entry.ttl, this.settings.maxInactiveInterval);
+    if (!(await this.revocations.revokeKeys(entry.tombstone, entry.key, ttl))) {
+      throw new SessionStoreUnavailableError(`a session could not be revoked: no ${this.cluster.kind} node took its tombstone`);
+    }
+    await this.copies.delete(entry.key, this.cluster.readNodesFor(entry.key, READ_NODES));
   }
 
   async close(): Promise<void> {
@@ -256,6 +285,12 @@ export class StickyMode implements SessionMode {
       entry.targetsAt = generation;
     }
     return entry.targets;
+  }
+
+  /** A session's full lifetime in whole seconds (0: never expires). */
+  private lifetimeSeconds(cookie: unknown): number {
+    const ms = this.lifetimeMs(cookie);
+    return Number.isFinite(ms) ? Math.ceil(ms / 1000) : 0;
   }
 
   /** A session's full lifetime in ms: its cookie's maxAge (capped, see MAX_LIFETIME_SECONDS), else the inactivity timeout (Infinity: never). */
@@ -387,7 +422,7 @@ export class StickyMode implements SessionMode {
     if (!copy) return undefined;
     if (revocation.state === 'revoked' || (copy.expiresAt !== undefined && copy.expiresAt <= Date.now())) {
       this.stats.inc(revocation.state === 'revoked' ? 'revokedSessionsRefused' : 'expiredRemoved');
-      void this.copies.delete(key, this.copies.nodesFor(key, READ_NODES));
+      void this.copies.delete(key, this.cluster.readNodesFor(key, READ_NODES));
       return undefined;
     }
     let data: SessionData;
@@ -398,17 +433,20 @@ export class StickyMode implements SessionMode {
     } catch (err) {
       if (!(err instanceof CorruptSessionError)) throw err;
       reportCorruptSession(this.logger, this.stats, this.settings.sealing.fingerprint(key), err.message);
-      void this.copies.delete(key, this.copies.nodesFor(key, READ_NODES));
+      void this.copies.delete(key, this.cluster.readNodesFor(key, READ_NODES));
       return undefined;
     }
     const own = this.evicted.delete(id);
     const newId = own ? id : this.idForTakeover(id);
     const moved = newId !== id;
     if (!own) this.stats.inc('takeovers');
+    // A session under a new id is recorded for its principal before the old id is revoked: a failure leaves it as it was.
+    const principal = this.users?.principalOf(data);
+    if (moved && principal !== undefined) await this.users!.record(principal, newId, this.lifetimeSeconds(data.cookie));
     // The old id is revoked before the session is served under the new one: a previous owner that
     // still holds it in memory stops serving it from its next request. Unrecorded, the move fails.
     if (moved && !(await this.revocations.revoke(id, this.tombstoneTtlOfCopy(copy)))) {
-      throw new SessionStoreUnavailableError('the session could not be moved here: no memcached node took the old id\'s tombstone');
+      throw new SessionStoreUnavailableError(`the session could not be moved here: no ${this.cluster.kind} node took the old id's tombstone`);
     }
     if (moved) this.superseded.set(newId, id);
     const encoded = encodeSession(data, this.settings.sessionAttributeFilter);
@@ -427,6 +465,7 @@ export class StickyMode implements SessionMode {
       backupInFlight: false,
       // The check was of the old id's tombstone: a new id is checked afresh.
       revocation: moved ? undefined : revocation.mark,
+      principal,
     };
     this.local.set(newId, entry);
     this.markSoon(newId, entry);

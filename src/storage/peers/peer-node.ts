@@ -76,6 +76,11 @@ export class PeerNode implements StorageNode {
     return this.call(OP.get, 'get', key).then((response) => (this.ok(response) ? response.value : null));
   }
 
+  /** One request per key, pipelined on the one connection: one round trip. */
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
+    return Promise.all(keys.map((key) => this.get(key)));
+  }
+
   gets(key: string): Promise<VersionedValue | null> {
     return this.call(OP.get, 'get', key).then((response) => this.versioned(response));
   }
