@@ -12,6 +12,7 @@ import net from 'node:net';
 import express from 'express';
 import session from '../dist/esm/index.js';
 import { apiFloor } from './api-floor.mjs';
+import { pathToFileURL } from 'node:url';
 
 const [nodes] = process.argv.slice(2);
 const ITERATIONS = Number(process.env.BENCH_IN_PROCESS_ITERATIONS ?? 40_000);
@@ -24,6 +25,12 @@ const MIDDLEWARES = {
   // A long interval: the revocation check's token read is a network round trip, not this loop's subject.
   'msm sticky (revocationCheckInterval 60000)': () => session({ ...common, memcachedNodes: nodes, revocationCheckInterval: 60_000, logger: quiet }),
 };
+
+// BENCH_BASELINE=<another build's dist/esm/index.js>: that build's sticky row too, as in run.mjs.
+if (process.env.BENCH_BASELINE) {
+  const { default: baseline } = await import(pathToFileURL(process.env.BENCH_BASELINE).href);
+  MIDDLEWARES['baseline: msm sticky (revocationCheckInterval 60000)'] = () => baseline({ ...common, memcachedNodes: nodes, revocationCheckInterval: 60_000, logger: quiet });
+}
 
 const app = express();
 const socket = new net.Socket();

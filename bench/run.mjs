@@ -20,6 +20,7 @@ import { chart } from './chart.mjs';
 import { replaceBetweenMarkers, summaryTable } from './report-files.mjs';
 import { CONFIGS as CONFIG_TABLE } from './configs.mjs';
 import { ensureSystemPackages, onPath } from '../scripts/system-deps.mjs';
+import { freePort } from './free-port.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -39,14 +40,6 @@ const PAYLOADS = [
 ];
 const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0;
 const pinned = (cpu, command, args) => (hasTaskset ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args]);
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 function textStats(port) {
   return new Promise((resolve, reject) => {

@@ -69,8 +69,12 @@ app.get('/_bench/heap', (_req, res) => {
   res.json({ heapUsed: process.memoryUsage().heapUsed, local: sessions?.statistics?.().gauges.localSessions ?? null });
 });
 if (sessions) app.use(sessions);
+let logins = 0;
 app.get('/init', (req, res) => {
   if (req.session) {
+    // A configuration with `logins` logs each session in as its own user (passport's shape), so
+    // each save that changes it records the user's index: what a user's sessions cost.
+    if (config.logins) req.session.passport = { user: `user${logins++}` };
     req.session.user = 'bench';
     req.session.data = payload;
     req.session.n = 0;

@@ -26,6 +26,7 @@ import * as errors from './base/errors.js';
 import { SessionTooLargeError as TooLarge } from './format/session-codec.js';
 import { sessionMetrics as metrics } from './metrics/prometheus.js';
 import { TRACE_CHANNELS } from './base/tracing.js';
+import type { UserSession as UserSessionRecord } from './revocation/user-sessions.js';
 
 /** Creates the session middleware; same signature and options as express-session's factory. */
 function session(options?: Options): Middleware {
@@ -61,6 +62,8 @@ namespace session {
   export const traceChannels = TRACE_CHANNELS;
   export type SessionOptions = Options;
   export type SessionMiddleware = Middleware;
+  /** One of a user's sessions, as `sessionsOf` lists it. */
+  export type UserSession = UserSessionRecord;
   export type LockingModeOption = Locking;
   /** The interface applications augment with `declare module 'express-session' { interface SessionData { … } }`. */
   export type SessionData = expressSession.SessionData;
@@ -91,6 +94,7 @@ export type SessionTooLargeError = TooLarge;
 export type SessionIncomingMessage = session.SessionIncomingMessage;
 export type { SessionOptions, LockingModeOption } from './options.js';
 export type { SessionMiddleware } from './session-manager.js';
+export type { UserSession } from './revocation/user-sessions.js';
 export type { StoreCallback } from './session/store.js';
 export type { SessionData } from 'express-session';
 export type { SessionRequest } from './session/session.js';

@@ -5,12 +5,13 @@ import type { CookieOptions } from './session/cookie.js';
 import type { SigningKey } from './request/signature.js';
 import { logEvent, type Logger } from './base/logger.js';
 import type { SessionRequest } from './session/session.js';
-import type { Store } from './session/store.js';
+import type { SessionData, Store } from './session/store.js';
 import type { Store as ExpressSessionStore } from 'express-session';
 import { parseNodeList, parseFailoverNodes, type NodeAddress } from './storage/node-list.js';
 import { parseLockingMode, type LockingMode } from './locking/locking-policy.js';
 import { Sealing } from './format/sealing.js';
 import { MAX_LIFETIME_SECONDS } from './base/lifetime.js';
+import { passportUser, type PrincipalFunction } from './revocation/principal-index.js';
 
 /** Options of the `session()` factory: express-session's, plus MSM's. */
 export interface SessionOptions {
@@ -37,7 +38,7 @@ export interface SessionOptions {
   rolling?: boolean;
   /** Save new sessions that were not modified. Default true (as express-session, deprecated). */
   saveUninitialized?: boolean;
-  /** An express-session store (connect-redis, connect-memcached, `MemoryStore`, …). Not allowed together with `memcachedNodes` or `redisNodes`. */
+  /** An express-session store (connect-redis, connect-memcached, `MemoryStore`, …). Not allowed together with `memcachedNodes`, `redisNodes` or `peers`. */
   store?: Store | ExpressSessionStore;
   /** What happens when `req.session` is deleted or set to null. Default `keep`. */
   unset?: 'destroy' | 'keep';
@@ -56,6 +57,15 @@ export interface SessionOptions {
   redisPassword?: string;
   /** TLS to the Redis nodes: `true`, or Node's `tls.connect` options (`ca`, `cert`, `key`, `servername`, …). */
   redisTls?: boolean | TlsOptions;
+  /**
+   * `"a:host:port,b:host:port"`: the app processes themselves keep each other's session copies, with
+   * no memcached (sticky mode only). Each process listens on its own entry (`self`).
+   */
+  peers?: string;
+  /** With `peers`: this process's id in the list; its peer endpoint listens on that address only. */
+  self?: string;
+  /** With `peers`: `backup` (default) copies each session to one other peer, `all` to every other peer. */
+  replication?: 'backup' | 'all';
   /** Node ids used only when no other node is available, e.g. `"n1"`. */
   failoverNodes?: string;
   /** Sticky mode (local primary copy, memcached backup). Default true. */
@@ -131,17 +141,24 @@ export interface SessionOptions {
    * `operationTimeout`.
    */
   revocationCheckTimeout?: number;
+  /**
+   * Who a session belongs to (a user id), recorded when the session is saved with one, so that
+   * `sessionsOf` lists a user's sessions and `revokeSessionsOf` logs them all out. A function of
+   * the session returning a string (or number) or undefined; `false` records nothing. Default:
+   * passport's `session.passport.user` (when a string or a number).
+   */
+  principal?: ((session: SessionData) => string | number | undefined) | false;
 }
 
 /** The values `lockingMode` accepts; `uriPattern:` is followed by a regular expression matched against the path. */
 export type LockingModeOption = 'none' | 'all' | 'auto' | `uriPattern:${string}`;
 
 /**
- * Every option name, and what it needs: nothing (`any`), a storage backend (`nodes`:
- * `memcachedNodes` or `redisNodes`), or one backend (`memcached`, `redis`). Typed over `keyof
- * SessionOptions`, so a new option does not compile until it is listed here (unknown names get a warning).
+ * Every option name, and whether it needs a backend (`memcached`: `memcachedNodes`, `redisNodes`
+ * or `peers`), or `peers` or `redisNodes` itself (`redis`). Typed over `keyof SessionOptions`,
+ * so a new option does not compile until it is listed here (unknown names get a warning).
  */
-const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'nodes' | Backend> = {
+const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'memcached' | 'peers' | 'redis'> = {
   secret: 'any',
   name: 'any',
   key: 'any',
@@ -158,42 +175,63 @@ const KNOWN_OPTIONS: Record<keyof SessionOptions, 'any' | 'nodes' | Backend> = {
   redisUsername: 'redis',
   redisPassword: 'redis',
   redisTls: 'redis',
+  peers: 'any',
+  self: 'peers',
+  replication: 'peers',
   enabled: 'any',
   enableStatistics: 'any',
   logger: 'any',
   requestUriIgnorePattern: 'any',
   touchOnlyUriPattern: 'any',
-  failoverNodes: 'nodes',
-  sticky: 'nodes',
-  operationTimeout: 'nodes',
-  sessionBackupAsync: 'nodes',
-  sessionBackupTimeout: 'nodes',
-  sessionAttributeFilter: 'nodes',
-  storageKeyPrefix: 'nodes',
-  encryptSessions: 'nodes',
-  acceptUnsealedSessions: 'nodes',
+  failoverNodes: 'memcached',
+  sticky: 'memcached',
+  operationTimeout: 'memcached',
+  sessionBackupAsync: 'memcached',
+  sessionBackupTimeout: 'memcached',
+  sessionAttributeFilter: 'memcached',
+  storageKeyPrefix: 'memcached',
+  encryptSessions: 'memcached',
+  acceptUnsealedSessions: 'memcached',
   username: 'memcached',
   password: 'memcached',
-  route: 'nodes',
-  maxInactiveInterval: 'nodes',
-  maxLocalSessions: 'nodes',
-  maxLocalBytes: 'nodes',
-  itemSizeLimit: 'nodes',
-  lockingMode: 'nodes',
-  lockExpiration: 'nodes',
-  lockFailure: 'nodes',
-  requestDeadline: 'nodes',
-  revocationCheckInterval: 'nodes',
-  revocationCheckTimeout: 'nodes',
+  route: 'memcached',
+  maxInactiveInterval: 'memcached',
+  maxLocalSessions: 'memcached',
+  maxLocalBytes: 'memcached',
+  itemSizeLimit: 'memcached',
+  lockingMode: 'memcached',
+  lockExpiration: 'memcached',
+  lockFailure: 'memcached',
+  requestDeadline: 'memcached',
+  revocationCheckInterval: 'memcached',
+  revocationCheckTimeout: 'memcached',
+  principal: 'memcached',
 };
 
-/** The storage backends: which of `memcachedNodes` and `redisNodes` is set. */
-export type Backend = 'memcached' | 'redis';
+/** Replication between app processes (`peers`). */
+export interface PeerSettings {
+  /** This process's id in `nodes`. */
+  self: string;
+  replication: 'backup' | 'all';
+  /** The `secret` list: peer links are authenticated with keys derived from it. */
+  secrets: SigningKey[];
+}
 
-/** Validated MSM settings (present only when `memcachedNodes` or `redisNodes` is given). */
+/** Connections to Redis nodes (`redisNodes`). */
+export interface RedisSettings {
+  username?: string;
+  password?: string;
+  tls?: boolean | TlsOptions;
+}
+
+/** Validated MSM settings (present only when `memcachedNodes`, `redisNodes` or `peers` is given). */
 export interface ManagerSettings {
-  backend: Backend;
+  /** The memcached nodes, the Redis nodes, or with `peers` every peer (this process included). */
   nodes: NodeAddress[];
+  /** Set when the nodes are `peers`. */
+  peers?: PeerSettings;
+  /** Set when the nodes are Redis nodes (`redisNodes`). */
+  redis?: RedisSettings;
   failoverNodeIds: string[];
   sticky: boolean;
   operationTimeout: number;
@@ -204,12 +242,9 @@ export interface ManagerSettings {
   /** Names keys and seals values with keys derived from `secret`. */
   sealing: Sealing;
   acceptUnsealedSessions: boolean;
-  /** memcached SASL credentials. */
   username?: string;
+  /** memcached SASL credentials. */
   password?: string;
-  redisUsername?: string;
-  redisPassword?: string;
-  redisTls?: boolean | TlsOptions;
   route?: string;
   maxInactiveInterval: number;
   maxLocalSessions: number;
@@ -221,6 +256,8 @@ export interface ManagerSettings {
   requestDeadline: number;
   revocationCheckInterval: number;
   revocationCheckTimeout: number;
+  /** See SessionOptions.principal; undefined when `false`. */
+  principal?: PrincipalFunction;
 }
 
 function describe(value: unknown): string {
@@ -291,7 +328,7 @@ function describeSecret(value: unknown): string {
   return typeof value === 'object' && value !== null ? 'an object' : String(value);
 }
 
-/** Two ids for one server would put a session's two copies on the same server. */
+/** Two ids for one server would put a session's two copies on the same memcached. */
 function rejectSharedAddresses(nodes: readonly NodeAddress[], option: string): void {
   const seen = new Map<string, string>();
   for (const node of nodes) {
@@ -316,24 +353,77 @@ function rejectAbsurdLifetimes(maxInactiveInterval: number, cookie: SessionOptio
   }
 }
 
-/** Validates the MSM options; returns undefined when no storage backend is configured, or disabled. */
+/**
+ * `peers`, `self` and `replication`: the peer list parsed, and the settings that go with it.
+ * Replication backs up a process's own sessions (sticky mode) with no shared store: options that
+ * belong to memcached or to non-sticky mode are refused with it.
+ */
+function resolvePeers(options: SessionOptions): { nodes: NodeAddress[]; peers: PeerSettings } {
+  for (const name of ['memcachedNodes', 'redisNodes', 'failoverNodes', 'username', 'password'] as const) {
+    if (options[name] !== undefined) throw new OptionError(name, 'cannot be combined with "peers" (replication between app processes needs no memcached)');
+  }
+  if (options.sticky === false) throw new OptionError('sticky', 'must be true with "peers": replication between app processes backs up each process\'s own sessions');
+  const nodes = parseNodeList(options.peers, 'peers');
+  if (nodes.length < 2) throw new OptionError('peers', `must list at least two app processes (this one and a peer), got ${describe(options.peers)}`);
+  rejectSharedAddresses(nodes, 'peers');
+  const self = options.self;
+  if (typeof self !== 'string' || !nodes.some((node) => node.id === self)) {
+    throw new OptionError('self', `must name this process's entry in "peers" (one of ${nodes.map((node) => node.id).join(', ')}), got ${describe(self)}`);
+  }
+  const replication = options.replication ?? 'backup';
+  if (replication !== 'backup' && replication !== 'all') {
+    throw new OptionError('replication', `must be "backup" or "all", got ${describe(replication)}`);
+  }
+  return { nodes, peers: { self, replication, secrets: resolveSecrets(options) } };
+}
+
+/**
+ * `redisNodes` and its options: the Redis nodes, and how to connect to them. memcached's SASL
+ * options are refused with it (Redis has its own).
+ */
+function resolveRedis(options: SessionOptions): { nodes: NodeAddress[]; redis: RedisSettings } {
+  if (options.memcachedNodes !== undefined) {
+    throw new OptionError('redisNodes', 'cannot be combined with "memcachedNodes": sessions are kept in one backend; set one of them');
+  }
+  for (const name of ['username', 'password'] as const) {
+    if (options[name] !== undefined) throw new OptionError(name, 'is memcached SASL; with "redisNodes" use redisUsername and redisPassword');
+  }
+  for (const name of ['redisUsername', 'redisPassword'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'string') throw new OptionError(name, 'must be a string');
+  }
+  if (options.redisUsername !== undefined && options.redisPassword === undefined) {
+    throw new OptionError('redisPassword', 'must be given with redisUsername (Redis authenticates a user with its password)');
+  }
+  const tls = options.redisTls;
+  if (tls !== undefined && typeof tls !== 'boolean' && (typeof tls !== 'object' || tls === null || Array.isArray(tls))) {
+    throw new OptionError('redisTls', `must be true, false or an object of tls.connect options, got ${describe(tls)}`);
+  }
+  const nodes = parseNodeList(options.redisNodes, 'redisNodes');
+  return { nodes, redis: { username: options.redisUsername, password: options.redisPassword, tls } };
+}
+
+/** Validates the MSM options; returns undefined when neither memcached, Redis nor peers are configured, or when disabled. */
 export function resolveManagerSettings(options: SessionOptions): ManagerSettings | undefined {
   const enabled = boolean(options, 'enabled', true);
   boolean(options, 'enableStatistics', true);
-  const backend = chosenBackend(options);
+  const backend = options.peers !== undefined ? 'peers' : options.redisNodes !== undefined ? 'redisNodes' : options.memcachedNodes !== undefined ? 'memcachedNodes' : undefined;
   for (const [name, scope] of Object.entries(KNOWN_OPTIONS)) {
-    if (options[name as keyof SessionOptions] === undefined || scope === 'any' || scope === backend || (scope === 'nodes' && backend)) continue;
-    throw new OptionError(name, onlyWith(scope, backend));
+    if (options[name as keyof SessionOptions] === undefined) continue;
+    if (scope === 'memcached' && backend === undefined) {
+      throw new OptionError(name, 'only applies with "memcachedNodes", "redisNodes" or "peers"; set one of them or remove it');
+    }
+    if (scope === 'peers' && backend !== 'peers') throw new OptionError(name, 'only applies with "peers"; set peers or remove it');
+    if (scope === 'redis' && backend !== 'redisNodes') throw new OptionError(name, 'only applies with "redisNodes"; set redisNodes or remove it');
   }
   if (backend === undefined || !enabled) return undefined;
-  const listOption = `${backend}Nodes` as const;
   if (options.store) {
-    throw new OptionError('store', `cannot be combined with "${listOption}": the session manager owns the store`);
+    throw new OptionError('store', `cannot be combined with "${backend}": the session manager owns the store`);
   }
-  const nodes = parseNodeList(options[listOption], listOption);
-  if (nodes.length === 0) throw new OptionError(listOption, `lists no node, got ${describe(options[listOption])}`);
-  rejectSharedAddresses(nodes, listOption);
-  const failoverNodeIds = parseFailoverNodes(options.failoverNodes, nodes, listOption);
+  const { nodes, peers, redis }: { nodes: NodeAddress[]; peers?: PeerSettings; redis?: RedisSettings } =
+    backend === 'peers' ? resolvePeers(options) : backend === 'redisNodes' ? resolveRedis(options) : { nodes: parseNodeList(options.memcachedNodes) };
+  if (nodes.length === 0) throw new OptionError(backend, `lists no node, got ${describe(options[backend])}`);
+  if (!peers) rejectSharedAddresses(nodes, backend);
+  const failoverNodeIds = parseFailoverNodes(options.failoverNodes, nodes, backend);
   const sticky = boolean(options, 'sticky', true);
   const storageKeyPrefix = options.storageKeyPrefix ?? '';
   if (typeof storageKeyPrefix !== 'string' || !KEY_SAFE.test(storageKeyPrefix) || storageKeyPrefix.length > 100) {
@@ -353,20 +443,13 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     throw new OptionError('maxInactiveInterval', `must be a number of seconds, got ${describe(maxInactiveInterval)}`);
   }
   rejectAbsurdLifetimes(maxInactiveInterval, options.cookie);
-  for (const name of ['username', 'password', 'redisUsername', 'redisPassword'] as const) {
+  for (const name of ['username', 'password'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'string') {
       throw new OptionError(name, 'must be a string');
     }
   }
   if ((options.username === undefined) !== (options.password === undefined)) {
     throw new OptionError(options.username === undefined ? 'username' : 'password', 'must be given together with the other SASL credential');
-  }
-  if (options.redisUsername !== undefined && options.redisPassword === undefined) {
-    throw new OptionError('redisPassword', 'must be given with redisUsername (Redis authenticates a user with its password)');
-  }
-  const redisTls = options.redisTls;
-  if (redisTls !== undefined && typeof redisTls !== 'boolean' && (typeof redisTls !== 'object' || redisTls === null || Array.isArray(redisTls))) {
-    throw new OptionError('redisTls', `must be true, false or an object of tls.connect options, got ${describe(redisTls)}`);
   }
   const lockingMode = parseLockingMode(options.lockingMode);
   if (sticky && lockingMode.kind !== 'none') {
@@ -402,8 +485,9 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
   const maxLocalSessions = positiveNumber(options, 'maxLocalSessions', 100_000);
   if (!Number.isInteger(maxLocalSessions)) throw new OptionError('maxLocalSessions', 'must be a whole number');
   return {
-    backend,
     nodes,
+    peers,
+    redis,
     failoverNodeIds,
     sticky,
     operationTimeout,
@@ -415,9 +499,6 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     acceptUnsealedSessions: boolean(options, 'acceptUnsealedSessions', false),
     username: options.username,
     password: options.password,
-    redisUsername: options.redisUsername,
-    redisPassword: options.redisPassword,
-    redisTls,
     route,
     maxInactiveInterval,
     maxLocalSessions,
@@ -429,23 +510,16 @@ export function resolveManagerSettings(options: SessionOptions): ManagerSettings
     requestDeadline,
     revocationCheckInterval,
     revocationCheckTimeout,
+    principal: principalOption(options.principal),
   };
 }
 
-/** The backend whose node list is set; an OptionError when both are. */
-function chosenBackend(options: SessionOptions): Backend | undefined {
-  if (options.memcachedNodes !== undefined && options.redisNodes !== undefined) {
-    throw new OptionError('redisNodes', 'cannot be combined with "memcachedNodes": sessions are kept in one backend; set one of them');
-  }
-  if (options.redisNodes !== undefined) return 'redis';
-  return options.memcachedNodes !== undefined ? 'memcached' : undefined;
-}
-
-/** Why an option of `scope` does not apply with `backend`. */
-function onlyWith(scope: 'nodes' | Backend, backend: Backend | undefined): string {
-  if (scope === 'nodes') return 'only applies with "memcachedNodes" or "redisNodes"; set one of them or remove it';
-  if (scope === 'memcached' && backend === 'redis') return 'is memcached SASL; with "redisNodes" use redisUsername and redisPassword';
-  return `only applies with "${scope}Nodes"; set ${scope}Nodes or remove it`;
+/** The `principal` option: the default (passport's user), a function, or off. */
+function principalOption(value: unknown): PrincipalFunction | undefined {
+  if (value === undefined) return passportUser;
+  if (value === false) return undefined;
+  if (typeof value === 'function') return value as PrincipalFunction;
+  throw new OptionError('principal', `must be a function of the session returning its user id (or undefined), or false, got ${describe(value)}`);
 }
 
 const SAME_SITE = new Set<unknown>([true, false, 'lax', 'strict', 'none', 'auto']);
@@ -529,14 +603,14 @@ export function warnAboutOptions(options: SessionOptions, logger: Logger): void 
       logEvent(logger, 'warn', { event: 'deprecated_default', option: name }, `deprecated undefined ${name} option; provide ${name} option`);
     }
   }
-  const memoryStore = options.memcachedNodes === undefined && options.redisNodes === undefined && options.store === undefined;
+  const memoryStore = options.memcachedNodes === undefined && options.redisNodes === undefined && options.peers === undefined && options.store === undefined;
   if (memoryStore && process.env.NODE_ENV === 'production') {
     logEvent(
       logger,
       'warn',
       { event: 'memory_store_in_production' },
       'Warning: connect.session() MemoryStore is not designed for a production environment, as it will leak memory, ' +
-        'and will not scale past a single process. Set memcachedNodes or redisNodes to keep sessions in memcached or Redis.',
+        'and will not scale past a single process. Set memcachedNodes to keep sessions in memcached.',
     );
   }
 }

@@ -19,18 +19,43 @@ import { storageClusterFor } from './backend.js';
 import { StickyMode } from './modes/sticky/sticky-mode.js';
 import { NonStickyMode } from './modes/nonsticky/nonsticky-mode.js';
 import { withRoute } from './modes/sticky/route.js';
+import type { UserSession, UserSessions } from './revocation/user-sessions.js';
+
+/** The mode's sessions by principal, after checking the principal: rejects when there are none. */
+async function withPrincipal<T>(mode: SessionMode, principal: unknown, use: (users: UserSessions, principal: string) => Promise<T>): Promise<T> {
+  if (typeof principal !== 'string' || principal === '') throw new TypeError(`memcached-session-manager: a principal must be a non-empty string, got ${typeof principal}`);
+  if (mode instanceof StoreBackedMode) throw new Error('memcached-session-manager: sessionsOf and revokeSessionsOf need memcachedNodes');
+  if (!mode.users) throw new Error('memcached-session-manager: sessions are not recorded by principal (option "principal" is false)');
+  return use(mode.users, principal);
+}
 
 /** The middleware `session()` returns: `(req, res, next)`, plus operator controls. */
 export interface SessionMiddleware {
   (req: IncomingMessage, res: ServerResponse | object, next: (err?: unknown) => void): void;
   /** Counters, gauges and latency percentiles. */
   statistics(): StatisticsSnapshot;
-  /** Health of each memcached node (empty without `memcachedNodes`). */
+  /** Health of each storage node: memcached nodes, or with `peers` every app process (empty without either). */
   nodes(): Record<string, boolean>;
-  /** Ids of the memcached nodes holding a session's copies (empty without `memcachedNodes`). */
+  /** Ids of the storage nodes holding a session's copies (empty without `memcachedNodes` or `peers`). */
   sessionNodes(sessionId: string): string[];
   /** Calls `listener` with every store-operation latency (ms), for exporters such as `sessionMetrics`. */
   onTiming(listener: (operation: TimingName, ms: number) => void): void;
+  /**
+   * The live sessions of `principal` (see the `principal` option), each with a handle that is not
+   * a session id, when it was created (the login), last stored, and the route of the app node
+   * that serves it. Rejects with SessionStoreUnavailableError when the user's index cannot be read
+   * from a majority of its memcached nodes. Needs `memcachedNodes`.
+   */
+  sessionsOf(principal: string): Promise<UserSession[]>;
+  /**
+   * Logs `principal` out everywhere: revokes every session recorded for it, except `except` (a
+   * session id, typically `req.sessionID`), as `destroy` revokes one (sticky mode: refused by every
+   * app node from its next request on; non-sticky: from the next load). Resolves with the number
+   * of live sessions revoked, once every revocation is stored; rejects with
+   * SessionStoreUnavailableError (nothing acknowledged, retry) when the index or a revocation
+   * could not be stored. Needs `memcachedNodes`.
+   */
+  revokeSessionsOf(principal: string, options?: { except?: string }): Promise<number>;
   /** Flushes pending backups and closes memcached connections; sessions stay in memcached. */
   close(): Promise<void>;
 }
@@ -144,6 +169,13 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   middleware.nodes = () => cluster?.nodeStates() ?? {};
   middleware.sessionNodes = (sessionId: string) => mode.copiesOf?.(sessionId) ?? [];
   middleware.onTiming = (listener) => stats.onTiming(listener);
+  middleware.sessionsOf = (principal) => withPrincipal(mode, principal, (users, p) => users.list(p));
+  middleware.revokeSessionsOf = (principal, revokeOptions) =>
+    withPrincipal(mode, principal, (users, p) => {
+      const except = revokeOptions?.except;
+      if (except !== undefined && typeof except !== 'string') throw new TypeError('memcached-session-manager: revokeSessionsOf\'s "except" must be a session id (a string)');
+      return users.revoke(p, except);
+    });
   middleware.close = () => mode.close();
   return middleware;
 }

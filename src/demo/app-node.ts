@@ -1,6 +1,7 @@
 // One app node of the demo: a node:http app with the session middleware, in its own process
 // (no web framework, so installing the package does not install one).
-// Configured by environment: NODE_NAME, HOST, PORT, MSM_NODES, MSM_BACKEND (memcached | redis), MSM_MODE (sticky | non-sticky), SESSION_SECRET.
+// Configured by environment: NODE_NAME, HOST, PORT, MSM_NODES, MSM_BACKEND (memcached | redis), MSM_MODE (sticky | non-sticky),
+// SESSION_SECRET; or instead of MSM_NODES, MSM_PEERS (every app node's peer address) and MSM_REPLICATION (backup | all).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import session from '../index.js';
 import { demoPage } from './page.js';
@@ -12,7 +13,11 @@ const sessions = session({
   secret: process.env.SESSION_SECRET ?? 'demo secret, change me',
   resave: false,
   saveUninitialized: false,
-  ...(process.env.MSM_BACKEND === 'redis' ? { redisNodes: process.env.MSM_NODES } : { memcachedNodes: process.env.MSM_NODES }),
+  ...(process.env.MSM_PEERS
+    ? { peers: process.env.MSM_PEERS, self: name, replication: process.env.MSM_REPLICATION === 'all' ? ('all' as const) : ('backup' as const) }
+    : process.env.MSM_BACKEND === 'redis'
+      ? { redisNodes: process.env.MSM_NODES }
+      : { memcachedNodes: process.env.MSM_NODES }),
   sticky,
   ...(sticky ? { route: name, sessionBackupAsync: false } : { lockingMode: 'auto' }),
   // Generous: the demo's nodes die by SIGKILL, refused at once whatever the deadline, while a
@@ -20,6 +25,8 @@ const sessions = session({
   operationTimeout: 2000,
   cookie: { maxAge: 30 * 60 * 1000 },
   requestUriIgnorePattern: '^/(favicon\\.ico|healthz)$',
+  // The demo's sign-in keeps the user's name in the session (a passport app needs no option).
+  principal: (s) => (s as DemoSession).user,
   // The demo prints these under this node's name.
   logger: jsonLineLogger((line) => process.stdout.write(line)),
 });
@@ -93,6 +100,16 @@ const routes: Record<string, Route> = {
     });
   },
   'POST /api/logout': (req, res, next) => data(req).destroy((err) => (err ? next(err) : json(res, { ok: true }))),
+  'GET /api/devices': (req, res, next) => {
+    const user = data(req).user;
+    if (!user) return json(res, { sessions: [] });
+    sessions.sessionsOf(user).then((list) => json(res, { sessions: list }), next);
+  },
+  'POST /api/logout-others': (req, res, next) => {
+    const user = data(req).user;
+    if (!user) return json(res, { revoked: 0 });
+    sessions.revokeSessionsOf(user, { except: req.sessionID }).then((revoked) => json(res, { revoked }), next);
+  },
   'POST /api/cart': (req, res) => {
     const s = data(req);
     s.cart = [...(s.cart ?? []), String(req.body?.item ?? 'item').slice(0, 40)];

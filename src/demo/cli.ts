@@ -9,9 +9,11 @@ const usage = `usage: memcached-session-manager demo [options]
   --lb auto|nginx|builtin        load balancer (default auto: nginx when installed)
   --nginx-sticky route|ip_hash   how nginx keeps users on a node (default route)
   --nodes N                      app nodes (default 3)
-  --backend memcached|redis      where sessions are kept (default memcached; redis needs redis-server on PATH)
   --memcached N                  storage nodes: memcached, or redis-server with --backend redis (default 3)
   --memcached-provider auto|binary|embedded   (default auto: the binary when installed)
+  --backend memcached|redis|peers   where session copies live: memcached, redis-server (on PATH),
+                                 or the app nodes themselves (peers: no store at all; sticky mode only)
+  --replication backup|all       with peers: one backup per session, or one on every node (default backup)
   --port P                       port of the load balancer (default 8080)
   --host H                       address to listen on (default 127.0.0.1)`;
 
@@ -27,9 +29,10 @@ const { values, positionals } = parseArgs({
     lb: { type: 'string', default: 'auto' },
     'nginx-sticky': { type: 'string', default: 'route' },
     nodes: { type: 'string', default: '3' },
-    backend: { type: 'string', default: 'memcached' },
     memcached: { type: 'string', default: '3' },
     'memcached-provider': { type: 'string', default: 'auto' },
+    backend: { type: 'string', default: 'memcached' },
+    replication: { type: 'string', default: 'backup' },
     port: { type: 'string', default: '8080' },
     host: { type: 'string', default: '127.0.0.1' },
     help: { type: 'boolean', default: false },
@@ -52,13 +55,16 @@ const options: DemoOptions = {
   lb: oneOf('lb', values.lb!, ['auto', 'nginx', 'builtin'] as const),
   nginxSticky: oneOf('nginx-sticky', values['nginx-sticky']!, ['route', 'ip_hash'] as const),
   apps: count('nodes', values.nodes!, 9),
-  backend: oneOf('backend', values.backend!, ['memcached', 'redis'] as const),
   memcached: count('memcached', values.memcached!, 9),
   memcachedProvider: oneOf('memcached-provider', values['memcached-provider']!, ['auto', 'binary', 'embedded'] as const),
+  backend: oneOf('backend', values.backend!, ['memcached', 'redis', 'peers'] as const),
+  replication: oneOf('replication', values.replication!, ['backup', 'all'] as const),
   port: Number.isInteger(Number(values.port)) ? Number(values.port) : fail('--port must be a number'),
   host: values.host!,
   log: (line) => console.log(`  ${line}`),
 };
+
+if (options.backend === 'peers' && options.mode !== 'sticky') fail('--backend peers needs --mode sticky: each app node backs up the sessions it holds');
 
 const cluster = new DemoCluster(options);
 let stopping = false;
@@ -73,7 +79,7 @@ async function stop(code: number): Promise<void> {
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
-console.log(`memcached-session-manager demo (${options.mode} mode)`);
+console.log(`memcached-session-manager demo (${options.mode} mode${options.backend === 'peers' ? `, replication between app nodes: ${options.replication}` : ''})`);
 try {
   const url = await cluster.start();
   console.log(`\n  Open ${url}\n\n  Ctrl-C stops everything.`);

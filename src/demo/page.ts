@@ -78,6 +78,10 @@ export const demoPage = /* html */ `<!doctype html>
         <button class="ghost small" id="visit">Count a visit</button>
         <button class="ghost small" id="logout">Sign out</button>
       </div>
+      <div id="devices-box" hidden>
+        <div class="row" style="justify-content:space-between"><span class="served">Signed in on <b id="device-count">0</b> devices (sign in from another browser to add one)</span><button class="danger small" id="logout-others">Log out other devices</button></div>
+        <ul class="cart" id="devices"></ul>
+      </div>
       <p class="served">This page's last request was served by <b id="served-by">…</b>. Session <code id="sid">none yet</code>.</p>
     </section>
     <section class="card">
@@ -174,7 +178,9 @@ function renderCluster() {
     '<div class="name"><span class="dot' + (a.alive ? ' up' : '') + '"></span>' + a.name + '</div>' +
     '<div class="meta">port ' + a.port + ' · ' + (a.alive ? 'pid ' + a.pid : 'stopped') + '</div>' +
     '<div class="actions">' + (a.alive ? '<button class="danger small" data-kill-app="' + i + '">Kill</button>' : '<button class="small" data-restart-app="' + i + '">Restart</button>') +
-    (last && last.servedBy === a.name ? '<span class="badge">serving you</span>' : '') + '</div></div>').join('');
+    (last && last.servedBy === a.name ? '<span class="badge">serving you</span>' : '') +
+    (last && last.copies.includes(a.name) && a.alive ? '<span class="badge">holds a copy</span>' : '') + '</div></div>').join('');
+  $('memcached').parentElement.style.display = cluster.memcached.length === 0 ? 'none' : '';
   const health = last ? last.memcached : {};
   const copies = last ? last.copies : [];
   $('memcached').innerHTML = cluster.memcached.map((m, i) =>
@@ -184,9 +190,23 @@ function renderCluster() {
     '<div class="actions">' + (m.alive ? '<button class="danger small" data-kill-memcached="' + i + '">Kill</button>' : '<button class="small" data-restart-memcached="' + i + '">Restart</button>') +
     (copies.includes(m.id) && m.alive ? '<span class="badge">holds a copy</span>' : '') + '</div></div>').join('');
 }
+function renderDevices(list) {
+  $('devices-box').hidden = !last || !last.session.user;
+  $('device-count').textContent = list.length;
+  $('devices').innerHTML = '';
+  for (const d of list) {
+    const li = document.createElement('li');
+    const seen = d.lastAccess ? new Date(d.lastAccess).toLocaleTimeString() : '?';
+    li.textContent = d.handle + ' · signed in ' + new Date(d.createdAt).toLocaleTimeString() + ' · last stored ' + seen + (d.route ? ' · on ' + d.route : '');
+    $('devices').append(li);
+  }
+}
 async function refresh() {
   try { cluster = await call('/_demo/state'); } catch (e) { /* the balancer is restarting */ }
   try { render(await call('/api/state')); } catch (e) { log('request failed: ' + e.message, 'error'); }
+  if (last && last.session.user) {
+    try { renderDevices((await call('/api/devices')).sessions); } catch (e) { log('devices: ' + e.message, 'error'); }
+  } else renderDevices([]);
 }
 async function act(path, body, message) {
   try { const state = await call(path, body); if (state && state.session) render(state); if (message) log(message); }
@@ -196,6 +216,10 @@ async function act(path, body, message) {
 $('login').onclick = () => act('/api/login', { name: $('name').value }, 'signed in as ' + $('name').value);
 $('logout').onclick = () => act('/api/logout', {}, 'signed out');
 $('visit').onclick = () => act('/api/visit', {});
+$('logout-others').onclick = async () => {
+  try { log('logged out ' + (await call('/api/logout-others', {})).revoked + ' other device(s)'); } catch (e) { log(e.message, 'error'); }
+  await refresh();
+};
 $('clear').onclick = () => act('/api/cart/clear', {}, 'cart emptied');
 for (const b of document.querySelectorAll('.add')) b.onclick = () => act('/api/cart', { item: b.dataset.item }, 'added ' + b.dataset.item);
 document.body.addEventListener('click', async (e) => {

@@ -17,12 +17,17 @@ export interface DemoOptions {
   /** nginx stickiness: by the route in the session cookie, or by client address. */
   nginxSticky: 'route' | 'ip_hash';
   apps: number;
-  /** Where sessions are kept: memcached nodes (the default), or redis-server nodes (`redisNodes`). */
-  backend?: 'memcached' | 'redis';
   /** Storage nodes (memcached or redis-server). */
   memcached: number;
   /** `auto`: the memcached binary when it is on PATH, else the embedded server. */
   memcachedProvider: 'auto' | 'binary' | 'embedded';
+  /**
+   * Where session copies live: memcached nodes (the default), redis-server nodes (`redisNodes`), or
+   * `peers`: no store, the app nodes keep each other's session copies.
+   */
+  backend?: 'memcached' | 'redis' | 'peers';
+  /** With peers: one backup per session, or a copy on every other app node (default backup). */
+  replication?: 'backup' | 'all';
   port: number;
   host: string;
   log: (line: string) => void;
@@ -31,6 +36,8 @@ export interface DemoOptions {
 interface AppNode {
   name: string;
   port: number;
+  /** With peers: where its peer endpoint listens (kept across restarts: the other nodes are configured with it). */
+  peerPort?: number;
   child?: Child;
 }
 interface MemcachedNode {
@@ -128,11 +135,14 @@ export class DemoCluster {
     if (o.backend === 'redis') this.provider = 'redis-server';
     else this.provider = o.memcachedProvider === 'auto' ? (onPath('memcached') ? 'binary' : 'embedded') : o.memcachedProvider;
     this.balancer = o.lb === 'auto' ? (onPath('nginx') ? 'nginx' : 'builtin') : o.lb;
-    for (let i = 0; i < o.memcached; i++) this.memcached.push({ id: `n${i + 1}`, port: 0 });
-    for (let i = 0; i < o.apps; i++) this.apps.push({ name: `app${i + 1}`, port: 0 });
-    o.log(`${o.backend ?? 'memcached'}: ${PROVIDERS[this.provider]}`);
+    const peers = o.backend === 'peers';
+    if (!peers) for (let i = 0; i < o.memcached; i++) this.memcached.push({ id: `n${i + 1}`, port: 0 });
+    for (let i = 0; i < o.apps; i++) this.apps.push({ name: `app${i + 1}`, port: 0, peerPort: peers ? await freePort() : undefined });
+    if (peers) o.log(`no memcached: the app nodes replicate sessions to each other (replication ${o.replication ?? 'backup'})`);
+    else o.log(`${o.backend ?? 'memcached'}: ${PROVIDERS[this.provider]}`);
     await Promise.all(this.memcached.map((node, i) => onFreePort(node, () => this.startMemcached(i))));
     await Promise.all(this.apps.map((app, i) => onFreePort(app, () => this.startApp(i))));
+    if (peers) await this.peersSeeEachOther();
     this.control = http.createServer((req, res) => void this.handleControl(req, res));
     const controlPort = await freePort();
     await new Promise<void>((resolve) => this.control!.listen(controlPort, '127.0.0.1', resolve));
@@ -145,6 +155,26 @@ export class DemoCluster {
     }
     this.url = `http://${o.host}:${o.port}/`;
     return this.url;
+  }
+
+  /**
+   * Waits (up to 5 s) until every app node sees every other one up, as a readiness check would:
+   * until then a session gets fewer copies than the replication mode says.
+   */
+  private async peersSeeEachOther(): Promise<void> {
+    const until = Date.now() + 5000;
+    while (Date.now() < until) {
+      const views = await Promise.all(
+        this.apps.map((a) =>
+          fetch(`http://127.0.0.1:${a.port}/api/state`).then(
+            async (response) => ((await response.json()) as { memcached: Record<string, boolean> }).memcached,
+            () => ({}) as Record<string, boolean>,
+          ),
+        ),
+      );
+      if (views.every((view) => this.apps.every((a) => view[a.name]))) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   private balancerDescription(): string {
@@ -184,6 +214,7 @@ export class DemoCluster {
       MSM_MODE: this.options.mode,
       MSM_NODES: this.memcached.map((m) => `${m.id}:127.0.0.1:${m.port}`).join(','),
       MSM_BACKEND: this.options.backend ?? 'memcached',
+      ...(app.peerPort ? { MSM_PEERS: this.apps.map((a) => `${a.name}:127.0.0.1:${a.peerPort}`).join(','), MSM_REPLICATION: this.options.replication ?? 'backup' } : {}),
     };
     const onLine = (text: string) => {
       const line = readAppLine(app.name, text);

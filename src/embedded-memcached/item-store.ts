@@ -1,4 +1,5 @@
 import { RELATIVE_EXPIRATION_LIMIT } from '../storage/memcached/expiration.js';
+import { LruItems } from '../storage/lru-items.js';
 
 interface Item {
   value: Buffer;
@@ -20,8 +21,7 @@ export interface ItemStoreLimits {
  * evicted when memory is full.
  */
 export class ItemStore {
-  private readonly items = new Map<string, Item>();
-  private bytes = 0;
+  private readonly items = new LruItems<Item>();
   private casCounter = 0n;
   readonly stats = { cmd_get: 0, cmd_set: 0, cmd_touch: 0, get_hits: 0, get_misses: 0, touch_hits: 0, touch_misses: 0, delete_hits: 0, delete_misses: 0, evictions: 0 };
 
@@ -38,36 +38,17 @@ export class ItemStore {
   }
 
   get usedBytes(): number {
-    return this.bytes;
+    return this.items.bytes;
   }
 
   /** The keys of the items not expired (`lru_crawler metadump all`). */
-  *keys(): IterableIterator<string> {
-    const now = Date.now();
-    for (const [key, item] of this.items) if (item.expiresAt === 0 || item.expiresAt > now) yield key;
-  }
-
-  private live(key: string): Item | undefined {
-    const item = this.items.get(key);
-    if (!item) return undefined;
-    if (item.expiresAt !== 0 && item.expiresAt <= Date.now()) {
-      this.remove(key, item);
-      return undefined;
-    }
-    // Most recently used last.
-    this.items.delete(key);
-    this.items.set(key, item);
-    return item;
-  }
-
-  private remove(key: string, item: Item): void {
-    this.items.delete(key);
-    this.bytes -= item.value.length + key.length;
+  keys(): IterableIterator<string> {
+    return this.items.keys();
   }
 
   get(key: string): Item | undefined {
     this.stats.cmd_get++;
-    const item = this.live(key);
+    const item = this.items.live(key);
     if (item) this.stats.get_hits++;
     else this.stats.get_misses++;
     return item;
@@ -80,20 +61,14 @@ export class ItemStore {
   store(mode: 'set' | 'add' | 'replace', key: string, value: Buffer, flags: number, exptime: number, cas = 0n): 'stored' | 'exists' | 'not-found' | 'too-large' {
     this.stats.cmd_set++;
     if (value.length + key.length + 50 > this.limits.itemSizeLimit) return 'too-large';
-    const existing = this.live(key);
+    const existing = this.items.live(key);
     if (mode === 'add' && existing) return 'exists';
     if ((mode === 'replace' || cas !== 0n) && !existing) return 'not-found';
     if (cas !== 0n && existing!.cas !== cas) return 'exists';
-    if (existing) this.remove(key, existing);
+    if (existing) this.items.remove(key, existing);
     const item: Item = { value, flags, expiresAt: ItemStore.expiry(exptime), cas: ++this.casCounter };
     if (item.expiresAt !== 0 && item.expiresAt <= Date.now()) return 'stored'; // expired on arrival
-    this.items.set(key, item);
-    this.bytes += value.length + key.length;
-    for (const [oldKey, old] of this.items) {
-      if (this.bytes <= this.limits.maxBytes) break;
-      this.remove(oldKey, old);
-      this.stats.evictions++;
-    }
+    this.stats.evictions += this.items.set(key, item, this.limits.maxBytes);
     return 'stored';
   }
 
@@ -104,7 +79,7 @@ export class ItemStore {
   /** The item, with its expiration set to `exptime` (counted as a touch, as memcached counts GAT). */
   getAndTouch(key: string, exptime: number): Item | undefined {
     this.stats.cmd_touch++;
-    const item = this.live(key);
+    const item = this.items.live(key);
     if (!item) {
       this.stats.touch_misses++;
       return undefined;
@@ -116,9 +91,9 @@ export class ItemStore {
 
   /** Deletes the item (only if its CAS is `cas`, when non-zero); 'exists' when the CAS differs. */
   delete(key: string, cas = 0n): boolean | 'exists' {
-    const item = this.live(key);
+    const item = this.items.live(key);
     if (item && cas !== 0n && item.cas !== cas) return 'exists';
-    if (item) this.remove(key, item);
+    if (item) this.items.remove(key, item);
     if (item) this.stats.delete_hits++;
     else this.stats.delete_misses++;
     return !!item;
@@ -126,10 +101,9 @@ export class ItemStore {
 
   flush(): void {
     this.items.clear();
-    this.bytes = 0;
   }
 
   casOf(key: string): bigint {
-    return this.items.get(key)?.cas ?? 0n;
+    return this.items.peek(key)?.cas ?? 0n;
   }
 }

@@ -15,6 +15,18 @@ export class NodeDownError extends Error {
   }
 }
 
+/**
+ * Where sticky mode puts a session's backup copies. A shared store (memcached) takes one copy on
+ * the key's first node; app processes replicating to each other (`peers`) never back up to
+ * themselves, and keep one copy (`replication: 'backup'`) or one on every other peer (`'all'`).
+ */
+export interface BackupPlacement {
+  /** This process's own node, which holds no backup of this process's sessions. */
+  self?: string;
+  /** Backup copies per session. */
+  copies: number;
+}
+
 /** Consecutive failures before a node is marked down. */
 const FAILURE_THRESHOLD = 3;
 /** How often nodes are health-checked, in ms. */
@@ -39,6 +51,7 @@ export class StorageCluster {
     failoverNodeIds: readonly string[],
     private readonly stats: Statistics,
     private readonly logger: Logger,
+    private readonly placement: BackupPlacement = { copies: 1 },
   ) {
     for (const node of nodes) this.clients.set(node.id, new TracedNode(node));
     this.kind = nodes[0].kind;
@@ -107,6 +120,40 @@ export class StorageCluster {
   /** Up to `count` distinct up nodes for `key`, primary first. */
   nodesFor(key: string, count: number): string[] {
     return this.ring.nodesFor(key, count);
+  }
+
+  /** The up nodes that take a sticky session's backup, in ring order (see BackupPlacement). */
+  backupNodesFor(key: string): string[] {
+    const { self, copies } = this.placement;
+    if (self === undefined) return this.ring.nodesFor(key, copies);
+    return this.ring.nodesFor(key, copies + 1).filter((node) => node !== self).slice(0, copies);
+  }
+
+  /**
+   * The up nodes where any process's backup of `key` may be, to delete it: its first `copies`; with
+   * peers every one (see readNodesFor).
+   */
+  copyNodesFor(key: string): string[] {
+    return this.readNodesFor(key, this.placement.copies);
+  }
+
+  /**
+   * The up nodes a read of `key` asks: its first `count`; with peers every one, since a copy may
+   * be on any peer but its owner's (placed by the owner's view of health, or handed over), and a
+   * handful of peers is cheap to ask at once.
+   */
+  readNodesFor(key: string, count: number): string[] {
+    return this.ring.nodesFor(key, this.placement.self === undefined ? count : Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
+   * Where a sticky session goes when this process leaves (see StickyMode.close): with peers every
+   * other up peer, since the peer holding its backup may be the next to restart (a rolling
+   * restart) before the session is taken over; with a shared store nowhere (its copy stays).
+   */
+  handoverNodesFor(key: string): string[] {
+    const { self } = this.placement;
+    return self === undefined ? [] : this.ring.nodesFor(key, Number.MAX_SAFE_INTEGER).filter((node) => node !== self);
   }
 
   /** Changes whenever the nodes that are up change: what `nodesFor` gave under an equal value still holds. */

@@ -119,8 +119,8 @@ export class CopyReader {
    * the newest version.
    */
   async read(key: string, touchTtl?: number): Promise<ReadResult> {
-    const nodes = this.cluster.nodesFor(key, READ_NODES);
-    if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
+    const nodes = this.cluster.readNodesFor(key, READ_NODES);
+    if (nodes.length === 0) throw new SessionStoreUnavailableError(`no ${this.cluster.kind} node is up`);
     const ask = (targets: string[]) =>
       Promise.allSettled(
         targets.map((node) => this.cluster.run(node, (client) => (touchTtl === undefined ? client.gets(key) : client.getAndTouch(key, touchTtl)))),
@@ -174,11 +174,11 @@ export class CopyReader {
     // With no copy found, a node that did not answer may hold the only one: do not guess "no session".
     if (!result.copy && result.failed.length > 0) {
       this.stats.inc('loadFailures');
-      throw new SessionStoreUnavailableError(`memcached node(s) ${result.failed.join(', ')} could not be read`);
+      throw new SessionStoreUnavailableError(`${this.cluster.kind} node(s) ${result.failed.join(', ')} could not be read`);
     }
     if (!result.copy && this.cluster.mayHideCopies(key, asked, this.copiesKept)) {
       this.stats.inc('loadFailures');
-      throw new SessionStoreUnavailableError('the session\'s copies may be on memcached nodes that are down');
+      throw new SessionStoreUnavailableError(`the session's copies may be on ${this.cluster.kind} nodes that are down`);
     }
     if (result.failed.length > 0) this.stats.inc('memcachedFailovers');
     return result;

@@ -58,7 +58,7 @@ export class CopyWriter {
 
   /** Writes `copy` to `nodes`; resolves with the nodes written, rejects only when none took it. */
   async write(key: string, copy: VersionedCopy, nodes: string[]): Promise<string[]> {
-    if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
+    if (nodes.length === 0) throw new SessionStoreUnavailableError(`no ${this.cluster.kind} node is up`);
     const value = this.codec.encode(key, copy);
     const answers = await this.stats.time('backup', () =>
       Promise.allSettled(nodes.map((node) => this.cluster.run(node, (client) => client.set(key, value, copy.ttl)))),
@@ -92,7 +92,7 @@ export class CopyWriter {
    * node took it.
    */
   async writeFenced(key: string, copy: VersionedCopy, nodes: string[], fence: Fence): Promise<Map<string, bigint>> {
-    if (nodes.length === 0) throw new SessionStoreUnavailableError('no memcached node is up');
+    if (nodes.length === 0) throw new SessionStoreUnavailableError(`no ${this.cluster.kind} node is up`);
     if (fence.doubtful) {
       this.stats.inc('conflicts');
       throw new SessionConflictError();
@@ -147,8 +147,8 @@ export class CopyWriter {
     const homeless = !conflict && !unvouched && written.size > 0 && copy.version > loadedVersion && !isWriteQuorum(home, [...written.keys()]);
     if (conflict || unvouched || homeless) {
       await this.restore(key, fence.loaded, written);
-      if (unvouched) throw new SessionStoreUnavailableError(`memcached node(s) that may hold a newer version of the session could not be asked`);
-      if (homeless) throw new SessionStoreUnavailableError(`the session could not be written to ${home.length < 3 ? 'its first' : 'two of its home'} memcached node(s) ${home.join(', ')}`);
+      if (unvouched) throw new SessionStoreUnavailableError(`${this.cluster.kind} node(s) that may hold a newer version of the session could not be asked`);
+      if (homeless) throw new SessionStoreUnavailableError(`the session could not be written to ${home.length < 3 ? 'its first' : 'two of its home'} ${this.cluster.kind} node(s) ${home.join(', ')}`);
       this.stats.inc('conflicts');
       throw new SessionConflictError();
     }

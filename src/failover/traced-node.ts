@@ -19,6 +19,9 @@ export class TracedNode implements StorageNode {
   get(key: string): Promise<Buffer | null> {
     return storageTrace.hasSubscribers ? this.trace('get', () => this.node.get(key)) : this.node.get(key);
   }
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
+    return storageTrace.hasSubscribers ? this.trace('getMany', () => this.node.getMany(keys)) : this.node.getMany(keys);
+  }
   gets(key: string): Promise<VersionedValue | null> {
     return storageTrace.hasSubscribers ? this.trace('gets', () => this.node.gets(key)) : this.node.gets(key);
   }

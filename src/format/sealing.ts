@@ -86,6 +86,11 @@ export class Sealing {
     return remembered(this.tombstoneKeys, id, () => `${this.prefix}revoked:${this.hash(this.keys[0], 'r', id)}`);
   }
 
+  /** The memcached key of a principal's session index (a keyed hash: the principal is not readable in memcached). */
+  principalKey(principal: string): string {
+    return `${this.prefix}principal:${this.hash(this.keys[0], 'p', principal)}`;
+  }
+
   /**
    * A short name of a key for logs and metrics: the start of its keyed hash, enough to tell
    * sessions apart and to find the item in memcached, useless as a session id.

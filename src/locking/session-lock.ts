@@ -119,7 +119,7 @@ export class SessionLocks {
     if (delay > 0) await sleep(delay);
     for (;;) {
       const [node] = this.cluster.nodesFor(slot.sessionKey, 1);
-      if (!node) throw new SessionStoreUnavailableError('no memcached node is up to hold the session lock');
+      if (!node) throw new SessionStoreUnavailableError(`no ${this.cluster.kind} node is up to hold the session lock`);
       let added: boolean;
       try {
         added = await this.cluster.run(node, (client) => client.add(key, value, this.settings.lockExpiration));
@@ -136,7 +136,7 @@ export class SessionLocks {
           continue;
         }
         this.stats.inc('lockFailures');
-        throw new SessionStoreUnavailableError(`locking the session on memcached node ${node} failed`, err);
+        throw new SessionStoreUnavailableError(`locking the session on ${this.cluster.kind} node ${node} failed`, err);
       }
       if (added) {
         const handle: LockHandle = { key, value, node, lost: false, handedOver: false };

@@ -1,5 +1,6 @@
 import type { SessionRequest, Session } from '../session/session.js';
 import type { SessionData } from '../session/store.js';
+import type { UserSessions } from '../revocation/user-sessions.js';
 
 /**
  * A session as a mode hands it to the request lifecycle.
@@ -47,6 +48,8 @@ export interface SessionMode {
   finish?(id: string, req: SessionRequest): void;
   /** memcached nodes that hold (or are about to hold) the session's copies. */
   copiesOf?(id: string): string[];
+  /** Sessions by principal (undefined: the mode keeps no index, or the `principal` option is false). */
+  readonly users?: UserSessions;
   /** Whether `touch` does anything (express-session only touches stores that implement it). */
   readonly touches: boolean;
   /** Flushes pending work and releases connections. */

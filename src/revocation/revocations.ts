@@ -146,24 +146,38 @@ export class Revocations {
    * while a rotation is rolled out, processes whose first secret is an older one look there.
    */
   async revoke(id: string, ttlSeconds: number): Promise<boolean> {
-    const write = (tombstoneKey: string, sessionKey: string) =>
-      Promise.allSettled(
-        this.nodesOf(sessionKey).map((node) =>
-          this.cluster.run(node, async (client) => {
-            // In order on one connection: the token read is of a node that already holds the tombstone.
-            const [, current] = await Promise.all([client.set(tombstoneKey, this.sealing.seal(tombstoneKey, '1'), ttlSeconds), client.gets(this.tokenKey)]);
-            const token = current ? this.openToken(node, current.value) : undefined;
-            // Refused only when the token changed meanwhile (another tombstone, or a restart): changed either way.
-            await client.storeIf(this.tokenKey, this.sealing.seal(this.tokenKey, token ? nextToken(token) : newToken()), 0, current?.cas);
-          }),
-        ),
-      );
     const older = this.sealing.olderSessionKeys(id);
-    const [answers] = await Promise.all([
-      write(this.key(id), this.sealing.sessionKey(id)),
-      ...this.sealing.olderTombstoneKeys(id).map((key, i) => write(key, older[i])),
+    const [written] = await Promise.all([
+      this.writeTombstone(this.key(id), this.sealing.sessionKey(id), ttlSeconds),
+      ...this.sealing.olderTombstoneKeys(id).map((key, i) => this.writeTombstone(key, older[i], ttlSeconds)),
     ]);
     this.stats.inc('revocations');
+    return written;
+  }
+
+  /**
+   * `revoke` for a session known only by its keys (a principal's index holds no ids): its
+   * tombstone under the current secret only. True when at least one tombstone node holds it.
+   */
+  async revokeKeys(tombstoneKey: string, sessionKey: string, ttlSeconds: number): Promise<boolean> {
+    const written = await this.writeTombstone(tombstoneKey, sessionKey, ttlSeconds);
+    this.stats.inc('revocations');
+    return written;
+  }
+
+  /** Writes one tombstone and replaces the tokens of its nodes; true when at least one node holds it. */
+  private async writeTombstone(tombstoneKey: string, sessionKey: string, ttlSeconds: number): Promise<boolean> {
+    const answers = await Promise.allSettled(
+      this.nodesOf(sessionKey).map((node) =>
+        this.cluster.run(node, async (client) => {
+          // In order on one connection: the token read is of a node that already holds the tombstone.
+          const [, current] = await Promise.all([client.set(tombstoneKey, this.sealing.seal(tombstoneKey, '1'), ttlSeconds), client.gets(this.tokenKey)]);
+          const token = current ? this.openToken(node, current.value) : undefined;
+          // Refused only when the token changed meanwhile (another tombstone, or a restart): changed either way.
+          await client.storeIf(this.tokenKey, this.sealing.seal(this.tokenKey, token ? nextToken(token) : newToken()), 0, current?.cas);
+        }),
+      ),
+    );
     return answers.some((answer) => answer.status === 'fulfilled');
   }
 
@@ -347,8 +361,7 @@ export class Revocations {
       [...byNode].map(async ([node, keys]) => {
         const list = [...keys];
         try {
-          // memjs has no multi-get: gets issued together are pipelined on the node's one connection.
-          const values = await this.ask(node, turn, (client) => Promise.all(list.map((key) => client.get(key))));
+          const values = await this.ask(node, turn, (client) => client.getMany(list));
           // Any item under a tombstone key revokes, opened or not: one that fails to open was put
           // there by whoever can delete the session anyway, and honouring it errs on the safe side.
           list.forEach((key, i) => values[i] !== null && states.set(key, 'revoked'));

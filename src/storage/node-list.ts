@@ -9,22 +9,16 @@ export interface NodeAddress {
 
 const ENTRY = /^([A-Za-z0-9_-]+):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
 
-/** The options that list nodes, each with an example for its messages. */
-const EXAMPLES = {
-  memcachedNodes: 'n1:127.0.0.1:11211,n2:127.0.0.1:11212',
-  redisNodes: 'r1:127.0.0.1:6379,r2:127.0.0.1:6380',
-} as const;
-
-/** `memcachedNodes` or `redisNodes`. */
-export type NodeListOption = keyof typeof EXAMPLES;
+/** An example list for an option's messages (`memcachedNodes`'s unless named here). */
+const EXAMPLES: Record<string, string> = { redisNodes: 'r1:127.0.0.1:6379,r2:127.0.0.1:6380' };
 
 /**
- * Parses MSM's `memcachedNodes` syntax: `n1:host:port,n2:host:port` (commas or spaces), the
- * value of `option` (`memcachedNodes` or `redisNodes`, named in errors).
+ * Parses MSM's `memcachedNodes` syntax: `n1:host:port,n2:host:port` (commas or spaces); `option`
+ * names the option in error messages (`redisNodes` and `peers` use the same syntax).
  */
-export function parseNodeList(value: unknown, option: NodeListOption): NodeAddress[] {
+export function parseNodeList(value: unknown, option = 'memcachedNodes'): NodeAddress[] {
   if (typeof value !== 'string' || value.trim() === '') {
-    throw new OptionError(option, `must be a string like "${EXAMPLES[option]}"`);
+    throw new OptionError(option, `must be a string like "${EXAMPLES[option] ?? 'n1:127.0.0.1:11211,n2:127.0.0.1:11212'}"`);
   }
   const nodes: NodeAddress[] = [];
   for (const entry of value.split(/[\s,]+/).filter(Boolean)) {
@@ -45,7 +39,7 @@ export function parseNodeList(value: unknown, option: NodeListOption): NodeAddre
  * Parses `failoverNodes` (node ids); each must be configured (in `listOption`), and at least one
  * node must remain regular.
  */
-export function parseFailoverNodes(value: unknown, nodes: NodeAddress[], listOption: NodeListOption): string[] {
+export function parseFailoverNodes(value: unknown, nodes: NodeAddress[], listOption = 'memcachedNodes'): string[] {
   if (value === undefined || value === '') return [];
   if (typeof value !== 'string') throw new OptionError('failoverNodes', 'must be a string of node ids like "n1"');
   const ids = value.split(/[\s,]+/).filter(Boolean);

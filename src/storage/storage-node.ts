@@ -15,6 +15,8 @@ export interface StorageNode {
   readonly kind: string;
   /** The value, or null when absent. */
   get(key: string): Promise<Buffer | null>;
+  /** The values of several keys (null where absent), in their order: one round trip where the backend allows. */
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>>;
   /** The value and its version, or null when absent. */
   gets(key: string): Promise<VersionedValue | null>;
   /** The value and its version, its lifetime reset to `ttlSeconds` in the same operation; null when absent. */

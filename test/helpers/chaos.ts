@@ -1,16 +1,22 @@
 /**
- * Chaos harness: 3 storage nodes (memcached or Redis, see backend.ts; each behind a TCP proxy), 3
- * app processes, and a load of many sessions that each increment their own counter and remember
- * the last value the server confirmed. Checks that no session is lost and no counter goes
- * backwards or skips.
+ * Chaos harness: 3 storage nodes (memcached or Redis, see backend.ts; each behind a TCP proxy),
+ * or none with the app processes replicating to each other (`peers`), 3 app processes, and a load
+ * of many sessions that each increment their own counter and remember the last value the server
+ * confirmed. Checks that no session is lost and no counter goes backwards or skips.
  */
-import { nodeListOption, startServer, testBackend, type TestBackend } from './backend.js';
+import { freePort } from './memcached.js';
+import { nodeListOption, startServer, type TestBackend } from './backend.js';
 import type { StorageServer } from './server-process.js';
 import { startApp, type AppProcess } from './app-process.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { ProtocolTrace } from './protocol-trace.js';
 
 export type Mode = 'sticky' | 'non-sticky';
+/** Where sessions are backed up: storage servers (memcached or Redis), or the app processes themselves with `replication` 'backup' or 'all'. */
+export type Backend = TestBackend | 'peers-backup' | 'peers-all';
+
+/** Whether the app processes keep the copies themselves (no storage servers). */
+export const isPeers = (backend: Backend): backend is 'peers-backup' | 'peers-all' => backend === 'peers-backup' || backend === 'peers-all';
 
 export class ChaosCluster {
   servers: StorageServer[] = [];
@@ -19,22 +25,46 @@ export class ChaosCluster {
   /** Every memcached operation per key, to explain a violation (the trace reads memcached's protocol only). */
   readonly trace = new ProtocolTrace();
 
+  /** With peers: `app1:127.0.0.1:<port>,…`, the apps' own addresses. */
+  private peers = '';
+
   constructor(
     readonly mode: Mode,
-    readonly backend: TestBackend = testBackend(),
+    readonly backend: Backend = 'memcached',
   ) {}
 
   async start(nodes = 3, appCount = 3): Promise<void> {
-    this.servers = await Promise.all(Array.from({ length: nodes }, () => startServer(this.backend)));
-    const traced = (n: number) => (this.backend === 'memcached' ? { log: this.trace, node: `n${n + 1}` } : undefined);
+    if (isPeers(this.backend)) {
+      const ports = [];
+      for (let i = 0; i < appCount; i++) ports.push(await freePort());
+      this.peers = ports.map((port, i) => `app${i + 1}:127.0.0.1:${port}`).join(',');
+      for (let i = 0; i < appCount; i++) this.apps.push(await this.startApp(i));
+      await this.peersSettled();
+      return;
+    }
+    const kind = this.backend;
+    this.servers = await Promise.all(Array.from({ length: nodes }, () => startServer(kind)));
+    const traced = (n: number) => (kind === 'memcached' ? { log: this.trace, node: `n${n + 1}` } : undefined);
     this.proxies = this.servers.map((m, n) => new TcpProxy(m.host, m.port, traced(n)));
     await Promise.all(this.proxies.map((p) => p.start()));
     for (let i = 0; i < appCount; i++) this.apps.push(await this.startApp(i));
   }
 
+  /** Waits until every app sees every peer up: until then a session gets fewer copies (as a deployment's readiness check would). */
+  private async peersSettled(): Promise<void> {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const views = await Promise.all(this.apps.map(async (app) => (await (await fetch(`${app!.url}/nodes`)).json()) as Record<string, boolean>));
+      if (views.every((view) => Object.values(view).every(Boolean))) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('the app processes never all saw each other up');
+  }
+
   private async startApp(i: number): Promise<AppProcess> {
-    const nodes = nodeListOption(this.proxies.map((p) => `127.0.0.1:${p.port}`), this.backend);
-    const common = { ...nodes, operationTimeout: 500, logger: undefined };
+    const backend = isPeers(this.backend)
+      ? { peers: this.peers, self: `app${i + 1}`, replication: this.backend === 'peers-all' ? 'all' : 'backup' }
+      : nodeListOption(this.proxies.map((p) => `127.0.0.1:${p.port}`), this.backend);
+    const common = { ...backend, operationTimeout: 500, logger: undefined };
     const options =
       this.mode === 'sticky'
         ? // Synchronous backups: an acknowledged update is in storage before the response.
@@ -64,6 +94,7 @@ export class ChaosCluster {
     if (app) this.stopping.add(app);
     await app?.kill('SIGTERM');
     this.apps[i] = await this.startApp(i);
+    if (isPeers(this.backend)) await this.peersSettled();
   }
 
   /**

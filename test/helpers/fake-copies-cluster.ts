@@ -243,7 +243,7 @@ export class SimProcess {
       if (!this.believedUp.has(id)) throw new NodeDownError('memcached', id);
       return op(clientFor(nodes.get(id)!, name, trace, gated));
     };
-    Object.assign(cluster, { ring: this.ring, run });
+    Object.assign(cluster, { ring: this.ring, run, kind: 'memcached', placement: { copies: 1 } });
     // Ties settle after TIE_GRACE_TICKS of simulated time (a write takes far fewer ticks).
     this.copies = new SessionCopies(cluster, new Statistics(true), UNSEALED_COPIES, 2, { graceMs: TIE_GRACE_TICKS, now: () => trace.tick });
   }

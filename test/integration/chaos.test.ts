@@ -1,14 +1,17 @@
 /**
  * Chaos suite: every failover scenario, in sticky and in non-sticky mode, under load.
  * 3 storage nodes (memcached, or Redis with MSM_TEST_BACKEND=redis), 3 app processes, 500
- * sessions each incrementing its own counter.
+ * sessions each incrementing its own counter. The scenarios of app-node faults run again with no
+ * storage nodes, the apps replicating to each other (`peers`, both replication modes; in the
+ * memcached run only).
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { ChaosCluster, percentile99, runLoad, type Mode, type Timeline } from '../helpers/chaos.js';
+import { ChaosCluster, isPeers, percentile99, runLoad, type Backend, type Mode, type Timeline } from '../helpers/chaos.js';
 import { testBackend } from '../helpers/backend.js';
 
-const backend = testBackend();
+/** The storage servers of this run (MSM_TEST_BACKEND). */
+const store = testBackend();
 
 const CONCURRENCY = 40;
 const rows: string[] = [];
@@ -21,12 +24,12 @@ afterEach(async () => {
 
 afterAll(() => {
   const table = [
-    `| mode (${backend}) | scenario | requests | failed | retried by the LB | p99 during fault (ms) | lost sessions | counter violations |`,
+    `| mode (${store}) | scenario | requests | failed | retried by the LB | p99 during fault (ms) | lost sessions | counter violations |`,
     '|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
   mkdirSync('test-artifacts', { recursive: true });
-  const report = `test-artifacts/chaos-report${backend === 'memcached' ? '' : `-${backend}`}.md`;
+  const report = `test-artifacts/chaos-report${store === 'memcached' ? '' : `-${store}`}.md`;
   writeFileSync(report, table + '\n');
   console.log(`\nchaos results (also in ${report})\n${table}\n`);
 });
@@ -42,19 +45,21 @@ interface Scenario {
   boundedByInFlight(mode: Mode): boolean;
   /** Sessions in the load (default 500). */
   users?: number;
+  /** Which backends it applies to: faults of memcached nodes only to memcached (default), app faults to peers too. */
+  backends?: 'memcached' | 'any' | 'peers';
 }
 
 const base = { durationMs: 5000, faultAt: 1500, recoverAt: 3000 };
 
 const scenarios: Scenario[] = [
   {
-    name: `1. SIGKILL one ${backend} node`,
+    name: `1. SIGKILL one ${store} node`,
     timeline: (c) => ({ ...base, fault: () => c.servers[1].signal('SIGKILL') }),
     quietAfter: (t) => t.faultAt + 2000,
     boundedByInFlight: () => true,
   },
   {
-    name: `2. SIGSTOP one ${backend} node for 1.5 s (> operationTimeout), then SIGCONT`,
+    name: `2. SIGSTOP one ${store} node for 1.5 s (> operationTimeout), then SIGCONT`,
     timeline: (c) => ({ ...base, fault: () => c.servers[1].signal('SIGSTOP'), recover: () => c.servers[1].signal('SIGCONT') }),
     quietAfter: (t) => t.recoverAt + 2000,
     boundedByInFlight: () => true,
@@ -62,7 +67,7 @@ const scenarios: Scenario[] = [
   {
     // "Later": once every app has re-copied the sessions that had a copy on the restarted node
     // (until then a session's only copy may be on the node killed next; the README says so).
-    name: `3. restart one ${backend} node empty, later SIGKILL another`,
+    name: `3. restart one ${store} node empty, later SIGKILL another`,
     timeline: (c) => ({
       ...base,
       fault: () => c.servers[0].restart(),
@@ -86,9 +91,25 @@ const scenarios: Scenario[] = [
     timeline: (c) => ({ ...base, fault: () => c.killApp(0) }),
     quietAfter: (t) => t.faultAt + 2000,
     boundedByInFlight: () => true,
+    backends: 'any',
   },
   {
-    name: `6. all ${backend} nodes unreachable for 1.5 s, then back`,
+    // Its users wait for it (their connections are open, not refused); its peers mark it down and back up elsewhere.
+    name: '9. SIGSTOP one app node for 5 s, then SIGCONT',
+    timeline: (c) => ({
+      // Every worker has users on the paused app and waits with them: a longer run after it, for the request floor.
+      durationMs: 12_000,
+      faultAt: 1500,
+      recoverAt: 6500,
+      fault: async () => void c.apps[1]?.child.kill('SIGSTOP'),
+      recover: async () => void c.apps[1]?.child.kill('SIGCONT'),
+    }),
+    quietAfter: (t) => t.recoverAt + 2000,
+    boundedByInFlight: () => true,
+    backends: 'peers',
+  },
+  {
+    name: `6. all ${store} nodes unreachable for 1.5 s, then back`,
     timeline: (c) => ({
       ...base,
       fault: async () => c.proxies.forEach((p) => p.block()),
@@ -126,20 +147,33 @@ function rollingRestart(): Scenario {
     // Requests cut by a shutdown fail (a load balancer would retry them); none after the last restart.
     quietAfter: () => restartsDone,
     boundedByInFlight: () => true,
+    backends: 'any',
   };
 }
 
-for (const mode of ['sticky', 'non-sticky'] as const) {
-  describe(`chaos, ${mode} mode${backend === 'memcached' ? '' : ` over ${backend}`}`, () => {
-    for (const scenario of scenarios) {
+const configurations: Array<{ label: string; mode: Mode; backend: Backend }> = [
+  { label: 'sticky mode', mode: 'sticky', backend: store },
+  { label: 'non-sticky mode', mode: 'non-sticky', backend: store },
+  ...(store === 'memcached'
+    ? ([
+        { label: 'peers, replication backup', mode: 'sticky', backend: 'peers-backup' },
+        { label: 'peers, replication all', mode: 'sticky', backend: 'peers-all' },
+      ] as const)
+    : []),
+];
+
+for (const { label, mode, backend } of configurations) {
+  describe(`chaos, ${label}${store === 'memcached' || isPeers(backend) ? '' : ` over ${store}`}`, () => {
+    const applies = (scenario: Scenario) => (scenario.backends ?? 'memcached') === 'any' || (scenario.backends ?? 'memcached') === (isPeers(backend) ? 'peers' : 'memcached');
+    for (const scenario of scenarios.filter(applies)) {
       it(scenario.name, async () => {
-        cluster = new ChaosCluster(mode);
+        cluster = new ChaosCluster(mode, backend);
         await cluster.start();
         const timeline = scenario.timeline(cluster);
         const report = await runLoad(cluster, timeline, scenario.users ?? 500, CONCURRENCY);
         const p99 = percentile99(report.faultLatencies);
         rows.push(
-          `| ${mode} | ${scenario.name} | ${report.requests} | ${report.failed} | ${report.retried} | ${p99.toFixed(0)} | ${report.lostSessions} | ${report.violations.length} |`,
+          `| ${isPeers(backend) ? label : mode} | ${scenario.name} | ${report.requests} | ${report.failed} | ${report.retried} | ${p99.toFixed(0)} | ${report.lostSessions} | ${report.violations.length} |`,
         );
         // The load ran through the fault: on average every session was updated at least once (a
         // floor, not a speed target: the 2-core machine may be busy with other processes).
@@ -165,8 +199,8 @@ async function visit(url: string, path: string, cookie?: string): Promise<{ cook
 }
 
 describe('chaos, sticky mode: revocations when both tombstone nodes restart empty', () => {
-  it(`8. restart two ${backend} nodes empty at once: no revoked session is served again, no session lost`, async () => {
-    cluster = new ChaosCluster('sticky');
+  it(`8. restart two ${store} nodes empty at once: no revoked session is served again, no session lost`, async () => {
+    cluster = new ChaosCluster('sticky', store);
     await cluster.start();
     const apps = cluster.liveApps();
     // 120 signed-in users whose old cookies are revoked while the app that served them still holds

@@ -1,6 +1,7 @@
 /**
  * What a machine with only Node gets from the demo: the embedded memcached-compatible server
- * and the built-in sticky balancer, in both modes, with app and memcached nodes killed.
+ * and the built-in sticky balancer, in both modes, with app and memcached nodes killed; or no
+ * memcached at all, the app nodes replicating to each other (`--backend peers`).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DemoCluster } from '../../dist/esm/demo/supervisor.js';
@@ -18,6 +19,8 @@ interface State {
   servedBy: string;
   session: { user: string | null; cart: string[] };
   copies: string[];
+  /** Each storage node's health as the serving app sees it (with peers: the app nodes). */
+  memcached: Record<string, boolean>;
 }
 
 /** A browser stand-in: keeps the cookie, talks JSON. */
@@ -86,5 +89,61 @@ for (const backend of BACKENDS) for (const mode of ['sticky', 'non-sticky'] as c
       expect(afterMemcached.status, JSON.stringify(afterMemcached.json)).toBe(200);
       expect(afterMemcached.json.session).toMatchObject({ user: 'Ada', cart: ['boots', 'jacket', 'pack'] });
     }, 60_000);
+  });
+}
+
+/** Waits until every live app node sees exactly the live ones up (asked directly, not through the balancer). */
+async function settled(demo: DemoCluster): Promise<void> {
+  const live = demo.apps.filter((a) => a.child?.alive());
+  for (let i = 0; i < 200; i++) {
+    const views = await Promise.all(live.map(async (a) => ((await (await fetch(`http://127.0.0.1:${a.port}/api/state`)).json()) as State).memcached));
+    if (views.every((view) => demo.apps.every((a) => view[a.name] === live.includes(a)))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the app nodes never agreed on which of them are up');
+}
+
+for (const replication of ['backup', 'all'] as const) {
+  describe(`demo over peers (replication ${replication})`, () => {
+    it('runs without memcached; the user survives the serving app node and then the copy holder dying', async () => {
+      const printed: string[] = [];
+      cluster = new DemoCluster({
+        mode: 'sticky',
+        lb: 'builtin',
+        nginxSticky: 'route',
+        apps: 3,
+        memcached: 3,
+        memcachedProvider: 'embedded',
+        backend: 'peers',
+        replication,
+        port: await freePort(),
+        host: '127.0.0.1',
+        log: (line) => printed.push(line),
+      });
+      const url = (await cluster.start()).replace(/\/$/, '');
+      expect(cluster.memcached).toEqual([]);
+      expect(printed.join('\n')).toContain(`no memcached: the app nodes replicate sessions to each other (replication ${replication})`);
+      const ada = user(url).call;
+      await settled(cluster);
+      await ada('/api/login', { name: 'Ada' });
+      const before = (await ada('/api/cart', { item: 'boots' })).json;
+      expect(before.copies).not.toContain(before.servedBy);
+      expect(before.copies).toHaveLength(replication === 'all' ? 2 : 1);
+
+      await cluster.apps.find((a) => a.name === before.servedBy)!.child!.kill('SIGKILL');
+      const afterFirst = await ada('/api/state');
+      expect(afterFirst.status, JSON.stringify(afterFirst.json)).toBe(200);
+      expect(afterFirst.json.servedBy).not.toBe(before.servedBy);
+      expect(afterFirst.json.session).toMatchObject({ user: 'Ada', cart: ['boots'] });
+      await settled(cluster);
+      const now = (await ada('/api/cart', { item: 'jacket' })).json;
+      expect(now.copies).toHaveLength(1);
+
+      // The app node holding the copy dies next: the node serving the user still holds the session.
+      await cluster.apps.find((a) => a.name === now.copies[0])!.child!.kill('SIGKILL');
+      const afterSecond = await ada('/api/state');
+      expect(afterSecond.status, JSON.stringify(afterSecond.json)).toBe(200);
+      expect(afterSecond.json.session).toMatchObject({ user: 'Ada', cart: ['boots', 'jacket'] });
+    });
   });
 }

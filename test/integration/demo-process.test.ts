@@ -58,6 +58,15 @@ async function driveAndStop(demo: ReturnType<typeof spawn>, port: number, rememb
   client.cookie = login.headers.getSetCookie()[0].split(';')[0];
   const state = await client.json<{ session: { user: string }; servedBy: string }>('/api/state');
   expect(state.session.user).toBe('Ada');
+  // Ada on a second device; "Log out other devices" from the first signs the second out.
+  const second = new Client(url.replace(/\/$/, ''));
+  const secondLogin = await fetch(`${url}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"Ada"}' });
+  second.cookie = secondLogin.headers.getSetCookie()[0].split(';')[0];
+  expect((await client.json<{ sessions: unknown[] }>('/api/devices')).sessions).toHaveLength(2);
+  const loggedOut = await fetch(`${url}api/logout-others`, { method: 'POST', headers: { cookie: client.cookie, 'content-type': 'application/json' }, body: '{}' });
+  expect(await loggedOut.json()).toEqual({ revoked: 1 });
+  expect((await second.json<{ session: { user: string | null } }>('/api/state')).session.user).toBeNull();
+  expect((await client.json<{ session: { user: string } }>('/api/state')).session.user).toBe('Ada');
 
   // The output pipe closes once npm and the demo have both exited.
   const closed = new Promise<void>((resolve) => demo.stdout!.once('close', () => resolve()));

@@ -20,6 +20,19 @@ afterAll(async () => {
 });
 
 describe('MemcachedNode', () => {
+  it('getMany answers each key in order, null where absent', async () => {
+    const client = new MemcachedNode({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 1000 });
+    try {
+      await client.set('many-a', 'A', 60);
+      await client.set('many-c', 'C', 60);
+      const values = await client.getMany(['many-c', 'many-b', 'many-a']);
+      expect(values.map((v) => v?.toString() ?? null)).toEqual(['C', null, 'A']);
+      expect(await client.getMany([])).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+
   it('get-and-touch (GAT) reads a value and extends its expiration in one operation', async () => {
     const client = new MemcachedNode({ id: 'n1', host: memcached.host, port: memcached.port }, { operationTimeout: 1000 });
     try {
@@ -91,6 +104,34 @@ describe('MemcachedNode', () => {
       await memcached.signal('SIGCONT');
     }
     client.close();
+  });
+
+  it('keeps working after a call missed its deadline on a held connection (docker-proxy while a container starts)', async () => {
+    const held = new TcpProxy(memcached.host, memcached.port);
+    await held.start();
+    const client = new MemcachedNode({ id: 'n1', host: '127.0.0.1', port: held.port }, { operationTimeout: 150 });
+    try {
+      await client.set('held', 'v', 0);
+      held.hold();
+      await new Promise((r) => setTimeout(r, 50)); // the client sees its connection cut
+      // The call goes over a new connection that is accepted and held: it misses its deadline, and
+      // the connection is dropped. The node answers again, and a busy app's next call comes in the
+      // same loop turn, before the dropped socket's close event.
+      let next: Promise<Buffer | null> | undefined;
+      await expect(
+        client.get('held').catch((err: unknown) => {
+          held.unblock();
+          next = client.get('held');
+          throw err;
+        }),
+      ).rejects.toThrow('did not complete within 150 ms');
+      const answers = [await next!.catch((err: Error) => err.message)];
+      for (let i = 0; i < 5; i++) answers.push(await client.get('held').catch((err: Error) => err.message));
+      expect(answers.map(String)).toEqual(Array(6).fill('v'));
+    } finally {
+      client.close();
+      await held.stop();
+    }
   });
 
   it('never sends a CAS from before a restart: the restarted memcached counts CAS values from 1 again', async () => {

@@ -1,6 +1,7 @@
 /**
  * Which errors count against a memcached node's health, against real memcached: only a failed
- * connection or a missed deadline; an error caused by a request's data never does.
+ * connection or a missed deadline; an error caused by a request's data never does. And a node
+ * that answers again after missed deadlines serves every call.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StorageCluster } from '../../src/failover/cluster.js';
@@ -8,6 +9,7 @@ import { storageClusterFor } from '../../src/backend.js';
 import { resolveManagerSettings } from '../../src/options.js';
 import { Statistics } from '../../src/base/statistics.js';
 import { freePort, startMemcached, type MemcachedInstance } from '../helpers/memcached.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
 let memcached: MemcachedInstance;
@@ -60,6 +62,42 @@ describe('failures of the node count', () => {
       expect(closed.nodeStates()).toEqual({ n1: false });
     } finally {
       closed.close();
+    }
+  });
+});
+
+describe('a node that starts behind a proxy that holds connections (docker-proxy)', () => {
+  it('serves every call once it answers, after a health check missed its deadline on a held connection', async () => {
+    const proxy = new TcpProxy(memcached.host, memcached.port);
+    await proxy.start();
+    // The deadline as long as the health-check interval, as in the chaos tests.
+    const behind = storageClusterFor(resolveManagerSettings({ secret: 'it', memcachedNodes: `n1:127.0.0.1:${proxy.port}`, operationTimeout: 500 })!, new Statistics(true), quiet);
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    try {
+      await behind.run('n1', (client) => client.set('k', 'v', 0));
+      // The node dies (connections accepted, then closed: it is marked down), then starts
+      // (connections accepted and held: a health check misses its deadline), then answers.
+      proxy.block();
+      for (let i = 0; i < 3; i++) await behind.run('n1', (client) => client.get('k')).catch(() => undefined);
+      expect(behind.nodeStates()).toEqual({ n1: false });
+      proxy.hold();
+      await sleep(1200);
+      proxy.unblock();
+      for (let waited = 0; !behind.nodeStates().n1 && waited < 3000; waited += 50) await sleep(50);
+      expect(behind.nodeStates()).toEqual({ n1: true });
+      // A busy app: calls always in flight, overlapping the health checks.
+      const failures: string[] = [];
+      const busy = async () => {
+        for (const started = Date.now(); Date.now() - started < 1500; ) {
+          await behind.run('n1', (client) => client.get('k')).catch((err: unknown) => failures.push(String(err)));
+        }
+      };
+      await Promise.all(Array.from({ length: 5 }, busy));
+      expect(failures).toEqual([]);
+      expect(behind.nodeStates()).toEqual({ n1: true });
+    } finally {
+      behind.close();
+      await proxy.stop();
     }
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The README's HAProxy and Apache configurations, taken from the README itself (its `haproxy` and
- * `apache` code blocks, with the example addresses replaced by stand-in app nodes), run in real
- * HAProxy and Apache httpd: each user stays on one node, and moves when that node is down.
+ * The user documents' HAProxy and Apache configurations, taken from the documents themselves (the
+ * README's `haproxy` block, docs/load-balancers.md's `apache` block, with the example addresses
+ * replaced by stand-in app nodes), run in real HAProxy and Apache httpd: each user stays on one
+ * node, and moves when that node is down.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -19,10 +20,10 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-/** The README's code block in `language`, with its two example app addresses replaced by `apps`'. */
-function readmeConfig(language: string, apps: StandInApp[]): string {
-  const blocks = codeBlocks(readDocument(), language);
-  expect(blocks, `one ${language} block in the README`).toHaveLength(1);
+/** `document`'s code block in `language`, with its two example app addresses replaced by `apps`'. */
+function readmeConfig(language: string, apps: StandInApp[], document = 'README.md'): string {
+  const blocks = codeBlocks(readDocument(document), language);
+  expect(blocks, `one ${language} block in ${document}`).toHaveLength(1);
   const block = blocks[0];
   for (const example of ['10.0.0.11:3000', '10.0.0.12:3000']) expect(block).toContain(example);
   return block.replace('10.0.0.11:3000', apps[0].address).replace('10.0.0.12:3000', apps[1].address);
@@ -93,7 +94,7 @@ describe.skipIf(missingPackage('haproxy'))('README HAProxy configuration', () =>
   });
 });
 
-describe.skipIf(missingPackage('apache2'))('README Apache configuration', () => {
+describe.skipIf(missingPackage('apache2'))('docs/load-balancers.md Apache configuration', () => {
   it('keeps a client on the member its ROUTEID cookie names and moves it when that member is down', async () => {
     const { apps, dir, port, file, url } = await setUp('httpd.conf');
     const modules = ['mpm_event', 'authz_core', 'headers', 'proxy', 'proxy_http', 'proxy_balancer', 'slotmem_shm', 'lbmethod_byrequests'];
@@ -109,7 +110,7 @@ describe.skipIf(missingPackage('apache2'))('README Apache configuration', () => 
       'User www-data',
       'Group www-data',
     ];
-    await runBalancer('apache2', file, `${wrapper.join('\n')}\n${readmeConfig('apache', apps)}`, ['-t', '-f'], ['-f', file, '-DFOREGROUND'], url);
+    await runBalancer('apache2', file, `${wrapper.join('\n')}\n${readmeConfig('apache', apps, 'docs/load-balancers.md')}`, ['-t', '-f'], ['-f', file, '-DFOREGROUND'], url);
 
     // A first request is balanced and told its member; the cookie keeps it there.
     const first = await get(url);

@@ -90,6 +90,13 @@ describe.skipIf(noRedis)('RedisNode: versions and conditional writes', () => {
     expect(await node.storeIf('aba', 'stale', 0, before.cas)).toBeNull();
   });
 
+  it('getMany: the values of several keys in their order, null where absent', async () => {
+    await node.set('many1', 'one', 0);
+    await node.set('many3', 'three', 0);
+    expect((await node.getMany(['many1', 'many2', 'many3'])).map((v) => v?.toString() ?? null)).toEqual(['one', null, 'three']);
+    expect(await node.getMany([])).toEqual([]);
+  });
+
   it('binary values come back byte for byte', async () => {
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     await node.set('bin', bytes, 0);

@@ -47,7 +47,9 @@ class FakeNode {
 /** A process's view of the cluster: the nodes it believes are up, in the key's ring order. */
 function view(nodes: Record<string, FakeNode>, up: string[]): StorageCluster {
   return {
+    kind: 'memcached',
     nodesFor: (_key: string, count: number) => up.slice(0, count),
+    readNodesFor: (_key: string, count: number) => up.slice(0, count),
     mayHideCopies: () => false,
     homeNodes: () => Object.keys(nodes),
     run: async <T>(id: string, op: (client: StorageNode) => Promise<T>) => {

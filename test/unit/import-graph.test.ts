@@ -17,6 +17,7 @@ const RANKS: Record<string, number> = {
   format: 2,
   storage: 3,
   'storage/memcached': 3.5,
+  'storage/peers': 3.5,
   'storage/redis': 3.5,
   failover: 4,
   locking: 5,
@@ -31,7 +32,7 @@ const RANKS: Record<string, number> = {
   'embedded-memcached': 10,
 };
 /** Backends: imported only by these units. */
-const BACKENDS = ['storage/memcached', 'storage/redis'];
+const BACKENDS = ['storage/memcached', 'storage/peers', 'storage/redis'];
 const WIRING = ['.', 'demo', 'embedded-memcached'];
 
 function sourceFiles(dir: string): string[] {

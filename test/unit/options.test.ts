@@ -6,6 +6,19 @@ const base = { secret: 's', resave: false, saveUninitialized: false };
 const nodes = 'n1:127.0.0.1:11211,n2:127.0.0.1:11212';
 const redisNodes = 'r1:127.0.0.1:6379,r2:127.0.0.1:6380';
 
+/** Starting the middleware with `options` fails with an OptionError naming `option`, its message matching `message`. */
+function expectOptionError(options: Record<string, unknown>, option: string, message: RegExp): void {
+  let error: unknown;
+  try {
+    session({ ...base, ...options } as never);
+  } catch (err) {
+    error = err;
+  }
+  expect(error).toBeInstanceOf(OptionError);
+  expect((error as OptionError).option).toBe(option);
+  expect((error as Error).message).toMatch(message);
+}
+
 describe('invalid MSM options fail at startup and name the option', () => {
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
     ['memcachedNodes', { memcachedNodes: 'localhost' }, /"memcachedNodes" has an invalid entry "localhost"/],
@@ -64,7 +77,7 @@ describe('invalid MSM options fail at startup and name the option', () => {
     ['redisNodes', { redisNodes: ' , ' }, /"redisNodes" lists no node/],
     ['redisNodes', { redisNodes: 'r1:127.0.0.1:6379,r2:127.0.0.1:6379' }, /"redisNodes" names 127.0.0.1:6379 twice/],
     ['failoverNodes', { redisNodes, failoverNodes: 'n1' }, /"failoverNodes" names unknown node id "n1" \(not in redisNodes\)/],
-    ['failoverNodes', { failoverNodes: 'r1' }, /"failoverNodes" only applies with "memcachedNodes" or "redisNodes"/],
+    ['failoverNodes', { failoverNodes: 'r1' }, /"failoverNodes" only applies with "memcachedNodes", "redisNodes" or "peers"/],
     ['store', { redisNodes, store: new session.MemoryStore() }, /"store" cannot be combined with "redisNodes"/],
     ['username', { redisNodes, username: 'u', password: 'p' }, /"username" is memcached SASL; with "redisNodes" use redisUsername and redisPassword/],
     ['password', { redisNodes, password: 'p' }, /"password" is memcached SASL/],
@@ -82,17 +95,7 @@ describe('invalid MSM options fail at startup and name the option', () => {
     ['secret', { secret: { key: 'k' } }, /"secret" must be non-empty strings or Buffers, got an object$/],
   ];
   for (const [option, options, message] of cases) {
-    it(`${option}: ${message.source}`, () => {
-      let error: unknown;
-      try {
-        session({ ...base, ...options } as never);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).toBeInstanceOf(OptionError);
-      expect((error as OptionError).option).toBe(option);
-      expect((error as Error).message).toMatch(message);
-    });
+    it(`${option}: ${message.source}`, () => expectOptionError(options, option, message));
   }
 
   it('accepts a valid configuration and closes cleanly', async () => {
@@ -155,6 +158,37 @@ describe('startup warnings', () => {
   });
 });
 
+describe('peers: replication between app processes', () => {
+  const peers = 'a:127.0.0.1:47901,b:127.0.0.1:47902,c:127.0.0.1:47903';
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['peers', { peers: 'a:127.0.0.1:7901', self: 'a' }, /"peers" must list at least two app processes/],
+    ['peers', { peers: 'a:h', self: 'a' }, /"peers" has an invalid entry "a:h"/],
+    ['peers', { peers: 'a:h:1,a:h:2', self: 'a' }, /"peers" names node id "a" twice/],
+    ['peers', { peers: 'a:h:1,b:h:1', self: 'a' }, /"peers" names h:1 twice/],
+    ['peers', { peers: 7, self: 'a' }, /"peers" must be a string/],
+    ['self', { peers }, /"self" must name this process's entry in "peers" \(one of a, b, c\), got undefined/],
+    ['self', { peers, self: 'd' }, /"self" must name this process's entry in "peers" \(one of a, b, c\), got "d"/],
+    ['replication', { peers, self: 'a', replication: 'some' }, /"replication" must be "backup" or "all", got "some"/],
+    ['sticky', { peers, self: 'a', sticky: false }, /"sticky" must be true with "peers"/],
+    ['memcachedNodes', { peers, self: 'a', memcachedNodes: nodes }, /"memcachedNodes" cannot be combined with "peers"/],
+    ['failoverNodes', { peers, self: 'a', failoverNodes: 'b' }, /"failoverNodes" cannot be combined with "peers"/],
+    ['username', { peers, self: 'a', username: 'u', password: 'p' }, /"username" cannot be combined with "peers"/],
+    ['store', { peers, self: 'a', store: new session.MemoryStore() }, /"store" cannot be combined with "peers"/],
+    ['self', { self: 'a' }, /"self" only applies with "peers"/],
+    ['replication', { memcachedNodes: nodes, replication: 'all' }, /"replication" only applies with "peers"/],
+  ];
+  for (const [option, options, message] of cases) {
+    it(`${option}: ${message.source}`, () => expectOptionError(options, option, message));
+  }
+
+  it('accepts a peer list: every peer is a node, this one up at once', async () => {
+    const middleware = session({ ...base, peers, self: 'a', replication: 'all', operationTimeout: 200 });
+    expect(Object.keys(middleware.nodes())).toEqual(['a', 'b', 'c']);
+    expect(middleware.nodes().a).toBe(true);
+    await middleware.close();
+  });
+});
+
 describe('valid Redis options', () => {
   it('redisNodes selects the Redis backend; every mode and failover option applies', () => {
     const settings = resolveManagerSettings({
@@ -168,21 +202,20 @@ describe('valid Redis options', () => {
       redisPassword: 'secret',
       redisTls: { rejectUnauthorized: false },
     })!;
-    expect(settings.backend).toBe('redis');
     expect(settings.nodes).toEqual([
       { id: 'r1', host: '127.0.0.1', port: 6379 },
       { id: 'r2', host: '127.0.0.1', port: 6380 },
     ]);
     expect(settings.failoverNodeIds).toEqual(['r2']);
     expect(settings.lockingMode.kind).toBe('all');
-    expect([settings.redisUsername, settings.redisPassword, settings.redisTls]).toEqual(['app', 'secret', { rejectUnauthorized: false }]);
-    expect(resolveManagerSettings({ ...base, memcachedNodes: 'n1:127.0.0.1:11211' })!.backend).toBe('memcached');
+    expect(settings.redis).toEqual({ username: 'app', password: 'secret', tls: { rejectUnauthorized: false } });
+    expect(resolveManagerSettings({ ...base, memcachedNodes: 'n1:127.0.0.1:11211' })!.redis).toBeUndefined();
   });
 
   it('a one-node list, a password for the default user alone, redisTls true', () => {
     const settings = resolveManagerSettings({ ...base, redisNodes: 'r1:redis.internal:6379', redisPassword: 'p', redisTls: true })!;
     expect(settings.nodes).toEqual([{ id: 'r1', host: 'redis.internal', port: 6379 }]);
-    expect([settings.redisUsername, settings.redisPassword, settings.redisTls]).toEqual([undefined, 'p', true]);
+    expect(settings.redis).toEqual({ username: undefined, password: 'p', tls: true });
   });
 
   it('builds a middleware over Redis nodes and closes cleanly (no server needed until the first request)', async () => {

@@ -66,10 +66,10 @@ async function serializations(during: () => Promise<unknown>): Promise<number> {
 
 /** The copies of the session held by the embedded servers, decoded. */
 function storedCopies() {
-  // The item map is private to the server: read directly, with no client in between.
-  const items = (s: EmbeddedMemcached) => (s.store as unknown as { items: Map<string, { value: Buffer }> }).items;
+  // Read from the server's store directly, with no client in between.
+  const items = (s: EmbeddedMemcached) => [...s.store.keys()].map((key) => [key, s.store.get(key)!] as const);
   const sealing = sealingOf('s');
-  return servers.flatMap((s) => [...items(s)]).flatMap(([key, { value }]) => {
+  return servers.flatMap((s) => items(s)).flatMap(([key, { value }]) => {
     const copy = openCopy(sealing, key, value);
     return copy && copy.json.includes('"n":') ? [copy] : [];
   });

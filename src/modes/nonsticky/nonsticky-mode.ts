@@ -19,6 +19,8 @@ import { LockingPolicy, type LockingMode } from '../../locking/locking-policy.js
 import { requestPath } from '../../base/request-path.js';
 import { cappedLifetime } from '../../base/lifetime.js';
 import { destroyedCopy, isDestroyed, newWriteId, SessionCopy, type VersionedCopy } from '../../format/versioned-copy.js';
+import type { IndexEntry, PrincipalFunction } from '../../revocation/principal-index.js';
+import { UserSessions, type IndexedCopy } from '../../revocation/user-sessions.js';
 
 /** What non-sticky mode reads of the settings (see SessionOptions for each). */
 export interface NonStickySettings extends OlderCopiesSettings {
@@ -31,6 +33,8 @@ export interface NonStickySettings extends OlderCopiesSettings {
   lockingMode: LockingMode;
   lockExpiration: number;
   lockFailOpen: boolean;
+  /** The `principal` option (undefined: sessions are not indexed by principal). */
+  principal?: PrincipalFunction;
 }
 
 /** Copies of each non-sticky session: on the first two distinct nodes of the ring. */
@@ -55,6 +59,8 @@ class Hold {
   readTime = 0;
   /** A read the deadline cut short, still running: the lock is kept until it ends, as it updates the shared copy. */
   abandonedRead: Promise<unknown> | undefined = undefined;
+  /** The principal of the session as loaded or last written (recorded in its index). */
+  principal: string | undefined = undefined;
   constructor(readonly key: string) {}
 }
 
@@ -97,6 +103,7 @@ export class NonStickyMode implements SessionMode {
   private readonly recent: RecentSessions;
   private readonly relocator: Relocator;
   private readonly older: OlderCopies;
+  readonly users: UserSessions | undefined;
 
   constructor(
     private readonly settings: NonStickySettings,
@@ -118,6 +125,7 @@ export class NonStickyMode implements SessionMode {
       sealing: settings.sealing,
     });
     this.recent = new RecentSessions(settings.maxLocalSessions);
+    this.users = settings.principal && new UserSessions(cluster, settings.sealing, this.copies, settings.principal, undefined, (entry, read) => this.revokeEntry(entry, read));
     // A repair of a doubtful copy (see SessionCopies.read) succeeds only once the doubt has
     // lasted graceMs: it is retried past that, or the copy would stay single until next read.
     this.relocator = new Relocator(stats, logger, doubtGraceMs + 4_000);
@@ -170,6 +178,7 @@ export class NonStickyMode implements SessionMode {
       const data = decodeSession(copy.json);
       const json = storedBody(copy.json, data.cookie);
       this.stats.record('deserialization', performance.now() - parsing);
+      hold.principal = this.loadedPrincipal(data);
       return new LoadedSession(id, data, json);
     } catch (err) {
       if (!(err instanceof CorruptSessionError)) throw err;
@@ -203,6 +212,15 @@ export class NonStickyMode implements SessionMode {
       throw new RequestDeadlineError(this.settings.requestDeadline);
     }
     const writeStarted = performance.now();
+    const principal = this.users?.principalOf(session);
+    // Recorded before the session is written with it: a session the index misses could escape revokeSessionsOf.
+    if (principal !== undefined && principal !== hold?.principal) {
+      try {
+        await this.users!.record(principal, id, this.ttlOf(session));
+      } finally {
+        if (hold) hold.spent += performance.now() - writeStarted;
+      }
+    }
     if (hold && !fenced && hold.released && hold.version > 0) {
       // A save after the request let go (its client went away while the handler still ran): never overwrite a version it did not see.
       const current = await this.copies.read(key);
@@ -220,13 +238,14 @@ export class NonStickyMode implements SessionMode {
     } catch (err) {
       if (err instanceof SessionStoreUnavailableError || err instanceof SessionConflictError) throw err;
       if (err instanceof NodeAnswerError && err.tooLarge) throw new SessionTooLargeError(stored.length, this.settings.itemSizeLimit, err.node);
-      throw new SessionStoreUnavailableError('writing the session to memcached failed', err);
+      throw new SessionStoreUnavailableError(`writing the session to ${this.cluster.kind} failed`, err);
     } finally {
       if (hold) hold.spent += performance.now() - writeStarted;
     }
     this.recent.seen(key, copy.ttl);
     if (hold) {
       hold.version = version;
+      hold.principal = principal;
       hold.modified = true;
       hold.fence = new LoadedFence(copy, cas);
     }
@@ -282,16 +301,37 @@ export class NonStickyMode implements SessionMode {
     return this.settings.sealing.sessionKey(id);
   }
 
-  async destroy(id: string): Promise<void> {
+  destroy(id: string): Promise<void> {
     const key = this.key(id);
+    return this.destroyKey(key, this.expectedTtl(key));
+  }
+
+  /** Revokes an indexed session as `destroy` does: its next load finds it destroyed. */
+  private async revokeEntry(entry: IndexEntry, read: IndexedCopy): Promise<void> {
+    const ttl = read?.copy?.ttl ?? this.expectedTtl(entry.key);
+    // 0 is "never expires": the marker must last as long as the longer of the two.
+    await this.destroyKey(entry.key, ttl === 0 || entry.ttl === 0 ? 0 : Math.max(ttl, entry.ttl));
+  }
+
+  /** The principal of a session as loaded; one the option's function cannot give is none (its next save says why). */
+  private loadedPrincipal(data: SessionData): string | undefined {
+    try {
+      return this.users?.principalOf(data);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Writes a destroyed marker in place of the copies under `key`, living `ttl` seconds. */
+  private async destroyKey(key: string, ttl: number): Promise<void> {
     // A marker rather than a delete, so a node that misses it cannot bring the session back;
     // one node more than the copies: a write that missed a node put its copy on the next one.
-    const marker = destroyedCopy(this.expectedTtl(key));
+    const marker = destroyedCopy(ttl);
     try {
       await this.copies.write(key, marker, this.copies.nodesFor(key, COPIES + 1));
     } catch (err) {
       if (err instanceof SessionStoreUnavailableError) throw err;
-      throw new SessionStoreUnavailableError('destroying the session in memcached failed', err);
+      throw new SessionStoreUnavailableError(`destroying the session in ${this.cluster.kind} failed`, err);
     }
     this.stats.inc('deletes');
     this.recent.forget(key);

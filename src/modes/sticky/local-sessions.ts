@@ -15,17 +15,19 @@ export interface LocalSession {
   expiresAt: number;
   /** `stored` as last written to memcached (compared as a string: cheaper than hashing); undefined until a backup lands. */
   backedUp?: string;
-  /** Node that holds the backup. */
-  backupNode?: string;
-  /** The node the ring gives the session (`primary`) as of ring generation `primaryAt`: computed once per ring, not per request. */
-  primary?: string;
-  primaryAt?: number;
+  /** Nodes that hold the backup (one; with `replication: 'all'` every other peer). */
+  backupNodes?: readonly string[];
+  /** The nodes the ring gives the session's backup (`targets`) as of ring generation `targetsAt`: computed once per ring, not per request. */
+  targets?: readonly string[];
+  targetsAt?: number;
   /** The expiry recorded in the memcached copy (ms since epoch); the copy expires then too. */
   backupExpiresAt: number;
   /** A backup is being written (such a session must not be dropped from memory). */
   backupInFlight: boolean;
   /** What the last revocation check that found the id valid saw (undefined: none yet). */
   revocation?: RevocationMark;
+  /** The principal the session was saved with, recorded in the principal's index (undefined: none). */
+  principal?: string;
 }
 
 /** Limits of the local store. */

@@ -28,6 +28,8 @@ import { LocalSessions, type LocalSession } from './local-sessions.js';
 import { routeOf, withRoute } from './route.js';
 import { BoundedSet } from './bounded-set.js';
 import { Revocations, type RevocationMark } from '../../revocation/revocations.js';
+import type { PrincipalFunction, IndexEntry } from '../../revocation/principal-index.js';
+import { UserSessions, type IndexedCopy } from '../../revocation/user-sessions.js';
 
 /** What sticky mode reads of the settings (see SessionOptions for each). */
 export interface StickySettings extends OlderCopiesSettings {
@@ -41,8 +43,12 @@ export interface StickySettings extends OlderCopiesSettings {
   revocationCheckInterval: number;
   revocationCheckTimeout: number;
   route?: string;
+  /** The `principal` option (undefined: sessions are not indexed by principal). */
+  principal?: PrincipalFunction;
 }
 
+/** Sessions copied at once when this process hands its sessions over as it closes. */
+const HANDOVER_CONCURRENCY = 16;
 /** How often expired local sessions are swept, in ms. */
 const SWEEP_INTERVAL = 60_000;
 /**
@@ -75,6 +81,7 @@ export class StickyMode implements SessionMode {
   private readonly warnings: ThrottledWarnings;
   private readonly revocations: Revocations;
   private readonly older: OlderCopies;
+  readonly users: UserSessions | undefined;
 
   constructor(
     private readonly settings: StickySettings,
@@ -92,6 +99,7 @@ export class StickyMode implements SessionMode {
     this.relocator = new Relocator(stats, logger);
     this.warnings = new ThrottledWarnings(logger);
     this.revocations = new Revocations(cluster, stats, settings.sealing, settings.revocationCheckTimeout);
+    this.users = settings.principal && new UserSessions(cluster, settings.sealing, this.copies, settings.principal, settings.route, (entry, read) => this.revokeEntry(entry, read));
     stats.gauge('localSessions', () => this.local.size);
     stats.gauge('localBytes', () => this.local.totalBytes);
     cluster.onHealthChange((node, event) => this.relocate(node, event));
@@ -133,7 +141,16 @@ export class StickyMode implements SessionMode {
     checkItemSize(key, encoded, this.settings.itemSizeLimit);
     const { body: stored, cookie } = encoded;
     this.stats.record('serialization', performance.now() - started);
+    const principal = this.users?.principalOf(session);
+    // A session gets its principal only once the index holds it: else it could escape revokeSessionsOf.
+    if (principal !== undefined && principal !== this.local.peek(id)?.principal) {
+      return this.users!.record(principal, id, this.lifetimeSeconds(cookie)).then(() => this.keep(id, body, stored, cookie, principal));
+    }
+    return this.keep(id, body, stored, cookie, principal);
+  }
 
+  /** Holds the session's new state here and backs it up. */
+  private keep(id: string, body: string, stored: string, cookie: unknown, principal: string | undefined): Promise<void> | void {
     const entry: LocalSession =
       this.local.delete(id) ?? ({ version: 0, backupExpiresAt: 0, backupInFlight: false } as LocalSession);
     if (entry.stored !== stored) entry.version++;
@@ -141,6 +158,7 @@ export class StickyMode implements SessionMode {
     entry.stored = stored;
     entry.cookie = cookie;
     entry.expiresAt = this.expiryOf(cookie);
+    entry.principal = principal;
     this.local.set(id, entry);
     this.markSoon(id, entry);
 
@@ -177,8 +195,7 @@ export class StickyMode implements SessionMode {
   }
 
   copiesOf(id: string): string[] {
-    const node = this.local.peek(id)?.backupNode ?? this.copies.nodesFor(this.key(id), 1)[0];
-    return node ? [node] : [];
+    return [...(this.local.peek(id)?.backupNodes ?? this.cluster.backupNodesFor(this.key(id)))];
   }
 
   /**
@@ -191,20 +208,56 @@ export class StickyMode implements SessionMode {
     const held = this.local.peek(id);
     const ttl = held ? this.remainingSeconds(held.expiresAt) : await this.tombstoneTtlOfStored(id);
     if (!(await this.revocations.revoke(id, ttl))) {
-      throw new SessionStoreUnavailableError('the session could not be revoked: no memcached node took its tombstone');
+      throw new SessionStoreUnavailableError(`the session could not be revoked: no ${this.cluster.kind} node took its tombstone`);
     }
     const entry = this.local.delete(id);
     this.evicted.delete(id);
     // A backup still in flight must land before the delete, or it would resurrect the session.
     await this.chains.get(id);
-    await this.deleteCopy(id, entry?.backupNode);
+    await this.deleteCopy(id, entry?.backupNodes);
+  }
+
+  /**
+   * Revokes an indexed session as `destroy` revokes one: its tombstone (rejects, 503, when no
+   * tombstone node took it), then its copy. The process holding it drops it on its next check.
+   */
+  private async revokeEntry(entry: IndexEntry, read: IndexedCopy): Promise<void> {
+    const copy = read?.copy;
+    const ttl = copy ? this.tombstoneTtlOfCopy(copy) : entry.ttl && Math.max(entry.ttl, this.settings.maxInactiveInterval);
+    if (!(await this.revocations.revokeKeys(entry.tombstone, entry.key, ttl))) {
+      throw new SessionStoreUnavailableError(`a session could not be revoked: no ${this.cluster.kind} node took its tombstone`);
+    }
+    await this.copies.delete(entry.key, this.cluster.readNodesFor(entry.key, READ_NODES));
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     await this.relocator.idle();
     while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()]);
+    await this.handOver();
     this.cluster.close();
+  }
+
+  /**
+   * Before this process leaves, copies each session it holds to the nodes the cluster names for a
+   * handover (other app processes, with peers; none with a shared store): its backup alone may
+   * be on the process that leaves next. A few at a time; a failed copy is skipped.
+   */
+  private async handOver(): Promise<void> {
+    const jobs = [...this.local].map(([id, entry]) => async () => {
+      const key = this.key(id);
+      const nodes = this.cluster.handoverNodesFor(key).filter((node) => !entry.backupNodes?.includes(node) || entry.backedUp !== entry.stored);
+      if (nodes.length > 0 && entry.expiresAt > Date.now()) await this.copies.write(key, this.copyOf(entry), nodes).catch(() => undefined);
+    });
+    const worker = async () => {
+      for (let job = jobs.pop(); job; job = jobs.pop()) await job();
+    };
+    await Promise.all(Array.from({ length: HANDOVER_CONCURRENCY }, worker));
+  }
+
+  /** The copy a backup of `entry` stores: its state, version and expiry. */
+  private copyOf(entry: LocalSession): SessionCopy {
+    return new SessionCopy(entry.version, this.remainingSeconds(entry.expiresAt), storedJson({ body: entry.stored, cookie: entry.cookie }), entry.expiresAt);
   }
 
   private key(id: string): string {
@@ -216,21 +269,28 @@ export class StickyMode implements SessionMode {
    * with a recorded expiry less than REFRESH_FRACTION of the lifetime behind the real one.
    */
   private isBackedUp(id: string, entry: LocalSession): boolean {
-    return (
-      entry.backedUp === entry.stored &&
-      entry.backupNode === this.primaryNode(id, entry) &&
-      !(entry.expiresAt - entry.backupExpiresAt > REFRESH_FRACTION * this.lifetimeMs(entry.cookie))
-    );
+    return this.copiesCurrent(entry) && entry.backupNodes !== undefined && sameNodes(entry.backupNodes, this.backupTargets(id, entry));
   }
 
-  /** The node the ring now gives the session (undefined: none is up), remembered with the entry until the ring changes. */
-  private primaryNode(id: string, entry: LocalSession): string | undefined {
+  /** Whether the copies written (wherever they are) hold this state, with a recent enough expiry. */
+  private copiesCurrent(entry: LocalSession): boolean {
+    return entry.backedUp === entry.stored && !(entry.expiresAt - entry.backupExpiresAt > REFRESH_FRACTION * this.lifetimeMs(entry.cookie));
+  }
+
+  /** The nodes the ring now gives the session's backup (empty: none is up), remembered with the entry until the ring changes. */
+  private backupTargets(id: string, entry: LocalSession): readonly string[] {
     const generation = this.cluster.ringGeneration();
-    if (entry.primaryAt !== generation) {
-      entry.primary = this.copies.nodesFor(this.key(id), 1)[0];
-      entry.primaryAt = generation;
+    if (entry.targetsAt !== generation || entry.targets === undefined) {
+      entry.targets = this.cluster.backupNodesFor(this.key(id));
+      entry.targetsAt = generation;
     }
-    return entry.primary;
+    return entry.targets;
+  }
+
+  /** A session's full lifetime in whole seconds (0: never expires). */
+  private lifetimeSeconds(cookie: unknown): number {
+    const ms = this.lifetimeMs(cookie);
+    return Number.isFinite(ms) ? Math.ceil(ms / 1000) : 0;
   }
 
   /** A session's full lifetime in ms: its cookie's maxAge (capped, see MAX_LIFETIME_SECONDS), else the inactivity timeout (Infinity: never). */
@@ -362,7 +422,7 @@ export class StickyMode implements SessionMode {
     if (!copy) return undefined;
     if (revocation.state === 'revoked' || (copy.expiresAt !== undefined && copy.expiresAt <= Date.now())) {
       this.stats.inc(revocation.state === 'revoked' ? 'revokedSessionsRefused' : 'expiredRemoved');
-      void this.copies.delete(key, this.copies.nodesFor(key, READ_NODES));
+      void this.copies.delete(key, this.cluster.readNodesFor(key, READ_NODES));
       return undefined;
     }
     let data: SessionData;
@@ -373,21 +433,24 @@ export class StickyMode implements SessionMode {
     } catch (err) {
       if (!(err instanceof CorruptSessionError)) throw err;
       reportCorruptSession(this.logger, this.stats, this.settings.sealing.fingerprint(key), err.message);
-      void this.copies.delete(key, this.copies.nodesFor(key, READ_NODES));
+      void this.copies.delete(key, this.cluster.readNodesFor(key, READ_NODES));
       return undefined;
     }
     const own = this.evicted.delete(id);
     const newId = own ? id : this.idForTakeover(id);
     const moved = newId !== id;
     if (!own) this.stats.inc('takeovers');
+    // A session under a new id is recorded for its principal before the old id is revoked: a failure leaves it as it was.
+    const principal = this.users?.principalOf(data);
+    if (moved && principal !== undefined) await this.users!.record(principal, newId, this.lifetimeSeconds(data.cookie));
     // The old id is revoked before the session is served under the new one: a previous owner that
     // still holds it in memory stops serving it from its next request. Unrecorded, the move fails.
     if (moved && !(await this.revocations.revoke(id, this.tombstoneTtlOfCopy(copy)))) {
-      throw new SessionStoreUnavailableError('the session could not be moved here: no memcached node took the old id\'s tombstone');
+      throw new SessionStoreUnavailableError(`the session could not be moved here: no ${this.cluster.kind} node took the old id's tombstone`);
     }
     if (moved) this.superseded.set(newId, id);
     const encoded = encodeSession(data, this.settings.sessionAttributeFilter);
-    const [node] = this.copies.nodesFor(key, 1);
+    const targets = this.cluster.backupNodesFor(key);
     const entry: LocalSession = {
       body: encoded.body,
       stored: encoded.body,
@@ -395,16 +458,21 @@ export class StickyMode implements SessionMode {
       cookie: encoded.cookie,
       expiresAt: copy.expiresAt ?? this.expiryOf(encoded.cookie),
       // Under a new id there is no backup yet; under the same id the copy read is the backup
-      // when it sits on the node the ring gives now.
-      backedUp: moved || result.stale.includes(node) ? undefined : encoded.body,
-      backupNode: moved ? undefined : node,
+      // when it sits on the nodes the ring gives now.
+      backedUp: moved || targets.some((node) => !result.cas.has(node) || result.stale.includes(node)) ? undefined : encoded.body,
+      backupNodes: moved ? undefined : targets,
       backupExpiresAt: copy.expiresAt ?? 0,
       backupInFlight: false,
       // The check was of the old id's tombstone: a new id is checked afresh.
       revocation: moved ? undefined : revocation.mark,
+      principal,
     };
     this.local.set(newId, entry);
     this.markSoon(newId, entry);
+    // Under the same id, copies beyond the backup (handed over, or left by an earlier ring) would
+    // fall behind it: once the backup is confirmed they go.
+    const extra = entry.backedUp === undefined ? [] : [...result.cas].filter(([node, cas]) => cas !== undefined && !targets.includes(node)).map(([node]) => node);
+    if (extra.length > 0) void this.copies.delete(key, extra);
     return new LoadedSession(newId, data);
   }
 
@@ -439,8 +507,8 @@ export class StickyMode implements SessionMode {
   private async writeBackup(id: string, entry: LocalSession): Promise<void> {
     if (this.local.peek(id) !== entry) return; // destroyed or replaced meanwhile
     const key = this.key(id);
-    const [node] = this.copies.nodesFor(key, 1);
-    if (!node) {
+    const nodes = this.backupTargets(id, entry);
+    if (nodes.length === 0) {
       this.stats.inc('backupFailures'); // every node is down: relocation backs it up when one returns
       return;
     }
@@ -448,20 +516,25 @@ export class StickyMode implements SessionMode {
     const stored = entry.stored;
     // The copy records the session's expiry, and memcached drops it then.
     const expiresAt = entry.expiresAt;
-    const ttl = this.remainingSeconds(expiresAt);
-    const copy = new SessionCopy(entry.version, ttl, storedJson({ body: entry.stored, cookie: entry.cookie }), expiresAt);
+    const copy = this.copyOf(entry);
+    // Nodes that already hold this very copy are not written again (a node joined the targets).
+    const current = this.copiesCurrent(entry) ? (entry.backupNodes ?? []) : [];
+    const missing = nodes.filter((node) => !current.includes(node));
     try {
-      await this.copies.write(key, copy, [node]);
+      if (missing.length > 0) await this.copies.write(key, copy, missing);
     } catch (err) {
-      this.warnings.warn(`backup:${node}`, { event: 'backup_failed', node }, `backup to memcached node ${node} failed: ${(err as Error).message}`);
+      const node = missing.join(',');
+      this.warnings.warn(`backup:${node}`, { event: 'backup_failed', node }, `backup to ${this.cluster.kind} node ${node} failed: ${(err as Error).message}`);
       return;
     }
-    const previousNode = entry.backupNode;
+    const previousNodes = entry.backupNodes ?? [];
     entry.backedUp = stored;
-    entry.backupNode = node;
-    entry.backupExpiresAt = expiresAt;
-    // A copy left on the node that held it before is older than this one: remove it.
-    if (previousNode !== undefined && previousNode !== node) void this.copies.delete(key, [previousNode]);
+    entry.backupNodes = nodes;
+    // The copies left alone record the expiry they were written with.
+    if (current.length === 0) entry.backupExpiresAt = expiresAt;
+    // A copy left on a node that held it before is older than this one: remove it.
+    const left = previousNodes.filter((node) => !nodes.includes(node));
+    if (left.length > 0) void this.copies.delete(key, left);
     const old = this.superseded.get(id);
     if (old !== undefined) {
       this.superseded.delete(id);
@@ -474,7 +547,7 @@ export class StickyMode implements SessionMode {
    * behind (see REFRESH_FRACTION), so most requests cost no memcached operation.
    */
   private extend(id: string, entry: LocalSession): void {
-    if (entry.backupNode === undefined || entry.backupInFlight) return; // the pending backup records the expiry
+    if (entry.backupNodes === undefined || entry.backupInFlight) return; // the pending backup records the expiry
     if (this.isBackedUp(id, entry)) {
       this.stats.inc('touchesSkipped');
       return;
@@ -488,7 +561,11 @@ export class StickyMode implements SessionMode {
    */
   private relocate(node: string, event: HealthEvent): void {
     for (const [id, entry] of this.local) {
-      if (event === 'restarted' && entry.backupNode === node) entry.backedUp = undefined;
+      // A node that restarted lost its copy: only it is written again (with no copy left anywhere, the session must stay in memory).
+      if (event === 'restarted' && entry.backupNodes?.includes(node)) {
+        entry.backupNodes = entry.backupNodes.filter((other) => other !== node);
+        if (entry.backupNodes.length === 0) entry.backedUp = undefined;
+      }
       const misplaced = !this.isBackedUp(id, entry);
       // A restart emptied one of its tombstone nodes: checked again while the other still holds
       // its tombstones, so a later restart of that one does not leave it 'lost'.
@@ -511,16 +588,17 @@ export class StickyMode implements SessionMode {
     if (this.local.peek(id) === entry) await this.backup(id, entry);
   }
 
-  private async deleteCopy(id: string, knownNode: string | undefined): Promise<void> {
+  /** Deletes a session's backup from `knownNodes`, or else from every node where the ring may have put it. */
+  private async deleteCopy(id: string, knownNodes: readonly string[] | undefined): Promise<void> {
     const key = this.key(id);
-    const nodes = knownNode ? [knownNode] : this.copies.nodesFor(key, 1);
+    const nodes = knownNodes ? [...knownNodes] : this.cluster.copyNodesFor(key);
     if (nodes.length > 0) await this.copies.delete(key, nodes);
   }
 
   private expire(id: string, entry: LocalSession): void {
     this.local.delete(id);
     this.stats.inc('expiredRemoved');
-    if (entry.backupNode !== undefined) void this.deleteCopy(id, entry.backupNode);
+    if (entry.backupNodes !== undefined) void this.deleteCopy(id, entry.backupNodes);
   }
 
   private sweep(): void {
@@ -529,4 +607,8 @@ export class StickyMode implements SessionMode {
       if (entry.expiresAt <= now) this.expire(id, entry);
     }
   }
+}
+
+function sameNodes(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((node, i) => node === b[i]);
 }

@@ -167,6 +167,11 @@ export class MemcachedNode implements StorageNode {
     return this.send('get', OPCODE.get, key, 0, 0, '', 0n, (response) => (this.found(response, STATUS.notFound, 'get') ? response.val : null));
   }
 
+  /** memjs has no multi-get: gets sent together are pipelined on the node's one connection. */
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
+    return Promise.all(keys.map((key) => this.get(key)));
+  }
+
   set(key: string, value: Buffer | string, ttlSeconds: number): Promise<void> {
     return this.send('set', OPCODE.set, key, 8, memcachedExpiration(ttlSeconds), value, 0n, (response) => {
       if (response.header.status !== STATUS.ok) throw new MemcachedResponseError(response.header.status, this.node.id, 'set');

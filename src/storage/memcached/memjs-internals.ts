@@ -197,11 +197,30 @@ function hardenConnection(server: MemjsServer): () => number | undefined {
     current?.destroy(); // an old socket must never feed the shared buffer again
     current = socket;
     live = ++connections;
+    actOnlyWhileCurrent(server, socket);
     socket.once('close', () => {
       if (current === socket) server.error(new Error('connection to memcached closed'));
     });
   };
   return () => live;
+}
+
+/**
+ * memjs's 'close' and 'error' listeners reset the server's connection whichever socket fired them.
+ * A dropped socket's close comes a loop turn after its destroy, when a call may already have opened
+ * the next socket: memjs would then forget that one, its calls would never be sent or answered, and
+ * each missed deadline would start the same again (a healthy node marked down over and over).
+ * Here they act only while their socket is still the server's.
+ */
+function actOnlyWhileCurrent(server: MemjsServer, socket: Socket): void {
+  for (const event of ['close', 'error'] as const) {
+    for (const listener of socket.listeners(event) as Array<(...args: unknown[]) => void>) {
+      socket.removeListener(event, listener);
+      socket.on(event, function (this: Socket, ...args: unknown[]) {
+        if (server._socket === socket) listener.apply(this, args);
+      });
+    }
+  }
 }
 
 /**

@@ -1,0 +1,164 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import type { Socket } from 'node:net';
+
+/**
+ * The peer link's security: an authenticated handshake, then sealed frames.
+ *
+ * 1. The endpoint sends HELLO: magic "MSMP", version 1, a fresh 32-byte nonce.
+ * 2. The client answers with its own 32-byte nonce and HMAC-SHA256(link key, "client" ‖ both nonces).
+ * 3. The endpoint checks it against each secret's link key (closing the connection on a mismatch),
+ *    and proves the key in turn: HMAC-SHA256(link key, "server" ‖ both nonces).
+ * 4. Each direction then sends frames: u32 length ‖ AES-256-GCM(body) ‖ tag, under a key derived
+ *    from the link key and both nonces, the nonce being the frame's number on the connection. A
+ *    frame replayed (from this connection or another), reordered, altered or forged fails to open.
+ * Link keys are derived from the `secret` option (HKDF-SHA256, a salt of their own).
+ */
+
+const SALT = 'memcached-session-manager peers v1';
+const MAGIC = Buffer.from('MSMP\x01');
+const NONCE_BYTES = 32;
+const PROOF_BYTES = 32;
+const TAG_BYTES = 16;
+export const HELLO_BYTES = MAGIC.length + NONCE_BYTES;
+export const CLIENT_PROOF_BYTES = NONCE_BYTES + PROOF_BYTES;
+export const SERVER_PROOF_BYTES = PROOF_BYTES;
+
+/** The link key of one secret. */
+export function linkKey(secret: string | KeyObject): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, SALT, 'peer link', 32));
+}
+
+function proof(key: Buffer, side: 'client' | 'server', serverNonce: Buffer, clientNonce: Buffer): Buffer {
+  return createHmac('sha256', key).update(side).update(serverNonce).update(clientNonce).digest();
+}
+
+function frameKey(key: Buffer, serverNonce: Buffer, clientNonce: Buffer, direction: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', key, Buffer.concat([serverNonce, clientNonce]), direction, 32));
+}
+
+/** The keys of one connection's frames, per direction. */
+export interface FrameKeys {
+  send: Buffer;
+  receive: Buffer;
+}
+
+/** The endpoint's greeting and its nonce. */
+export function hello(): { message: Buffer; nonce: Buffer } {
+  const nonce = randomBytes(NONCE_BYTES);
+  return { message: Buffer.concat([MAGIC, nonce]), nonce };
+}
+
+/** The client's answer to `helloMessage`, the proof it expects back, and its frame keys; undefined when it is no HELLO. */
+export function answerHello(key: Buffer, helloMessage: Buffer): { message: Buffer; expected: Buffer; keys: FrameKeys } | undefined {
+  if (!helloMessage.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+  const serverNonce = helloMessage.subarray(MAGIC.length, HELLO_BYTES);
+  const clientNonce = randomBytes(NONCE_BYTES);
+  return {
+    message: Buffer.concat([clientNonce, proof(key, 'client', serverNonce, clientNonce)]),
+    expected: proof(key, 'server', serverNonce, clientNonce),
+    keys: { send: frameKey(key, serverNonce, clientNonce, 'client to server'), receive: frameKey(key, serverNonce, clientNonce, 'server to client') },
+  };
+}
+
+/** The endpoint's check of a client's answer against every link key: its proof and frame keys, or undefined (refused). */
+export function checkAnswer(keys: readonly Buffer[], serverNonce: Buffer, answer: Buffer): { message: Buffer; keys: FrameKeys } | undefined {
+  const clientNonce = answer.subarray(0, NONCE_BYTES);
+  const claimed = answer.subarray(NONCE_BYTES, CLIENT_PROOF_BYTES);
+  for (const key of keys) {
+    if (!timingSafeEqual(proof(key, 'client', serverNonce, clientNonce), claimed)) continue;
+    return {
+      message: proof(key, 'server', serverNonce, clientNonce),
+      keys: { send: frameKey(key, serverNonce, clientNonce, 'server to client'), receive: frameKey(key, serverNonce, clientNonce, 'client to server') },
+    };
+  }
+  return undefined;
+}
+
+/** Bytes received and not yet consumed, in the chunks they came in (joined only when a message is complete). */
+export class Incoming {
+  private chunks: Buffer[] = [];
+  private length = 0;
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  get available(): number {
+    return this.length;
+  }
+
+  /** The first `count` bytes, removed; undefined until that many arrived. */
+  take(count: number): Buffer | undefined {
+    if (this.length < count) return undefined;
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.length);
+    const rest = all.subarray(count);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.length = rest.length;
+    return all.subarray(0, count);
+  }
+
+  /** The u32 at the front without consuming it; undefined until four bytes arrived. */
+  peekLength(): number | undefined {
+    if (this.length < 4) return undefined;
+    if (this.chunks[0].length < 4) this.chunks = [Buffer.concat(this.chunks, this.length)];
+    return this.chunks[0].readUInt32BE(0);
+  }
+}
+
+/** A frame that cannot be opened, or is larger than allowed: the connection is closed. */
+export class FrameError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FrameError';
+  }
+}
+
+function nonceOf(counter: bigint): Buffer {
+  const nonce = Buffer.alloc(12);
+  nonce.writeBigUInt64BE(counter, 4);
+  return nonce;
+}
+
+/**
+ * Sealed frames over one authenticated connection, both directions. A declared length over
+ * `maxBody` is refused before anything is allocated for it.
+ */
+export class FrameChannel {
+  private sent = 0n;
+  private received = 0n;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly keys: FrameKeys,
+    private readonly maxBody: number,
+  ) {}
+
+  send(body: Buffer): void {
+    const cipher = createCipheriv('aes-256-gcm', this.keys.send, nonceOf(this.sent++));
+    const sealed = Buffer.concat([cipher.update(body), cipher.final()]);
+    const header = Buffer.allocUnsafe(4);
+    header.writeUInt32BE(sealed.length + TAG_BYTES);
+    this.socket.write(Buffer.concat([header, sealed, cipher.getAuthTag()]));
+  }
+
+  /** Opens every complete frame in `incoming`, in order; throws FrameError on the first bad one. */
+  *frames(incoming: Incoming): Generator<Buffer> {
+    for (;;) {
+      const length = incoming.peekLength();
+      if (length === undefined) return;
+      if (length < TAG_BYTES || length > this.maxBody + TAG_BYTES) throw new FrameError(`frame of ${length} bytes out of bounds`);
+      if (incoming.available < 4 + length) return;
+      const frame = incoming.take(4 + length)!;
+      const decipher = createDecipheriv('aes-256-gcm', this.keys.receive, nonceOf(this.received++));
+      decipher.setAuthTag(frame.subarray(4 + length - TAG_BYTES));
+      let body: Buffer;
+      try {
+        body = Buffer.concat([decipher.update(frame.subarray(4, 4 + length - TAG_BYTES)), decipher.final()]);
+      } catch {
+        throw new FrameError('frame failed authentication');
+      }
+      yield body;
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import { NodeAnswerError } from '../call-fault.js';
+import { OP, Request, STATUS, type Op, type PeerRequest, type PeerResponse } from './peer-protocol.js';
+import type { StorageNode, VersionedValue } from '../storage-node.js';
+import type { PeerStore } from './peer-store.js';
+
+/** How a PeerNode reaches a store: over an authenticated connection, or in this process. */
+export interface PeerTransport {
+  /** The store's answer; rejects with NodeConnectionError or DeadlineError when it cannot be had. */
+  request(request: PeerRequest, what: string): Promise<PeerResponse>;
+  close(): void;
+}
+
+/** This process's own store, reached without the network (no deadline needed: it answers at once). */
+export class LocalTransport implements PeerTransport {
+  constructor(
+    private readonly store: PeerStore,
+    private readonly onClose: () => void,
+  ) {}
+
+  request(request: PeerRequest): Promise<PeerResponse> {
+    return Promise.resolve(this.store.answer(request));
+  }
+
+  close(): void {
+    this.onClose();
+  }
+}
+
+/** A value read with its version (a class, as ValueAndCas in the memcached node). */
+class ValueAndVersion implements VersionedValue {
+  constructor(
+    readonly value: Buffer,
+    readonly cas: bigint,
+  ) {}
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * One app process's store of session copies, as a storage node: another peer's over the network
+ * (PeerConnection), or this process's own (LocalTransport). Versions are the store's, tagged with
+ * its instance: a restarted peer matches none handed out before.
+ */
+export class PeerNode implements StorageNode {
+  readonly kind = 'peer';
+
+  constructor(
+    readonly id: string,
+    private readonly transport: PeerTransport,
+    private readonly itemSizeLimit: number,
+  ) {}
+
+  private call(op: Op, what: string, key: string, ttl = 0, version = 0n, value: Buffer | string = EMPTY): Promise<PeerResponse> {
+    const bytes = typeof value === 'string' ? Buffer.from(value) : value;
+    // Refused here, as the peer would: a frame over the bound would close the connection instead.
+    if (bytes.length > this.itemSizeLimit) return Promise.reject(this.tooLarge(what));
+    return this.transport.request(new Request(op, key, ttl, version, bytes), what).then((response) => {
+      if (response.status === STATUS.tooLarge) throw this.tooLarge(what);
+      return response;
+    });
+  }
+
+  private tooLarge(what: string): NodeAnswerError {
+    return new NodeAnswerError(`peer ${this.id} ${what}: value too large (itemSizeLimit)`, this.id, true);
+  }
+
+  private ok(response: PeerResponse): boolean {
+    return response.status === STATUS.ok;
+  }
+
+  private versioned(response: PeerResponse): VersionedValue | null {
+    return this.ok(response) ? new ValueAndVersion(response.value, response.version) : null;
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    return this.call(OP.get, 'get', key).then((response) => (this.ok(response) ? response.value : null));
+  }
+
+  /** One request per key, pipelined on the one connection: one round trip. */
+  getMany(keys: readonly string[]): Promise<Array<Buffer | null>> {
+    return Promise.all(keys.map((key) => this.get(key)));
+  }
+
+  gets(key: string): Promise<VersionedValue | null> {
+    return this.call(OP.get, 'get', key).then((response) => this.versioned(response));
+  }
+
+  getAndTouch(key: string, ttlSeconds: number): Promise<VersionedValue | null> {
+    return this.call(OP.getAndTouch, 'gat', key, ttlSeconds).then((response) => this.versioned(response));
+  }
+
+  storeIf(key: string, value: Buffer | string, ttlSeconds: number, version: bigint | undefined): Promise<bigint | null> {
+    const op = version === undefined ? OP.add : OP.replaceIf;
+    return this.call(op, version === undefined ? 'add' : 'cas', key, ttlSeconds, version ?? 0n, value).then((response) => (this.ok(response) ? response.version : null));
+  }
+
+  deleteIf(key: string, version: bigint): Promise<boolean> {
+    return this.call(OP.deleteIf, 'delete', key, 0, version).then((response) => this.ok(response));
+  }
+
+  set(key: string, value: Buffer | string, ttlSeconds: number): Promise<void> {
+    return this.call(OP.set, 'set', key, ttlSeconds, 0n, value).then(() => undefined);
+  }
+
+  add(key: string, value: Buffer | string, ttlSeconds: number): Promise<boolean> {
+    return this.call(OP.add, 'add', key, ttlSeconds, 0n, value).then((response) => this.ok(response));
+  }
+
+  touch(key: string, ttlSeconds: number): Promise<boolean> {
+    return this.call(OP.touch, 'touch', key, ttlSeconds).then((response) => this.ok(response));
+  }
+
+  delete(key: string): Promise<boolean> {
+    return this.call(OP.delete, 'delete', key).then((response) => this.ok(response));
+  }
+
+  instance(): Promise<string> {
+    return this.call(OP.instance, 'instance', '').then((response) => response.value.toString());
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}

@@ -1,0 +1,58 @@
+import type { KeyObject } from 'node:crypto';
+import { logEvent, ThrottledWarnings, type Logger } from '../../base/logger.js';
+import type { NodeAddress } from '../node-list.js';
+import { linkKey } from './peer-channel.js';
+import { PeerConnection } from './peer-connection.js';
+import { PeerEndpoint } from './peer-endpoint.js';
+import { LocalTransport, PeerNode } from './peer-node.js';
+import { MAX_REQUEST_OVERHEAD } from './peer-protocol.js';
+import { PeerStore } from './peer-store.js';
+
+/** What building the peer nodes needs. */
+export interface PeerNodesOptions {
+  /** Every peer, this process included. */
+  nodes: readonly NodeAddress[];
+  /** This process's id in `nodes`. */
+  self: string;
+  /** The `secret` option's list: the first authenticates this process to its peers, each is accepted from them. */
+  secrets: readonly (string | KeyObject)[];
+  operationTimeout: number;
+  itemSizeLimit: number;
+  logger: Logger;
+}
+
+/** Memory for the copies a process keeps for its peers; least recently used ones go beyond it. */
+const STORE_BYTES = 512 * 1024 * 1024;
+/** Connections an endpoint takes per configured peer (reconnects overlap for a moment). */
+const CONNECTIONS_PER_PEER = 4;
+
+/**
+ * The storage nodes of replication between app processes: this process's own store (served to
+ * the peers by an endpoint on its address, which starts listening now), and a client of each
+ * other peer's endpoint.
+ */
+export function peerNodes(options: PeerNodesOptions): PeerNode[] {
+  const { nodes, self, operationTimeout, itemSizeLimit, logger } = options;
+  const keys = options.secrets.map(linkKey);
+  const maxBody = itemSizeLimit + MAX_REQUEST_OVERHEAD;
+  const store = new PeerStore({ itemSizeLimit, maxBytes: STORE_BYTES });
+  const address = nodes.find((node) => node.id === self)!;
+  const warnings = new ThrottledWarnings(logger);
+  const endpoint = new PeerEndpoint(
+    address,
+    keys,
+    store,
+    { maxConnections: CONNECTIONS_PER_PEER * nodes.length, maxBody, handshakeTimeout: Math.max(1000, operationTimeout) },
+    (reason, remote) => warnings.warn(`peer_refused:${reason}`, { event: 'peer_connection_refused', reason, remote }, `peer endpoint ${self} closed a connection from ${remote}: ${reason}`),
+  );
+  endpoint.listen().then(
+    () => logEvent(logger, 'info', { event: 'peer_endpoint_listening', node: self }, `peer endpoint ${self} listening on ${address.host}:${address.port}`),
+    (err: unknown) =>
+      logEvent(logger, 'error', { event: 'peer_endpoint_failed', node: self }, `peer endpoint ${self} cannot listen on ${address.host}:${address.port}: ${(err as Error).message}`),
+  );
+  return nodes.map((node) =>
+    node.id === self
+      ? new PeerNode(node.id, new LocalTransport(store, () => void endpoint.close()), itemSizeLimit)
+      : new PeerNode(node.id, new PeerConnection(node, keys[0], { operationTimeout, maxBody }), itemSizeLimit),
+  );
+}

@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { OP, REFUSED, Response, STATUS, TOO_LARGE, type PeerRequest, type PeerResponse } from './peer-protocol.js';
+import { LruItems } from '../lru-items.js';
+
+interface Item {
+  value: Buffer;
+  /** Expiry in ms since epoch; 0: never. */
+  expiresAt: number;
+  version: bigint;
+}
+
+/** Bounds of a peer store. */
+export interface PeerStoreLimits {
+  /** Largest value stored (`itemSizeLimit`). */
+  itemSizeLimit: number;
+  /** Memory budget for keys and values; least recently used items go first when it is exceeded. */
+  maxBytes: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The copies this process keeps for its peers (and its own tombstones), in memory: expiry in
+ * seconds from now, a size limit per item, least recently used items evicted over the memory
+ * budget (as memcached). Versions carry this store's random instance tag in their upper 64 bits,
+ * so a version handed out before a restart never matches an item of the new process.
+ */
+export class PeerStore {
+  /** Names this process: a new one at every start (see StorageNode.instance). */
+  readonly instance = randomBytes(16).toString('hex');
+  private readonly tag = BigInt(`0x${this.instance.slice(0, 16)}`) << 64n;
+  private readonly items: LruItems<Item>;
+  private counter = 0n;
+
+  constructor(
+    private readonly limits: PeerStoreLimits,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.items = new LruItems(now);
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  /** Carries out one request: what PeerNode asks, over the network or in-process. */
+  answer(request: PeerRequest): PeerResponse {
+    const { key, ttl, version, value } = request;
+    switch (request.op) {
+      case OP.get:
+        return this.found(this.items.live(key));
+      case OP.getAndTouch: {
+        const item = this.items.live(key);
+        if (item) item.expiresAt = this.expiry(ttl);
+        return this.found(item);
+      }
+      case OP.set:
+        return this.store(key, value, ttl);
+      case OP.add:
+        return this.items.live(key) ? REFUSED : this.store(key, value, ttl);
+      case OP.replaceIf:
+        return this.items.live(key)?.version === version ? this.store(key, value, ttl) : REFUSED;
+      case OP.delete:
+      case OP.deleteIf: {
+        const item = this.items.live(key);
+        if (!item || (request.op === OP.deleteIf && item.version !== version)) return REFUSED;
+        this.items.remove(key, item);
+        return new Response(STATUS.ok, 0n, EMPTY);
+      }
+      case OP.touch: {
+        const item = this.items.live(key);
+        if (!item) return REFUSED;
+        item.expiresAt = this.expiry(ttl);
+        return new Response(STATUS.ok, item.version, EMPTY);
+      }
+      case OP.instance:
+        return new Response(STATUS.ok, 0n, Buffer.from(this.instance));
+    }
+  }
+
+  private found(item: Item | undefined): PeerResponse {
+    return item ? new Response(STATUS.ok, item.version, item.value) : REFUSED;
+  }
+
+  private expiry(ttlSeconds: number): number {
+    return ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : 0;
+  }
+
+  private store(key: string, value: Buffer, ttl: number): PeerResponse {
+    if (value.length > this.limits.itemSizeLimit) return TOO_LARGE;
+    // A copy: a value read off the socket shares its buffer with the rest of the frame.
+    const item: Item = { value: Buffer.from(value), expiresAt: this.expiry(ttl), version: this.tag | ++this.counter };
+    this.items.set(key, item, this.limits.maxBytes);
+    return new Response(STATUS.ok, item.version, EMPTY);
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Replication between app processes (`peers`), with no memcached at all: three app processes,
+ * each the backup store of the others. `backup` keeps one copy on another peer, `all` one on every
+ * other peer; a session outlives its owner's SIGKILL either way.
+ */
+import { describe, expect, it } from 'vitest';
+import { peersPerTest } from '../helpers/peer-apps.js';
+import { Client } from '../helpers/http.js';
+
+const scope = peersPerTest(3);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function cluster(options: Record<string, unknown>) {
+  const apps = [await scope.start('a', options), await scope.start('b', options), await scope.start('c', options)];
+  await scope.settle(apps);
+  return apps;
+}
+
+describe('peers, replication: backup', () => {
+  it('keeps one copy on another peer, never on the owner; the session outlives the owner\'s SIGKILL', async () => {
+    const [a, b] = await cluster({ sessionBackupAsync: false });
+    const client = new Client(a.url);
+    await client.get('/set?user=ada');
+    await client.get('/inc');
+    const { id } = await client.json<{ id: string }>('/inc');
+    const holders = await scope.holders(id);
+    expect(holders).toHaveLength(1);
+    expect(holders).not.toContain('a');
+
+    await a.kill('SIGKILL');
+    client.moveTo(b.url);
+    const reply = await client.json<{ id: string; node: string; data: Record<string, unknown> }>('/read');
+    expect(reply.node).toBe('b');
+    expect(reply.data).toEqual({ user: 'ada', count: 2 });
+    // Taken over under a new id, backed up away from b; the old id's copy is gone.
+    expect(reply.id).not.toBe(id);
+    await sleep(200);
+    expect(await scope.holders(id)).toEqual([]);
+    expect(await scope.holders(reply.id)).toEqual(['c']);
+    expect((await client.json<{ data: { count: number } }>('/inc')).data.count).toBe(3);
+  });
+
+  it('a stale owner never overwrites the newer session: a paused owner coming back serves the old id no more', async () => {
+    const [a, b, c] = await cluster({ sessionBackupAsync: false });
+    const client = new Client(a.url);
+    await client.get('/inc');
+    const oldCookie = client.cookie;
+    a.child.kill('SIGSTOP');
+    client.moveTo(b.url);
+    expect((await client.json<{ data: { count: number } }>('/inc')).data.count).toBe(2);
+    const newer = await client.json<{ id: string }>('/read');
+    a.child.kill('SIGCONT');
+    // The paused owner still holds count 1 under the old id: it refuses to serve it (revoked), so
+    // the old cookie starts a fresh session instead of continuing from 1.
+    const stale = new Client(a.url);
+    stale.cookie = oldCookie;
+    await scope.settle([a, b, c]);
+    const fresh = await stale.json<{ id: string; data: { count: number } }>('/inc');
+    expect(fresh.data.count).toBe(1);
+    expect(fresh.id).not.toBe(oldCookie);
+    await sleep(200);
+    client.moveTo(c.url);
+    const read = await client.json<{ id: string; data: { count: number } }>('/read');
+    expect(read.data.count).toBe(2);
+    expect(read.id).not.toBe(newer.id); // c took it over from b's backup: the newest version
+  });
+
+  it('a process that shuts down hands its sessions to every other peer: the next restart (of its backup) loses none', async () => {
+    const [a, b, c] = await cluster({ sessionBackupAsync: false });
+    const clients = Array.from({ length: 6 }, () => new Client(a.url));
+    const ids: string[] = [];
+    for (const client of clients) ids.push((await client.json<{ id: string }>('/inc')).id);
+    await a.kill('SIGTERM');
+    for (const id of ids) expect(await scope.holders(id)).toEqual(['b', 'c']);
+    // A rolling restart: a is back (empty), then b goes. Each session's backup was on b or c; c
+    // still has them all. (With a still away, a third of them would wait for a tombstone peer.)
+    const again = await scope.start('a', { sessionBackupAsync: false });
+    await scope.settle([again, b, c]);
+    await b.kill('SIGKILL');
+    for (const client of clients) {
+      client.moveTo(c.url);
+      expect((await client.json<{ data: { count: number } }>('/read')).data.count).toBe(1);
+    }
+  });
+
+  it('a restarted process taking back its own session (same route, same id) keeps one copy, its backup', async () => {
+    const [a] = await cluster({ sessionBackupAsync: false, route: 'a' });
+    const client = new Client(a.url);
+    const { id } = await client.json<{ id: string }>('/inc');
+    await a.kill('SIGTERM');
+    expect(await scope.holders(id)).toEqual(['b', 'c']);
+    const again = await scope.start('a', { sessionBackupAsync: false, route: 'a' });
+    await scope.settle([again]);
+    client.moveTo(again.url);
+    const reply = await client.json<{ id: string; data: { count: number } }>('/inc');
+    expect(reply).toMatchObject({ id, data: { count: 2 } });
+    await sleep(200);
+    // The handed-over copy beyond the backup is gone: it would fall behind the backup.
+    expect(await scope.holders(id)).toHaveLength(1);
+  });
+
+  it('destroy deletes the copy wherever it is', async () => {
+    const [a] = await cluster({ sessionBackupAsync: false });
+    const client = new Client(a.url);
+    const { id } = await client.json<{ id: string }>('/set?user=ada');
+    expect(await scope.holders(id)).toHaveLength(1);
+    await client.json('/destroy');
+    expect(await scope.holders(id)).toEqual([]);
+  });
+});
+
+describe('peers, replication: all', () => {
+  it('copies every change to every other peer: after the owner and one more peer die, the last one serves the session', async () => {
+    const [a, b, c] = await cluster({ replication: 'all', sessionBackupAsync: false });
+    const clients = Array.from({ length: 6 }, () => new Client(a.url));
+    const ids: string[] = [];
+    for (const client of clients) {
+      await client.get('/set?user=ada');
+      ids.push((await client.json<{ id: string }>('/inc')).id);
+    }
+    for (const id of ids) expect(await scope.holders(id)).toEqual(['b', 'c']);
+    await a.kill('SIGKILL');
+    // Half are read on b, half on c: every peer holds every session.
+    for (const [i, client] of clients.entries()) {
+      client.moveTo((i % 2 === 0 ? b : c).url);
+      const reply = await client.json<{ node: string; data: Record<string, unknown> }>('/read');
+      expect(reply.node).toBe(i % 2 === 0 ? 'b' : 'c');
+      expect(reply.data).toEqual({ user: 'ada', count: 1 });
+    }
+  });
+
+  it('a peer that comes back empty gets every session copied to it again, and only it is written', async () => {
+    const [a, , c] = await cluster({ replication: 'all', sessionBackupAsync: false });
+    const clients = Array.from({ length: 10 }, () => new Client(a.url));
+    const ids: string[] = [];
+    for (const client of clients) ids.push((await client.json<{ id: string }>('/inc')).id);
+    const stats = async () => (await (await fetch(`${a.url}/stats`)).json()) as { counters: Record<string, number>; gauges: Record<string, number> };
+    const before = (await stats()).counters.backups;
+    await c.kill('SIGKILL');
+    await scope.settle([a], ['a', 'b']).catch(() => undefined);
+    const again = await scope.start('c', { replication: 'all', sessionBackupAsync: false });
+    await scope.settle([a, again]);
+    for (let i = 0; i < 100 && (await stats()).gauges.relocationsPending > 0; i++) await sleep(50);
+    await sleep(200);
+    for (const id of ids) expect(await scope.holders(id)).toEqual(['b', 'c']);
+    // b kept its copies throughout: only the returning peer was written to.
+    expect((await stats()).counters.backups - before).toBe(ids.length);
+  });
+
+  it('destroy reaches every copy', async () => {
+    const [a] = await cluster({ replication: 'all', sessionBackupAsync: false });
+    const client = new Client(a.url);
+    const { id } = await client.json<{ id: string }>('/set?user=ada');
+    expect(await scope.holders(id)).toEqual(['b', 'c']);
+    await client.json('/destroy');
+    expect(await scope.holders(id)).toEqual([]);
+  });
+});

@@ -1,0 +1,284 @@
+/**
+ * The peer endpoint is a door into every session: only a client holding the secret gets through,
+ * anything else (a wrong key, a replayed frame, garbage, an oversized length, one connection too
+ * many) closes the connection and changes nothing in the store. And PeerNode keeps the storage
+ * interface's rules: deadlines, connection faults, versions a restarted peer never accepts.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { PeerEndpoint, type EndpointLimits, type Refusal } from '../../src/storage/peers/peer-endpoint.js';
+import { PeerStore } from '../../src/storage/peers/peer-store.js';
+import { PeerConnection } from '../../src/storage/peers/peer-connection.js';
+import { PeerNode } from '../../src/storage/peers/peer-node.js';
+import { answerHello, FrameChannel, HELLO_BYTES, linkKey, SERVER_PROOF_BYTES } from '../../src/storage/peers/peer-channel.js';
+import { encodeRequest, MAX_REQUEST_OVERHEAD, OP, Request } from '../../src/storage/peers/peer-protocol.js';
+import { NodeAnswerError, NodeConnectionError, faultOf } from '../../src/storage/call-fault.js';
+import { DeadlineError } from '../../src/base/deadline.js';
+
+const KEY = linkKey('the secret');
+const ITEM_LIMIT = 64 * 1024;
+const LIMITS: EndpointLimits = { maxConnections: 4, maxBody: ITEM_LIMIT + MAX_REQUEST_OVERHEAD, handshakeTimeout: 300 };
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function endpoint(limits: Partial<EndpointLimits> = {}, store = new PeerStore({ itemSizeLimit: ITEM_LIMIT, maxBytes: 1 << 20 }), port = 0) {
+  const refusals: Refusal[] = [];
+  const server = new PeerEndpoint({ id: 'b', host: '127.0.0.1', port }, [KEY], store, { ...LIMITS, ...limits }, (reason) => refusals.push(reason));
+  await server.listen();
+  cleanups.push(() => server.close());
+  return { server, store, refusals, address: { id: 'b', host: '127.0.0.1', port: server.port } };
+}
+
+function peerNode(port: number, key = KEY, operationTimeout = 1000): PeerNode {
+  const node = new PeerNode('b', new PeerConnection({ id: 'b', host: '127.0.0.1', port }, key, { operationTimeout, maxBody: LIMITS.maxBody }), ITEM_LIMIT);
+  cleanups.push(() => node.close());
+  return node;
+}
+
+/** A hand-driven client: the raw socket, after the handshake when `authenticate`. */
+async function rawClient(port: number, key = KEY) {
+  const socket = connect({ port, host: '127.0.0.1' });
+  cleanups.push(() => socket.destroy());
+  const received: Buffer[] = [];
+  let closed = false;
+  const closedPromise = new Promise<void>((resolve) => socket.once('close', () => ((closed = true), resolve())));
+  socket.on('error', () => undefined);
+  socket.on('data', (chunk) => received.push(chunk));
+  const bytes = () => Buffer.concat(received);
+  const until = async (count: number) => {
+    for (let i = 0; i < 200 && bytes().length < count && !closed; i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  await until(HELLO_BYTES);
+  return {
+    socket,
+    closedPromise,
+    isClosed: () => closed,
+    /** Bytes received so far. */
+    received: () => received.reduce((sum, chunk) => sum + chunk.length, 0),
+    /** Completes the handshake; returns a channel whose frames are captured instead of sent. */
+    async authenticate() {
+      const answer = answerHello(key, bytes().subarray(0, HELLO_BYTES))!;
+      socket.write(answer.message);
+      await until(HELLO_BYTES + SERVER_PROOF_BYTES);
+      const frames: Buffer[] = [];
+      const capture = { write: (b: Buffer) => frames.push(b) } as unknown as Socket;
+      return { channel: new FrameChannel(capture, answer.keys, LIMITS.maxBody), frames };
+    },
+  };
+}
+
+const setRequest = (key: string, value: string) => encodeRequest(new Request(OP.set, key, 0, 0n, Buffer.from(value)));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('peer endpoint', () => {
+  it('serves a client that holds the secret: every storage call', async () => {
+    const { address } = await endpoint();
+    const node = peerNode(address.port);
+    expect(await node.get('k')).toBeNull();
+    await node.set('k', 'one', 0);
+    expect((await node.get('k'))?.toString()).toBe('one');
+    const read = (await node.gets('k'))!;
+    expect(await node.storeIf('k', 'two', 0, read.cas + 1n)).toBeNull();
+    const written = await node.storeIf('k', 'two', 0, read.cas);
+    expect(written).not.toBeNull();
+    expect(await node.storeIf('k', 'three', 0, undefined)).toBeNull();
+    expect(await node.add('k', 'x', 0)).toBe(false);
+    expect(await node.add('other', 'x', 0)).toBe(true);
+    expect((await node.getAndTouch('k', 100))?.value.toString()).toBe('two');
+    expect(await node.touch('k', 100)).toBe(true);
+    expect(await node.touch('missing', 100)).toBe(false);
+    expect(await node.deleteIf('k', read.cas)).toBe(false);
+    expect(await node.deleteIf('k', written!)).toBe(true);
+    expect(await node.delete('other')).toBe(true);
+    expect(await node.delete('other')).toBe(false);
+    expect(await node.instance()).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('expires items after their lifetime', async () => {
+    let now = 1_000_000;
+    const { address } = await endpoint({}, new PeerStore({ itemSizeLimit: ITEM_LIMIT, maxBytes: 1 << 20 }, () => now));
+    const node = peerNode(address.port);
+    await node.set('k', 'v', 10);
+    now += 9_000;
+    expect(await node.get('k')).not.toBeNull();
+    now += 2_000;
+    expect(await node.get('k')).toBeNull();
+  });
+
+  it('refuses a client with another secret: its calls fail as connection failures, and nothing is stored', async () => {
+    const { address, store, refusals } = await endpoint();
+    const node = peerNode(address.port, linkKey('another secret'));
+    const err = await node.set('k', 'v', 0).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NodeConnectionError);
+    expect(faultOf(err)).toBe('node');
+    expect(store.size).toBe(0);
+    expect(refusals).toContain('handshake');
+  });
+
+  it('a client refuses an endpoint that does not prove the secret', async () => {
+    const impostor: Server = createServer((socket) => {
+      socket.write(Buffer.concat([Buffer.from('MSMP\x01'), randomBytes(32)]));
+      socket.once('data', () => socket.write(randomBytes(SERVER_PROOF_BYTES)));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => impostor.close(resolve)));
+    const node = peerNode((impostor.address() as { port: number }).port);
+    const err = (await node.get('k').catch((e: unknown) => e)) as NodeConnectionError;
+    expect(err).toBeInstanceOf(NodeConnectionError);
+    expect(err.code).toBe('EPEERAUTH');
+  });
+
+  it('closes the connection on a replayed frame, on the same connection or another, without applying it', async () => {
+    const { address, store, refusals } = await endpoint();
+    const first = await rawClient(address.port);
+    const { channel, frames } = await first.authenticate();
+    channel.send(setRequest('k', 'replayed'));
+    first.socket.write(frames[0]);
+    await sleep(50);
+    const node = peerNode(address.port);
+    expect((await node.get('k'))?.toString()).toBe('replayed');
+    await node.set('k', 'newer', 0);
+    // The same frame again on its own connection: out of sequence.
+    first.socket.write(frames[0]);
+    await first.closedPromise;
+    // And on a new connection: sealed under another connection's key.
+    const second = await rawClient(address.port);
+    await second.authenticate();
+    second.socket.write(frames[0]);
+    await second.closedPromise;
+    expect((await node.get('k'))?.toString()).toBe('newer');
+    expect(store.size).toBe(1);
+    expect(refusals.filter((r) => r === 'frame')).toHaveLength(2);
+  });
+
+  it('closes the connection on garbage, before or after the handshake', async () => {
+    const { address, store, refusals } = await endpoint();
+    const before = await rawClient(address.port);
+    before.socket.write(randomBytes(64));
+    await before.closedPromise;
+    const after = await rawClient(address.port);
+    await after.authenticate();
+    const garbage = randomBytes(100);
+    garbage.writeUInt32BE(96);
+    after.socket.write(garbage);
+    await after.closedPromise;
+    expect(refusals).toEqual(['handshake', 'frame']);
+    expect(store.size).toBe(0);
+  });
+
+  it('closes the connection on an authenticated request that is malformed', async () => {
+    const { address, store, refusals } = await endpoint();
+    const client = await rawClient(address.port);
+    const { channel, frames } = await client.authenticate();
+    channel.send(Buffer.from([99, 1, 2, 3]));
+    client.socket.write(frames[0]);
+    await client.closedPromise;
+    expect(refusals).toEqual(['request']);
+    expect(store.size).toBe(0);
+  });
+
+  it('closes the connection on a length over the bound at once, without waiting for (or allocating) the frame', async () => {
+    const { address, refusals } = await endpoint();
+    const client = await rawClient(address.port);
+    await client.authenticate();
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(0xffffffff);
+    client.socket.write(header);
+    await client.closedPromise;
+    expect(refusals).toEqual(['frame']);
+  });
+
+  it('stops reading from a client that does not read its answers', async () => {
+    const { server, address, store } = await endpoint();
+    store.answer(new Request(OP.set, 'big', 0, 0n, Buffer.alloc(ITEM_LIMIT)));
+    const client = await rawClient(address.port);
+    const { channel, frames } = await client.authenticate();
+    client.socket.pause();
+    const get = encodeRequest(new Request(OP.get, 'big', 0, 0n, Buffer.alloc(0)));
+    for (let i = 0; i < 1000; i++) channel.send(get);
+    client.socket.write(Buffer.concat(frames));
+    await sleep(300);
+    // 1000 answers of 64 KiB would be 64 MiB: the endpoint answers only as fast as they are read.
+    const [socket] = (server as unknown as { sockets: Set<Socket> }).sockets;
+    expect(socket.bytesWritten + socket.writableLength).toBeLessThan(20 * 1024 * 1024);
+    client.socket.resume();
+    for (let i = 0; i < 200 && client.received() < 1000 * ITEM_LIMIT; i++) await sleep(20);
+    expect(client.received()).toBeGreaterThan(1000 * ITEM_LIMIT);
+  });
+
+  it('listens on its configured address only', async () => {
+    const { address } = await endpoint();
+    const other = connect({ host: '127.0.0.2', port: address.port });
+    const failure = await new Promise<NodeJS.ErrnoException>((resolve) => other.once('error', resolve));
+    expect(failure.code).toBe('ECONNREFUSED');
+  });
+
+  it('closes a connection that does not authenticate in time', async () => {
+    const { address, refusals } = await endpoint({ handshakeTimeout: 100 });
+    const client = await rawClient(address.port);
+    await client.closedPromise;
+    expect(refusals).toEqual(['handshake timeout']);
+  });
+
+  it('takes at most maxConnections connections; a further one is closed at once, the others keep working', async () => {
+    const { address, refusals } = await endpoint({ maxConnections: 2 });
+    const idle = [await rawClient(address.port), await rawClient(address.port)];
+    const extra = await rawClient(address.port);
+    await extra.closedPromise;
+    expect(refusals).toEqual(['too many connections']);
+    expect(idle.some((c) => c.isClosed())).toBe(false);
+    idle[0].socket.destroy();
+    await idle[0].closedPromise;
+    await sleep(20);
+    expect(await peerNode(address.port).add('k', 'v', 0)).toBe(true);
+  });
+});
+
+describe('PeerNode', () => {
+  it('refuses a value over itemSizeLimit as the request\'s fault, without sending it', async () => {
+    const { address, store } = await endpoint();
+    const err = await peerNode(address.port).set('k', Buffer.alloc(ITEM_LIMIT + 1), 0).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NodeAnswerError);
+    expect((err as NodeAnswerError).tooLarge).toBe(true);
+    expect(faultOf(err)).toBe('answered');
+    expect(store.size).toBe(0);
+  });
+
+  it('fails with NodeConnectionError when nothing listens, and with DeadlineError when the peer does not answer in time', async () => {
+    const { server, address } = await endpoint();
+    await server.close();
+    const refused = (await peerNode(address.port).get('k').catch((e: unknown) => e)) as NodeConnectionError;
+    expect(refused).toBeInstanceOf(NodeConnectionError);
+    expect(refused.code).toBe('ECONNREFUSED');
+
+    const silent = createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => silent.close(resolve)));
+    const started = Date.now();
+    const late = await peerNode((silent.address() as { port: number }).port, KEY, 150).get('k').catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(DeadlineError);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('never accepts a version handed out before the peer restarted, and reports a new instance', async () => {
+    const first = await endpoint();
+    const node = peerNode(first.address.port);
+    await node.set('k', 'before', 0);
+    const old = (await node.gets('k'))!;
+    const instance = await node.instance();
+    await first.server.close();
+    // The restarted peer, on the same port, gets the same key written again: the counter starts over.
+    await endpoint({}, undefined, first.address.port);
+    await node.get('k').catch(() => undefined); // the old connection's failure
+    await node.set('k', 'after', 0);
+    expect(await node.storeIf('k', 'stale', 0, old.cas)).toBeNull();
+    expect(await node.deleteIf('k', old.cas)).toBe(false);
+    expect((await node.get('k'))?.toString()).toBe('after');
+    expect(await node.instance()).not.toBe(instance);
+  });
+});
