@@ -72,23 +72,29 @@ export class RedisNode implements StorageNode {
         return reject(err);
       }
       let settled = false;
-      const timer = setTimeout(() => {
+      const expire = () => {
+        if (settled) return;
         settled = true;
         const err = new DeadlineError(`redis ${this.node.id} ${what}`, this.options.operationTimeout);
         reject(err);
         connection.close(err);
-      }, this.options.operationTimeout);
+      };
+      // Judged after this turn's I/O is read: an answer that arrived while the process was busy
+      // (timers run before sockets are read) is not a missed deadline.
+      const timer = setTimeout(() => setImmediate(expire), this.options.operationTimeout);
       // A call waiting for the connection is not sent once the connection was dropped.
       const send = () => (connection.droppedBy ? Promise.reject(connection.droppedBy) : work(connection));
       const outcome = connection.isReady ? send() : connection.ready.then(send);
       outcome.then(
         (result) => {
           if (settled) return;
+          settled = true;
           clearTimeout(timer);
           resolve(result);
         },
         (err: unknown) => {
           if (settled) return;
+          settled = true;
           clearTimeout(timer);
           // A deadline another call missed drops the connection: the calls it fails stay DeadlineErrors (one event).
           reject(connection.droppedBy ?? (err instanceof NodeConnectionError ? err : this.failure(what, err)));
