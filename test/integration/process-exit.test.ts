@@ -1,11 +1,12 @@
 /**
  * A process that uses the middleware and never calls close() still exits once its own work is
- * done (test runners, scripts): idle memcached connections do not hold it open.
+ * done (test runners, scripts): idle memcached or Redis connections do not hold it open.
  */
 import { afterEach, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startCluster } from '../helpers/memcached.js';
+import { startServers, type TestBackend } from '../helpers/backend.js';
+import { missingPackage } from '../helpers/system-programs.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -16,7 +17,7 @@ afterEach(async () => {
 const script = `
 import http from 'node:http';
 import session from ${JSON.stringify(root + 'dist/esm/index.js')};
-const sessions = session({ secret: 's', resave: false, saveUninitialized: false, memcachedNodes: process.env.NODES,
+const sessions = session({ secret: 's', resave: false, saveUninitialized: false, ...JSON.parse(process.env.NODES),
   sticky: process.env.STICKY === '1', sessionBackupAsync: false });
 const server = http.createServer((req, res) => sessions(req, res, () => { req.session.n = 1; res.end('ok'); }));
 server.listen(0, '127.0.0.1', async () => {
@@ -45,11 +46,11 @@ function runChild(env: Record<string, string>, ms: number): Promise<{ code: numb
   });
 }
 
-for (const sticky of [true, false]) {
-  it(`exits without close() after using memcached (${sticky ? 'sticky' : 'non-sticky'})`, async () => {
-    const cluster = await startCluster(2);
+for (const backend of ['memcached', 'redis'] as TestBackend[]) for (const sticky of [true, false]) {
+  it.skipIf(backend === 'redis' && missingPackage('redis-server'))(`exits without close() after using ${backend} (${sticky ? 'sticky' : 'non-sticky'})`, async () => {
+    const cluster = await startServers(2, backend);
     cleanups.push(cluster.stop);
-    const result = await runChild({ NODES: cluster.nodes, STICKY: sticky ? '1' : '0' }, 10_000);
+    const result = await runChild({ NODES: JSON.stringify(cluster.options), STICKY: sticky ? '1' : '0' }, 10_000);
     expect(result.out).toMatch(/^stored [1-9]/m);
     expect(result.code).toBe(0);
   });
