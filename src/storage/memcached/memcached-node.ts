@@ -15,6 +15,9 @@ class ValueAndCas {
   ) {}
 }
 
+/** memjs's own response timeout, in seconds: out of the way of the per-call deadlines. */
+const MEMJS_RESPONSE_TIMEOUT_S = 3600;
+
 /** Connection settings shared by every memcached node. */
 export interface MemcachedNodeOptions {
   operationTimeout: number;
@@ -42,7 +45,9 @@ export class MemcachedNode implements StorageNode {
     this.client = memjs.Client.create(`${host}:${node.port}`, {
       username: options.username,
       password: options.password,
-      timeout: options.operationTimeout / 1000,
+      // Each call's own deadline (see call) judges replies; memjs's response timer would fire in
+      // the timers phase, before a reply that waited out an event-loop stall is read.
+      timeout: MEMJS_RESPONSE_TIMEOUT_S,
       conntimeout: options.operationTimeout / 1000,
       retries: 0,
       keepAlive: true,
@@ -87,14 +92,18 @@ export class MemcachedNode implements StorageNode {
         if (err === undefined) resolve(result as T);
         else reject(err);
       };
-      const timer = setTimeout(() => {
+      const expire = () => {
+        if (settled) return;
         const err = new DeadlineError(`memcached ${this.node.id} ${what}`, this.options.operationTimeout);
         done(err);
         // A missed deadline means the connection is backed up or dead: drop it (failing the calls
         // queued on it) and start clean. memjs's own timer only fires on an idle socket, which a
         // busy connection never is.
         this.line.reset(err);
-      }, this.options.operationTimeout);
+      };
+      // Judged after this turn's I/O is read: an answer that arrived while the process was busy
+      // (timers run before sockets are read) is not a missed deadline.
+      const timer = setTimeout(() => setImmediate(expire), this.options.operationTimeout);
       if (this.inFlight++ === 0) this.line.holdSockets(true);
       try {
         start(done);
