@@ -56,8 +56,6 @@ const WORDS: Record<NodeChange['event'], string> = { down: 'is down', up: 'is up
  */
 export class NodeChangeLines {
   private readonly pending = new Map<string, { kind: string; event: NodeChange['event']; reason: string; apps: string[]; timer: NodeJS.Timeout }>();
-  /** `node app` pairs whose last report was the node coming back. */
-  private readonly cameBack = new Set<string>();
 
   constructor(
     private readonly print: (line: string) => void,
@@ -67,10 +65,6 @@ export class NodeChangeLines {
   ) {}
 
   report(change: NodeChange): void {
-    // A node that comes back as a new process reports 'up', then 'restarted': one change, its return.
-    const seen = `${change.node} ${change.app}`;
-    if (change.event === 'up') this.cameBack.add(seen);
-    else if (this.cameBack.delete(seen) && change.event === 'restarted') return;
     if (this.pending.get(change.node)?.event !== change.event) this.flush(change.node);
     let entry = this.pending.get(change.node);
     if (!entry) {

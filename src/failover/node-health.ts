@@ -109,9 +109,7 @@ export class NodeHealth {
       this.failures.set(nodeId, 0);
       this.upSince.set(nodeId, performance.now());
       this.onChange(nodeId, 'up', 'answered a health check');
-    }
-    // Also after being down: copies believed on it are gone, whatever was relocated meanwhile.
-    if (known !== undefined && known !== instance) {
+    } else if (known !== undefined && known !== instance) {
       this.onChange(nodeId, 'restarted', `${known} is now ${instance}: it restarted empty`);
     }
   }

@@ -21,18 +21,6 @@ describe('the demo terminal: memcached node changes seen by the app nodes', () =
     expect(lines[1]).toBe("memcached n2 is up again, seen by app1, app2, app3 (app1's reason)");
   });
 
-  it('a node that came back as a new process (up, then restarted, from each app node) is one line', () => {
-    const lines: string[] = [];
-    const changes = new NodeChangeLines((line) => lines.push(line), () => 3, 3000);
-    for (const app of ['app1', 'app2', 'app3']) {
-      changes.report(change(app, 'up'));
-      changes.report(change(app, 'restarted'));
-    }
-    changes.report(change('app1', 'restarted'));
-    changes.close();
-    expect(lines).toEqual(["memcached n2 is up again, seen by app1, app2, app3 (app1's reason)", "memcached n2 restarted empty, seen by app1 (app1's reason)"]);
-  });
-
   it('prints what it has after the window when an app node never reports, and keeps each change in order', () => {
     const lines: string[] = [];
     const changes = new NodeChangeLines((line) => lines.push(line), () => 3, 3000);
