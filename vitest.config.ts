@@ -5,8 +5,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // Integration tests start real processes; two cores cannot run many files at once reliably.
-    maxWorkers: 2,
+    // Integration tests start real processes and time real faults: one file at a time, so a loaded
+    // 2-core machine cannot starve one test's processes with another's.
+    maxWorkers: 1,
     reporters: ['default'],
   },
 });
