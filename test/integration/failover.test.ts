@@ -95,11 +95,7 @@ describe('idle sessions survive a node restarting empty and then another failing
     await expectEveryClientReadsItsN(clients);
   }, 30_000);
 
-  // Not with memcached in containers, until an open race is fixed (docs/failover-design.md, "a node
-  // back from down, empty, before relocation finished"): there a restart marks the node down and up
-  // again rather than restarted, and copies relocation had not yet moved are believed still on it.
-  // It runs with memcached processes (npm test, and the Node 22 and 24 lines of CI).
-  it.skipIf(process.env.MSM_TEST_MEMCACHED === 'container')('sticky: the owner re-backs up its sessions, so they survive its own death afterwards', async () => {
+  it('sticky: the owner re-backs up its sessions, so they survive its own death afterwards', async () => {
     cluster = await startCluster(3);
     const options = { memcachedNodes: cluster.nodes, operationTimeout: 300, sessionBackupAsync: false };
     const owner = await startApp('a', { ...options, route: 'a' });

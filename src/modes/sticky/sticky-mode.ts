@@ -561,8 +561,10 @@ export class StickyMode implements SessionMode {
    */
   private relocate(node: string, event: HealthEvent): void {
     for (const [id, entry] of this.local) {
-      // A node that restarted lost its copy: only it is written again (with no copy left anywhere, the session must stay in memory).
-      if (event === 'restarted' && entry.backupNodes?.includes(node)) {
+      // A node that restarted lost its copy: only it is written again (with no copy left anywhere, the
+      // session must stay in memory). A node that went down may come back as a new process, empty,
+      // before relocation ran (seen as 'up', not 'restarted'): its copies count as lost at once.
+      if ((event === 'restarted' || event === 'down') && entry.backupNodes?.includes(node)) {
         entry.backupNodes = entry.backupNodes.filter((other) => other !== node);
         if (entry.backupNodes.length === 0) entry.backedUp = undefined;
       }
