@@ -569,9 +569,9 @@ export class StickyMode implements SessionMode {
         if (entry.backupNodes.length === 0) entry.backedUp = undefined;
       }
       const misplaced = !this.isBackedUp(id, entry);
-      // A restart emptied one of its tombstone nodes: checked again while the other still holds
-      // its tombstones, so a later restart of that one does not leave it 'lost'.
-      const remark = event === 'restarted' && entry.revocation?.nodes.includes(node) === true;
+      // One of its tombstone nodes restarted, or came back and may have (seen down, then up): checked
+      // again while the other still holds its tombstones, so a later loss of that one does not leave it 'lost'.
+      const remark = event !== 'down' && entry.revocation?.nodes.includes(node) === true;
       if (!misplaced && !remark) continue;
       if (misplaced) this.stats.inc('memcachedFailovers');
       this.relocator.enqueue(id, () => this.relocateOne(id, entry));
