@@ -40,6 +40,7 @@ export const COUNTERS = [
   'revocationCheckTimeouts',
   'sessionsRevalidated',
   'revalidationsRefused',
+  'revocationPushFallbacks',
 ] as const;
 
 /** Operations whose latency is recorded. */

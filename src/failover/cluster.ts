@@ -1,5 +1,5 @@
 import { NodeAuthError } from '../storage/call-fault.js';
-import type { StorageNode } from '../storage/storage-node.js';
+import type { NodeMessages, StorageNode } from '../storage/storage-node.js';
 import { NodeHealth, type HealthEvent } from './node-health.js';
 import { AvailableRing } from './ring.js';
 import { TracedNode } from './traced-node.js';
@@ -186,6 +186,16 @@ export class StorageCluster {
     const order = this.ring.preference(key);
     const last = readNodes.length ? Math.max(...readNodes.map((n) => order.indexOf(n))) : order.length;
     return order.slice(0, last).filter((id) => !readNodes.includes(id)).length >= copies;
+  }
+
+  /** Pub/sub of every node, or undefined when the backend has none (see NodeMessages). */
+  messages(): Map<string, NodeMessages> | undefined {
+    const all = new Map<string, NodeMessages>();
+    for (const [id, client] of this.clients) {
+      if (!client.messages) return undefined;
+      all.set(id, client.messages);
+    }
+    return all;
   }
 
   /** Node ids and whether each is up. */

@@ -1,14 +1,17 @@
-import type { StorageNode, VersionedValue } from '../storage/storage-node.js';
+import type { NodeMessages, StorageNode, VersionedValue } from '../storage/storage-node.js';
 import { storageTrace, traced } from '../base/tracing.js';
 
 /** A storage node whose every call is a `memcached-session-manager:storage` trace point, whatever the backend. */
 export class TracedNode implements StorageNode {
   readonly id: string;
   readonly kind: string;
+  /** Passed through untraced: pub/sub is background traffic, not a request's storage call. */
+  readonly messages?: NodeMessages;
 
   constructor(private readonly node: StorageNode) {
     this.id = node.id;
     this.kind = node.kind;
+    this.messages = node.messages;
   }
 
   // Each method checks for subscribers before making the closure it traces: a call nobody watches allocates nothing more.

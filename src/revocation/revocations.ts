@@ -4,6 +4,7 @@ import type { StorageNode } from '../storage/storage-node.js';
 import type { Statistics } from '../base/statistics.js';
 import type { Sealing } from '../format/sealing.js';
 import { DeadlineError } from '../base/deadline.js';
+import { PushedTokens } from './pushed-tokens.js';
 
 /** Nodes that hold each tombstone: two, so one node that is down or restarted empty loses none. */
 const TOMBSTONE_NODES = 2;
@@ -91,17 +92,35 @@ export class Revocations {
   /** Each node's token as last read, sealed and opened: an unchanged token is not opened again. */
   private readonly opened = new Map<string, { sealed: Buffer; token: string | undefined }>();
 
+  /** The nodes' tokens as pushed to this process, on a backend with publish/subscribe. */
+  private readonly pushed?: PushedTokens;
+
   /**
    * @param checkTimeout how long (ms) a check waits for a node: one that has not answered by then
    *   counts as not answering (see `check`).
+   * @param pushStaleAfter see PushedTokens (the operation timeout)
    */
   constructor(
     private readonly cluster: StorageCluster,
     private readonly stats: Statistics,
     private readonly sealing: Sealing,
     private readonly checkTimeout: number,
+    pushStaleAfter: number,
   ) {
     this.tokenKey = `${sealing.prefix}revoked:token`;
+    const messages = cluster.messages();
+    if (messages) this.pushed = new PushedTokens(messages, this.tokenKey, sealing.prefix, pushStaleAfter, stats);
+  }
+
+  /** Stops the pushed tokens' heartbeats. */
+  close(): void {
+    this.pushed?.close();
+  }
+
+  /** Writes a node's token (storeIf semantics), published to every process where the backend can. */
+  private storeToken(client: StorageNode, value: Buffer, version: bigint | undefined): Promise<boolean> {
+    if (this.pushed) return this.pushed.store(client, value, version);
+    return client.storeIf(this.tokenKey, value, 0, version).then((stored) => stored !== null);
   }
 
   /** The tombstone key: fixed length (keyed hash of the id), so every id has a valid one. */
@@ -174,7 +193,7 @@ export class Revocations {
           const [, current] = await Promise.all([client.set(tombstoneKey, this.sealing.seal(tombstoneKey, '1'), ttlSeconds), client.gets(this.tokenKey)]);
           const token = current ? this.openToken(node, current.value) : undefined;
           // Refused only when the token changed meanwhile (another tombstone, or a restart): changed either way.
-          await client.storeIf(this.tokenKey, this.sealing.seal(this.tokenKey, token ? nextToken(token) : newToken()), 0, current?.cas);
+          await this.storeToken(client, this.sealing.seal(this.tokenKey, token ? nextToken(token) : newToken()), current?.cas);
         }),
       ),
     );
@@ -183,15 +202,27 @@ export class Revocations {
 
   /**
    * Whether a check of a session last found valid with `mark` may be skipped: every one of its
-   * nodes' tokens was read less than `interval` ms ago and is unchanged. Never with interval 0.
+   * nodes' tokens is unchanged, as pushed to this process (current: see PushedTokens), or as read
+   * less than `interval` ms ago (never with interval 0).
    */
   unchangedWithin(mark: RevocationMark | undefined, interval: number): boolean {
-    if (interval <= 0 || !mark) return false;
+    if (!mark) return false;
+    if (this.pushed && this.pushedUnchanged(mark, this.pushed)) return true;
+    if (interval <= 0) return false;
     const now = Date.now();
     // A plain loop: this runs on every sticky read.
     for (let i = 0; i < mark.nodes.length; i++) {
       const seen = this.seen.get(mark.nodes[i]);
       if (seen === undefined || now - seen.readAt >= interval || seen.token !== mark.tokens[i]) return false;
+    }
+    return true;
+  }
+
+  /** Whether every node of `mark` has pushed a current token, the one the mark recorded. */
+  private pushedUnchanged(mark: RevocationMark, pushed: PushedTokens): boolean {
+    for (let i = 0; i < mark.nodes.length; i++) {
+      const value = pushed.current(mark.nodes[i]);
+      if (!value || this.openToken(mark.nodes[i], value) !== mark.tokens[i]) return false;
     }
     return true;
   }
@@ -321,14 +352,18 @@ export class Revocations {
   /** Reads one node's token into `tokens` and records it as seen; a node that did not answer is forgotten. */
   private async readToken(node: string, readAt: number, tokens: Map<string, string>, turn: Turn): Promise<void> {
     try {
-      const value = await this.ask(node, turn, (client) => client.get(this.tokenKey));
+      let value = this.pushed?.current(node);
+      if (value === undefined) {
+        if (this.pushed) this.stats.inc('revocationPushFallbacks');
+        value = await this.ask(node, turn, (client) => client.get(this.tokenKey));
+      }
       let token = value ? this.openToken(node, value) : undefined;
       if (!value) {
         // A token this add creates was there before any later tombstone (those replace it): as
         // good as one read. If the add is refused, a tombstone may have come meanwhile: none.
         const created = newToken();
         const sealed = this.sealing.seal(this.tokenKey, created);
-        if (await this.ask(node, turn, (client) => client.add(this.tokenKey, sealed, 0))) {
+        if (await this.ask(node, turn, (client) => this.storeToken(client, sealed, undefined))) {
           token = created;
           this.opened.set(node, { sealed, token });
         }

@@ -40,6 +40,42 @@ export interface StorageNode {
   instance(): Promise<string>;
   /** Releases the connection. */
   close(): void;
+  /** Publish/subscribe, where the backend has it (Redis): see NodeMessages. */
+  readonly messages?: NodeMessages;
+}
+
+/**
+ * Messages between the processes that use one node (Redis pub/sub). A subscription receives what
+ * is published while it lasts, in the node's order; what was published while it was down is lost,
+ * which `onOpen` tells. Every call has a deadline.
+ */
+export interface NodeMessages {
+  /** Publishes `message` on `channel`; resolves with how many subscriptions received it. */
+  publish(channel: string, message: string): Promise<number>;
+  /**
+   * `storeIf` (without a lifetime) that, in the same atomic step, publishes `<order> <replyTo> <value>`
+   * on `channel`, so every subscriber sees the writes of `key` in the order the node made them.
+   * `order` is null when the write was refused (nothing published).
+   */
+  storeIfAndPublish(key: string, value: Buffer, version: bigint | undefined, channel: string, replyTo: string): Promise<PublishedWrite>;
+  /**
+   * Publishes `<tag> <order> <value>` on `channel`: `key`'s value and order (0 and no value when
+   * absent) as they are at that point of the node's order. Resolves with how many subscriptions received it.
+   */
+  publishState(channel: string, tag: string, key: string): Promise<number>;
+  /**
+   * Keeps one subscription to `channels` open until the node is closed, opening it again when it
+   * drops. `onOpen` runs each time it is (re)established: messages published before were missed.
+   */
+  subscribe(channels: readonly string[], listener: (channel: string, message: Buffer) => void, onOpen: () => void): void;
+}
+
+/** A write made by storeIfAndPublish. */
+export interface PublishedWrite {
+  /** Its place in the node's order of writes; null: refused. */
+  readonly order: bigint | null;
+  /** How many subscriptions received its message. */
+  readonly receivers: number;
 }
 
 /** A value read with its version. */

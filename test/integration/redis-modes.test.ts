@@ -8,6 +8,8 @@ import { startServers } from '../helpers/backend.js';
 import { startRedis } from '../helpers/redis.js';
 import { Client } from '../helpers/http.js';
 import { missingPackage } from '../helpers/system-programs.js';
+import { textCommand } from '../helpers/memcached.js';
+import type { StorageServer } from '../helpers/server-process.js';
 
 const noRedis = missingPackage('redis-server');
 const scope = freshServersPerTest(() => startServers(2, 'redis'));
@@ -58,6 +60,95 @@ describe.skipIf(noRedis)('sticky mode over Redis', () => {
     const destroyed = await fetch(`${b.url}/store-destroy?sid=${encodeURIComponent(sid)}`);
     expect(await destroyed.json()).toEqual({ destroyed: true });
     expect((await data(client)).user).toBeUndefined();
+  });
+});
+
+/**
+ * HGETs a Redis server has served so far: every read of a revocation token or tombstone (copies
+ * are read with HMGET, which the heartbeats also use inside their script).
+ */
+async function itemReads(server: StorageServer): Promise<number> {
+  const info = await textCommand(server.host, server.port, 'INFO commandstats\r\n', '\r\n\r\n');
+  let reads = 0;
+  for (const [, calls] of info.matchAll(/^cmdstat_hget:calls=(\d+)/gm)) reads += Number(calls);
+  return reads;
+}
+
+const allItemReads = async () => (await Promise.all(scope.cluster.instances.map(itemReads))).reduce((a, b) => a + b, 0);
+const statsOf = async (url: string) => JSON.parse((await new Client(url).get('/stats')).body) as { counters: Record<string, number>; gauges: Record<string, number> };
+/** The session id in a client's cookie (signed, with its route). */
+const sessionIdOf = (client: Client) => decodeURIComponent(client.cookie!.split('=')[1]).slice(2).replace(/\.[^.]*$/, '');
+
+describe.skipIf(noRedis)('sticky revocation pushed over Redis', () => {
+  /** Starts two app processes and waits until `a` gets both nodes' revocation tokens by push. */
+  async function twoApps() {
+    const a = await scope.start('a', { route: 'a', sessionBackupAsync: false });
+    const b = await scope.start('b', { route: 'b', sessionBackupAsync: false });
+    const current = async () => (await statsOf(a.url)).gauges.revocationPushCurrent;
+    for (let i = 0; i < 100 && (await current()) !== 2; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await current()).toBe(2);
+    return { a, b };
+  }
+
+  it('reads of a held session cost no Redis read with the strict bound; a destroy elsewhere is refused on the next request', async () => {
+    const { a, b } = await twoApps();
+    const client = new Client(a.url);
+    await client.get('/set?user=ada');
+    await data(client);
+    await new Promise((r) => setTimeout(r, 200)); // its first check (in the background) has recorded the tokens
+    const before = await allItemReads();
+    for (let i = 0; i < 20; i++) expect((await data(client)).user).toBe('ada');
+    expect(await allItemReads()).toBe(before);
+    const destroyed = await fetch(`${b.url}/store-destroy?sid=${encodeURIComponent(sessionIdOf(client))}`);
+    expect(await destroyed.json()).toEqual({ destroyed: true });
+    expect((await data(client)).user).toBeUndefined();
+    expect((await statsOf(a.url)).counters.revokedSessionsRefused).toBe(1);
+  });
+
+  it('an app process paused through a revocation refuses the session when it resumes', async () => {
+    const { a, b } = await twoApps();
+    const client = new Client(a.url);
+    await client.get('/set?user=ada');
+    await data(client);
+    a.child.kill('SIGSTOP');
+    try {
+      // The destroy waits for a's acknowledgement until the operation timeout, then answers.
+      const destroyed = await fetch(`${b.url}/store-destroy?sid=${encodeURIComponent(sessionIdOf(client))}`);
+      expect(await destroyed.json()).toEqual({ destroyed: true });
+    } finally {
+      a.child.kill('SIGCONT');
+    }
+    expect((await data(client)).user).toBeUndefined();
+  });
+
+  it('with its subscription cut, a process reads the tokens instead (and says so), then goes back to pushes', async () => {
+    const { a, b } = await twoApps();
+    const client = new Client(a.url);
+    await client.get('/set?user=ada');
+    await data(client);
+    // Subscriptions cut, and refused while they try to come back (PUBLISH stays allowed).
+    const onEvery = (command: string) => Promise.all(scope.cluster.instances.map((r) => textCommand(r.host, r.port, `${command}\r\n`, '\r\n')));
+    await onEvery('ACL SETUSER default -subscribe');
+    await onEvery('CLIENT KILL TYPE pubsub');
+    try {
+      await new Promise((r) => setTimeout(r, 1200)); // longer than the operation timeout: a's feed is stale
+      const before = await statsOf(a.url);
+      expect(before.gauges.revocationPushCurrent).toBe(0);
+      const destroyed = await fetch(`${b.url}/store-destroy?sid=${encodeURIComponent(sessionIdOf(client))}`);
+      expect(await destroyed.json()).toEqual({ destroyed: true });
+      expect((await data(client)).user).toBeUndefined();
+      expect((await statsOf(a.url)).counters.revocationPushFallbacks).toBeGreaterThan(before.counters.revocationPushFallbacks);
+    } finally {
+      await onEvery('ACL SETUSER default +subscribe');
+    }
+    // Subscribed again and caught up: reads are free again.
+    for (let i = 0; i < 100 && (await statsOf(a.url)).gauges.revocationPushCurrent !== 2; i++) await new Promise((r) => setTimeout(r, 50));
+    await client.get('/set?user=grace');
+    await data(client);
+    await new Promise((r) => setTimeout(r, 200));
+    const before = await allItemReads();
+    for (let i = 0; i < 10; i++) expect((await data(client)).user).toBe('grace');
+    expect(await allItemReads()).toBe(before);
   });
 });
 

@@ -32,7 +32,7 @@ function revocations(): Revocations {
   const stats = new Statistics(true);
   const memcached = storageClusterFor(settings(), stats, quiet);
   cleanups.push(() => memcached.close());
-  return new Revocations(memcached, stats, settings().sealing, 1000);
+  return new Revocations(memcached, stats, settings().sealing, 1000, 1000);
 }
 
 describe('revocation tokens', () => {

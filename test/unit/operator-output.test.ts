@@ -11,8 +11,8 @@ it('every metric has a help text saying what it counts', async () => {
   const registry = new Registry();
   sessionMetrics(session(options), registry);
   const metrics = await registry.getMetricsAsJSON();
-  // node up, local sessions, local bytes, sessions in use, relocations pending, operation durations
-  expect(metrics.length).toBe(COUNTERS.length + 6);
+  // node up, local sessions, local bytes, sessions in use, pushed revocation feeds, relocations pending, operation durations
+  expect(metrics.length).toBe(COUNTERS.length + 7);
   for (const metric of metrics) {
     expect(metric.help, metric.name).not.toMatch(/memcached-session-manager counter/);
     expect(metric.help.length, metric.name).toBeGreaterThan(20);

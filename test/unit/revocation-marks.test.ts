@@ -28,7 +28,7 @@ beforeAll(async () => {
   settings = resolveManagerSettings({ secret: 'it', memcachedNodes: servers.map((s, i) => `n${i + 1}:127.0.0.1:${s.port}`).join(',') })!;
   const stats = new Statistics(false);
   cluster = storageClusterFor(settings, stats, quiet);
-  revocations = new Revocations(cluster, stats, settings.sealing, 1000);
+  revocations = new Revocations(cluster, stats, settings.sealing, 1000, 1000);
 });
 afterAll(async () => {
   cluster.close();
@@ -77,7 +77,7 @@ function withN1(n1: (client: StorageNode, method: string, args: unknown[]) => Pr
             }),
       ),
     );
-  return new Revocations(view, new Statistics(false), settings.sealing, 1000);
+  return new Revocations(view, new Statistics(false), settings.sealing, 1000, 1000);
 }
 
 const tokenKey = () => `${settings.sealing.prefix}revoked:token`;

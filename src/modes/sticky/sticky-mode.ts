@@ -42,6 +42,8 @@ export interface StickySettings extends OlderCopiesSettings {
   sessionBackupTimeout: number;
   revocationCheckInterval: number;
   revocationCheckTimeout: number;
+  /** How long a storage call may take, in ms: also how stale pushed revocation tokens may get. */
+  operationTimeout: number;
   route?: string;
   /** The `principal` option (undefined: sessions are not indexed by principal). */
   principal?: PrincipalFunction;
@@ -98,7 +100,7 @@ export class StickyMode implements SessionMode {
     this.older = new OlderCopies(settings, cluster, stats, this.copies, 1);
     this.relocator = new Relocator(stats, logger);
     this.warnings = new ThrottledWarnings(logger);
-    this.revocations = new Revocations(cluster, stats, settings.sealing, settings.revocationCheckTimeout);
+    this.revocations = new Revocations(cluster, stats, settings.sealing, settings.revocationCheckTimeout, settings.operationTimeout);
     this.users = settings.principal && new UserSessions(cluster, settings.sealing, this.copies, settings.principal, settings.route, (entry, read) => this.revokeEntry(entry, read));
     stats.gauge('localSessions', () => this.local.size);
     stats.gauge('localBytes', () => this.local.totalBytes);
@@ -235,6 +237,7 @@ export class StickyMode implements SessionMode {
     await this.relocator.idle();
     while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()]);
     await this.handOver();
+    this.revocations.close();
     this.cluster.close();
   }
 

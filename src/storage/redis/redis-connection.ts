@@ -79,6 +79,14 @@ export class RedisConnection {
     return this.client.sendCommand<T>(args, { returnBuffers: true });
   }
 
+  /**
+   * Subscribes to `channels` (the connection then carries nothing else); messages as Buffers.
+   * Resolves once the server confirmed.
+   */
+  subscribe(channels: readonly string[], listener: (channel: string, message: Buffer) => void): Promise<void> {
+    return this.client.subscribe([...channels], (message: Buffer, channel: Buffer) => listener(channel.toString(), message), true);
+  }
+
   /** Whether `err` is an error reply of the server (not a failure of the connection). */
   static isReply(err: unknown): boolean {
     return err instanceof loadRedis().ErrorReply;

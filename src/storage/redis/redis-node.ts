@@ -3,6 +3,7 @@ import { cappedLifetime } from '../../base/lifetime.js';
 import { NodeConnectionError } from '../call-fault.js';
 import type { NodeAddress } from '../node-list.js';
 import type { StorageNode, VersionedValue } from '../storage-node.js';
+import { RedisMessages, type RedisCommands } from './redis-messages.js';
 import { requireRedis, RedisConnection, type RedisArgument, type RedisNodeOptions } from './redis-connection.js';
 import { redisError } from './redis-errors.js';
 import { DELETE_IF, READ_AND_TOUCH, TOUCH, VERSION_MARK_KEY, WRITE, type RedisScript } from './redis-scripts.js';
@@ -33,9 +34,11 @@ function lifetimeMs(ttlSeconds: number): string {
  * same connection: a restart always breaks the connection, so a restarted (emptied) server never
  * sees a version from before, whatever its clock or persistence.
  */
-export class RedisNode implements StorageNode {
+export class RedisNode implements StorageNode, RedisCommands {
   readonly kind = 'redis';
-  private connection?: RedisConnection;
+  readonly messages: RedisMessages;
+  /** The current command connection (see current()). */
+  connection?: RedisConnection;
   private connections = 0;
   private closed = false;
 
@@ -45,6 +48,7 @@ export class RedisNode implements StorageNode {
     private readonly options: RedisNodeOptions,
   ) {
     requireRedis();
+    this.messages = new RedisMessages(node, options, this);
   }
 
   get id(): string {
@@ -63,7 +67,7 @@ export class RedisNode implements StorageNode {
    * within the operation timeout. A missed deadline means the connection is backed up or dead:
    * it is dropped (failing the calls on it) and the next call starts clean.
    */
-  private call<T>(what: string, work: (connection: RedisConnection) => Promise<T>): Promise<T> {
+  call<T>(what: string, work: (connection: RedisConnection) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let connection: RedisConnection;
       try {
@@ -108,7 +112,7 @@ export class RedisNode implements StorageNode {
   }
 
   /** Runs a script: EVALSHA, or EVAL when the server does not have it yet (a new or restarted server). */
-  private async script<T>(connection: RedisConnection, script: RedisScript, keys: string[], args: RedisArgument[]): Promise<T> {
+  async script<T>(connection: RedisConnection, script: RedisScript, keys: string[], args: RedisArgument[]): Promise<T> {
     const tail = [String(keys.length), ...keys, ...args];
     try {
       return await connection.send<T>(['EVALSHA', script.sha, ...tail]);
@@ -127,7 +131,7 @@ export class RedisNode implements StorageNode {
    * The server's version in `token` when it came over `connection` and that connection is still
    * ready; undefined otherwise (after a reconnection the version may name another item).
    */
-  private versionOver(connection: RedisConnection | undefined, token: bigint): string | undefined {
+  versionOver(connection: RedisConnection | undefined, token: bigint): string | undefined {
     if (!connection?.isReady || BigInt(connection.serial) !== token >> 64n) return undefined;
     return BigInt.asUintN(64, token).toString();
   }
@@ -205,6 +209,7 @@ export class RedisNode implements StorageNode {
 
   close(): void {
     this.closed = true;
+    this.messages.close();
     this.connection?.close(this.closedError());
   }
 
