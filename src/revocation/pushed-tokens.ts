@@ -1,5 +1,6 @@
 import { randomToken } from '../base/random-token.js';
 import type { Statistics } from '../base/statistics.js';
+import { NodeAuthError } from '../storage/call-fault.js';
 import type { NodeMessages, StorageNode } from '../storage/storage-node.js';
 
 /** What a process knows of one node's revocation token from its subscription there. */
@@ -44,6 +45,8 @@ export class PushedTokens {
   /** This process's channel on each node: its heartbeats and the acknowledgements of its writes. */
   private readonly ownChannel: string;
   private readonly timer: NodeJS.Timeout;
+  /** Set once a node refused to publish (its ACL allows no channels): tokens are read from then on. */
+  private refused = false;
 
   /**
    * @param tokenKey the key of each node's revocation token
@@ -84,7 +87,7 @@ export class PushedTokens {
    */
   current(node: string): Buffer | null | undefined {
     const feed = this.feeds.get(node);
-    if (!feed?.synced || performance.now() - feed.heardSentAt >= this.staleAfter) return undefined;
+    if (this.refused || !feed?.synced || performance.now() - feed.heardSentAt >= this.staleAfter) return undefined;
     return feed.value;
   }
 
@@ -93,7 +96,17 @@ export class PushedTokens {
    * until every process subscribed received it, at most `staleAfter` ms. False when refused.
    */
   async store(client: StorageNode, value: Buffer, version: bigint | undefined): Promise<boolean> {
-    const write = await client.messages!.storeIfAndPublish(this.tokenKey, value, version, this.pushChannel, this.ownChannel);
+    let write;
+    try {
+      write = await client.messages!.storeIfAndPublish(this.tokenKey, value, version, this.pushChannel, this.ownChannel);
+    } catch (err) {
+      if (!(err instanceof NodeAuthError)) throw err;
+      // Not allowed to publish: neither are the other processes (same credentials), so none of
+      // them trusts a feed either; from now on this one reads tokens and writes them plainly.
+      this.refused = true;
+      clearInterval(this.timer);
+      return (await client.storeIf(this.tokenKey, value, 0, version)) !== null;
+    }
     if (write.order === null) return false;
     await this.acknowledged(`${client.id} ${write.order}`, write.receivers);
     return true;

@@ -32,8 +32,8 @@ export const REQUIRED_ACL = '~* +@read +@write +@scripting +time +info';
 
 /** How Redis refuses an argument longer than its proto-max-bulk-len. */
 const TOO_LARGE = /invalid bulk length|exceeds maximum allowed size/i;
-/** Error replies about credentials and permissions. */
-const AUTH = /^(WRONGPASS|NOAUTH|NOPERM)\b|^ERR AUTH\b|^ERR invalid password/;
+/** Error replies about credentials and permissions (a script's command refused by the ACL says so in its own words). */
+const AUTH = /^(WRONGPASS|NOAUTH|NOPERM)\b|^ERR AUTH\b|^ERR invalid password|^ERR The user executing the script can't/;
 /** Error replies of a node that cannot serve right now (loading its data, stuck in a script, a read-only replica). */
 const UNAVAILABLE = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b/;
 

@@ -6,6 +6,8 @@ import { PUBLISH_STATE, VERSION_MARK_KEY, WRITE_AND_PUBLISH, type RedisScript } 
 
 /** How often a dropped subscription is looked for and opened again, in ms. */
 const RESUBSCRIBE_INTERVAL = 100;
+/** After a subscription failed to open, the wait before the next try doubles up to this, in ms. */
+const MAX_RESUBSCRIBE_DELAY = 5000;
 
 /** What RedisMessages uses of its node: its calls with their deadline, its scripts and versions. */
 export interface RedisCommands {
@@ -27,6 +29,9 @@ const REFUSED: PublishedWrite = { order: null, receivers: 0 };
 export class RedisMessages implements NodeMessages {
   private subscription?: RedisConnection;
   private timer?: NodeJS.Timeout;
+  /** Failed tries to open the subscription in a row, and when the next may start (performance.now()). */
+  private failures = 0;
+  private nextTry = 0;
   private closed = false;
 
   constructor(
@@ -66,17 +71,21 @@ export class RedisMessages implements NodeMessages {
         .then(
           () => {
             clearTimeout(deadline);
+            this.failures = 0;
             if (!connection.isClosed && !this.closed) onOpen();
           },
           () => {
             clearTimeout(deadline);
             connection.close();
+            // A node that refuses (no channel permission, down) is not asked ten times a second.
+            this.failures++;
+            this.nextTry = performance.now() + Math.min(MAX_RESUBSCRIBE_DELAY, RESUBSCRIBE_INTERVAL * 2 ** this.failures);
           },
         );
     };
     open();
     this.timer = setInterval(() => {
-      if (this.subscription?.isClosed) open();
+      if (this.subscription?.isClosed && performance.now() >= this.nextTry) open();
     }, RESUBSCRIBE_INTERVAL);
     this.timer.unref();
   }
