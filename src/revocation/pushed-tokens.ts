@@ -101,15 +101,21 @@ export class PushedTokens {
       write = await client.messages!.storeIfAndPublish(this.tokenKey, value, version, this.pushChannel, this.ownChannel);
     } catch (err) {
       if (!(err instanceof NodeAuthError)) throw err;
-      // Not allowed to publish: neither are the other processes (same credentials), so none of
-      // them trusts a feed either; from now on this one reads tokens and writes them plainly.
-      this.refused = true;
-      clearInterval(this.timer);
+      this.refuse();
       return (await client.storeIf(this.tokenKey, value, 0, version)) !== null;
     }
     if (write.order === null) return false;
     await this.acknowledged(`${client.id} ${write.order}`, write.receivers);
     return true;
+  }
+
+  /**
+   * Not allowed to publish: neither are the other processes (same credentials), so none of them
+   * trusts a feed either; from now on this one reads tokens and writes them plainly.
+   */
+  private refuse(): void {
+    this.refused = true;
+    clearInterval(this.timer);
   }
 
   private acknowledged(key: string, needed: number): Promise<void> {
@@ -175,7 +181,12 @@ export class PushedTokens {
     feed.sent.set(seq, performance.now());
     // Heartbeats lost with a dropped subscription are never received: only the newest few are kept.
     if (feed.sent.size > 64) feed.sent.delete(feed.sent.keys().next().value!);
-    this.nodes.get(node)!.publishState(this.ownChannel, `h ${seq}`, this.tokenKey).catch(() => undefined);
+    this.nodes
+      .get(node)!
+      .publishState(this.ownChannel, `h ${seq}`, this.tokenKey)
+      .catch((err: unknown) => {
+        if (err instanceof NodeAuthError) this.refuse();
+      });
   }
 
   close(): void {
