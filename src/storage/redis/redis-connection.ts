@@ -18,6 +18,9 @@ type RedisClient = ReturnType<RedisModule['createClient']>;
 /** An argument of a Redis command. */
 export type RedisArgument = string | Buffer;
 
+/** Redis's default proto-max-bulk-len (512 MB). */
+const DEFAULT_MAX_BULK = 512 * 1024 * 1024;
+
 let redisModule: RedisModule | undefined;
 /** node-redis, an optional peer dependency: loaded when the first Redis node is built. */
 function loadRedis(): RedisModule {
@@ -60,8 +63,25 @@ export class RedisConnection {
     this.client.on('error', () => undefined);
     // The deadline timer of each call in flight keeps the process alive; an idle connection must not.
     this.client.unref();
-    this.ready = this.client.connect().then(() => undefined);
+    this.ready = this.client.connect().then(() => this.readBulkLimit());
     this.ready.catch(() => undefined);
+  }
+
+  /**
+   * The longest argument the server takes (its proto-max-bulk-len): a longer one makes it close
+   * the connection, which would look like a node fault, so writes check it before sending.
+   */
+  maxArgumentBytes = DEFAULT_MAX_BULK;
+
+  /** Reads the server's proto-max-bulk-len; a server that does not tell (ACL, managed service) keeps Redis's default. */
+  private async readBulkLimit(): Promise<void> {
+    try {
+      const reply = await this.client.sendCommand<string[]>(['CONFIG', 'GET', 'proto-max-bulk-len']);
+      const limit = Number(reply?.[1]);
+      if (limit > 0) this.maxArgumentBytes = limit;
+    } catch {
+      // Not allowed or not there: the default stands.
+    }
   }
 
   /** Open and authenticated: a command sent now goes over this connection. */

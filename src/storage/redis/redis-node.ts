@@ -5,7 +5,7 @@ import type { NodeAddress } from '../node-list.js';
 import type { StorageNode, VersionedValue } from '../storage-node.js';
 import { RedisMessages, type RedisCommands } from './redis-messages.js';
 import { requireRedis, RedisConnection, type RedisArgument, type RedisNodeOptions } from './redis-connection.js';
-import { redisError } from './redis-errors.js';
+import { redisError, RedisReplyError } from './redis-errors.js';
 import { DELETE_IF, READ_AND_TOUCH, TOUCH, VERSION_MARK_KEY, WRITE, type RedisScript } from './redis-scripts.js';
 
 export type { RedisNodeOptions } from './redis-connection.js';
@@ -101,7 +101,7 @@ export class RedisNode implements StorageNode, RedisCommands {
           settled = true;
           clearTimeout(timer);
           // A deadline another call missed drops the connection: the calls it fails stay DeadlineErrors (one event).
-          reject(connection.droppedBy ?? (err instanceof NodeConnectionError ? err : this.failure(what, err)));
+          reject(connection.droppedBy ?? (err instanceof NodeConnectionError || err instanceof RedisReplyError ? err : this.failure(what, err)));
         },
       );
     });
@@ -185,6 +185,10 @@ export class RedisNode implements StorageNode, RedisCommands {
   }
 
   private async writeOver(connection: RedisConnection, key: string, value: Buffer | string, ttlSeconds: number, condition: string): Promise<bigint | null> {
+    const bytes = Buffer.byteLength(value);
+    if (bytes > connection.maxArgumentBytes) {
+      throw new RedisReplyError(this.node.id, 'set', `value of ${bytes} bytes exceeds maximum allowed size (proto-max-bulk-len ${connection.maxArgumentBytes}): not sent`);
+    }
     const n = await this.script<Buffer | null>(connection, WRITE, [key, VERSION_MARK_KEY], [value, lifetimeMs(ttlSeconds), condition]);
     return n === null ? null : this.token(connection, n);
   }
