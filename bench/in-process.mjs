@@ -17,6 +17,8 @@ import { pathToFileURL } from 'node:url';
 const [nodes] = process.argv.slice(2);
 const ITERATIONS = Number(process.env.BENCH_IN_PROCESS_ITERATIONS ?? 40_000);
 const REPEATS = 5;
+// BENCH_IN_PROCESS_BYTES: the size of the session's string attribute (200 by default; the bench's large sessions are 20000).
+const BYTES = Number(process.env.BENCH_IN_PROCESS_BYTES ?? 200);
 const quiet = { info() {}, warn() {}, error() {} };
 const common = { secret: 'bench secret', resave: false, saveUninitialized: false, cookie: { maxAge: 3_600_000 } };
 const MIDDLEWARES = {
@@ -62,7 +64,7 @@ function request(middleware, cookie, url, route, asExpress) {
   return { res, done };
 }
 const init = (req, res) => {
-  if (req.session) Object.assign(req.session, { user: 'bench', data: 'x'.repeat(200), n: 0 });
+  if (req.session) Object.assign(req.session, { user: 'bench', data: 'x'.repeat(BYTES), n: 0 });
   res.end('ok');
 };
 const read = (req, res) => res.end(req.session ? String(req.session.n) : 'none');
