@@ -156,4 +156,42 @@ describe('peers, replication: all', () => {
     await client.json('/destroy');
     expect(await scope.holders(id)).toEqual([]);
   });
+
+  it('a process restarted empty pulls every session\'s copy from a peer before it reports ready', async () => {
+    const options = { replication: 'all', sessionBackupAsync: false };
+    const apps = [];
+    for (const id of ['a', 'b', 'c']) apps.push(await scope.start(id, { ...options, route: id }));
+    await scope.settle(apps);
+    const [a, b, c] = apps;
+    const clients = apps.flatMap((app) => Array.from({ length: 4 }, () => new Client(app.url)));
+    const ids: string[] = [];
+    for (const client of clients) {
+      await client.get('/inc');
+      ids.push((await client.json<{ id: string }>('/inc')).id);
+    }
+    await c.kill('SIGKILL');
+    const again = await scope.start('c', { ...options, route: 'c' });
+    await again.ready;
+    // Ready: it holds every copy, its own former sessions' too (no other process writes those).
+    for (const id of ids) expect(await scope.holders(id)).toContain('c');
+    expect(again.logs.some((line) => /took \d+ session copies from peer\(s\) (a, b|b, a)/.test(line))).toBe(true);
+    await a.kill('SIGKILL');
+    await b.kill('SIGKILL');
+    // The only survivor: its own sessions (same id) are served from the pulled copies. A session
+    // a or b served moves to a new id, which needs the old id's tombstone written: refused (503,
+    // nothing lost) when both of its tombstone nodes were a and b, served otherwise.
+    let moved = 0;
+    for (const [i, client] of clients.entries()) {
+      client.moveTo(again.url);
+      const reply = await client.get('/read');
+      if (i >= 8) expect(reply.status).toBe(200);
+      if (reply.status === 200) {
+        expect((JSON.parse(reply.body) as { data: { count: number } }).data.count).toBe(2);
+        if (i < 8) moved++;
+      } else {
+        expect(reply.body).toMatch(/tombstone/);
+      }
+    }
+    expect(moved).toBeGreaterThan(0);
+  });
 });
