@@ -7,21 +7,26 @@ import type { Logger } from './base/logger.js';
 import type { ManagerSettings } from './options.js';
 
 /**
- * The storage cluster the options name: a memcached node per `memcachedNodes` entry, a Redis node
- * per `redisNodes` entry, or with `peers` every app process's store (this one's in memory, the
- * others' over their endpoints).
+ * The storage cluster the options name, and when it is ready (see SessionMiddleware.ready): a
+ * memcached node per `memcachedNodes` entry, a Redis node per `redisNodes` entry, or with `peers`
+ * every app process's store (this one's in memory, the others' over their endpoints).
  */
-export function storageClusterFor(settings: ManagerSettings, stats: Statistics, logger: Logger): StorageCluster {
+export function storageFor(settings: ManagerSettings, stats: Statistics, logger: Logger): { cluster: StorageCluster; ready: Promise<void> } {
   const { peers, redis } = settings;
   if (redis) {
     const nodes = settings.nodes.map((address) => new RedisNode(address, { operationTimeout: settings.operationTimeout, ...redis }));
-    return new StorageCluster(nodes, settings.failoverNodeIds, stats, logger);
+    return { cluster: new StorageCluster(nodes, settings.failoverNodeIds, stats, logger), ready: Promise.resolve() };
   }
   if (!peers) {
     const nodes = settings.nodes.map((address) => new MemcachedNode(address, settings));
-    return new StorageCluster(nodes, settings.failoverNodeIds, stats, logger);
+    return { cluster: new StorageCluster(nodes, settings.failoverNodeIds, stats, logger), ready: Promise.resolve() };
   }
-  const nodes = peerNodes({ ...settings, ...peers, logger });
+  const { nodes, ready } = peerNodes({ ...settings, ...peers, logger, isSessionKey: (key) => settings.sealing.isSessionKey(key) });
   const copies = peers.replication === 'all' ? nodes.length - 1 : 1;
-  return new StorageCluster(nodes, [], stats, logger, { self: peers.self, copies });
+  return { cluster: new StorageCluster(nodes, [], stats, logger, { self: peers.self, copies }), ready };
+}
+
+/** The storage cluster the options name (see storageFor). */
+export function storageClusterFor(settings: ManagerSettings, stats: Statistics, logger: Logger): StorageCluster {
+  return storageFor(settings, stats, logger).cluster;
 }

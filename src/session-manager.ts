@@ -15,7 +15,7 @@ import type { Unsign } from './request/session-cookie.js';
 import { SignedValues, VerifiedCookies } from './request/signature.js';
 import { createRequestHandler } from './request/request-handler.js';
 import type { StorageCluster } from './failover/cluster.js';
-import { storageClusterFor } from './backend.js';
+import { storageFor } from './backend.js';
 import { StickyMode } from './modes/sticky/sticky-mode.js';
 import { NonStickyMode } from './modes/nonsticky/nonsticky-mode.js';
 import { withRoute } from './modes/sticky/route.js';
@@ -56,6 +56,15 @@ export interface SessionMiddleware {
    * could not be stored. Needs `memcachedNodes`.
    */
   revokeSessionsOf(principal: string, options?: { except?: string }): Promise<number>;
+  /**
+   * Resolves once this process is ready to serve: with `peers`, once its peer endpoint listens
+   * and, with `replication: 'all'`, once it holds a copy of every session a peer had (pulled from
+   * one peer as it starts; at once when no peer holds any, as for the first process of a cluster).
+   * Rejects when the peer endpoint cannot listen on its address. Resolves at once with memcached,
+   * Redis or an express-session store. Wait for it before reporting the process healthy to the
+   * load balancer, so a restarted process takes no users before it holds their sessions.
+   */
+  ready(): Promise<void>;
   /** Flushes pending backups and closes memcached connections; sessions stay in memcached. */
   close(): Promise<void>;
 }
@@ -109,8 +118,9 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
   let mode: SessionMode;
   let store: Store;
   let cluster: StorageCluster | undefined;
+  let ready = Promise.resolve();
   if (settings) {
-    cluster = storageClusterFor(settings, stats, logger);
+    ({ cluster, ready } = storageFor(settings, stats, logger));
     mode = settings.sticky
       ? new StickyMode(settings, cluster, stats, logger)
       : new NonStickyMode(settings, cluster, stats, logger);
@@ -176,6 +186,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
       if (except !== undefined && typeof except !== 'string') throw new TypeError('memcached-session-manager: revokeSessionsOf\'s "except" must be a session id (a string)');
       return users.revoke(p, except);
     });
+  middleware.ready = () => ready;
   middleware.close = () => mode.close();
   return middleware;
 }

@@ -126,6 +126,10 @@ const routes: Record<string, Route> = {
   },
 };
 
+// Healthy once the session manager is ready (with peers in `all` mode: it holds every session's copy).
+let ready = false;
+sessions.ready().then(() => (ready = true), () => undefined);
+
 const server = createServer((req: DemoRequest, res) => {
   res.setHeader('X-Served-By', name);
   const fail: Callback = (err) => {
@@ -134,7 +138,7 @@ const server = createServer((req: DemoRequest, res) => {
     json(res, { error: (err as Error).message, servedBy: name }, (err as { status?: number }).status ?? 500);
   };
   const path = (req.url ?? '/').split('?')[0];
-  if (path === '/healthz') return send(res, 200, 'text/plain', 'ok');
+  if (path === '/healthz') return ready ? send(res, 200, 'text/plain', 'ok') : send(res, 503, 'text/plain', 'starting');
   // The page names its icon inline; other clients asking for the conventional one get no content.
   if (path === '/favicon.ico') return send(res, 204, 'image/x-icon', '');
   const route = routes[`${req.method} ${path}`];

@@ -9,6 +9,8 @@ const KEY_ID_BYTES = 4;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const HEADER_BYTES = 1 + KEY_ID_BYTES;
+/** A session key after the prefix: the keyed hash alone (43 base64url characters). */
+const SESSION_KEY_HASH = /^[A-Za-z0-9_-]{43}$/;
 /** Bytes a sealed value adds to what it seals. */
 export const SEAL_OVERHEAD = HEADER_BYTES + NONCE_BYTES + TAG_BYTES;
 /** Random bytes drawn from the CSPRNG at once for nonces: one randomBytes(12) call costs more than the seal's AES. */
@@ -69,6 +71,11 @@ export class Sealing {
   /** The memcached key of a session's copies. */
   sessionKey(id: string): string {
     return remembered(this.sessionKeys, id, () => this.prefix + this.hash(this.keys[0], 's', id));
+  }
+
+  /** Whether `key` names a session's copies (under any secret of the list), not a tombstone or an index. */
+  isSessionKey(key: string): boolean {
+    return key.startsWith(this.prefix) && SESSION_KEY_HASH.test(key.slice(this.prefix.length));
   }
 
   /** Where copies of a session written under an older secret of the list are, newest secret first. */

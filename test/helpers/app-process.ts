@@ -12,6 +12,8 @@ export interface AppProcess {
   child: ChildProcess;
   /** What the package logged in this app so far, as `<level>: <message>` (kept out of the test output). */
   logs: string[];
+  /** Resolves once the middleware's ready() did. */
+  ready: Promise<void>;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -22,11 +24,14 @@ export async function startApp(name: string, options: Record<string, unknown>): 
   });
   const lines = readline.createInterface({ input: child.stdout! });
   const logs: string[] = [];
+  let readied: () => void;
+  const ready = new Promise<void>((resolve) => (readied = resolve));
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`app ${name} exited with ${code} before listening`)));
     lines.on('line', (line) => {
-      const printed = JSON.parse(line) as { port?: number; log?: string };
+      const printed = JSON.parse(line) as { port?: number; log?: string; ready?: true };
       if (printed.log !== undefined) logs.push(printed.log);
+      else if (printed.ready) readied();
       else resolve(printed.port!);
     });
   });
@@ -34,6 +39,7 @@ export async function startApp(name: string, options: Record<string, unknown>): 
     url: `http://127.0.0.1:${port}`,
     child,
     logs,
+    ready,
     kill: async (signal = 'SIGKILL') => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -3,14 +3,10 @@
  * in real nginx: `nginx -t`, then requests through it to stand-in app nodes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { nginxConfig } from '../../src/demo/nginx-config.js';
 import { dockerNginxConfig } from '../../src/demo/docker-config.js';
-import { freePort } from '../helpers/memcached.js';
-import { waitForListener } from '../helpers/http.js';
+import { runNginx as startNginx, standalone } from '../helpers/nginx.js';
 import { routeCookie as cookieFor, standInApps } from '../helpers/stand-in-apps.js';
 import { missingPackage } from '../helpers/system-programs.js';
 
@@ -27,28 +23,7 @@ async function standApps(count: number) {
   return apps;
 }
 
-async function runNginx(config: (listen: string, prefix: string) => string): Promise<string> {
-  const prefix = mkdtempSync(path.join(tmpdir(), 'msm-nginx-test-'));
-  for (const temp of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(prefix, `${temp}_temp`));
-  const port = await freePort();
-  const file = path.join(prefix, 'nginx.conf');
-  writeFileSync(file, config(`127.0.0.1:${port}`, prefix));
-  const check = spawnSync('nginx', ['-t', '-p', prefix, '-c', file], { encoding: 'utf8' });
-  expect(check.status, check.stderr).toBe(0);
-  expect(check.stderr).toMatch(/syntax is ok/);
-  const nginx: ChildProcess = spawn('nginx', ['-p', prefix, '-c', file, '-g', 'daemon off;'], { stdio: 'ignore' });
-  cleanups.push(async () => {
-    // SIGQUIT lets the master end its workers (SIGKILL would orphan them).
-    const exited = new Promise((resolve) => nginx.once('exit', resolve));
-    nginx.kill('SIGQUIT');
-    await exited;
-    rmSync(prefix, { recursive: true, force: true });
-  });
-  await waitForListener(`http://127.0.0.1:${port}/`);
-  return `http://127.0.0.1:${port}`;
-}
-
-const standalone = (prefix: string) => ({ prefix, runAsRoot: process.getuid?.() === 0 });
+const runNginx = (config: (listen: string, prefix: string) => string) => startNginx(config, cleanups);
 const get = async (url: string, cookie?: string) => (await fetch(url, { headers: cookie ? { cookie } : {} })).text();
 
 describe.skipIf(noNginx)('nginx, sticky by the route in the session cookie', () => {

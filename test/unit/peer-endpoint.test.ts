@@ -12,13 +12,13 @@ import { PeerStore } from '../../src/storage/peers/peer-store.js';
 import { PeerConnection } from '../../src/storage/peers/peer-connection.js';
 import { PeerNode } from '../../src/storage/peers/peer-node.js';
 import { answerHello, FrameChannel, HELLO_BYTES, linkKey, SERVER_PROOF_BYTES } from '../../src/storage/peers/peer-channel.js';
-import { encodeRequest, MAX_REQUEST_OVERHEAD, OP, Request } from '../../src/storage/peers/peer-protocol.js';
+import { encodeRequest, MAX_MESSAGE_OVERHEAD, OP, Request } from '../../src/storage/peers/peer-protocol.js';
 import { NodeAnswerError, NodeConnectionError, faultOf } from '../../src/storage/call-fault.js';
 import { DeadlineError } from '../../src/base/deadline.js';
 
 const KEY = linkKey('the secret');
 const ITEM_LIMIT = 64 * 1024;
-const LIMITS: EndpointLimits = { maxConnections: 4, maxBody: ITEM_LIMIT + MAX_REQUEST_OVERHEAD, handshakeTimeout: 300 };
+const LIMITS: EndpointLimits = { maxConnections: 4, maxBody: ITEM_LIMIT + MAX_MESSAGE_OVERHEAD, handshakeTimeout: 300 };
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {

@@ -1,5 +1,5 @@
 import { NodeAnswerError } from '../call-fault.js';
-import { OP, Request, STATUS, type Op, type PeerRequest, type PeerResponse } from './peer-protocol.js';
+import { decodeScanPage, OP, Request, STATUS, type Op, type PeerRequest, type PeerResponse, type ScanPage } from './peer-protocol.js';
 import type { StorageNode, VersionedValue } from '../storage-node.js';
 import type { PeerStore } from './peer-store.js';
 
@@ -112,6 +112,11 @@ export class PeerNode implements StorageNode {
 
   delete(key: string): Promise<boolean> {
     return this.call(OP.delete, 'delete', key).then((response) => this.ok(response));
+  }
+
+  /** The page of the peer's items that follows key `after` ('' for the first), in key order (see OP.scan). */
+  scan(after: string): Promise<ScanPage> {
+    return this.call(OP.scan, 'scan', after).then((response) => decodeScanPage(response.value));
   }
 
   instance(): Promise<string> {

@@ -5,8 +5,9 @@ import { linkKey } from './peer-channel.js';
 import { PeerConnection } from './peer-connection.js';
 import { PeerEndpoint } from './peer-endpoint.js';
 import { LocalTransport, PeerNode } from './peer-node.js';
-import { MAX_REQUEST_OVERHEAD } from './peer-protocol.js';
+import { MAX_MESSAGE_OVERHEAD } from './peer-protocol.js';
 import { PeerStore } from './peer-store.js';
+import { pullState } from './state-pull.js';
 
 /** What building the peer nodes needs. */
 export interface PeerNodesOptions {
@@ -14,6 +15,10 @@ export interface PeerNodesOptions {
   nodes: readonly NodeAddress[];
   /** This process's id in `nodes`. */
   self: string;
+  /** `all`: a starting process pulls every session's copy from a peer before it is ready. */
+  replication: 'backup' | 'all';
+  /** Whether a key is a session copy's (what a pull takes). */
+  isSessionKey: (key: string) => boolean;
   /** The `secret` option's list: the first authenticates this process to its peers, each is accepted from them. */
   secrets: readonly (string | KeyObject)[];
   operationTimeout: number;
@@ -26,15 +31,25 @@ const STORE_BYTES = 512 * 1024 * 1024;
 /** Connections an endpoint takes per configured peer (reconnects overlap for a moment). */
 const CONNECTIONS_PER_PEER = 4;
 
+/** The peer nodes, and when this process is ready to serve (see SessionMiddleware.ready). */
+export interface PeerCluster {
+  nodes: PeerNode[];
+  /**
+   * Resolves once the endpoint listens and, with `replication: 'all'`, the store holds a copy of
+   * every session two peers had (see pullState); rejects when the endpoint cannot listen.
+   */
+  ready: Promise<void>;
+}
+
 /**
  * The storage nodes of replication between app processes: this process's own store (served to
  * the peers by an endpoint on its address, which starts listening now), and a client of each
  * other peer's endpoint.
  */
-export function peerNodes(options: PeerNodesOptions): PeerNode[] {
+export function peerNodes(options: PeerNodesOptions): PeerCluster {
   const { nodes, self, operationTimeout, itemSizeLimit, logger } = options;
   const keys = options.secrets.map(linkKey);
-  const maxBody = itemSizeLimit + MAX_REQUEST_OVERHEAD;
+  const maxBody = itemSizeLimit + MAX_MESSAGE_OVERHEAD;
   const store = new PeerStore({ itemSizeLimit, maxBytes: STORE_BYTES });
   const address = nodes.find((node) => node.id === self)!;
   const warnings = new ThrottledWarnings(logger);
@@ -45,14 +60,29 @@ export function peerNodes(options: PeerNodesOptions): PeerNode[] {
     { maxConnections: CONNECTIONS_PER_PEER * nodes.length, maxBody, handshakeTimeout: Math.max(1000, operationTimeout) },
     (reason, remote) => warnings.warn(`peer_refused:${reason}`, { event: 'peer_connection_refused', reason, remote }, `peer endpoint ${self} closed a connection from ${remote}: ${reason}`),
   );
-  endpoint.listen().then(
-    () => logEvent(logger, 'info', { event: 'peer_endpoint_listening', node: self }, `peer endpoint ${self} listening on ${address.host}:${address.port}`),
-    (err: unknown) =>
-      logEvent(logger, 'error', { event: 'peer_endpoint_failed', node: self }, `peer endpoint ${self} cannot listen on ${address.host}:${address.port}: ${(err as Error).message}`),
-  );
-  return nodes.map((node) =>
+  const built = nodes.map((node) =>
     node.id === self
       ? new PeerNode(node.id, new LocalTransport(store, () => void endpoint.close()), itemSizeLimit)
       : new PeerNode(node.id, new PeerConnection(node, keys[0], { operationTimeout, maxBody }), itemSizeLimit),
   );
+  const listening = endpoint.listen().then(
+    () => logEvent(logger, 'info', { event: 'peer_endpoint_listening', node: self }, `peer endpoint ${self} listening on ${address.host}:${address.port}`),
+    (err: unknown) => {
+      logEvent(logger, 'error', { event: 'peer_endpoint_failed', node: self }, `peer endpoint ${self} cannot listen on ${address.host}:${address.port}: ${(err as Error).message}`);
+      throw err;
+    },
+  );
+  // Listening first: what owners write here during the pull is newer than what it brings.
+  const ready = options.replication === 'backup' ? listening : listening.then(() => pull(store, built.filter((node) => node.id !== self), options, logger));
+  // Handled here (logged above): a process that never waits for it is not ended by its rejection.
+  ready.catch(() => undefined);
+  return { nodes: built, ready };
+}
+
+async function pull(store: PeerStore, peers: PeerNode[], options: PeerNodesOptions, logger: Logger): Promise<void> {
+  const started = performance.now();
+  const { from, copies } = await pullState(store, peers, options.isSessionKey);
+  const ms = Math.round(performance.now() - started);
+  const source = from.length > 0 ? `peer(s) ${from.join(', ')}` : 'no peer (none holds sessions: it starts empty)';
+  logEvent(logger, 'info', { event: 'peer_state_pulled', node: options.self, from, copies, ms }, `peer ${options.self} took ${copies} session copies from ${source} in ${ms} ms`);
 }

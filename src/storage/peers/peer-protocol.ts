@@ -4,6 +4,11 @@
  *
  * Request:  op u8 · ttl i32 (seconds, 0 or less: never expires) · version 16 bytes · key length u16 · key · value
  * Response: status u8 · version 16 bytes · value
+ *
+ * `scan` pages through a store in key order (a starting process pulls its peer's state): its key is
+ * the last key of the previous page ('' first), its answer's value a page: more u8 (1: another
+ * page follows) · items, each key length u16 · key · ttl i32 (seconds left, 0: never expires) ·
+ * value length u32 · value.
  */
 
 /** Operations; each mirrors a StorageNode call. */
@@ -17,6 +22,7 @@ export const OP = {
   deleteIf: 7,
   touch: 8,
   instance: 9,
+  scan: 10,
 } as const;
 
 /** Answers: `refused` is "absent" for reads, touches and deletes, "exists or changed" for conditional writes. */
@@ -33,8 +39,9 @@ export type Status = (typeof STATUS)[keyof typeof STATUS];
 export const MAX_KEY_BYTES = 512;
 const REQUEST_HEADER = 1 + 4 + 16 + 2;
 const RESPONSE_HEADER = 1 + 16;
-/** Bytes a request adds to its value, at most: the largest frame body is this plus the largest value. */
-export const MAX_REQUEST_OVERHEAD = REQUEST_HEADER + MAX_KEY_BYTES;
+const SCAN_ITEM_HEADER = 2 + 4 + 4;
+/** Bytes a message adds to the largest value it carries, at most: the largest frame body is this plus the largest value. */
+export const MAX_MESSAGE_OVERHEAD = Math.max(REQUEST_HEADER + MAX_KEY_BYTES, RESPONSE_HEADER + 1 + SCAN_ITEM_HEADER + MAX_KEY_BYTES);
 
 export interface PeerRequest {
   op: Op;
@@ -109,7 +116,7 @@ export function encodeRequest(request: PeerRequest): Buffer {
 export function decodeRequest(body: Buffer): PeerRequest {
   if (body.length < REQUEST_HEADER) throw new MalformedMessage('request shorter than its header');
   const op = body[0];
-  if (op < OP.get || op > OP.instance) throw new MalformedMessage(`unknown operation ${op}`);
+  if (op < OP.get || op > OP.scan) throw new MalformedMessage(`unknown operation ${op}`);
   const keyLength = body.readUInt16BE(21);
   if (keyLength > MAX_KEY_BYTES || REQUEST_HEADER + keyLength > body.length) throw new MalformedMessage('key length out of bounds');
   const key = body.toString('utf8', REQUEST_HEADER, REQUEST_HEADER + keyLength);
@@ -127,4 +134,61 @@ export function encodeResponse(response: PeerResponse): Buffer {
 export function decodeResponse(body: Buffer): PeerResponse {
   if (body.length < RESPONSE_HEADER || body[0] > STATUS.tooLarge) throw new MalformedMessage('malformed response');
   return new Response(body[0] as Status, readVersion(body, 1), body.subarray(RESPONSE_HEADER));
+}
+
+/** One item of a scan page. */
+export class ScanItem {
+  constructor(
+    readonly key: string,
+    /** Seconds left to live; 0: never expires. */
+    readonly ttl: number,
+    readonly value: Buffer,
+  ) {}
+}
+
+/** A page of a scan, and whether another follows. */
+export interface ScanPage {
+  items: ScanItem[];
+  more: boolean;
+}
+
+/**
+ * Encodes as many of `items` as fit in a response to a peer allowing `itemSizeLimit` (at least
+ * one); `taken` says how many went in.
+ */
+export function encodeScanPage(items: Iterable<ScanItem>, itemSizeLimit: number): { page: Buffer; taken: number } {
+  const budget = itemSizeLimit + MAX_MESSAGE_OVERHEAD - RESPONSE_HEADER;
+  const parts: Buffer[] = [Buffer.alloc(1)];
+  let size = 1;
+  for (const item of items) {
+    const key = Buffer.from(item.key);
+    const header = Buffer.allocUnsafe(SCAN_ITEM_HEADER);
+    if (parts.length > 1 && size + header.length + key.length + item.value.length > budget) {
+      parts[0][0] = 1;
+      break;
+    }
+    header.writeUInt16BE(key.length, 0);
+    header.writeInt32BE(Math.min(item.ttl, 2 ** 31 - 1), 2);
+    header.writeUInt32BE(item.value.length, 6);
+    parts.push(header.subarray(0, 2), key, header.subarray(2), item.value);
+    size += header.length + key.length + item.value.length;
+  }
+  return { page: Buffer.concat(parts, size), taken: (parts.length - 1) / 4 };
+}
+
+export function decodeScanPage(page: Buffer): ScanPage {
+  if (page.length < 1 || page[0] > 1) throw new MalformedMessage('malformed scan page');
+  const items: ScanItem[] = [];
+  for (let offset = 1; offset < page.length; ) {
+    if (offset + SCAN_ITEM_HEADER > page.length) throw new MalformedMessage('scan item shorter than its header');
+    const keyLength = page.readUInt16BE(offset);
+    const keyEnd = offset + 2 + keyLength;
+    if (keyLength > MAX_KEY_BYTES || keyEnd + 8 > page.length) throw new MalformedMessage('scan key length out of bounds');
+    const ttl = page.readInt32BE(keyEnd);
+    const valueEnd = keyEnd + 8 + page.readUInt32BE(keyEnd + 4);
+    if (valueEnd > page.length) throw new MalformedMessage('scan value length out of bounds');
+    items.push(new ScanItem(page.toString('utf8', offset + 2, keyEnd), ttl, page.subarray(keyEnd + 8, valueEnd)));
+    offset = valueEnd;
+  }
+  return { items, more: page[0] === 1 };
 }

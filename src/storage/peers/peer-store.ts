@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { OP, REFUSED, Response, STATUS, TOO_LARGE, type PeerRequest, type PeerResponse } from './peer-protocol.js';
+import { encodeScanPage, OP, REFUSED, Response, ScanItem, STATUS, TOO_LARGE, type PeerRequest, type PeerResponse } from './peer-protocol.js';
 import { LruItems } from '../lru-items.js';
 
 interface Item {
@@ -75,6 +75,18 @@ export class PeerStore {
       }
       case OP.instance:
         return new Response(STATUS.ok, 0n, Buffer.from(this.instance));
+      case OP.scan:
+        return new Response(STATUS.ok, 0n, encodeScanPage(this.itemsAfter(key), this.limits.itemSizeLimit).page);
+    }
+  }
+
+  /** The live items whose keys sort after `after`, in key order; their recency is left as it is. */
+  private *itemsAfter(after: string): Generator<ScanItem> {
+    const keys = [...this.items.keys()].filter((key) => key > after).sort();
+    const now = this.now();
+    for (const key of keys) {
+      const item = this.items.peek(key)!;
+      yield new ScanItem(key, item.expiresAt === 0 ? 0 : Math.max(1, Math.ceil((item.expiresAt - now) / 1000)), item.value);
     }
   }
 
