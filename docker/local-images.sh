@@ -2,11 +2,12 @@
 # Builds the images the tests and the docker/ up-check use, FROM scratch out of this machine's own
 # binaries, so nothing is pulled (CI has no registry for images):
 #   msm-memcached:local  /usr/bin/memcached (stands in for memcached:1.6-alpine)
+#   msm-redis:local      /usr/bin/redis-server (stands in for redis:7-alpine)
 #   msm-node:local       node and npm (stands in for node:26-slim as docker/Dockerfile's base)
 #   msm-nginx:local      nginx (stands in for nginx:1.27-alpine)
 # Each has the shared libraries `ldd` lists and a static busybox as /bin/sh (testcontainers'
 # readiness check and Dockerfile RUN lines need a shell) with its applets (env, rm, …) linked in.
-# Needs memcached, nginx, node and busybox-static installed. Usage: docker/local-images.sh [name…]
+# Needs memcached, redis-server, nginx, node and busybox-static installed. Usage: docker/local-images.sh [name…]
 set -euo pipefail
 
 work=$(mktemp -d)
@@ -30,9 +31,9 @@ base_rootfs() {
   done
   mkdir -p "$root/etc" "$root/root" "$root/home/node" "$root/run"
   install -d -m 1777 "$root/tmp"
-  printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'memcache:x:11211:11211::/tmp:/bin/false' \
+  printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'memcache:x:11211:11211::/tmp:/bin/false' 'redis:x:999:999::/data:/bin/false' \
     'node:x:1000:1000::/home/node:/bin/sh' 'nobody:x:65534:65534::/nonexistent:/bin/false' >"$root/etc/passwd"
-  printf '%s\n' 'root:x:0:' 'memcache:x:11211:' 'node:x:1000:' 'nogroup:x:65534:' >"$root/etc/group"
+  printf '%s\n' 'root:x:0:' 'memcache:x:11211:' 'redis:x:999:' 'node:x:1000:' 'nogroup:x:65534:' >"$root/etc/group"
   chown 1000:1000 "$root/home/node"
 }
 
@@ -54,6 +55,21 @@ COPY rootfs/ /
 USER memcache
 EXPOSE 11211
 CMD ["memcached"]'
+}
+
+image_redis() {
+  local root=$work/redis/rootfs
+  base_rootfs "$root"
+  copy_binary "$root" /usr/bin/redis-server
+  install -d -o 999 -g 999 "$root/data"
+  # As the official image: all interfaces, protected mode off (the container's network is the
+  # boundary); and no persistence, so a restarted container comes back empty.
+  build redis 'FROM scratch
+COPY rootfs/ /
+USER redis
+WORKDIR /data
+EXPOSE 6379
+CMD ["redis-server", "--bind", "0.0.0.0", "--save", "", "--appendonly", "no", "--protected-mode", "no"]'
 }
 
 image_node() {
@@ -90,10 +106,10 @@ CMD ["nginx", "-g", "daemon off;"]'
 }
 
 images=("$@")
-[ $# -gt 0 ] || images=(memcached node nginx)
+[ $# -gt 0 ] || images=(memcached redis node nginx)
 for image in "${images[@]}"; do
   case $image in
-    memcached | node | nginx) "image_$image" ;;
-    *) echo "unknown image: $image (memcached, node, nginx)" >&2 && exit 2 ;;
+    memcached | redis | node | nginx) "image_$image" ;;
+    *) echo "unknown image: $image (memcached, redis, node, nginx)" >&2 && exit 2 ;;
   esac
 done

@@ -3,15 +3,20 @@
 // (on another app node) still has their session. Always takes the stack down again.
 //   node docker/up-check.mjs             images from the registry (node:26-slim, nginx, memcached)
 //   node docker/up-check.mjs --offline   local images (docker/local-images.sh), as CI does
+//   node docker/up-check.mjs --redis     the Redis variant (docker-compose.redis.yml); with --offline too
 // Uses `docker compose` or, when that plugin is missing, `docker-compose`.
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const offline = process.argv.includes('--offline');
+const redis = process.argv.includes('--redis');
 const files = ['-f', 'docker/docker-compose.yml'];
-if (process.argv.includes('--offline')) files.push('-f', 'docker/docker-compose.offline.yml');
-const project = ['-p', 'msm-up-check'];
+if (redis) files.push('-f', 'docker/docker-compose.redis.yml');
+if (offline) files.push('-f', 'docker/docker-compose.offline.yml');
+// Its own project name, so the two variants can be checked at the same time.
+const project = ['-p', redis ? 'msm-up-check-redis' : 'msm-up-check'];
 
 const run = (command, args, options = {}) => spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });
 const compose = spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0 ? ['docker', 'compose'] : ['docker-compose'];
@@ -24,7 +29,7 @@ const freePort = () =>
     });
   });
 const port = await freePort();
-const env = { ...process.env, HTTP_PORT: String(port) };
+const env = { ...process.env, HTTP_PORT: String(port), ...(redis && offline ? { MSM_REDIS_IMAGE: 'msm-redis:local' } : {}) };
 
 function composeRun(...args) {
   const result = run(compose[0], [...compose.slice(1), ...project, ...files, ...args], { env });
@@ -75,10 +80,10 @@ try {
   if (after.servedBy === owner || user !== 'up-check' || cart.join() !== 'book') {
     throw new Error(`the session did not survive ${owner} dying: ${JSON.stringify({ servedBy: after.servedBy, user, cart })}`);
   }
-  console.log(`docker/ up-check passed: after ${owner} died, ${after.servedBy} served the same user and cart`);
+  console.log(`docker/ up-check${redis ? ' (Redis)' : ''} passed: after ${owner} died, ${after.servedBy} served the same user and cart`);
 } catch (err) {
   failed = true;
-  console.error(`docker/ up-check FAILED: ${err.message}`);
+  console.error(`docker/ up-check${redis ? ' (Redis)' : ''} FAILED: ${err.message}`);
   run(compose[0], [...compose.slice(1), ...project, ...files, 'logs', '--tail', '30'], { env });
 } finally {
   const down = run(compose[0], [...compose.slice(1), ...project, ...files, 'down', '-v', '--remove-orphans'], { env, stdio: 'pipe' });

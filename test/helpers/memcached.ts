@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { readStats, waitUntilAnswering } from './memcached-text.js';
+import { chooseContainers } from './provider-choice.js';
 import { ServerProcess, type Launcher, type StorageServer } from './server-process.js';
 
 export { textCommand } from './memcached-text.js';
@@ -54,22 +55,16 @@ function hasBinary(): boolean {
 }
 
 type Provider = 'container' | 'binary' | 'embedded';
-const PROVIDERS: readonly string[] = ['container', 'binary', 'embedded'] satisfies Provider[];
+const PROVIDERS = ['container', 'binary', 'embedded'] as const satisfies Provider[];
 
 /** Why the container provider was not taken, for the test log. */
 let containersSkipped: string | undefined;
 
 async function chooseProvider(): Promise<Provider> {
-  const requested = process.env.MSM_TEST_MEMCACHED || undefined;
-  if (requested !== undefined && !PROVIDERS.includes(requested)) {
-    throw new Error(`MSM_TEST_MEMCACHED=${requested}: expected ${PROVIDERS.join(', ')}, or unset to pick one`);
-  }
-  if (requested === undefined || requested === 'container') {
-    const { containersUnavailable } = await import('./memcached-container.js');
-    containersSkipped = await containersUnavailable();
-    if (!containersSkipped) return 'container';
-    if (requested === 'container') throw new Error(`MSM_TEST_MEMCACHED=container, but ${containersSkipped}`);
-  }
+  const choice = await chooseContainers('MSM_TEST_MEMCACHED', PROVIDERS, async () => (await import('./memcached-container.js')).containersUnavailable());
+  containersSkipped = choice.skipped;
+  if (choice.containers) return 'container';
+  const { requested } = choice;
   if (requested !== 'embedded' && hasBinary()) return 'binary';
   // Last resort: the package's embedded server, loudly, unless MSM_FORBID_EMBEDDED is set (CI).
   if (process.env.MSM_FORBID_EMBEDDED) {

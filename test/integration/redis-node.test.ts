@@ -9,7 +9,7 @@ import { faultOf, NodeAnswerError, NodeAuthError, NodeConnectionError } from '..
 import { DeadlineError } from '../../src/base/deadline.js';
 import { readFileSync } from 'node:fs';
 import { textCommand } from '../helpers/memcached.js';
-import { makeTlsFiles, startRedis } from '../helpers/redis.js';
+import { makeTlsFiles, redisProviderName, startRedis } from '../helpers/redis.js';
 import { REQUIRED_ACL } from '../../src/storage/redis/redis-errors.js';
 import { missingPackage } from '../helpers/system-programs.js';
 import type { StorageServer } from '../helpers/server-process.js';
@@ -37,6 +37,7 @@ let node: RedisNode;
 const noRedis = missingPackage('redis-server');
 beforeAll(async () => {
   if (noRedis) return;
+  console.log(`redis provider: ${await redisProviderName()}`);
   redis = await startRedis();
   node = nodeOn(redis);
 });
