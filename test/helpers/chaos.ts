@@ -183,8 +183,9 @@ export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users =
       try {
         const response = await fetch(app.url + path, { headers: user.cookie ? { cookie: user.cookie } : {} });
         for (const line of response.headers.getSetCookie()) user.cookie = line.split(';')[0];
-        const body = (await response.json()) as { data?: { count?: number } };
-        user.log.push(`${String(sentAt).padStart(5)}ms app${index + 1} ${path} → ${response.status} count ${body.data?.count} at ${cluster.trace.now()}ms (${sessionId(user.cookie)})`);
+        const body = (await response.json()) as { data?: { count?: number }; error?: string };
+        const outcome = response.status === 200 ? `count ${body.data?.count}` : `"${body.error}"`;
+        user.log.push(`${String(sentAt).padStart(5)}ms app${index + 1} ${path} → ${response.status} ${outcome} at ${cluster.trace.now()}ms (${sessionId(user.cookie)})`);
         if (response.status !== 200) return 'failed';
         return body.data?.count;
       } catch (err) {
