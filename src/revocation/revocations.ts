@@ -186,17 +186,18 @@ export class Revocations {
 
   /** Writes one tombstone and replaces the tokens of its nodes; true when at least one node holds it. */
   private async writeTombstone(tombstoneKey: string, sessionKey: string, ttlSeconds: number): Promise<boolean> {
-    const answers = await Promise.allSettled(
-      this.nodesOf(sessionKey).map((node) =>
-        this.cluster.run(node, async (client) => {
-          // In order on one connection: the token read is of a node that already holds the tombstone.
-          const [, current] = await Promise.all([client.set(tombstoneKey, this.sealing.seal(tombstoneKey, '1'), ttlSeconds), client.gets(this.tokenKey)]);
-          const token = current ? this.openToken(node, current.value) : undefined;
-          // Refused only when the token changed meanwhile (another tombstone, or a restart): changed either way.
-          await this.storeToken(client, this.sealing.seal(this.tokenKey, token ? nextToken(token) : newToken()), current?.cas);
-        }),
-      ),
-    );
+    const write = (node: string) =>
+      this.cluster.run(node, async (client) => {
+        // In order on one connection: the token read is of a node that already holds the tombstone.
+        const [, current] = await Promise.all([client.set(tombstoneKey, this.sealing.seal(tombstoneKey, '1'), ttlSeconds), client.gets(this.tokenKey)]);
+        const token = current ? this.openToken(node, current.value) : undefined;
+        // Refused only when the token changed meanwhile (another tombstone, or a restart): changed either way.
+        await this.storeToken(client, this.sealing.seal(this.tokenKey, token ? nextToken(token) : newToken()), current?.cas);
+      });
+    // A failure can leave the tombstone without its new token (a missed deadline on a loaded
+    // machine): the revocation reports failure while the id is revoked after all, and a move
+    // whose client kept the old id loses the session. Each node is written once more before that.
+    const answers = await Promise.allSettled(this.nodesOf(sessionKey).map((node) => write(node).catch(() => write(node))));
     return answers.some((answer) => answer.status === 'fulfilled');
   }
 

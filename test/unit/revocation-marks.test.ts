@@ -123,3 +123,36 @@ describe('revocation marks after both nodes lose their data', () => {
     expect(after.state).toBe('lost');
   });
 });
+
+describe('a revocation whose token writes fail once', () => {
+  it('writes each node again before reporting failure (a tombstone without its token would revoke the id anyway)', async () => {
+    const { DeadlineError } = await import('../../src/base/deadline.js');
+    const failed = new Set<string>();
+    // Both nodes miss the deadline of their first token write, after the tombstone landed.
+    const view = Object.create(cluster) as StorageCluster;
+    view.run = (node, op) =>
+      cluster.run(node, (client) =>
+        op(
+          new Proxy(client, {
+            get(target, prop) {
+              const real = Reflect.get(target, prop, target) as unknown;
+              if (typeof real !== 'function') return real;
+              return (...args: unknown[]) => {
+                if (prop === 'storeIf' && args[0] === tokenKey() && !failed.has(node)) {
+                  failed.add(node);
+                  return Promise.reject(new DeadlineError(`${node} storeIf`, 1000));
+                }
+                return (real as (...a: unknown[]) => unknown).apply(target, args);
+              };
+            },
+          }),
+        ),
+      );
+    const revoker = new Revocations(view, new Statistics(false), settings.sealing, 1000, 1000);
+    const before = await revocations.check('erin');
+    expect(await revoker.revoke('erin', 60)).toBe(true);
+    expect(failed).toEqual(new Set(['n1', 'n2']));
+    // Announced: a process that found erin valid sees the revocation through its changed tokens.
+    expect((await revocations.check('erin', before.mark)).state).toBe('revoked');
+  });
+});
