@@ -59,7 +59,8 @@ export interface SessionMiddleware {
   /**
    * Resolves once this process is ready to serve: with `peers`, once its peer endpoint listens
    * and, with `replication: 'all'`, once it holds a copy of every session a peer had (pulled from
-   * one peer as it starts; at once when no peer holds any, as for the first process of a cluster).
+   * two peers as it starts: each lacks the sessions it owns itself; at once when no peer holds any,
+   * as for the first process of a cluster).
    * Rejects when the peer endpoint cannot listen on its address. Resolves at once with memcached,
    * Redis or an express-session store. Wait for it before reporting the process healthy to the
    * load balancer, so a restarted process takes no users before it holds their sessions.
