@@ -75,6 +75,20 @@ async function itemReads(server: StorageServer): Promise<number> {
 }
 
 const allItemReads = async () => (await Promise.all(scope.cluster.instances.map(itemReads))).reduce((a, b) => a + b, 0);
+
+/**
+ * Whether `reads` reads of `client`'s session (holding `user`) went by with no HGET on any node.
+ * Tried up to three times: a process stalled for most of operationTimeout (a loaded CI machine)
+ * rightly stops trusting its feed and reads the tokens once; a broken push would cost HGETs every time.
+ */
+async function readsCostNothing(client: Client, user: string, reads: number): Promise<boolean> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const before = await allItemReads();
+    for (let i = 0; i < reads; i++) expect((await data(client)).user).toBe(user);
+    if ((await allItemReads()) === before) return true;
+  }
+  return false;
+}
 const statsOf = async (url: string) => JSON.parse((await new Client(url).get('/stats')).body) as { counters: Record<string, number>; gauges: Record<string, number> };
 /** The session id in a client's cookie (signed, with its route). */
 const sessionIdOf = (client: Client) => decodeURIComponent(client.cookie!.split('=')[1]).slice(2).replace(/\.[^.]*$/, '');
@@ -96,9 +110,7 @@ describe.skipIf(noRedis)('sticky revocation pushed over Redis', () => {
     await client.get('/set?user=ada');
     await data(client);
     await new Promise((r) => setTimeout(r, 200)); // its first check (in the background) has recorded the tokens
-    const before = await allItemReads();
-    for (let i = 0; i < 20; i++) expect((await data(client)).user).toBe('ada');
-    expect(await allItemReads()).toBe(before);
+    expect(await readsCostNothing(client, 'ada', 20)).toBe(true);
     const destroyed = await fetch(`${b.url}/store-destroy?sid=${encodeURIComponent(sessionIdOf(client))}`);
     expect(await destroyed.json()).toEqual({ destroyed: true });
     expect((await data(client)).user).toBeUndefined();
@@ -146,9 +158,7 @@ describe.skipIf(noRedis)('sticky revocation pushed over Redis', () => {
     await client.get('/set?user=grace');
     await data(client);
     await new Promise((r) => setTimeout(r, 200));
-    const before = await allItemReads();
-    for (let i = 0; i < 10; i++) expect((await data(client)).user).toBe('grace');
-    expect(await allItemReads()).toBe(before);
+    expect(await readsCostNothing(client, 'grace', 10)).toBe(true);
   });
 });
 
