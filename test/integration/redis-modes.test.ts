@@ -153,8 +153,9 @@ describe.skipIf(noRedis)('sticky revocation pushed over Redis', () => {
     } finally {
       await onEvery('ACL SETUSER default +subscribe');
     }
-    // Subscribed again and caught up: reads are free again.
-    for (let i = 0; i < 100 && (await statsOf(a.url)).gauges.revocationPushCurrent !== 2; i++) await new Promise((r) => setTimeout(r, 50));
+    // Subscribed again (its retries back off, up to 5 s apart) and caught up: reads are free again.
+    for (let i = 0; i < 240 && (await statsOf(a.url)).gauges.revocationPushCurrent !== 2; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await statsOf(a.url)).gauges.revocationPushCurrent).toBe(2);
     await client.get('/set?user=grace');
     await data(client);
     await new Promise((r) => setTimeout(r, 200));
