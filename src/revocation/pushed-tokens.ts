@@ -145,18 +145,17 @@ export class PushedTokens {
     const value = message.subarray(second + 1);
     if (channel === this.pushChannel) {
       // `<order> <replyTo> <value>`: applied before it is acknowledged.
-      if (feed.synced) feed.value = Buffer.from(value);
+      if (feed.synced) feed.value = copyIfChanged(feed.value, value);
       this.nodes.get(node)!.publish(middle, `a ${node} ${head}`).catch(() => undefined);
     } else if (head === 'h') {
       // `h <seq> <order> <value>` (this process's heartbeat): the token as it was when published.
-      const rest = message.subarray(second + 1);
-      const space = rest.indexOf(0x20);
-      const order = rest.toString('latin1', 0, space < 0 ? rest.length : space);
+      const space = value.indexOf(0x20);
+      const order = value.toString('latin1', 0, space < 0 ? value.length : space);
       const seq = Number(middle);
       const sentAt = feed.sent.get(seq);
       if (sentAt === undefined) return;
       for (const old of feed.sent.keys()) if (old <= seq) feed.sent.delete(old);
-      feed.value = order === '0' ? null : Buffer.from(rest.subarray(space + 1));
+      feed.value = order === '0' ? null : copyIfChanged(feed.value, value.subarray(space + 1));
       feed.synced = true;
       feed.heardSentAt = Math.max(feed.heardSentAt, sentAt);
     } else if (head === 'a') {
@@ -193,4 +192,12 @@ export class PushedTokens {
     clearInterval(this.timer);
     for (const ack of this.acks.values()) ack.wake?.();
   }
+}
+
+/**
+ * `value` as a buffer of its own, or `known` when it holds the same bytes: the token a read
+ * compares stays the same object between changes (see Revocations.openToken).
+ */
+function copyIfChanged(known: Buffer | null, value: Buffer): Buffer {
+  return known?.equals(value) ? known : Buffer.from(value);
 }

@@ -134,7 +134,8 @@ export class Revocations {
    */
   private openToken(node: string, sealed: Buffer): string | undefined {
     const known = this.opened.get(node);
-    if (known?.sealed.equals(sealed)) return known.token;
+    // The same object on every strict read of a pushed token: compared by identity first.
+    if (known && (known.sealed === sealed || known.sealed.equals(sealed))) return known.token;
     const token = this.sealing.open(this.tokenKey, sealed);
     this.opened.set(node, { sealed, token });
     return token;

@@ -9,14 +9,12 @@ const RESUBSCRIBE_INTERVAL = 100;
 /** After a subscription failed to open, the wait before the next try doubles up to this, in ms. */
 const MAX_RESUBSCRIBE_DELAY = 5000;
 
-/** What RedisMessages uses of its node: its calls with their deadline, its scripts and versions. */
+/** What RedisMessages uses of its node: its calls with their deadline, its scripts, its conditional writes. */
 export interface RedisCommands {
   call<T>(what: string, work: (connection: RedisConnection) => Promise<T>): Promise<T>;
   script<T>(connection: RedisConnection, script: RedisScript, keys: string[], args: RedisArgument[]): Promise<T>;
-  /** The server's version in `token` when it came over `connection` (see RedisNode). */
-  versionOver(connection: RedisConnection | undefined, token: bigint): string | undefined;
-  /** The node's current command connection, if any. */
-  readonly connection?: RedisConnection;
+  /** See RedisNode.conditionalWrite. */
+  conditionalWrite<T>(version: bigint | undefined, work: (connection: RedisConnection, condition: string) => Promise<T>, refused: T): Promise<T>;
 }
 
 const REFUSED: PublishedWrite = { order: null, receivers: 0 };
@@ -45,14 +43,14 @@ export class RedisMessages implements NodeMessages {
   }
 
   storeIfAndPublish(key: string, value: Buffer, version: bigint | undefined, channel: string, replyTo: string): Promise<PublishedWrite> {
-    // A version from an earlier connection is refused without a round trip, as storeIf does.
-    if (version !== undefined && this.commands.versionOver(this.commands.connection, version) === undefined) return Promise.resolve(REFUSED);
-    return this.commands.call('cas', async (c) => {
-      const condition = version === undefined ? 'add' : this.commands.versionOver(c, version);
-      if (condition === undefined) return REFUSED;
-      const reply = await this.commands.script<[Buffer, number] | null>(c, WRITE_AND_PUBLISH, [key, VERSION_MARK_KEY], [value, '0', condition, channel, replyTo]);
-      return reply ? { order: BigInt(reply[0].toString()), receivers: Number(reply[1]) } : REFUSED;
-    });
+    return this.commands.conditionalWrite(
+      version,
+      async (c, condition) => {
+        const reply = await this.commands.script<[Buffer, number] | null>(c, WRITE_AND_PUBLISH, [key, VERSION_MARK_KEY], [value, '0', condition, channel, replyTo]);
+        return reply ? { order: BigInt(reply[0].toString()), receivers: Number(reply[1]) } : REFUSED;
+      },
+      REFUSED,
+    );
   }
 
   publishState(channel: string, tag: string, key: string): Promise<number> {

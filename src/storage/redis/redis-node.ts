@@ -37,8 +37,7 @@ function lifetimeMs(ttlSeconds: number): string {
 export class RedisNode implements StorageNode, RedisCommands {
   readonly kind = 'redis';
   readonly messages: RedisMessages;
-  /** The current command connection (see current()). */
-  connection?: RedisConnection;
+  private connection?: RedisConnection;
   private connections = 0;
   private closed = false;
 
@@ -131,7 +130,7 @@ export class RedisNode implements StorageNode, RedisCommands {
    * The server's version in `token` when it came over `connection` and that connection is still
    * ready; undefined otherwise (after a reconnection the version may name another item).
    */
-  versionOver(connection: RedisConnection | undefined, token: bigint): string | undefined {
+  private versionOver(connection: RedisConnection | undefined, token: bigint): string | undefined {
     if (!connection?.isReady || BigInt(connection.serial) !== token >> 64n) return undefined;
     return BigInt.asUintN(64, token).toString();
   }
@@ -160,10 +159,21 @@ export class RedisNode implements StorageNode, RedisCommands {
 
   /** A version from an earlier connection is refused without a round trip. */
   storeIf(key: string, value: Buffer | string, ttlSeconds: number, version: bigint | undefined): Promise<bigint | null> {
-    if (version === undefined) return this.write('add', key, value, ttlSeconds, 'add');
-    const n = this.versionOver(this.connection, version);
-    if (n === undefined) return Promise.resolve(null);
-    return this.call('cas', (c) => (this.versionOver(c, version) ? this.writeOver(c, key, value, ttlSeconds, n) : Promise.resolve(null)));
+    return this.conditionalWrite(version, (c, condition) => this.writeOver(c, key, value, ttlSeconds, condition), null);
+  }
+
+  /**
+   * Runs a write conditional on `version` (undefined: the item must be absent) with the condition
+   * its script takes (`add`, or the server's version); `refused` without a round trip when the
+   * version came over an earlier connection.
+   */
+  conditionalWrite<T>(version: bigint | undefined, work: (connection: RedisConnection, condition: string) => Promise<T>, refused: T): Promise<T> {
+    if (version === undefined) return this.call('add', (c) => work(c, 'add'));
+    if (this.versionOver(this.connection, version) === undefined) return Promise.resolve(refused);
+    return this.call('cas', (c) => {
+      const n = this.versionOver(c, version);
+      return n === undefined ? Promise.resolve(refused) : work(c, n);
+    });
   }
 
   deleteIf(key: string, version: bigint): Promise<boolean> {
