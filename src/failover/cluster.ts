@@ -3,6 +3,7 @@ import type { NodeMessages, StorageNode } from '../storage/storage-node.js';
 import { NodeHealth, type HealthEvent } from './node-health.js';
 import { AvailableRing } from './ring.js';
 import { TracedNode } from './traced-node.js';
+import { isHomeMajority } from './write-quorum.js';
 import type { Statistics } from '../base/statistics.js';
 import { logEvent, type Logger } from '../base/logger.js';
 
@@ -173,6 +174,15 @@ export class StorageCluster {
   /** A key's home nodes: its first three regular nodes on the full ring, the same in every process (see isWriteQuorum). */
   homeNodes(key: string): string[] {
     return this.ring.home(key);
+  }
+
+  /**
+   * Whether `answered` (nodes a read of `key` asked that answered) hold a majority of its home
+   * nodes (see isHomeMajority). `firstUp`: they include the first two up nodes the ring gives for
+   * it, which with every node up are its first two home nodes (no ring walk needed).
+   */
+  readsHomeMajority(key: string, answered: readonly string[], firstUp: boolean): boolean {
+    return (firstUp && this.ring.allUp) || isHomeMajority(this.ring.home(key), answered);
   }
 
   /**

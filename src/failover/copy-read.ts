@@ -158,6 +158,14 @@ export class CopyReader {
       if (next.length > 0) record(await ask(next), next);
     });
     this.stats.inc('loadsFromMemcached');
+    // Two kept copies are trusted only from a majority of the home nodes (see isHomeMajority): a
+    // process that reaches one of them may find an old copy, or none, while the newest is on the
+    // other two, written by a process that saw this one down.
+    const answered = result.failed.length === 0 ? asked : asked.filter((node) => !result.failed.includes(node));
+    if (this.copiesKept >= 2 && !this.cluster.readsHomeMajority(key, answered, result.failed.length === 0 && nodes.length >= 2)) {
+      this.stats.inc('loadFailures');
+      throw new SessionStoreUnavailableError(`fewer than two of the session's home ${this.cluster.kind} nodes could be read`);
+    }
     const newest = newestOf(found, nodes);
     result.copy = newest.copy;
     // A repair spreading a write still in flight could make a write that is then refused look

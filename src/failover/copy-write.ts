@@ -3,7 +3,7 @@ import type { Statistics } from '../base/statistics.js';
 import { SessionConflictError, SessionStoreUnavailableError } from '../base/errors.js';
 import type { VersionedCopy } from '../format/versioned-copy.js';
 import type { CopyCodec } from '../format/copy-codec.js';
-import { isWriteQuorum } from './write-quorum.js';
+import { isHomeMajority, isWriteQuorum } from './write-quorum.js';
 import { spareNodes } from './copy-read.js';
 
 /** What a fenced write started from: the version a request loaded, and the CAS it saw per node. */
@@ -71,6 +71,20 @@ export class CopyWriter {
       const spares = spareNodes(this.cluster, key, nodes, nodes.length - written.length);
       const spareAnswers = await Promise.allSettled(spares.map((node) => this.cluster.run(node, (client) => client.set(key, value, copy.ttl))));
       written.push(...spares.filter((_, i) => spareAnswers[i].status === 'fulfilled'));
+    }
+    return written;
+  }
+
+  /**
+   * Writes `copy` like `write`, and acknowledges it only once a majority of the key's home nodes
+   * holds it (see isHomeMajority): else SessionStoreUnavailableError, with the copies written
+   * left in place (a later read may or may not find that unacknowledged version).
+   */
+  async writeToHomeMajority(key: string, copy: VersionedCopy, nodes: string[]): Promise<string[]> {
+    const written = await this.write(key, copy, nodes);
+    const home = this.cluster.homeNodes(key);
+    if (!isHomeMajority(home, written)) {
+      throw new SessionStoreUnavailableError(`the session could not be written to two of its home ${this.cluster.kind} nodes ${home.join(', ')}`);
     }
     return written;
   }

@@ -37,6 +37,7 @@ export class AvailableRing {
   private ranges: RangeMemo | undefined;
   private ids: string[] = [];
   private rebuilt = 0;
+  private everyRegularUp = false;
   /** The ring of every regular node, up or not: where a key's copies go when nothing fails. */
   private readonly full: HashRing;
   private readonly fullOrder: RangeMemo;
@@ -52,6 +53,7 @@ export class AvailableRing {
   /** Rebuilds the ring from the current health; call it when a node goes down or up. */
   update(isUp: (nodeId: string) => boolean): void {
     const up = this.regular.filter(isUp);
+    this.everyRegularUp = up.length === this.regular.length;
     this.ids = up.length > 0 ? up : this.failover.filter(isUp);
     const ring = (this.ring = this.ids.length > 0 ? new HashRing(this.ids) : undefined);
     this.ranges = ring && new RangeMemo((key, count) => ring.range(key, count, true));
@@ -80,6 +82,11 @@ export class AvailableRing {
   /** A key's first three regular nodes on the full ring, whatever their health (see isWriteQuorum). */
   home(key: string): string[] {
     return this.preference(key).slice(0, Math.min(3, this.regular.length));
+  }
+
+  /** Whether every regular node is up: then a key's first up nodes are its first home nodes. */
+  get allUp(): boolean {
+    return this.everyRegularUp;
   }
 
   /** Node ids currently in the ring. */

@@ -53,6 +53,11 @@ export class SessionCopies {
     return this.writer.write(key, copy, nodes);
   }
 
+  /** See CopyWriter.writeToHomeMajority. */
+  writeToHomeMajority(key: string, copy: VersionedCopy, nodes: string[]): Promise<string[]> {
+    return this.writer.writeToHomeMajority(key, copy, nodes);
+  }
+
   /** See CopyWriter.writeFenced. */
   writeFenced(key: string, copy: VersionedCopy, nodes: string[], fence: Fence): Promise<Map<string, bigint>> {
     return this.writer.writeFenced(key, copy, nodes, fence);

@@ -8,5 +8,18 @@
  */
 export function isWriteQuorum(home: readonly string[], written: readonly string[]): boolean {
   if (home.length < 3) return home.length > 0 && written.includes(home[0]);
-  return home.slice(0, 3).filter((node) => written.includes(node)).length >= 2;
+  return isHomeMajority(home, written);
+}
+
+/**
+ * Whether `nodes` hold two of the key's three `home` nodes; with fewer than three, true (two
+ * nodes have no majority that survives losing one). Unlocked writes are acknowledged, and reads
+ * trusted, only on such a majority: any two majorities share a node, so a read sees every
+ * acknowledged version even when the writer's process and the reader's saw different nodes down.
+ */
+export function isHomeMajority(home: readonly string[], nodes: readonly string[]): boolean {
+  if (home.length < 3) return true;
+  let held = 0;
+  for (let i = 0; i < 3; i++) if (nodes.includes(home[i])) held++;
+  return held >= 2;
 }

@@ -10,6 +10,10 @@ import type { StorageServer } from './server-process.js';
 import { startApp, type AppProcess } from './app-process.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { ProtocolTrace } from './protocol-trace.js';
+import { openCopy, sealingOf } from './sealed.js';
+
+/** How the app processes (test/fixtures/app-node.mjs) name and seal their items: to read a trace. */
+const sealing = sealingOf('test secret');
 
 export type Mode = 'sticky' | 'non-sticky';
 /** Where sessions are backed up: storage servers (memcached or Redis), or the app processes themselves with `replication` 'backup' or 'all'. */
@@ -23,7 +27,10 @@ export class ChaosCluster {
   proxies: TcpProxy[] = [];
   apps: Array<AppProcess | undefined> = [];
   /** Every memcached operation per key, to explain a violation (the trace reads memcached's protocol only). */
-  readonly trace = new ProtocolTrace();
+  readonly trace = new ProtocolTrace((key, value) => {
+    const copy = openCopy(sealing, key, value);
+    return copy && `${copy.version}${copy.json === '' ? ' destroyed' : ''}`;
+  });
 
   /** With peers: `app1:127.0.0.1:<port>,…`, the apps' own addresses. */
   private peers = '';
@@ -255,15 +262,20 @@ export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users =
   const broken = sessions.find((_user, i) => report.violations.some((v) => v.startsWith(`session ${i}:`)));
   if (broken) {
     const ids = [...new Set(broken.log.map((line) => /\((.*)\)$/.exec(line)?.[1]).filter((id): id is string => !!id && id !== 'none'))];
-    report.explanation = [...broken.log, ...ids.flatMap((id) => [`memcached operations on ${id}:`, ...cluster.trace.history(id)])];
+    report.explanation = [
+      ...broken.log,
+      ...ids.flatMap((id) => [`memcached operations on ${id.slice(0, 12)} (its copies):`, ...cluster.trace.history(sealing.sessionKey(id))]),
+      // What the apps logged (node changes, corrupt copies) puts the trace in context.
+      ...cluster.apps.flatMap((app, i) => (app ? [`app${i + 1} logged:`, ...app.logs.slice(-30)] : [])),
+    ];
   }
   return report;
 }
 
-/** The session id in a `connect.sid=s:<id>.<signature>` cookie (first 12 characters: enough to find its keys in a trace). */
+/** The session id in a `connect.sid=s:<id>.<signature>` cookie. */
 export function sessionId(cookie: string | undefined): string {
   const value = cookie ? decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)) : '';
-  return value.startsWith('s:') ? value.slice(2, 14) : 'none';
+  return value.startsWith('s:') ? value.slice(2, value.lastIndexOf('.')) : 'none';
 }
 
 interface AppStats {

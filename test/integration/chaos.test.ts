@@ -124,7 +124,39 @@ const scenarios: Scenario[] = [
     boundedByInFlight: (mode) => mode === 'sticky',
   },
   rollingRestart(),
+  flappingNodes(),
 ];
+
+/**
+ * Storage nodes cut and back in turn, mostly two of three at once, so each app process sees a
+ * different subset up at any moment (health checks notice each change at their own time).
+ */
+function flappingNodes(): Scenario {
+  const cuts = [[0, 1], [1, 2], [0, 2], [0], [1, 2], [2], [0, 1], [1], [0, 2], [0, 1, 2]];
+  const cutFor = 800;
+  const backFor = 500;
+  const faultAt = 1000;
+  const faultsEnd = faultAt + cuts.length * (cutFor + backFor);
+  return {
+    name: `10. ${store} nodes cut and back ten times, mostly two of three at once`,
+    timeline: (c) => ({
+      durationMs: faultsEnd + 2500,
+      faultAt,
+      recoverAt: faultsEnd,
+      fault: async () => {
+        for (const cut of cuts) {
+          for (const n of cut) c.proxies[n].block();
+          await sleep(cutFor);
+          for (const n of cut) c.proxies[n].unblock();
+          await sleep(backFor);
+        }
+      },
+    }),
+    quietAfter: () => faultsEnd + 2000,
+    // Requests that find two of a session's three nodes cut fail (503): none may lose anything.
+    boundedByInFlight: () => false,
+  };
+}
 
 /**
  * Every app node restarted in turn (SIGTERM, back with the same route, 1 s later the next one),

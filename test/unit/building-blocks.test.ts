@@ -7,7 +7,7 @@ import { Histogram } from '../../src/base/histogram.js';
 import { LocalSessions, type LocalSession } from '../../src/modes/sticky/local-sessions.js';
 import { Cookie } from '../../src/session/cookie.js';
 import { AvailableRing } from '../../src/failover/ring.js';
-import { isWriteQuorum } from '../../src/failover/write-quorum.js';
+import { isHomeMajority, isWriteQuorum } from '../../src/failover/write-quorum.js';
 import { routeOf, withRoute } from '../../src/modes/sticky/route.js';
 import session from '../../src/index.js';
 
@@ -268,6 +268,15 @@ describe('home nodes and the write quorum', () => {
     expect(isWriteQuorum(['a', 'b'], ['b'])).toBe(false);
     expect(isWriteQuorum(['a'], ['a'])).toBe(true);
     expect(isWriteQuorum([], ['a'])).toBe(false);
+  });
+
+  it('trusts unlocked writes and reads on two of three home nodes; with fewer nodes there is no majority to ask for', () => {
+    const home = ['a', 'b', 'c'];
+    expect(isHomeMajority(home, ['a', 'c'])).toBe(true);
+    expect(isHomeMajority(home, ['b', 'd', 'c'])).toBe(true);
+    expect(isHomeMajority(home, ['a', 'd'])).toBe(false);
+    expect(isHomeMajority(home, [])).toBe(false);
+    expect(isHomeMajority(['a', 'b'], ['b'])).toBe(true);
   });
 });
 

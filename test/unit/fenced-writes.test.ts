@@ -9,6 +9,7 @@ import { UNSEALED_COPIES } from '../../src/format/copy-codec.js';
 import type { StorageCluster } from '../../src/failover/cluster.js';
 import type { StorageNode } from '../../src/storage/storage-node.js';
 import { Statistics } from '../../src/base/statistics.js';
+import { isHomeMajority } from '../../src/failover/write-quorum.js';
 import { SessionConflictError, SessionStoreUnavailableError } from '../../src/base/errors.js';
 import { decodeCopy, encodeCopy, type VersionedCopy } from '../../src/format/versioned-copy.js';
 
@@ -32,6 +33,10 @@ class FakeNode {
     return stored.cas;
   }
 
+  async set(key: string, value: Buffer | string) {
+    this.items.set(key, { value: String(value), cas: this.nextCas++ });
+  }
+
   async deleteIf(key: string, cas: bigint) {
     if (this.items.get(key)?.cas !== cas) return false;
     return this.items.delete(key);
@@ -52,6 +57,7 @@ function view(nodes: Record<string, FakeNode>, up: string[]): StorageCluster {
     readNodesFor: (_key: string, count: number) => up.slice(0, count),
     mayHideCopies: () => false,
     homeNodes: () => Object.keys(nodes),
+    readsHomeMajority: (_key: string, answered: string[]) => isHomeMajority(Object.keys(nodes), answered),
     run: async <T>(id: string, op: (client: StorageNode) => Promise<T>) => {
       if (nodes[id].hung) throw new Error(`memcached ${id} did not answer within 500 ms`);
       return op(nodes[id] as unknown as StorageNode);
@@ -152,6 +158,40 @@ describe('a node that restarted empty next to a stale one does not hide the newe
     const write = copies.writeFenced(KEY, { version: 2, ttl: 60, json: '{"n":"late"}' }, ['X', 'Y'], fence);
     await expect(write).rejects.toBeInstanceOf(SessionStoreUnavailableError);
     expect([versionOn('X'), versionOn('Y')]).toEqual([undefined, 1]);
+  });
+});
+
+describe('a process that reaches one of three home nodes trusts nothing it reads there, and gets no write acknowledged', () => {
+  /** v2 acknowledged on Y and Z by a process that saw X down; X still holds v1; P sees only X up. */
+  async function onlyTheStaleNodeInView() {
+    const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
+    await nodes.X.storeIf(KEY, encodeCopy(v1), 0, undefined);
+    for (const node of [nodes.Y, nodes.Z]) await node.storeIf(KEY, encodeCopy({ version: 2, ttl: 60, json: '{"n":2}' }), 0, undefined);
+    return { nodes, p: new SessionCopies(view(nodes, ['X']), new Statistics(false), UNSEALED_COPIES, 2) };
+  }
+
+  it('a read that finds an older copy there fails as unavailable, instead of serving it', async () => {
+    const { p } = await onlyTheStaleNodeInView();
+    await expect(p.read(KEY)).rejects.toThrow(/fewer than two of the session's home memcached nodes could be read/);
+  });
+
+  it('a read that finds nothing there fails as unavailable, instead of answering "no session"', async () => {
+    const { nodes, p } = await onlyTheStaleNodeInView();
+    nodes.X.restartEmpty();
+    await expect(p.read(KEY)).rejects.toBeInstanceOf(SessionStoreUnavailableError);
+  });
+
+  it('an unlocked write (or a destroy) reaching one home node is not acknowledged', async () => {
+    const { p } = await onlyTheStaleNodeInView();
+    const write = p.writeToHomeMajority(KEY, { version: 2, ttl: 60, json: '{"n":"p"}' }, ['X']);
+    await expect(write).rejects.toThrow(/could not be written to two of its home memcached nodes X, Y, Z/);
+  });
+
+  it('with two home nodes in view, both are read and the newest wins', async () => {
+    const { nodes } = await onlyTheStaleNodeInView();
+    const p = new SessionCopies(view(nodes, ['X', 'Y']), new Statistics(false), UNSEALED_COPIES, 2);
+    expect((await p.read(KEY)).copy?.version).toBe(2);
+    expect(await p.writeToHomeMajority(KEY, { version: 3, ttl: 60, json: '{"n":3}' }, ['X', 'Y'])).toEqual(['X', 'Y']);
   });
 });
 

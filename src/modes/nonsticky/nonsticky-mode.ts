@@ -234,7 +234,7 @@ export class NonStickyMode implements SessionMode {
     let cas: ReadonlyMap<string, bigint | undefined> = new Map();
     try {
       if (fenced) cas = await this.copies.writeFenced(key, copy, nodes, hold.fence ?? { cas });
-      else await this.copies.write(key, copy, nodes);
+      else await this.copies.writeToHomeMajority(key, copy, nodes);
     } catch (err) {
       if (err instanceof SessionStoreUnavailableError || err instanceof SessionConflictError) throw err;
       if (err instanceof NodeAnswerError && err.tooLarge) throw new SessionTooLargeError(stored.length, this.settings.itemSizeLimit, err.node);
@@ -328,7 +328,7 @@ export class NonStickyMode implements SessionMode {
     // one node more than the copies: a write that missed a node put its copy on the next one.
     const marker = destroyedCopy(ttl);
     try {
-      await this.copies.write(key, marker, this.copies.nodesFor(key, COPIES + 1));
+      await this.copies.writeToHomeMajority(key, marker, this.copies.nodesFor(key, COPIES + 1));
     } catch (err) {
       if (err instanceof SessionStoreUnavailableError) throw err;
       throw new SessionStoreUnavailableError(`destroying the session in ${this.cluster.kind} failed`, err);
