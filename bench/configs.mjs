@@ -22,7 +22,7 @@ async function connectRedis(url) {
   return expressSession({ ...common, store: new RedisStore({ client }) });
 }
 
-/** `env`: { memcached: 'n1:host:port,…', redis: 'redis://…', maxLocal }. */
+/** `env`: { memcached: 'n1:host:port,…', redis: 'redis://…', peers: 'a:host:port,…', maxLocal }. */
 export const CONFIGS = {
   express: { make: () => undefined },
   // A lower bound, not a session manager: see bench/api-floor.mjs.
@@ -46,6 +46,10 @@ export const CONFIGS = {
   // This package over the same redis-server as connect-redis (one node: a session's second copy has nowhere to go).
   'msm sticky redis': { store: 'redis', workloads: ['read-only'], make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), maxLocalSessions: env.maxLocal, logger: quiet }) },
   'msm non-sticky redis (locking none)': { store: 'redis', workloads: ['read-only', 'write-only'], make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), sticky: false, logger: quiet }) },
+  // Replication between app processes: this server is peer a of three, bench/peer.mjs runs b and c
+  // (`replication` is the option every peer is given).
+  'msm sticky peers (backup)': { store: 'peers', replication: 'backup', workloads: ['read-only'], make: (env) => session({ ...common, peers: env.peers, self: 'a', maxLocalSessions: env.maxLocal, logger: quiet }) },
+  'msm sticky peers (all)': { store: 'peers', replication: 'all', make: (env) => session({ ...common, peers: env.peers, self: 'a', replication: 'all', maxLocalSessions: env.maxLocal, logger: quiet }) },
   'msm non-sticky redis (locking all)': { store: 'redis', make: (env) => session({ ...common, redisNodes: redisNodesOf(env.redis), sticky: false, lockingMode: 'all', logger: quiet }) },
 };
 

@@ -122,13 +122,30 @@ async function startMemcached(count) {
 }
 
 async function startServer(config, payload, extraEnv = {}, nodeArgs = []) {
+  const peers = CONFIG_TABLE[config].store === 'peers' ? await startPeers(CONFIG_TABLE[config].replication) : undefined;
   const [command, args] = pinned(0, process.execPath, [...nodeArgs, path.join(here, 'server.mjs')]);
   const child = spawn(command, args, {
-    env: { ...process.env, BENCH_CONFIG: config, BENCH_PAYLOAD: String(payload), BENCH_MEMCACHED: memcached.option, BENCH_REDIS: redis.url, ...extraEnv },
+    env: { ...process.env, BENCH_CONFIG: config, BENCH_PAYLOAD: String(payload), BENCH_MEMCACHED: memcached.option, BENCH_REDIS: redis.url, BENCH_PEERS: peers?.option, ...extraEnv },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const line = await new Promise((resolve) => readline.createInterface({ input: child.stdout }).once('line', resolve));
-  return { url: `http://127.0.0.1:${JSON.parse(line).port}`, stop: () => child.kill('SIGKILL') };
+  return {
+    url: `http://127.0.0.1:${JSON.parse(line).port}`,
+    stop: () => {
+      child.kill('SIGKILL');
+      peers?.stop();
+    },
+  };
+}
+
+/** Peers b and c of a `peers` configuration (bench/peer.mjs, unpinned like the stores); the server is peer a. */
+async function startPeers(replication) {
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const option = ports.map((port, i) => `${'abc'[i]}:127.0.0.1:${port}`).join(',');
+  const children = ['b', 'c'].map((self) =>
+    spawn(process.execPath, [path.join(here, 'peer.mjs')], { env: { ...process.env, BENCH_PEERS: option, BENCH_SELF: self, BENCH_REPLICATION: replication }, stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
+  return { option, stop: () => children.forEach((child) => child.kill('SIGKILL')) };
 }
 
 /** Creates `count` sessions (concurrently) and returns their cookies. */
@@ -220,12 +237,15 @@ function stopServer(server) {
 
 /** One measured run of `workload` against a started server. */
 async function measure(server, workload, seconds) {
-  const redisPort = CONFIG_TABLE[server.config].store === 'redis' ? redis.port : undefined;
-  const ops = await storeOps(ports, redisPort);
+  const { store } = CONFIG_TABLE[server.config];
+  const redisPort = store === 'redis' ? redis.port : undefined;
+  // A peers server counts its own calls to the other peers (bench/server.mjs).
+  const opsOf = async (cpu) => (store === 'peers' ? { total: cpu.peerOps, writes: cpu.peerWrites } : storeOps(ports, redisPort));
   const cpu = await serverCpu(server.url);
+  const ops = await opsOf(cpu);
   const result = await runLoad(server.url, server.cookiesFile, WRITE_RATIO[workload], seconds);
   const cpuAfter = await serverCpu(server.url);
-  const opsAfter = await storeOps(ports, redisPort);
+  const opsAfter = await opsOf(cpuAfter);
   const requests = Math.max(1, result.requests);
   return {
     ...result,

@@ -13,8 +13,28 @@ const payload = 'x'.repeat(Number(process.env.BENCH_PAYLOAD ?? 200));
 const sessions = await config.make({
   memcached: process.env.BENCH_MEMCACHED,
   redis: process.env.BENCH_REDIS,
+  peers: process.env.BENCH_PEERS,
   maxLocal: Number(process.env.BENCH_MAX_LOCAL ?? 200_000),
 });
+
+// With peers there is no store to ask for its operations: the calls to other peers are counted
+// here, on the package's storage trace point (health checks left out: a store's stats have none).
+let peerOps = 0;
+let peerWrites = 0;
+if (config.store === 'peers') {
+  diagnostics.tracingChannel('memcached-session-manager:storage').subscribe({
+    start: (context) => {
+      // Its own store (peer a) answers in-process, with no message.
+      if (context.operation === 'instance' || context.node === 'a') return;
+      peerOps++;
+      if (!context.operation.startsWith('get')) peerWrites++;
+    },
+    end() {},
+    asyncStart() {},
+    asyncEnd() {},
+    error() {},
+  });
+}
 
 // Garbage-collection pauses of the main thread, summed: the request path's cost that no stage timer sees.
 let gcMillis = 0;
@@ -58,7 +78,7 @@ const stageTotals = () => structuredClone(totals);
 const app = express();
 app.get('/_bench/cpu', (_req, res) => {
   const { user, system } = process.cpuUsage();
-  res.json({ cpuMicros: user + system, gcMicros: gcMillis * 1000, stages: stageTotals() });
+  res.json({ cpuMicros: user + system, gcMicros: gcMillis * 1000, stages: stageTotals(), peerOps, peerWrites });
 });
 app.get('/_bench/stages', (req, res) => {
   setStageTiming(req.query.on === '1');
@@ -86,6 +106,8 @@ app.get('/write', (req, res) => {
   if (req.session) req.session.n = (req.session.n ?? 0) + 1;
   res.end('ok');
 });
+// A peers server takes requests once it sees its peers up (before, a change would have no copy).
+for (let i = 0; config.store === 'peers' && i < 200 && !Object.values(sessions.nodes()).every(Boolean); i++) await new Promise((r) => setTimeout(r, 50));
 const server = app.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
 server.keepAliveTimeout = 60_000;
 process.on('SIGINT', () => process.exit(0)); // lets --cpu-prof write its profile
