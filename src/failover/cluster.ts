@@ -178,8 +178,9 @@ export class StorageCluster {
 
   /**
    * Whether `answered` (nodes a read of `key` asked that answered) hold a majority of its home
-   * nodes (see isHomeMajority). `firstUp`: they include the first two up nodes the ring gives for
-   * it, which with every node up are its first two home nodes (no ring walk needed).
+   * nodes (see isHomeMajority). `firstUp`: they include the first two up nodes the ring gave for
+   * it and the ring has not changed since; with every node up those are its first two home nodes
+   * (no ring walk needed).
    */
   readsHomeMajority(key: string, answered: readonly string[], firstUp: boolean): boolean {
     return (firstUp && this.ring.allUp) || isHomeMajority(this.ring.home(key), answered);

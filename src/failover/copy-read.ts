@@ -119,6 +119,7 @@ export class CopyReader {
    * the newest version.
    */
   async read(key: string, touchTtl?: number): Promise<ReadResult> {
+    const ring = this.cluster.ringGeneration();
     const nodes = this.cluster.readNodesFor(key, READ_NODES);
     if (nodes.length === 0) throw new SessionStoreUnavailableError(`no ${this.cluster.kind} node is up`);
     const ask = (targets: string[]) =>
@@ -162,7 +163,8 @@ export class CopyReader {
     // process that reaches one of them may find an old copy, or none, while the newest is on the
     // other two, written by a process that saw this one down.
     const answered = result.failed.length === 0 ? asked : asked.filter((node) => !result.failed.includes(node));
-    if (this.copiesKept >= 2 && !this.cluster.readsHomeMajority(key, answered, result.failed.length === 0 && nodes.length >= 2)) {
+    const firstUp = result.failed.length === 0 && nodes.length >= 2 && this.cluster.ringGeneration() === ring;
+    if (this.copiesKept >= 2 && !this.cluster.readsHomeMajority(key, answered, firstUp)) {
       this.stats.inc('loadFailures');
       throw new SessionStoreUnavailableError(`fewer than two of the session's home ${this.cluster.kind} nodes could be read`);
     }

@@ -58,6 +58,7 @@ function view(nodes: Record<string, FakeNode>, up: string[]): StorageCluster {
     mayHideCopies: () => false,
     homeNodes: () => Object.keys(nodes),
     readsHomeMajority: (_key: string, answered: string[]) => isHomeMajority(Object.keys(nodes), answered),
+    ringGeneration: () => 0,
     run: async <T>(id: string, op: (client: StorageNode) => Promise<T>) => {
       if (nodes[id].hung) throw new Error(`memcached ${id} did not answer within 500 ms`);
       return op(nodes[id] as unknown as StorageNode);
