@@ -7,10 +7,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 const SUMMARY_CONFIGS = [
   ['express-session+MemoryStore', 'express-session + MemoryStore'],
   ['express-session+connect-redis', 'express-session + connect-redis'],
-  ['msm sticky', 'sticky'],
-  ['msm sticky (revocationCheckInterval 1000)', 'sticky, `revocationCheckInterval: 1000`'],
-  ['msm non-sticky (locking none)', 'non-sticky'],
-  ['msm non-sticky (locking all)', "non-sticky, `lockingMode: 'all'`"],
+  ['msm sticky', 'sticky, memcached'],
+  ['msm sticky redis', 'sticky, Redis'],
+  ['msm sticky peers (backup)', 'sticky, `peers` (no store)'],
+  ['msm non-sticky (locking none)', 'non-sticky, memcached'],
+  ['msm non-sticky redis (locking none)', 'non-sticky, Redis'],
 ];
 const SUMMARY_COLUMNS = [
   ['small', 'read-heavy', '200 B, read-heavy'],

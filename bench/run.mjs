@@ -353,6 +353,7 @@ const STICKY_RELAXED = 'msm sticky (revocationCheckInterval 1000)';
 const NONSTICKY = 'msm non-sticky (locking none)';
 const STICKY_REDIS = 'msm sticky redis';
 const NONSTICKY_REDIS = 'msm non-sticky redis (locking none)';
+const PEERS_BACKUP = 'msm sticky peers (backup)';
 {
   // Against plain Express's read-heavy row, as the "× Express" column.
   const express = find('small', 'read-heavy', 'express');
@@ -387,6 +388,9 @@ const NONSTICKY_REDIS = 'msm non-sticky redis (locking none)';
     // command (the heartbeats, a few a second, round to 0 per request).
     const rro = find(payload, 'read-only', STICKY_REDIS);
     goal(`${payload}: sticky over Redis, read-only requests: 0 Redis operations (strict revocation check)`, atMost(rro?.opsPerRequest, 0), `${rro?.opsPerRequest.toFixed(3)} ops/request`);
+    // Replication between app processes: a read as cheap as sticky over memcached's, a write beside it.
+    ratioGoal(`${payload}: peers read path (read-only) ≥ sticky over memcached`, find(payload, 'read-only', PEERS_BACKUP), find(payload, 'read-only', STICKY), 1);
+    ratioGoal(`${payload} write-heavy: peers (backup) ≥ 0.9 × sticky over memcached`, find(payload, 'write-heavy', PEERS_BACKUP), find(payload, 'write-heavy', STICKY), 0.9);
   }
   if (memory) {
     goal(
