@@ -162,11 +162,13 @@ export class CopyReader {
     // Two kept copies are trusted only from a majority of the home nodes (see isHomeMajority): a
     // process that reaches one of them may find an old copy, or none, while the newest is on the
     // other two, written by a process that saw this one down.
-    const answered = result.failed.length === 0 ? asked : asked.filter((node) => !result.failed.includes(node));
-    const firstUp = result.failed.length === 0 && nodes.length >= 2 && this.cluster.ringGeneration() === ring;
-    if (this.copiesKept >= 2 && !this.cluster.readsHomeMajority(key, answered, firstUp)) {
-      this.stats.inc('loadFailures');
-      throw new SessionStoreUnavailableError(`fewer than two of the session's home ${this.cluster.kind} nodes could be read`);
+    if (this.copiesKept >= 2) {
+      const answered = result.failed.length === 0 ? asked : asked.filter((node) => !result.failed.includes(node));
+      const firstUp = result.failed.length === 0 && nodes.length >= 2 && this.cluster.ringGeneration() === ring;
+      if (!this.cluster.readsHomeMajority(key, answered, firstUp)) {
+        this.stats.inc('loadFailures');
+        throw new SessionStoreUnavailableError(`fewer than two of the session's home ${this.cluster.kind} nodes could be read`);
+      }
     }
     const newest = newestOf(found, nodes);
     result.copy = newest.copy;
