@@ -35,8 +35,11 @@ export function peersPerTest(count: number) {
       throw new Error('the peers never all saw each other up');
     },
     /** The peers whose store holds a copy of session `id` (asked over their endpoints; a dead peer holds none). */
-    async holders(id: string): Promise<string[]> {
-      const key = sealingOf(SECRET).sessionKey(id);
+    holders(id: string): Promise<string[]> {
+      return scope.holdersOfKey(sealingOf(SECRET).sessionKey(id));
+    },
+    /** The peers whose store holds an item under the stored key `key`. */
+    async holdersOfKey(key: string): Promise<string[]> {
       const found = await Promise.all(
         ids.map(async (peer) => {
           const node = new PeerNode(peer, new PeerConnection({ id: peer, host: '127.0.0.1', port: scope.ports.get(peer)! }, linkKey(SECRET), { operationTimeout: 500, maxBody: 2 << 20 }), 1 << 20);

@@ -1,8 +1,9 @@
 /**
  * The demo page in a real browser (Debian's Chromium through playwright-core): sign in, fill a
  * cart, kill the app node that served the page, then a memcached node holding the session's
- * copy; the user stays signed in with the same cart. Then, at phone, narrow-desktop and desktop
- * widths, nothing covers the Kill and Restart buttons. Screenshots go to test-artifacts/.
+ * copy; the user stays signed in with the same cart. "Log out other devices" signs a second
+ * browser out. Then, at phone, narrow-desktop and desktop widths, nothing covers the Kill and
+ * Restart buttons. Screenshots go to test-artifacts/.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
@@ -42,6 +43,37 @@ afterAll(async () => {
   await browser?.close();
   await cluster?.stop();
 });
+
+it.skipIf(noChromium)('"Log out other devices" lists both browsers signed in as one user and signs the other one out', async () => {
+  // Two browser contexts: two devices with their own cookies.
+  const contexts = [await browser.newContext(), await browser.newContext()];
+  const [phone, laptop] = await Promise.all(contexts.map((context) => context.newPage()));
+  /** Loads the page and waits until it has rendered a state from the app nodes. */
+  const open = async (page: typeof phone) => {
+    await page.goto(cluster.url);
+    await page.waitForFunction(() => document.querySelector('#mode')!.textContent !== 'mode');
+  };
+  for (const page of [phone, laptop]) {
+    await open(page);
+    await page.fill('#name', 'Grace');
+    await page.click('#login');
+    await page.waitForSelector('#signed-in:not([hidden])');
+  }
+  await phone.reload();
+  await phone.waitForFunction(() => document.querySelector('#device-count')!.textContent === '2', undefined, { timeout: 10_000 });
+  expect(await phone.$$eval('#devices li', (items) => items.length)).toBe(2);
+  await phone.screenshot({ path: 'test-artifacts/demo-0-two-devices.png', fullPage: true });
+
+  await phone.click('#logout-others');
+  await phone.waitForFunction(() => document.querySelector('#device-count')!.textContent === '1', undefined, { timeout: 10_000 });
+  expect(await phone.textContent('#log')).toContain('logged out 1 other device(s)');
+  await open(laptop);
+  expect(await laptop.isHidden('#signed-in')).toBe(true);
+  await open(phone);
+  await phone.waitForSelector('#signed-in:not([hidden])');
+  expect(await phone.textContent('#user')).toBe('Grace');
+  await Promise.all(contexts.map((context) => context.close()));
+}, 60_000);
 
 it.skipIf(noChromium)('keeps the user signed in with the same cart while app and memcached nodes die', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
