@@ -12,7 +12,8 @@ import { freePort } from './free-port.mjs';
 
 const NODES = (process.env.BENCH_PEER_NODES ?? '2,3,5,8').split(',').map(Number);
 const SESSIONS = Number(process.env.BENCH_PEER_SESSIONS ?? 200);
-const PAYLOAD = 'x'.repeat(Number(process.env.BENCH_PEER_PAYLOAD ?? 200));
+// Session sizes: a change to a session over a KB travels as a delta (its changed attributes).
+const PAYLOADS = (process.env.BENCH_PEER_PAYLOADS ?? '200,20000').split(',').map(Number);
 
 // Bytes on the peer links: every socket write whose one end is a peer endpoint.
 const peerPorts = new Set();
@@ -37,7 +38,8 @@ diagnostics.tracingChannel('memcached-session-manager:storage').subscribe({
   error() {},
 });
 
-async function measure(count, replication) {
+async function measure(count, replication, size) {
+  const payload = 'x'.repeat(size);
   const ids = 'abcdefgh'.slice(0, count).split('');
   const ports = [];
   for (const _ of ids) ports.push(await freePort());
@@ -50,7 +52,7 @@ async function measure(count, replication) {
   await new Promise((r) => setTimeout(r, 600)); // every node's first health check has answered
   const server = http.createServer((req, res) =>
     apps[0](req, res, () => {
-      if (req.url === '/create') req.session.payload = PAYLOAD;
+      if (req.url === '/create') req.session.payload = payload;
       else req.session.n = (req.session.n ?? 0) + 1;
       res.end('ok');
     }),
@@ -67,9 +69,9 @@ async function measure(count, replication) {
   bytes = 0;
   for (const cookie of cookies) await fetch(`${url}/change`, { headers: { cookie } });
   const perChange = (n) => (n / SESSIONS).toFixed(2);
-  const byOperation = ['set', 'get'].map((op) => perChange(messages.get(op) ?? 0)).join(' | ');
+  const byOperation = ['set', 'patchCopy', 'get'].map((op) => perChange(messages.get(op) ?? 0)).join(' | ');
   const total = [...messages.values()].reduce((a, b) => a + b, 0);
-  const row = `| ${replication} | ${count} | ${perChange(total)} | ${byOperation} | ${Math.round(bytes / SESSIONS)} |`;
+  const row = `| ${replication} | ${count} | ${size} | ${perChange(total)} | ${byOperation} | ${Math.round(bytes / SESSIONS)} |`;
   await new Promise((r) => server.close(r));
   await Promise.all(apps.map((app) => app.close()));
   ports.forEach((port) => peerPorts.delete(port));
@@ -77,10 +79,12 @@ async function measure(count, replication) {
 }
 
 const rows = [];
-for (const replication of ['backup', 'all']) {
-  for (const count of NODES) rows.push(await measure(count, replication));
+for (const size of PAYLOADS) {
+  for (const replication of ['backup', 'all']) {
+    for (const count of NODES) rows.push(await measure(count, replication, size));
+  }
 }
-console.log(`Peer traffic per session change (${SESSIONS} sessions of ${PAYLOAD.length} bytes, each changed once, sessionBackupAsync false)\n`);
-console.log('| replication | app nodes | peer messages per change | copies written (set) | revocation checks (get) | bytes per change, both ways (health checks included) |');
-console.log('|---|---|---|---|---|---|');
+console.log(`Peer traffic per session change (${SESSIONS} sessions, each changed once, sessionBackupAsync false)\n`);
+console.log('| replication | app nodes | session bytes | peer messages per change | copies written whole (set) | deltas (patchCopy) | revocation checks (get) | bytes per change, both ways (health checks included) |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const row of rows) console.log(row);

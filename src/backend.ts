@@ -2,6 +2,7 @@ import { StorageCluster } from './failover/cluster.js';
 import { MemcachedNode } from './storage/memcached/memcached-node.js';
 import { peerNodes } from './storage/peers/peer-nodes.js';
 import { RedisNode } from './storage/redis/redis-node.js';
+import { sealedCopies } from './format/copy-codec.js';
 import type { Statistics } from './base/statistics.js';
 import type { Logger } from './base/logger.js';
 import type { ManagerSettings } from './options.js';
@@ -21,7 +22,7 @@ export function storageFor(settings: ManagerSettings, stats: Statistics, logger:
     const nodes = settings.nodes.map((address) => new MemcachedNode(address, settings));
     return { cluster: new StorageCluster(nodes, settings.failoverNodeIds, stats, logger), ready: Promise.resolve() };
   }
-  const { nodes, ready } = peerNodes({ ...settings, ...peers, logger, isSessionKey: (key) => settings.sealing.isSessionKey(key) });
+  const { nodes, ready } = peerNodes({ ...settings, ...peers, logger, isSessionKey: (key) => settings.sealing.isSessionKey(key), copies: sealedCopies(settings.sealing) });
   const copies = peers.replication === 'all' ? nodes.length - 1 : 1;
   return { cluster: new StorageCluster(nodes, [], stats, logger, { self: peers.self, copies }), ready };
 }

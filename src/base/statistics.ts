@@ -8,6 +8,7 @@ export const COUNTERS = [
   'backups',
   'backupsSkippedUnchanged',
   'backupFailures',
+  'backupDeltas',
   'touches',
   'touchesSkipped',
   'loadsFromMemcached',

@@ -46,6 +46,8 @@ export class StorageCluster {
   private readonly refused = new Map<string, NodeAuthError>();
   /** The backend's name for messages and log events ("memcached"). */
   readonly kind: string;
+  /** Every node applies copy deltas (StorageNode.patchCopy): peers. */
+  readonly patchesCopies: boolean;
 
   constructor(
     nodes: readonly StorageNode[],
@@ -56,6 +58,7 @@ export class StorageCluster {
   ) {
     for (const node of nodes) this.clients.set(node.id, new TracedNode(node));
     this.kind = nodes[0].kind;
+    this.patchesCopies = nodes.every((node) => node.patchCopy !== undefined);
     const failover = new Set(failoverNodeIds);
     this.ring = new AvailableRing(
       nodes.map((n) => n.id).filter((id) => !failover.has(id)),

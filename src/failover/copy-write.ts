@@ -5,6 +5,7 @@ import type { VersionedCopy } from '../format/versioned-copy.js';
 import type { CopyCodec } from '../format/copy-codec.js';
 import { isHomeMajority, isWriteQuorum } from './write-quorum.js';
 import { spareNodes } from './copy-read.js';
+import type { StorageNode } from '../storage/storage-node.js';
 
 /** What a fenced write started from: the version a request loaded, and the CAS it saw per node. */
 export interface Fence {
@@ -36,6 +37,12 @@ interface FencedWrite {
   replaced: boolean;
 }
 
+/** A delta of the copy being written (format/copy-delta.ts), and the nodes that hold its base. */
+export interface CopyPatch {
+  delta: string;
+  bases: readonly string[];
+}
+
 /** Attempts per node of a fenced write whose CAS went stale for a harmless reason (a repair). */
 const FENCE_ATTEMPTS = 3;
 
@@ -56,20 +63,32 @@ export class CopyWriter {
     private readonly codec: CopyCodec,
   ) {}
 
-  /** Writes `copy` to `nodes`; resolves with the nodes written, rejects only when none took it. */
-  async write(key: string, copy: VersionedCopy, nodes: string[]): Promise<string[]> {
+  /**
+   * Writes `copy` to `nodes`; resolves with the nodes written, rejects only when none took it.
+   * With `patch`, the nodes that hold its base and can apply it get the delta instead (and the
+   * whole copy when they turn it down).
+   */
+  async write(key: string, copy: VersionedCopy, nodes: string[], patch?: CopyPatch): Promise<string[]> {
     if (nodes.length === 0) throw new SessionStoreUnavailableError(`no ${this.cluster.kind} node is up`);
-    const value = this.codec.encode(key, copy);
-    const answers = await this.stats.time('backup', () =>
-      Promise.allSettled(nodes.map((node) => this.cluster.run(node, (client) => client.set(key, value, copy.ttl)))),
-    );
+    // Sealed only when some node needs the whole copy.
+    let sealed: Buffer | string | undefined;
+    const value = () => (sealed ??= this.codec.encode(key, copy));
+    const store = (client: StorageNode): Promise<void> => client.set(key, value(), copy.ttl);
+    const storeOrPatch = (node: string, client: StorageNode): Promise<void> => {
+      if (!patch?.bases.includes(node) || !client.patchCopy) return store(client);
+      return client.patchCopy(key, patch.delta, copy.ttl).then((patched) => {
+        if (patched) this.stats.inc('backupDeltas');
+        else return store(client);
+      });
+    };
+    const answers = await this.stats.time('backup', () => Promise.allSettled(nodes.map((node) => this.cluster.run(node, (client) => storeOrPatch(node, client)))));
     const written = nodes.filter((_, i) => answers[i].status === 'fulfilled');
     this.stats.inc('backups', written.length);
     if (written.length < nodes.length) this.stats.inc('backupFailures', nodes.length - written.length);
     if (written.length === 0) throw (answers[0] as PromiseRejectedResult).reason;
     if (written.length < nodes.length) {
       const spares = spareNodes(this.cluster, key, nodes, nodes.length - written.length);
-      const spareAnswers = await Promise.allSettled(spares.map((node) => this.cluster.run(node, (client) => client.set(key, value, copy.ttl))));
+      const spareAnswers = await Promise.allSettled(spares.map((node) => this.cluster.run(node, store)));
       written.push(...spares.filter((_, i) => spareAnswers[i].status === 'fulfilled'));
     }
     return written;

@@ -3,7 +3,7 @@ import type { Statistics } from '../base/statistics.js';
 import type { VersionedCopy } from '../format/versioned-copy.js';
 import type { CopyCodec } from '../format/copy-codec.js';
 import { CopyReader, type DoubtOptions, type ReadResult } from './copy-read.js';
-import { CopyWriter, type Fence } from './copy-write.js';
+import { CopyWriter, type CopyPatch, type Fence } from './copy-write.js';
 import { CopyRepair } from './copy-repair.js';
 
 export { READ_NODES, type ReadResult, type DoubtOptions } from './copy-read.js';
@@ -49,8 +49,8 @@ export class SessionCopies {
   }
 
   /** See CopyWriter.write. */
-  write(key: string, copy: VersionedCopy, nodes: string[]): Promise<string[]> {
-    return this.writer.write(key, copy, nodes);
+  write(key: string, copy: VersionedCopy, nodes: string[], patch?: CopyPatch): Promise<string[]> {
+    return this.writer.write(key, copy, nodes, patch);
   }
 
   /** See CopyWriter.writeToHomeMajority. */

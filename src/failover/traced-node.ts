@@ -8,10 +8,15 @@ export class TracedNode implements StorageNode {
   /** Passed through untraced: pub/sub is background traffic, not a request's storage call. */
   readonly messages?: NodeMessages;
 
+  /** Traced like the calls below, where the node has it (peers). */
+  readonly patchCopy?: (key: string, delta: string, ttlSeconds: number) => Promise<boolean>;
+
   constructor(private readonly node: StorageNode) {
     this.id = node.id;
     this.kind = node.kind;
     this.messages = node.messages;
+    const patch = node.patchCopy?.bind(node);
+    if (patch) this.patchCopy = (key, delta, ttl) => (storageTrace.hasSubscribers ? this.trace('patchCopy', () => patch(key, delta, ttl)) : patch(key, delta, ttl));
   }
 
   // Each method checks for subscribers before making the closure it traces: a call nobody watches allocates nothing more.

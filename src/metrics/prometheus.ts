@@ -21,6 +21,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   backups: 'Session copies written to memcached',
   backupsSkippedUnchanged: 'Backups skipped because the session had not changed',
   backupFailures: 'Backups to memcached that failed',
+  backupDeltas: 'Backups sent to a peer as a delta of the copy it held (changed attributes only)',
   touches: 'Expiry refreshes of unchanged sessions in memcached',
   touchesSkipped: 'Expiry refreshes skipped because the stored copy already lives long enough (sticky mode)',
   loadsFromMemcached: 'Sessions read from memcached',

@@ -40,6 +40,12 @@ export interface StorageNode {
   instance(): Promise<string>;
   /** Releases the connection. */
   close(): void;
+  /**
+   * Applies a session copy's delta (format/copy-delta.ts) to the copy stored under `key`, where the
+   * backend can (peers: the node opens, patches and seals the copy again); false when that copy is
+   * not the delta's base (or is gone): then the writer stores the whole copy.
+   */
+  patchCopy?(key: string, delta: string, ttlSeconds: number): Promise<boolean>;
   /** Publish/subscribe, where the backend has it (Redis): see NodeMessages. */
   readonly messages?: NodeMessages;
 }

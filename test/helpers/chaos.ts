@@ -166,6 +166,8 @@ export const percentile99 = p99;
  */
 export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users = 500, concurrency = 40): Promise<LoadReport> {
   const sessions: User[] = Array.from({ length: users }, (_, i) => ({ home: i % cluster.apps.length, last: 0, unconfirmed: 0, log: [] as string[] }));
+  // With peers, every other session carries 2 KB of padding, so its changes travel as deltas.
+  const incPath = (i: number) => (isPeers(cluster.backend) && i % 2 === 1 ? '/inc?pad=2' : '/inc');
   const report: LoadReport = { requests: 0, failed: 0, retried: 0, failedAt: [], faultLatencies: [], violations: [], lostSessions: 0, explanation: [] };
   const start = performance.now();
   const now = () => performance.now() - start;
@@ -218,7 +220,7 @@ export async function runLoad(cluster: ChaosCluster, timeline: Timeline, users =
       const i = mine[n % mine.length];
       const user = sessions[i];
       const startedAt = now();
-      const result = await request(user, '/inc');
+      const result = await request(user, incPath(i));
       const latency = now() - startedAt;
       report.requests++;
       if (startedAt >= timeline.faultAt && startedAt <= timeline.recoverAt) report.faultLatencies.push(latency);

@@ -220,6 +220,11 @@ for (const { label, mode, backend } of configurations) {
         expect(report.lostSessions).toBe(0);
         if (scenario.boundedByInFlight(mode)) expect(report.failed).toBeLessThanOrEqual(CONCURRENCY);
         expect(report.failedAt.filter((t) => t > scenario.quietAfter(timeline))).toEqual([]);
+        if (isPeers(backend)) {
+          // The padded sessions' changes went out as deltas (runLoad pads every other session with peers).
+          const sent = await Promise.all(cluster.liveApps().map(async (app) => ((await (await fetch(`${app.url}/stats`)).json()) as { counters: { backupDeltas: number } }).counters.backupDeltas));
+          expect(sent.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+        }
         await sleep(10);
       }, 60_000);
     }

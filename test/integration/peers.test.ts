@@ -196,3 +196,31 @@ describe('peers, replication: all', () => {
     expect(moved).toBeGreaterThan(0);
   });
 });
+
+describe.each(['backup', 'all'])('peers, deltas (replication: %s)', (replication) => {
+  it('a change to a 20 KB session reaches the peers as a delta, and a takeover reads every change', async () => {
+    const [a, b, c] = await cluster({ replication, sessionBackupAsync: false });
+    const stats = async () => (await (await fetch(`${a.url}/stats`)).json()) as { counters: Record<string, number> };
+    const client = new Client(a.url);
+    await client.get('/big?kb=20');
+    await client.get('/set?user=ada');
+    const before = (await stats()).counters;
+    for (let i = 0; i < 10; i++) await client.get('/inc');
+    await client.get('/set?user=grace&note=added');
+    const after = (await stats()).counters;
+    const copies = replication === 'all' ? 2 : 1;
+    // Every change went to every copy as a delta: none had to be sent whole.
+    expect(after.backupDeltas - before.backupDeltas).toBe(11 * copies);
+    expect(after.backups - before.backups).toBe(11 * copies);
+    const { id } = await client.json<{ id: string }>('/read');
+    const holders = await scope.holders(id);
+    expect(holders).toHaveLength(copies);
+
+    // The patched copies are whole sessions: a takeover after the owner's SIGKILL serves the last state.
+    await a.kill('SIGKILL');
+    client.moveTo((holders[0] === 'b' ? b : c).url);
+    const reply = await client.json<{ id: string; data: Record<string, unknown> }>('/read');
+    expect(reply.data).toMatchObject({ user: 'grace', note: 'added', count: 10 });
+    expect(reply.data.big).toBe('x'.repeat(20 * 1024));
+  });
+});

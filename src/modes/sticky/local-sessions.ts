@@ -1,5 +1,6 @@
 import { RecencyList } from './recency-list.js';
 import type { RevocationMark } from '../../revocation/revocations.js';
+import type { DeltaBase } from '../../format/copy-delta.js';
 
 /** One session held in this process: the primary copy in sticky mode. */
 export interface LocalSession {
@@ -15,6 +16,8 @@ export interface LocalSession {
   expiresAt: number;
   /** `stored` as last written to memcached (compared as a string: cheaper than hashing); undefined until a backup lands. */
   backedUp?: string;
+  /** Which copy the last backup wrote (peers: the base of the next backup's delta). */
+  backedUpBase?: DeltaBase;
   /** Nodes that hold the backup (one; with `replication: 'all'` every other peer). */
   backupNodes?: readonly string[];
   /** The nodes the ring gives the session's backup (`targets`) as of ring generation `targetsAt`: computed once per ring, not per request. */

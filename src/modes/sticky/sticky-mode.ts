@@ -7,7 +7,9 @@ import type { SessionData } from '../../session/store.js';
 import type { StorageCluster } from '../../failover/cluster.js';
 import type { HealthEvent } from '../../failover/node-health.js';
 import { READ_NODES, SessionCopies } from '../../failover/session-copies.js';
-import { SessionCopy, type VersionedCopy } from '../../format/versioned-copy.js';
+import { newWriteId, SessionCopy, type VersionedCopy } from '../../format/versioned-copy.js';
+import { copyDelta } from '../../format/copy-delta.js';
+import type { CopyPatch } from '../../failover/copy-write.js';
 import { cappedLifetime, MAX_LIFETIME_SECONDS } from '../../base/lifetime.js';
 import { reportCorruptSession, unusableCopies } from '../../format/corrupt-session.js';
 import { sealedCopies } from '../../format/copy-codec.js';
@@ -258,9 +260,22 @@ export class StickyMode implements SessionMode {
     await Promise.all(Array.from({ length: HANDOVER_CONCURRENCY }, worker));
   }
 
-  /** The copy a backup of `entry` stores: its state, version and expiry. */
+  /**
+   * The copy a backup of `entry` stores: its state, version and expiry; where nodes apply deltas,
+   * a write id too, which names it as the base of the next backup's delta.
+   */
   private copyOf(entry: LocalSession): SessionCopy {
-    return new SessionCopy(entry.version, this.remainingSeconds(entry.expiresAt), storedJson({ body: entry.stored, cookie: entry.cookie }), entry.expiresAt);
+    const writeId = this.cluster.patchesCopies ? newWriteId() : undefined;
+    return new SessionCopy(entry.version, this.remainingSeconds(entry.expiresAt), storedJson({ body: entry.stored, cookie: entry.cookie }), entry.expiresAt, writeId);
+  }
+
+  /** The delta from the copy the last backup wrote to `copy`, for the nodes among `nodes` that took it; undefined: write it whole. */
+  private patchOf(entry: LocalSession, copy: SessionCopy, nodes: readonly string[]): CopyPatch | undefined {
+    const { backedUp, backedUpBase, backupNodes } = entry;
+    if (backedUp === undefined || backedUpBase === undefined || backupNodes === undefined) return undefined;
+    const bases = backupNodes.filter((node) => nodes.includes(node));
+    const delta = bases.length > 0 ? copyDelta(backedUpBase, backedUp, copy, entry.stored, entry.cookie) : undefined;
+    return delta === undefined ? undefined : { delta, bases };
   }
 
   private key(id: string): string {
@@ -524,7 +539,7 @@ export class StickyMode implements SessionMode {
     const current = this.copiesCurrent(entry) ? (entry.backupNodes ?? []) : [];
     const missing = nodes.filter((node) => !current.includes(node));
     try {
-      if (missing.length > 0) await this.copies.write(key, copy, missing);
+      if (missing.length > 0) await this.copies.write(key, copy, missing, this.patchOf(entry, copy, missing));
     } catch (err) {
       const node = missing.join(',');
       this.warnings.warn(`backup:${node}`, { event: 'backup_failed', node }, `backup to ${this.cluster.kind} node ${node} failed: ${(err as Error).message}`);
@@ -532,6 +547,7 @@ export class StickyMode implements SessionMode {
     }
     const previousNodes = entry.backupNodes ?? [];
     entry.backedUp = stored;
+    entry.backedUpBase = copy.writeId === undefined ? undefined : { version: copy.version, writeId: copy.writeId };
     entry.backupNodes = nodes;
     // The copies left alone record the expiry they were written with.
     if (current.length === 0) entry.backupExpiresAt = expiresAt;

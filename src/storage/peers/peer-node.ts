@@ -114,6 +114,10 @@ export class PeerNode implements StorageNode {
     return this.call(OP.delete, 'delete', key).then((response) => this.ok(response));
   }
 
+  patchCopy(key: string, delta: string, ttlSeconds: number): Promise<boolean> {
+    return this.call(OP.patch, 'patch', key, ttlSeconds, 0n, delta).then((response) => this.ok(response));
+  }
+
   /** The page of the peer's items that follows key `after` ('' for the first), in key order (see OP.scan). */
   scan(after: string): Promise<ScanPage> {
     return this.call(OP.scan, 'scan', after).then((response) => decodeScanPage(response.value));

@@ -8,6 +8,7 @@ import { LocalTransport, PeerNode } from './peer-node.js';
 import { MAX_MESSAGE_OVERHEAD } from './peer-protocol.js';
 import { PeerStore } from './peer-store.js';
 import { pullState } from './state-pull.js';
+import type { CopyCodec } from '../../format/copy-codec.js';
 
 /** What building the peer nodes needs. */
 export interface PeerNodesOptions {
@@ -19,6 +20,8 @@ export interface PeerNodesOptions {
   replication: 'backup' | 'all';
   /** Whether a key is a session copy's (what a pull takes). */
   isSessionKey: (key: string) => boolean;
+  /** How session copies are stored: this process's store applies deltas to them. */
+  copies: CopyCodec;
   /** The `secret` option's list: the first authenticates this process to its peers, each is accepted from them. */
   secrets: readonly (string | KeyObject)[];
   operationTimeout: number;
@@ -50,7 +53,7 @@ export function peerNodes(options: PeerNodesOptions): PeerCluster {
   const { nodes, self, operationTimeout, itemSizeLimit, logger } = options;
   const keys = options.secrets.map(linkKey);
   const maxBody = itemSizeLimit + MAX_MESSAGE_OVERHEAD;
-  const store = new PeerStore({ itemSizeLimit, maxBytes: STORE_BYTES });
+  const store = new PeerStore({ itemSizeLimit, maxBytes: STORE_BYTES }, Date.now, options.copies);
   const address = nodes.find((node) => node.id === self)!;
   const warnings = new ThrottledWarnings(logger);
   const endpoint = new PeerEndpoint(

@@ -9,6 +9,9 @@
  * the last key of the previous page ('' first), its answer's value a page: more u8 (1: another
  * page follows) · items, each key length u16 · key · ttl i32 (seconds left, 0: never expires) ·
  * value length u32 · value.
+ *
+ * `patch` applies a session copy's delta (its value, see format/copy-delta.ts) to the copy stored
+ * under its key: refused when that copy is not the delta's base, and then the writer sends it whole.
  */
 
 /** Operations; each mirrors a StorageNode call. */
@@ -23,6 +26,7 @@ export const OP = {
   touch: 8,
   instance: 9,
   scan: 10,
+  patch: 11,
 } as const;
 
 /** Answers: `refused` is "absent" for reads, touches and deletes, "exists or changed" for conditional writes. */
@@ -116,7 +120,7 @@ export function encodeRequest(request: PeerRequest): Buffer {
 export function decodeRequest(body: Buffer): PeerRequest {
   if (body.length < REQUEST_HEADER) throw new MalformedMessage('request shorter than its header');
   const op = body[0];
-  if (op < OP.get || op > OP.scan) throw new MalformedMessage(`unknown operation ${op}`);
+  if (op < OP.get || op > OP.patch) throw new MalformedMessage(`unknown operation ${op}`);
   const keyLength = body.readUInt16BE(21);
   if (keyLength > MAX_KEY_BYTES || REQUEST_HEADER + keyLength > body.length) throw new MalformedMessage('key length out of bounds');
   const key = body.toString('utf8', REQUEST_HEADER, REQUEST_HEADER + keyLength);

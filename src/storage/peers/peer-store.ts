@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { encodeScanPage, OP, REFUSED, Response, ScanItem, STATUS, TOO_LARGE, type PeerRequest, type PeerResponse } from './peer-protocol.js';
 import { LruItems } from '../lru-items.js';
+import { applyDelta } from '../../format/copy-delta.js';
+import type { CopyCodec } from '../../format/copy-codec.js';
 
 interface Item {
   value: Buffer;
@@ -35,6 +37,8 @@ export class PeerStore {
   constructor(
     private readonly limits: PeerStoreLimits,
     private readonly now: () => number = Date.now,
+    /** How session copies are stored, to apply deltas to them (without: every delta is refused). */
+    private readonly copies?: CopyCodec,
   ) {
     this.items = new LruItems(now);
   }
@@ -77,7 +81,17 @@ export class PeerStore {
         return new Response(STATUS.ok, 0n, Buffer.from(this.instance));
       case OP.scan:
         return new Response(STATUS.ok, 0n, encodeScanPage(this.itemsAfter(key), this.limits.itemSizeLimit).page);
+      case OP.patch:
+        return this.patch(key, value, ttl);
     }
+  }
+
+  /** Applies a copy's delta (see OP.patch): refused unless the copy stored under `key` is its base. */
+  private patch(key: string, delta: Buffer, ttl: number): PeerResponse {
+    const item = this.items.live(key);
+    const stored = item && this.copies?.decode(key, item.value);
+    const patched = stored && applyDelta(stored, delta.toString());
+    return patched ? this.store(key, Buffer.from(this.copies!.encode(key, patched)), ttl) : REFUSED;
   }
 
   /** The live items whose keys sort after `after`, in key order; their recency is left as it is. */
