@@ -59,6 +59,31 @@ async function devicesOn(a: AppProcess, b: AppProcess) {
   return { a, b, phone, laptop, tablet, other };
 }
 
+type Devices = Awaited<ReturnType<typeof devicesOn>>;
+
+/**
+ * "Log out other devices" from the phone while `fault` happens, acknowledged (a 503, nothing
+ * acknowledged, is retried as a user would): then the laptop and the tablet are refused on a and
+ * b, and bob and the phone stay logged in on the app node each is balanced to (sticky: a takeover
+ * elsewhere may need a copy the fault took; the owner still holds the session).
+ */
+async function logOutOthersDuring(fault: () => Promise<void>, { a, b, phone, laptop, tablet, other }: Devices): Promise<void> {
+  const [first] = await Promise.all([phone.get('/logout-others'), fault()]);
+  let reply = first;
+  for (let i = 0; i < 40 && reply.status === 503; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    reply = await phone.get('/logout-others');
+  }
+  expect(reply.status, reply.body).toBe(200);
+  expect([0, 1, 2]).toContain(JSON.parse(reply.body).revoked);
+  for (const url of [a.url, b.url]) {
+    expect(await userAt(url, laptop, true)).toBeUndefined();
+    expect(await userAt(url, tablet, true)).toBeUndefined();
+  }
+  expect(await userAt(b.url, other)).toBe('bob');
+  expect(await userAt(a.url, phone)).toBe('ada');
+}
+
 interface Listed {
   handle: string;
   createdAt: string;
@@ -119,25 +144,9 @@ describe.each(backends)('over $backend', ({ backend }) => {
     });
 
     it('a storage node SIGKILLed during "log out other devices": once acknowledged, no revoked session is served', async () => {
-      const { a, b, phone, laptop, tablet, other } = await devices(options);
-      const victim = scope.cluster.instances[0];
-      const [first] = await Promise.all([phone.get('/logout-others'), victim.signal('SIGKILL')]);
-      // Acknowledged, or refused with 503 (nothing acknowledged): then retried, as a user would.
-      let reply = first;
-      for (let i = 0; i < 40 && reply.status === 503; i++) {
-        await new Promise((r) => setTimeout(r, 250));
-        reply = await phone.get('/logout-others');
-      }
-      expect(reply.status, reply.body).toBe(200);
-      expect([0, 1, 2]).toContain(JSON.parse(reply.body).revoked);
-      for (const url of [a.url, b.url]) {
-        expect(await userAt(url, laptop, true)).toBeUndefined();
-        expect(await userAt(url, tablet, true)).toBeUndefined();
-      }
-      // The devices still logged in, on the app node each is balanced to (sticky: a takeover elsewhere
-      // may need the copy on the killed node; the owner still holds the session).
-      expect(await userAt(b.url, other)).toBe('bob');
-      expect(await userAt(a.url, phone)).toBe('ada');
+      const found = await devices(options);
+      const { a, b, phone, other } = found;
+      await logOutOthersDuring(() => scope.cluster.instances[0].signal('SIGKILL'), found);
       if (name === 'non-sticky') {
         expect(await userAt(a.url, other)).toBe('bob');
         expect(await userAt(b.url, phone)).toBe('ada');
@@ -196,20 +205,7 @@ describe('a user\'s sessions over peers (sticky)', () => {
   });
 
   it('the third peer SIGKILLed during "log out other devices": once acknowledged, no revoked session is served', async () => {
-    const { a, b, c, phone, laptop, tablet, other } = await devices();
-    const [first] = await Promise.all([phone.get('/logout-others'), c.kill('SIGKILL')]);
-    let reply = first;
-    for (let i = 0; i < 40 && reply.status === 503; i++) {
-      await new Promise((r) => setTimeout(r, 250));
-      reply = await phone.get('/logout-others');
-    }
-    expect(reply.status, reply.body).toBe(200);
-    expect([0, 1, 2]).toContain(JSON.parse(reply.body).revoked);
-    for (const url of [a.url, b.url]) {
-      expect(await userAt(url, laptop, true)).toBeUndefined();
-      expect(await userAt(url, tablet, true)).toBeUndefined();
-    }
-    expect(await userAt(b.url, other)).toBe('bob');
-    expect(await userAt(a.url, phone)).toBe('ada');
+    const found = await devices();
+    await logOutOthersDuring(() => found.c.kill('SIGKILL'), found);
   });
 });
