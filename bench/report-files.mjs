@@ -13,6 +13,8 @@ const SUMMARY_CONFIGS = [
   ['msm non-sticky (locking none)', 'non-sticky, memcached'],
   ['msm non-sticky redis (locking none)', 'non-sticky, Redis'],
 ];
+/** The configurations the short table shows. */
+export const SUMMARY_CONFIG_NAMES = SUMMARY_CONFIGS.map(([config]) => config);
 const SUMMARY_COLUMNS = [
   ['small', 'read-heavy', '200 B, read-heavy'],
   ['small', 'write-heavy', '200 B, write-heavy'],

@@ -17,7 +17,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chart } from './chart.mjs';
-import { replaceBetweenMarkers, summaryTable } from './report-files.mjs';
+import { replaceBetweenMarkers, summaryTable, SUMMARY_CONFIG_NAMES } from './report-files.mjs';
 import { CONFIGS as CONFIG_TABLE } from './configs.mjs';
 import { ensureSystemPackages, onPath } from '../scripts/system-deps.mjs';
 import { freePort } from './free-port.mjs';
@@ -31,7 +31,11 @@ const MEMORY_SESSIONS = Number(process.env.BENCH_MEMORY_SESSIONS ?? 100_000);
 const STAGE_SECONDS = Number(process.env.BENCH_STAGE_SECONDS ?? 2);
 const CONNECTIONS = 10;
 // BENCH_CONFIGS=name,name runs a subset (for quick checks while developing; goals need them all).
-const CONFIGS = process.env.BENCH_CONFIGS ? process.env.BENCH_CONFIGS.split(',') : Object.keys(CONFIG_TABLE);
+// BENCH_SUMMARY=1 (npm run bench:summary) runs only the README summary's rows and plain Express,
+// read- and write-heavy, and writes that table into docs/performance.md under this Node version:
+// how the summary looks on the LTS lines in maintenance.
+const SUMMARY = process.env.BENCH_SUMMARY === '1';
+const CONFIGS = SUMMARY ? ['express', ...SUMMARY_CONFIG_NAMES] : process.env.BENCH_CONFIGS ? process.env.BENCH_CONFIGS.split(',') : Object.keys(CONFIG_TABLE);
 const WRITE_RATIO = { 'read-heavy': 0.05, 'write-heavy': 0.5, 'read-only': 0, 'write-only': 1 };
 const WORKLOADS = ['read-heavy', 'write-heavy'];
 const PAYLOADS = [
@@ -224,7 +228,7 @@ console.log(`memcached: 2 nodes (${memcached.provider}); redis: 1 node; ${SESSIO
 const rows = [];
 const stageRows = [];
 const isMsm = (config) => config.startsWith('msm ');
-const workloadsOf = (config) => [...WORKLOADS, ...(CONFIG_TABLE[config].workloads ?? [])];
+const workloadsOf = (config) => (SUMMARY ? WORKLOADS : [...WORKLOADS, ...(CONFIG_TABLE[config].workloads ?? [])]);
 /** The middle item by `key` (the lower middle of an even count). */
 const middleBy = (items, key) => [...items].sort((a, b) => key(a) - key(b))[Math.floor((items.length - 1) / 2)];
 const median = (values) => middleBy(values, (v) => v);
@@ -300,7 +304,7 @@ try {
         };
         rows.push(row);
         console.log(`${payload.name.padEnd(5)} ${workload.padEnd(11)} ${server.config.padEnd(41)} ${row.rps.toFixed(0).padStart(6)} req/s (rounds ${row.rounds.join(', ')})  ${row.timesExpress.toFixed(2)}× Express  p50 ${row.p50} ms  p99 ${row.p99} ms  CPU ${row.cpuPerRequest.toFixed(0)} µs/req (GC pauses ${row.gcPerRequest.toFixed(0)})  store ops/req ${row.opsPerRequest.toFixed(2)}${row.errors || row.non2xx ? `  errors ${row.errors} non-2xx ${row.non2xx}` : ''}`);
-        if (!isMsm(server.config)) continue;
+        if (!isMsm(server.config) || SUMMARY) continue;
         // Where the CPU goes: a shorter run with stage timing on (it costs a little itself, so not in the figures above).
         await fetch(`${server.url}/_bench/stages?on=1`);
         const timed = await runLoad(server.url, server.cookiesFile, WRITE_RATIO[workload], STAGE_SECONDS);
@@ -312,19 +316,29 @@ try {
     }
     for (const server of servers.splice(0)) stopServer(server);
   }
-  // The middleware's own cost, without sockets (bench/in-process.mjs), on the server's CPU.
-  const [inCommand, inArgs] = pinned(0, process.execPath, [path.join(here, 'in-process.mjs'), memcached.option]);
-  const inProcessRun = spawnSync(inCommand, inArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (inProcessRun.status !== 0) throw new Error(`bench/in-process.mjs failed (exit ${inProcessRun.status ?? inProcessRun.signal})`);
-  var inProcess = JSON.parse(inProcessRun.stdout);
-  console.log('\nin-process µs per read request:', JSON.stringify(inProcess));
-  console.log('\nmemory (msm sticky, heap used after GC):');
-  var memory = CONFIGS.includes('msm sticky') ? await memoryBenchmark() : undefined;
-  console.log(JSON.stringify(memory, null, 2));
+  if (!SUMMARY) {
+    // The middleware's own cost, without sockets (bench/in-process.mjs), on the server's CPU.
+    const [inCommand, inArgs] = pinned(0, process.execPath, [path.join(here, 'in-process.mjs'), memcached.option]);
+    const inProcessRun = spawnSync(inCommand, inArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    if (inProcessRun.status !== 0) throw new Error(`bench/in-process.mjs failed (exit ${inProcessRun.status ?? inProcessRun.signal})`);
+    var inProcess = JSON.parse(inProcessRun.stdout);
+    console.log('\nin-process µs per read request:', JSON.stringify(inProcess));
+    console.log('\nmemory (msm sticky, heap used after GC):');
+    var memory = CONFIGS.includes('msm sticky') ? await memoryBenchmark() : undefined;
+    console.log(JSON.stringify(memory, null, 2));
+  }
 } finally {
   for (const server of servers) stopServer(server);
   for (const node of memcached.nodes) node.child.kill('SIGKILL');
   redis.child.kill('SIGKILL');
+}
+
+if (SUMMARY) {
+  const major = process.versions.node.split('.')[0];
+  const summary = summaryTable(rows, machine, new Date().toISOString().slice(0, 10));
+  replaceBetweenMarkers(path.join(here, '../docs/performance.md'), `bench:summary:node${major}`, summary);
+  console.log(`\n${summary}\n\nwrote the Node ${major} summary in docs/performance.md`);
+  process.exit(0);
 }
 
 // Ratios, goals, and the report.
