@@ -38,6 +38,7 @@ export const CONFIGS = {
   // at login; a read pays nothing more).
   'msm sticky (a user per session)': { store: 'memcached', logins: true, make: (env) => session({ ...common, memcachedNodes: env.memcached, maxLocalSessions: env.maxLocal, logger: quiet }) },
   'msm non-sticky (locking none)': { store: 'memcached', workloads: ['read-only', 'write-only'], make: (env) => session({ ...common, memcachedNodes: env.memcached, sticky: false, logger: quiet }) },
+  'msm non-sticky (a user per session)': { store: 'memcached', logins: true, make: (env) => session({ ...common, memcachedNodes: env.memcached, sticky: false, logger: quiet }) },
   // Stored copies are sealed (AES-256-GCM) by default; this configuration keeps them authenticated
   // but readable, to show what encryption itself costs per load and save.
   'msm non-sticky (encryptSessions false)': { store: 'memcached', workloads: ['read-only', 'write-only'], make: (env) => session({ ...common, memcachedNodes: env.memcached, sticky: false, encryptSessions: false, logger: quiet }) },

@@ -10,7 +10,8 @@ import { SessionCopy } from '../../src/format/versioned-copy.js';
 import { storedJson } from '../../src/format/session-codec.js';
 import { sealedCopies } from '../../src/format/copy-codec.js';
 import { PeerStore } from '../../src/storage/peers/peer-store.js';
-import { OP, Request, STATUS } from '../../src/storage/peers/peer-protocol.js';
+import { OP, Request, STATUS, type PeerRequest } from '../../src/storage/peers/peer-protocol.js';
+import { LocalTransport, PeerNode } from '../../src/storage/peers/peer-node.js';
 import { sealingOf } from '../helpers/sealed.js';
 
 /** A small deterministic PRNG (mulberry32), so a failing case can be replayed. */
@@ -147,5 +148,27 @@ describe('the peer store applies deltas', () => {
     const plain = new PeerStore({ itemSizeLimit: 1 << 20, maxBytes: 1 << 24 });
     expect(request(plain, OP.set, Buffer.from(codec.encode(key, base))).status).toBe(STATUS.ok);
     expect(request(plain, OP.patch, delta).status).toBe(STATUS.refused);
+  });
+
+  it('a peer node sends one only to a store whose instance answer says it applies them (an older one would drop the connection)', async () => {
+    const nodeOn = (store: PeerStore) => {
+      const ops: number[] = [];
+      const transport = new LocalTransport(store, () => undefined);
+      const send = transport.request.bind(transport);
+      transport.request = (req: PeerRequest) => (ops.push(req.op), send(req));
+      return { node: new PeerNode('b', transport, 1 << 20), ops };
+    };
+    const limits = { itemSizeLimit: 1 << 20, maxBytes: 1 << 24 };
+    const current = nodeOn(new PeerStore(limits, Date.now, codec));
+    await current.node.set(key, codec.encode(key, base), 60);
+    expect(await current.node.patchCopy(key, delta.toString(), 60)).toBe(false); // not known yet: no health check answered
+    expect(await current.node.instance()).toMatch(/^[0-9a-f]{32} patch$/);
+    expect(await current.node.patchCopy(key, delta.toString(), 60)).toBe(true);
+    expect(current.ops.filter((op) => op === OP.patch)).toHaveLength(1);
+
+    const older = nodeOn(new PeerStore(limits));
+    expect(await older.node.instance()).toMatch(/^[0-9a-f]{32}$/);
+    expect(await older.node.patchCopy(key, delta.toString(), 60)).toBe(false);
+    expect(older.ops).not.toContain(OP.patch);
   });
 });

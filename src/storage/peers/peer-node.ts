@@ -1,5 +1,5 @@
 import { NodeAnswerError } from '../call-fault.js';
-import { decodeScanPage, OP, Request, STATUS, type Op, type PeerRequest, type PeerResponse, type ScanPage } from './peer-protocol.js';
+import { decodeScanPage, FEATURE_PATCH, OP, Request, STATUS, type Op, type PeerRequest, type PeerResponse, type ScanPage } from './peer-protocol.js';
 import type { StorageNode, VersionedValue } from '../storage-node.js';
 import type { PeerStore } from './peer-store.js';
 
@@ -43,6 +43,8 @@ const EMPTY = Buffer.alloc(0);
  */
 export class PeerNode implements StorageNode {
   readonly kind = 'peer';
+  /** The peer said it applies deltas (its instance answer, see OP.instance): a version before them closes the connection on one. */
+  private patches = false;
 
   constructor(
     readonly id: string,
@@ -115,6 +117,7 @@ export class PeerNode implements StorageNode {
   }
 
   patchCopy(key: string, delta: string, ttlSeconds: number): Promise<boolean> {
+    if (!this.patches) return Promise.resolve(false);
     return this.call(OP.patch, 'patch', key, ttlSeconds, 0n, delta).then((response) => this.ok(response));
   }
 
@@ -124,7 +127,11 @@ export class PeerNode implements StorageNode {
   }
 
   instance(): Promise<string> {
-    return this.call(OP.instance, 'instance', '').then((response) => response.value.toString());
+    return this.call(OP.instance, 'instance', '').then((response) => {
+      const answer = response.value.toString();
+      this.patches = answer.split(' ').slice(1).includes(FEATURE_PATCH);
+      return answer;
+    });
   }
 
   close(): void {

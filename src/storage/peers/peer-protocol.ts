@@ -10,6 +10,9 @@
  * page follows) · items, each key length u16 · key · ttl i32 (seconds left, 0: never expires) ·
  * value length u32 · value.
  *
+ * `instance` answers the store's random name, then (space-separated) what it offers beyond the
+ * first version of this protocol: `patch` (a peer that does not say so never gets one).
+ *
  * `patch` applies a session copy's delta (its value, see format/copy-delta.ts) to the copy stored
  * under its key: refused when that copy is not the delta's base, and then the writer sends it whole.
  */
@@ -28,6 +31,9 @@ export const OP = {
   scan: 10,
   patch: 11,
 } as const;
+
+/** What an `instance` answer names when the store applies deltas (`patch`). */
+export const FEATURE_PATCH = 'patch';
 
 /** Answers: `refused` is "absent" for reads, touches and deletes, "exists or changed" for conditional writes. */
 export const STATUS = {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { encodeScanPage, OP, REFUSED, Response, ScanItem, STATUS, TOO_LARGE, type PeerRequest, type PeerResponse } from './peer-protocol.js';
+import { encodeScanPage, FEATURE_PATCH, OP, REFUSED, Response, ScanItem, STATUS, TOO_LARGE, type PeerRequest, type PeerResponse } from './peer-protocol.js';
 import { LruItems } from '../lru-items.js';
 import { applyDelta } from '../../format/copy-delta.js';
 import type { CopyCodec } from '../../format/copy-codec.js';
@@ -78,7 +78,7 @@ export class PeerStore {
         return new Response(STATUS.ok, item.version, EMPTY);
       }
       case OP.instance:
-        return new Response(STATUS.ok, 0n, Buffer.from(this.instance));
+        return new Response(STATUS.ok, 0n, Buffer.from(this.copies ? `${this.instance} ${FEATURE_PATCH}` : this.instance));
       case OP.scan:
         return new Response(STATUS.ok, 0n, encodeScanPage(this.itemsAfter(key), this.limits.itemSizeLimit).page);
       case OP.patch:
