@@ -5,20 +5,30 @@
 // included. Far steadier than req/s on a shared machine. Express matters: once it has swapped a
 // request's prototypes, V8 gives every property added to the request or response a new hidden
 // class, so the properties the express-session API adds cost far more there than on node:http.
-// Usage: node bench/in-process.mjs <memcached nodes option> → one JSON line
-// (BENCH_IN_PROCESS_ONLY=<name prefix> measures one middleware, e.g. under --cpu-prof).
+// Usage: node bench/in-process.mjs <memcached nodes option> → one JSON line: µs per read request
+// by shape and middleware (median loop, wall clock), and the same as process CPU time under `cpu`
+// (BENCH_IN_PROCESS_ONLY=<name prefix> measures one middleware, e.g. under --cpu-prof;
+// BENCH_IN_PROCESS_DIST=<a build's dist folder> measures that build instead of this checkout's,
+// so one script runs against two builds in separate processes: see bench/in-process-ab.mjs;
+// BENCH_IN_PROCESS_HEAP=1 with node --expose-gc reports the heap once the sessions are created).
 import http from 'node:http';
 import net from 'node:net';
 import express from 'express';
-import session from '../dist/esm/index.js';
 import { apiFloor } from './api-floor.mjs';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+
+const { default: session } = process.env.BENCH_IN_PROCESS_DIST
+  ? await import(pathToFileURL(path.resolve(process.env.BENCH_IN_PROCESS_DIST, 'esm/index.js')).href)
+  : await import('../dist/esm/index.js');
 
 const [nodes] = process.argv.slice(2);
 const ITERATIONS = Number(process.env.BENCH_IN_PROCESS_ITERATIONS ?? 40_000);
 const REPEATS = 5;
 // BENCH_IN_PROCESS_BYTES: the size of the session's string attribute (200 by default; the bench's large sessions are 20000).
 const BYTES = Number(process.env.BENCH_IN_PROCESS_BYTES ?? 200);
+// BENCH_IN_PROCESS_SESSIONS: sessions created and read in turn (2000 by default; bench/run.mjs holds 10000).
+const SESSIONS = Number(process.env.BENCH_IN_PROCESS_SESSIONS ?? 2000);
 const quiet = { info() {}, warn() {}, error() {} };
 const common = { secret: 'bench secret', resave: false, saveUninitialized: false, cookie: { maxAge: 3_600_000 } };
 const MIDDLEWARES = {
@@ -27,6 +37,14 @@ const MIDDLEWARES = {
   // A long interval: the revocation check's token read is a network round trip, not this loop's subject.
   'msm sticky (revocationCheckInterval 60000)': () => session({ ...common, memcachedNodes: nodes, revocationCheckInterval: 60_000, logger: quiet }),
 };
+// BENCH_IN_PROCESS_CHECKED=1: sticky mode as configured by default too (bench/configs.mjs 'msm sticky'):
+// every read waits for its revocation check (a token get per node), so reads complete later;
+// CONCURRENCY of them are kept in flight, as the bench's connections would.
+const CHECKED = 'msm sticky (revocation check per request)';
+const CONCURRENCY = 32;
+if (process.env.BENCH_IN_PROCESS_CHECKED === '1') {
+  MIDDLEWARES[CHECKED] = () => session({ ...common, memcachedNodes: nodes, logger: quiet });
+}
 
 // BENCH_BASELINE=<another build's dist/esm/index.js>: that build's sticky row too, as in run.mjs.
 if (process.env.BENCH_BASELINE) {
@@ -37,7 +55,7 @@ if (process.env.BENCH_BASELINE) {
 const app = express();
 const socket = new net.Socket();
 /** Runs one request through `middleware` and `route`; returns whether it completed synchronously. */
-function request(middleware, cookie, url, route, asExpress) {
+function request(middleware, cookie, url, route, asExpress, onDone) {
   const req = new http.IncomingMessage(socket);
   req.headers = cookie ? { host: 'bench', cookie } : { host: 'bench' };
   req.url = url;
@@ -60,6 +78,7 @@ function request(middleware, cookie, url, route, asExpress) {
     if (asExpress) req.params = {};
     route(req, res);
     done = true;
+    onDone?.();
   });
   return { res, done };
 }
@@ -70,12 +89,27 @@ const init = (req, res) => {
 const read = (req, res) => res.end(req.session ? String(req.session.n) : 'none');
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
+/** ITERATIONS reads, CONCURRENCY at a time, each started when one completes. */
+async function readsInFlight(middleware, cookies, asExpress) {
+  let next = 0;
+  const worker = async () => {
+    while (next < ITERATIONS) {
+      const cookie = cookies[next++ % cookies.length];
+      await new Promise((resolve) => request(middleware, cookie, '/read', read, asExpress, resolve));
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+}
+
 const results = { express: {}, 'node:http': {} };
+// The process's CPU time (user + system, GC threads included) per request: steadier than wall
+// time when other processes share the cores.
+const cpu = { express: {}, 'node:http': {} };
 for (const [name, make] of Object.entries(MIDDLEWARES)) {
   if (process.env.BENCH_IN_PROCESS_ONLY && !name.startsWith(process.env.BENCH_IN_PROCESS_ONLY)) continue;
   const middleware = make();
   const cookies = [];
-  for (let i = 0; i < (name === 'no middleware' ? 1 : 2000); i++) {
+  for (let i = 0; i < (name === 'no middleware' ? 1 : SESSIONS); i++) {
     const { res } = request(middleware, '', '/init', init, false);
     await tick();
     const header = res.getHeader('set-cookie');
@@ -83,22 +117,33 @@ for (const [name, make] of Object.entries(MIDDLEWARES)) {
     cookies.push(cookie ? String(cookie).split(';')[0] : '');
   }
   await new Promise((resolve) => setTimeout(resolve, 300));
+  if (process.env.BENCH_IN_PROCESS_HEAP === '1' && globalThis.gc) {
+    globalThis.gc();
+    const { heapUsed, external } = process.memoryUsage();
+    process.stderr.write(`${name}: ${cookies.length} sessions held, heap ${(heapUsed / 2 ** 20).toFixed(1)} MiB, external ${(external / 2 ** 20).toFixed(1)} MiB\n`);
+  }
   for (const shape of Object.keys(results)) {
     const asExpress = shape === 'express';
     for (const cookie of cookies) request(middleware, cookie, '/read', read, asExpress);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const runs = [];
+    const cpuRuns = [];
     for (let repeat = 0; repeat < REPEATS; repeat++) {
       let notSync = 0;
       const started = process.hrtime.bigint();
-      for (let i = 0; i < ITERATIONS; i++) if (!request(middleware, cookies[i % cookies.length], '/read', read, asExpress).done) notSync++;
+      const cpuStarted = process.cpuUsage();
+      if (name === CHECKED) await readsInFlight(middleware, cookies, asExpress);
+      else for (let i = 0; i < ITERATIONS; i++) if (!request(middleware, cookies[i % cookies.length], '/read', read, asExpress).done) notSync++;
       runs.push(Number(process.hrtime.bigint() - started) / 1e3 / ITERATIONS);
+      const used = process.cpuUsage(cpuStarted);
+      cpuRuns.push((used.user + used.system) / ITERATIONS);
       if (notSync) throw new Error(`${name}: ${notSync} reads did not complete synchronously`);
       await tick();
     }
     results[shape][name] = runs.sort((a, b) => a - b)[Math.floor(REPEATS / 2)];
+    cpu[shape][name] = cpuRuns.sort((a, b) => a - b)[Math.floor(REPEATS / 2)];
   }
   await middleware.close?.();
 }
-process.stdout.write(JSON.stringify(results) + '\n');
+process.stdout.write(JSON.stringify({ ...results, cpu }) + '\n');
 process.exit(0);
