@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Socket } from 'node:net';
 
 /**
@@ -32,14 +32,15 @@ function proof(key: Buffer, side: 'client' | 'server', serverNonce: Buffer, clie
   return createHmac('sha256', key).update(side).update(serverNonce).update(clientNonce).digest();
 }
 
-function frameKey(key: Buffer, serverNonce: Buffer, clientNonce: Buffer, direction: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', key, Buffer.concat([serverNonce, clientNonce]), direction, 32));
+// A KeyObject: createCipheriv takes it as it is, where a Buffer key is checked and copied per frame.
+function frameKey(key: Buffer, serverNonce: Buffer, clientNonce: Buffer, direction: string): KeyObject {
+  return createSecretKey(Buffer.from(hkdfSync('sha256', key, Buffer.concat([serverNonce, clientNonce]), direction, 32)));
 }
 
 /** The keys of one connection's frames, per direction. */
 export interface FrameKeys {
-  send: Buffer;
-  receive: Buffer;
+  send: KeyObject;
+  receive: KeyObject;
 }
 
 /** The endpoint's greeting and its nonce. */
@@ -114,10 +115,10 @@ export class FrameError extends Error {
   }
 }
 
-function nonceOf(counter: bigint): Buffer {
-  const nonce = Buffer.alloc(12);
-  nonce.writeBigUInt64BE(counter, 4);
-  return nonce;
+/** Writes frame number `n` into `nonce` (a number: exact up to 2^53 frames, where a bigint would allocate per frame). */
+function numberNonce(nonce: Buffer, n: number): void {
+  nonce.writeUInt32BE(Math.floor(n / 0x1_0000_0000), 4);
+  nonce.writeUInt32BE(n >>> 0, 8);
 }
 
 /**
@@ -125,8 +126,11 @@ function nonceOf(counter: bigint): Buffer {
  * `maxBody` is refused before anything is allocated for it.
  */
 export class FrameChannel {
-  private sent = 0n;
-  private received = 0n;
+  private sent = 0;
+  private received = 0;
+  // Each direction's nonce: 4 zero bytes and the frame's number as a u64 (createCipheriv copies it at once).
+  private readonly sendNonce = Buffer.alloc(12);
+  private readonly receiveNonce = Buffer.alloc(12);
 
   constructor(
     private readonly socket: Socket,
@@ -135,11 +139,15 @@ export class FrameChannel {
   ) {}
 
   send(body: Buffer): void {
-    const cipher = createCipheriv('aes-256-gcm', this.keys.send, nonceOf(this.sent++));
-    const sealed = Buffer.concat([cipher.update(body), cipher.final()]);
-    const header = Buffer.allocUnsafe(4);
-    header.writeUInt32BE(sealed.length + TAG_BYTES);
-    this.socket.write(Buffer.concat([header, sealed, cipher.getAuthTag()]));
+    numberNonce(this.sendNonce, this.sent++);
+    const cipher = createCipheriv('aes-256-gcm', this.keys.send, this.sendNonce);
+    // GCM's ciphertext is as long as the body: header, ciphertext and tag go in one buffer.
+    const frame = Buffer.allocUnsafe(4 + body.length + TAG_BYTES);
+    frame.writeUInt32BE(body.length + TAG_BYTES, 0);
+    cipher.update(body).copy(frame, 4);
+    cipher.final();
+    cipher.getAuthTag().copy(frame, 4 + body.length);
+    this.socket.write(frame);
   }
 
   /** Opens every complete frame in `incoming`, in order; throws FrameError on the first bad one. */
@@ -150,11 +158,13 @@ export class FrameChannel {
       if (length < TAG_BYTES || length > this.maxBody + TAG_BYTES) throw new FrameError(`frame of ${length} bytes out of bounds`);
       if (incoming.available < 4 + length) return;
       const frame = incoming.take(4 + length)!;
-      const decipher = createDecipheriv('aes-256-gcm', this.keys.receive, nonceOf(this.received++));
+      numberNonce(this.receiveNonce, this.received++);
+      const decipher = createDecipheriv('aes-256-gcm', this.keys.receive, this.receiveNonce);
       decipher.setAuthTag(frame.subarray(4 + length - TAG_BYTES));
-      let body: Buffer;
+      // GCM's final() yields no bytes: it only checks the tag.
+      const body = decipher.update(frame.subarray(4, 4 + length - TAG_BYTES));
       try {
-        body = Buffer.concat([decipher.update(frame.subarray(4, 4 + length - TAG_BYTES)), decipher.final()]);
+        decipher.final();
       } catch {
         throw new FrameError('frame failed authentication');
       }
