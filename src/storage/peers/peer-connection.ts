@@ -31,10 +31,11 @@ class HandshakeRefused extends Error {
 
 /**
  * One connection to a peer's endpoint, opened on the first call and again after a failure:
- * authenticates (see peer-channel.ts), then pipelines requests. A call that misses its deadline
- * drops the connection (failing the calls queued on it with the same DeadlineError, counted once);
- * a connection that fails fails its calls with NodeConnectionError. Answers come in request order,
- * so the oldest pending call has the earliest deadline: one timer, armed for it, watches them all.
+ * authenticates (see peer-channel.ts), then pipelines requests (those made in one event-loop turn
+ * while others are in flight share a frame). A call that misses its deadline drops the connection
+ * (failing the calls queued on it with the same DeadlineError, counted once); a connection that
+ * fails fails its calls with NodeConnectionError. Answers come in request order, so the oldest
+ * pending call has the earliest deadline: one timer, armed for it, watches them all.
  */
 export class PeerConnection implements PeerTransport {
   private socket: Socket | undefined;
@@ -47,6 +48,8 @@ export class PeerConnection implements PeerTransport {
    * unreferenced) when no call is pending, as setting a timer per call costs more than one spare run.
    */
   private timer: NodeJS.Timeout | undefined;
+  /** A flush of the channel's queued requests is scheduled (setImmediate). */
+  private flushing = false;
 
   constructor(
     private readonly address: NodeAddress,
@@ -63,8 +66,14 @@ export class PeerConnection implements PeerTransport {
       else this.timer = setTimeout(this.checkDeadline, this.options.operationTimeout);
       const socket = this.socket ?? this.open();
       socket.ref();
-      if (this.channel) this.channel.send(body);
-      else this.outbox.push(body);
+      if (this.channel) {
+        this.channel.queue(body);
+        // Sent once this turn's I/O callbacks have run: the calls of concurrent requests share a frame.
+        if (!this.flushing) {
+          this.flushing = true;
+          setImmediate(this.flush);
+        }
+      } else this.outbox.push(body);
     });
   }
 
@@ -84,6 +93,11 @@ export class PeerConnection implements PeerTransport {
     }
     const err = new DeadlineError(`peer ${this.address.id} ${oldest.what}`, this.options.operationTimeout);
     this.reset(() => err);
+  };
+
+  private readonly flush = (): void => {
+    this.flushing = false;
+    this.channel?.flush();
   };
 
   close(): void {
@@ -120,10 +134,11 @@ export class PeerConnection implements PeerTransport {
           if (!proof) return;
           if (!timingSafeEqual(proof, expected)) throw new HandshakeRefused('the peer did not prove it holds the secret (is its secret option the same?)');
           this.channel = new FrameChannel(socket, keys!, this.options.maxBody);
-          for (const body of this.outbox) this.channel.send(body);
+          for (const body of this.outbox) this.channel.queue(body);
+          this.channel.flush();
           this.outbox = [];
         }
-        for (const body of this.channel.frames(incoming)) {
+        for (const body of this.channel.messages(incoming)) {
           const call = this.pending.shift();
           if (!call) throw new Error('an answer to no request');
           call.resolve(decodeResponse(body));
