@@ -11,8 +11,8 @@ import { PeerEndpoint, type EndpointLimits, type Refusal } from '../../src/stora
 import { PeerStore } from '../../src/storage/peers/peer-store.js';
 import { PeerConnection } from '../../src/storage/peers/peer-connection.js';
 import { PeerNode } from '../../src/storage/peers/peer-node.js';
-import { answerHello, FrameChannel, HELLO_BYTES, Incoming, linkKey, SERVER_PROOF_BYTES } from '../../src/storage/peers/peer-channel.js';
-import { decodeResponse, encodeRequest, MAX_MESSAGE_OVERHEAD, OP, REFUSED, Request } from '../../src/storage/peers/peer-protocol.js';
+import { answerHello, checkAnswer, CLIENT_PROOF_BYTES, FrameChannel, hello, HELLO_BYTES, Incoming, linkKey, SERVER_PROOF_BYTES } from '../../src/storage/peers/peer-channel.js';
+import { decodeResponse, encodeRequest, encodeResponse, MAX_MESSAGE_OVERHEAD, OP, REFUSED, Request } from '../../src/storage/peers/peer-protocol.js';
 import { NodeAnswerError, NodeConnectionError, faultOf } from '../../src/storage/call-fault.js';
 import { DeadlineError } from '../../src/base/deadline.js';
 
@@ -391,6 +391,70 @@ describe('PeerNode', () => {
     expect(values.map((v) => v?.toString() ?? null)).toEqual([null, null, null, 'three', null, null, null, 'seven', null, null]);
     const fromClient = write.mock.contexts.filter((socket) => (socket as Socket).remotePort === address.port);
     expect(fromClient).toHaveLength(1);
+  });
+
+  it('fails every call queued when one misses its deadline, once each and with the same DeadlineError, from one timer', async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => silent.close(resolve)));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    cleanups.push(() => vi.useRealTimers());
+    const node = peerNode((silent.address() as { port: number }).port, KEY, 150);
+    const settled: unknown[][] = Array.from({ length: 10 }, () => []);
+    const calls = settled.map((outcomes, i) => node.get(`k${i}`).then((v) => outcomes.push(v), (e: unknown) => outcomes.push(e)));
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(149);
+    expect(settled.flat()).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    await Promise.all(calls);
+    expect(settled.every((outcomes) => outcomes.length === 1)).toBe(true);
+    const [err] = settled[0];
+    expect(err).toBeInstanceOf(DeadlineError);
+    expect((err as Error).message).toBe('peer b get did not complete within 150 ms');
+    expect(settled.every(([e]) => e === err)).toBe(true);
+  });
+
+  it('gives a call sent after an answered one its own full deadline', async () => {
+    // An endpoint that answers the first request and no other.
+    const server = createServer((socket) => {
+      socket.on('error', () => undefined);
+      const greeting = hello();
+      socket.write(greeting.message);
+      const incoming = new Incoming();
+      let channel: FrameChannel | undefined;
+      let answered = false;
+      socket.on('data', (chunk: Buffer) => {
+        incoming.push(chunk);
+        if (!channel) {
+          const accepted = checkAnswer([KEY], greeting.nonce, incoming.take(CLIENT_PROOF_BYTES)!)!;
+          socket.write(accepted.message);
+          channel = new FrameChannel(socket, accepted.keys, LIMITS.maxBody);
+        }
+        for (const _ of channel.messages(incoming)) {
+          if (answered) continue;
+          answered = true;
+          sendTogether(channel, encodeResponse(REFUSED));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    cleanups.push(() => vi.useRealTimers());
+    const node = peerNode((server.address() as { port: number }).port, KEY, 1000);
+    expect(await node.get('first')).toBeNull();
+    await vi.advanceTimersByTimeAsync(600);
+    const outcomes: unknown[] = [];
+    const later = [node.get('second'), node.get('third')].map((call) => call.catch((e: unknown) => outcomes.push(e)));
+    // The first call's deadline passes: the second's is 600 ms away.
+    await vi.advanceTimersByTimeAsync(999);
+    expect(outcomes).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    await Promise.all(later);
+    expect(outcomes).toHaveLength(2);
+    expect(outcomes[0]).toBeInstanceOf(DeadlineError);
+    expect((outcomes[0] as Error).message).toBe('peer b get did not complete within 1000 ms');
+    expect(outcomes[1]).toBe(outcomes[0]);
   });
 
   it('never accepts a version handed out before the peer restarted, and reports a new instance', async () => {
