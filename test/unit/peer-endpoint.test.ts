@@ -4,20 +4,22 @@
  * many) closes the connection and changes nothing in the store. And PeerNode keeps the storage
  * interface's rules: deadlines, connection faults, versions a restarted peer never accepts.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { connect, createServer, Socket, type Server } from 'node:net';
+import { createCipheriv, randomBytes, type KeyObject } from 'node:crypto';
 import { PeerEndpoint, type EndpointLimits, type Refusal } from '../../src/storage/peers/peer-endpoint.js';
 import { PeerStore } from '../../src/storage/peers/peer-store.js';
 import { PeerConnection } from '../../src/storage/peers/peer-connection.js';
 import { PeerNode } from '../../src/storage/peers/peer-node.js';
-import { answerHello, FrameChannel, HELLO_BYTES, linkKey, SERVER_PROOF_BYTES } from '../../src/storage/peers/peer-channel.js';
-import { encodeRequest, MAX_MESSAGE_OVERHEAD, OP, Request } from '../../src/storage/peers/peer-protocol.js';
+import { answerHello, checkAnswer, CLIENT_PROOF_BYTES, FrameChannel, hello, HELLO_BYTES, Incoming, linkKey, SERVER_PROOF_BYTES } from '../../src/storage/peers/peer-channel.js';
+import { decodeResponse, encodeRequest, encodeResponse, MAX_MESSAGE_OVERHEAD, OP, REFUSED, Request } from '../../src/storage/peers/peer-protocol.js';
 import { NodeAnswerError, NodeConnectionError, faultOf } from '../../src/storage/call-fault.js';
 import { DeadlineError } from '../../src/base/deadline.js';
 
 const KEY = linkKey('the secret');
 const ITEM_LIMIT = 64 * 1024;
+/** Bytes from a sealed frame's end to its ciphertext's last byte. */
+const TAG_OFFSET = 17;
 const LIMITS: EndpointLimits = { maxConnections: 4, maxBody: ITEM_LIMIT + MAX_MESSAGE_OVERHEAD, handshakeTimeout: 300 };
 
 const cleanups: Array<() => unknown> = [];
@@ -59,20 +61,67 @@ async function rawClient(port: number, key = KEY) {
     isClosed: () => closed,
     /** Bytes received so far. */
     received: () => received.reduce((sum, chunk) => sum + chunk.length, 0),
-    /** Completes the handshake; returns a channel whose frames are captured instead of sent. */
+    /**
+     * Completes the handshake; returns a channel whose frames are captured instead of sent, its
+     * send key (to forge frames), and `answers`: the messages of the frames received since.
+     */
     async authenticate() {
       const answer = answerHello(key, bytes().subarray(0, HELLO_BYTES))!;
       socket.write(answer.message);
       await until(HELLO_BYTES + SERVER_PROOF_BYTES);
       const frames: Buffer[] = [];
       const capture = { write: (b: Buffer) => frames.push(b) } as unknown as Socket;
-      return { channel: new FrameChannel(capture, answer.keys, LIMITS.maxBody), frames };
+      const channel = new FrameChannel(capture, answer.keys, LIMITS.maxBody);
+      const incoming = new Incoming();
+      let read = HELLO_BYTES + SERVER_PROOF_BYTES;
+      const answers: Buffer[] = [];
+      return {
+        channel,
+        frames,
+        sendKey: answer.keys.send,
+        /** Waits for `count` answers in all; returns them with the number of frames they came in. */
+        async answers(count: number) {
+          let frameCount = 0;
+          for (let i = 0; i < 200 && answers.length < count && !closed; i++) {
+            incoming.push(bytes().subarray(read));
+            read = bytes().length;
+            const before = answers.length;
+            answers.push(...channel.messages(incoming));
+            if (answers.length > before) frameCount++;
+            if (answers.length < count) await sleep(5);
+          }
+          return { answers, frameCount };
+        },
+      };
     },
   };
 }
 
 const setRequest = (key: string, value: string) => encodeRequest(new Request(OP.set, key, 0, 0n, Buffer.from(value)));
+const getRequest = (key: string) => encodeRequest(new Request(OP.get, key, 0, 0n, Buffer.alloc(0)));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Queues `messages` on `channel` and seals them into one frame. */
+function sendTogether(channel: FrameChannel, ...messages: Buffer[]): void {
+  for (const message of messages) channel.queue(message);
+  channel.flush();
+}
+
+/** Frame number `n` sealed under `key` with any plaintext, written out as the wire format says (to forge frames a FrameChannel would not send). */
+function seal(key: KeyObject, n: number, plain: Buffer): Buffer {
+  const nonce = Buffer.alloc(12);
+  nonce.writeUInt32BE(n, 8);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  const sealed = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(sealed.length);
+  return Buffer.concat([header, sealed]);
+}
+
+/** Messages as a frame's plaintext: each u32 length ‖ message. */
+function plaintext(...messages: Buffer[]): Buffer {
+  return Buffer.concat(messages.flatMap((message) => [Buffer.from(Uint32Array.of(message.length).buffer).reverse(), message]));
+}
 
 describe('peer endpoint', () => {
   it('serves a client that holds the secret: every storage call', async () => {
@@ -121,7 +170,7 @@ describe('peer endpoint', () => {
 
   it('a client refuses an endpoint that does not prove the secret', async () => {
     const impostor: Server = createServer((socket) => {
-      socket.write(Buffer.concat([Buffer.from('MSMP\x01'), randomBytes(32)]));
+      socket.write(Buffer.concat([Buffer.from('MSMP\x02'), randomBytes(32)]));
       socket.once('data', () => socket.write(randomBytes(SERVER_PROOF_BYTES)));
       socket.on('error', () => undefined);
     });
@@ -137,7 +186,7 @@ describe('peer endpoint', () => {
     const { address, store, refusals } = await endpoint();
     const first = await rawClient(address.port);
     const { channel, frames } = await first.authenticate();
-    channel.send(setRequest('k', 'replayed'));
+    sendTogether(channel, setRequest('k', 'replayed'));
     first.socket.write(frames[0]);
     await sleep(50);
     const node = peerNode(address.port);
@@ -175,7 +224,7 @@ describe('peer endpoint', () => {
     const { address, store, refusals } = await endpoint();
     const client = await rawClient(address.port);
     const { channel, frames } = await client.authenticate();
-    channel.send(Buffer.from([99, 1, 2, 3]));
+    sendTogether(channel, Buffer.from([99, 1, 2, 3]));
     client.socket.write(frames[0]);
     await client.closedPromise;
     expect(refusals).toEqual(['request']);
@@ -200,7 +249,7 @@ describe('peer endpoint', () => {
     const { channel, frames } = await client.authenticate();
     client.socket.pause();
     const get = encodeRequest(new Request(OP.get, 'big', 0, 0n, Buffer.alloc(0)));
-    for (let i = 0; i < 1000; i++) channel.send(get);
+    for (let i = 0; i < 1000; i++) sendTogether(channel, get);
     client.socket.write(Buffer.concat(frames));
     await sleep(300);
     // 1000 answers of 64 KiB would be 64 MiB: the endpoint answers only as fast as they are read.
@@ -209,6 +258,72 @@ describe('peer endpoint', () => {
     client.socket.resume();
     for (let i = 0; i < 200 && client.received() < 1000 * ITEM_LIMIT; i++) await sleep(20);
     expect(client.received()).toBeGreaterThan(1000 * ITEM_LIMIT);
+  });
+
+  it('answers the requests sealed in one frame in one frame, in order', async () => {
+    const { address } = await endpoint();
+    const client = await rawClient(address.port);
+    const { channel, frames, answers } = await client.authenticate();
+    sendTogether(channel, setRequest('a', 'one'), setRequest('b', 'two'), getRequest('a'), getRequest('b'), getRequest('c'));
+    expect(frames).toHaveLength(1);
+    client.socket.write(frames[0]);
+    const received = await answers(5);
+    expect(received.frameCount).toBe(1);
+    expect(received.answers.map((body) => decodeResponse(body).value.toString())).toEqual(['', '', 'one', 'two', '']);
+    expect(decodeResponse(received.answers[4]).status).toBe(REFUSED.status);
+  });
+
+  it('closes the connection on a frame of several requests replayed or altered, applying none of that frame', async () => {
+    const { address, store, refusals } = await endpoint();
+    const node = peerNode(address.port);
+    const first = await rawClient(address.port);
+    const sent = await first.authenticate();
+    sendTogether(sent.channel, setRequest('x', '1'), setRequest('y', '1'));
+    first.socket.write(sent.frames[0]);
+    await sent.answers(2);
+    await node.set('x', '2', 0);
+    first.socket.write(sent.frames[0]);
+    await first.closedPromise;
+
+    const second = await rawClient(address.port);
+    const altered = await second.authenticate();
+    sendTogether(altered.channel, setRequest('x', '3'), setRequest('z', '3'));
+    const frame = Buffer.from(altered.frames[0]);
+    frame[frame.length - TAG_OFFSET] ^= 1;
+    second.socket.write(frame);
+    await second.closedPromise;
+
+    expect(refusals).toEqual(['frame', 'frame']);
+    expect((await node.get('x'))?.toString()).toBe('2');
+    expect(await node.get('z')).toBeNull();
+    expect(store.size).toBe(2);
+  });
+
+  it('closes the connection on an authentic frame over the bound, empty, or whose messages overrun it, applying none of it', async () => {
+    const { address, store, refusals } = await endpoint();
+    const forged = [
+      // Two messages within the bound each, over it together.
+      plaintext(setRequest('a', 'x'.repeat(LIMITS.maxBody - 100)), setRequest('b', 'x'.repeat(200))),
+      Buffer.alloc(0),
+      // A valid request, then a length past the end of the frame.
+      Buffer.concat([plaintext(setRequest('a', 'v')), Buffer.from([0, 0, 0, 9, 1, 2, 3])]),
+      // A valid request, then two bytes: too few for a length.
+      Buffer.concat([plaintext(setRequest('a', 'v')), Buffer.from([0, 0])]),
+    ];
+    for (const plain of forged) {
+      const client = await rawClient(address.port);
+      const { sendKey } = await client.authenticate();
+      client.socket.write(seal(sendKey, 0, plain));
+      await client.closedPromise;
+    }
+    expect(refusals).toEqual(['frame', 'frame', 'frame', 'frame']);
+    expect(store.size).toBe(0);
+    // The same sealing is accepted for a frame that is well formed: the refusals were for what the frames said.
+    const client = await rawClient(address.port);
+    const { sendKey, answers } = await client.authenticate();
+    client.socket.write(seal(sendKey, 0, plaintext(setRequest('a', 'v'), setRequest('b', 'v'))));
+    expect((await answers(2)).answers).toHaveLength(2);
+    expect(store.size).toBe(2);
   });
 
   it('listens on its configured address only', async () => {
@@ -263,6 +378,83 @@ describe('PeerNode', () => {
     const late = await peerNode((silent.address() as { port: number }).port, KEY, 150).get('k').catch((e: unknown) => e);
     expect(late).toBeInstanceOf(DeadlineError);
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('sends the calls made in one event-loop turn in one frame, and answers each in order', async () => {
+    const { address } = await endpoint();
+    const node = peerNode(address.port);
+    await node.set('k3', 'three', 0);
+    await node.set('k7', 'seven', 0);
+    const write = vi.spyOn(Socket.prototype, 'write');
+    cleanups.push(() => write.mockRestore());
+    const values = await node.getMany(Array.from({ length: 10 }, (_, i) => `k${i}`));
+    expect(values.map((v) => v?.toString() ?? null)).toEqual([null, null, null, 'three', null, null, null, 'seven', null, null]);
+    const fromClient = write.mock.contexts.filter((socket) => (socket as Socket).remotePort === address.port);
+    expect(fromClient).toHaveLength(1);
+  });
+
+  it('fails every call queued when one misses its deadline, once each and with the same DeadlineError, from one timer', async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => silent.close(resolve)));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    cleanups.push(() => vi.useRealTimers());
+    const node = peerNode((silent.address() as { port: number }).port, KEY, 150);
+    const settled: unknown[][] = Array.from({ length: 10 }, () => []);
+    const calls = settled.map((outcomes, i) => node.get(`k${i}`).then((v) => outcomes.push(v), (e: unknown) => outcomes.push(e)));
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(149);
+    expect(settled.flat()).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    await Promise.all(calls);
+    expect(settled.every((outcomes) => outcomes.length === 1)).toBe(true);
+    const [err] = settled[0];
+    expect(err).toBeInstanceOf(DeadlineError);
+    expect((err as Error).message).toBe('peer b get did not complete within 150 ms');
+    expect(settled.every(([e]) => e === err)).toBe(true);
+  });
+
+  it('gives a call sent after an answered one its own full deadline', async () => {
+    // An endpoint that answers the first request and no other.
+    const server = createServer((socket) => {
+      socket.on('error', () => undefined);
+      const greeting = hello();
+      socket.write(greeting.message);
+      const incoming = new Incoming();
+      let channel: FrameChannel | undefined;
+      let answered = false;
+      socket.on('data', (chunk: Buffer) => {
+        incoming.push(chunk);
+        if (!channel) {
+          const accepted = checkAnswer([KEY], greeting.nonce, incoming.take(CLIENT_PROOF_BYTES)!)!;
+          socket.write(accepted.message);
+          channel = new FrameChannel(socket, accepted.keys, LIMITS.maxBody);
+        }
+        for (const _ of channel.messages(incoming)) {
+          if (answered) continue;
+          answered = true;
+          sendTogether(channel, encodeResponse(REFUSED));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    cleanups.push(() => vi.useRealTimers());
+    const node = peerNode((server.address() as { port: number }).port, KEY, 1000);
+    expect(await node.get('first')).toBeNull();
+    await vi.advanceTimersByTimeAsync(600);
+    const outcomes: unknown[] = [];
+    const later = [node.get('second'), node.get('third')].map((call) => call.catch((e: unknown) => outcomes.push(e)));
+    // The first call's deadline passes: the second's is 600 ms away.
+    await vi.advanceTimersByTimeAsync(999);
+    expect(outcomes).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    await Promise.all(later);
+    expect(outcomes).toHaveLength(2);
+    expect(outcomes[0]).toBeInstanceOf(DeadlineError);
+    expect((outcomes[0] as Error).message).toBe('peer b get did not complete within 1000 ms');
+    expect(outcomes[1]).toBe(outcomes[0]);
   });
 
   it('never accepts a version handed out before the peer restarted, and reports a new instance', async () => {

@@ -1,24 +1,33 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Socket } from 'node:net';
 
 /**
  * The peer link's security: an authenticated handshake, then sealed frames.
  *
- * 1. The endpoint sends HELLO: magic "MSMP", version 1, a fresh 32-byte nonce.
+ * 1. The endpoint sends HELLO: magic "MSMP", version 2, a fresh 32-byte nonce.
  * 2. The client answers with its own 32-byte nonce and HMAC-SHA256(link key, "client" ‖ both nonces).
  * 3. The endpoint checks it against each secret's link key (closing the connection on a mismatch),
  *    and proves the key in turn: HMAC-SHA256(link key, "server" ‖ both nonces).
- * 4. Each direction then sends frames: u32 length ‖ AES-256-GCM(body) ‖ tag, under a key derived
- *    from the link key and both nonces, the nonce being the frame's number on the connection. A
- *    frame replayed (from this connection or another), reordered, altered or forged fails to open.
+ * 4. Each direction then sends frames: u32 length ‖ AES-256-GCM(messages) ‖ tag, under a key
+ *    derived from the link key and both nonces, the nonce being the frame's number on the
+ *    connection. A frame replayed (from this connection or another), reordered, altered or forged
+ *    fails to open. Its plaintext is one or more messages (peer-protocol.ts), each u32 length ‖
+ *    message, filling it exactly: a client's calls made together (while others await their
+ *    answers) and an endpoint's answers to one read share a frame, one seal and one write.
  * Link keys are derived from the `secret` option (HKDF-SHA256, a salt of their own).
  */
 
 const SALT = 'memcached-session-manager peers v1';
-const MAGIC = Buffer.from('MSMP\x01');
+const MAGIC = Buffer.from('MSMP\x02');
 const NONCE_BYTES = 32;
 const PROOF_BYTES = 32;
 const TAG_BYTES = 16;
+const PREFIX_BYTES = 4;
+/**
+ * Most bytes of messages sealed together: a burst of session reads and writes shares a frame,
+ * which stays far below a peer's bound (itemSizeLimit, 1 MiB by default).
+ */
+const COALESCE_BYTES = 16 * 1024;
 export const HELLO_BYTES = MAGIC.length + NONCE_BYTES;
 export const CLIENT_PROOF_BYTES = NONCE_BYTES + PROOF_BYTES;
 export const SERVER_PROOF_BYTES = PROOF_BYTES;
@@ -32,14 +41,15 @@ function proof(key: Buffer, side: 'client' | 'server', serverNonce: Buffer, clie
   return createHmac('sha256', key).update(side).update(serverNonce).update(clientNonce).digest();
 }
 
-function frameKey(key: Buffer, serverNonce: Buffer, clientNonce: Buffer, direction: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', key, Buffer.concat([serverNonce, clientNonce]), direction, 32));
+// A KeyObject: createCipheriv takes it as it is, where a Buffer key is checked and copied per frame.
+function frameKey(key: Buffer, serverNonce: Buffer, clientNonce: Buffer, direction: string): KeyObject {
+  return createSecretKey(Buffer.from(hkdfSync('sha256', key, Buffer.concat([serverNonce, clientNonce]), direction, 32)));
 }
 
 /** The keys of one connection's frames, per direction. */
 export interface FrameKeys {
-  send: Buffer;
-  receive: Buffer;
+  send: KeyObject;
+  receive: KeyObject;
 }
 
 /** The endpoint's greeting and its nonce. */
@@ -114,51 +124,98 @@ export class FrameError extends Error {
   }
 }
 
-function nonceOf(counter: bigint): Buffer {
-  const nonce = Buffer.alloc(12);
-  nonce.writeBigUInt64BE(counter, 4);
-  return nonce;
+/** Writes frame number `n` into `nonce` (a number: exact up to 2^53 frames, where a bigint would allocate per frame). */
+function numberNonce(nonce: Buffer, n: number): void {
+  nonce.writeUInt32BE(Math.floor(n / 0x1_0000_0000), 4);
+  nonce.writeUInt32BE(n >>> 0, 8);
 }
 
 /**
- * Sealed frames over one authenticated connection, both directions. A declared length over
- * `maxBody` is refused before anything is allocated for it.
+ * Sealed frames over one authenticated connection, both directions. Messages queued together
+ * leave in one frame (one seal, one open, one socket write for all of them), up to
+ * COALESCE_BYTES; a larger message goes alone. A frame is at most one message of `maxBody`
+ * bytes; a declared length over that is refused before anything is allocated for it.
  */
 export class FrameChannel {
-  private sent = 0n;
-  private received = 0n;
+  private sent = 0;
+  private received = 0;
+  // Each direction's nonce: 4 zero bytes and the frame's number as a u64 (createCipheriv copies it at once).
+  private readonly sendNonce = Buffer.alloc(12);
+  private readonly receiveNonce = Buffer.alloc(12);
+  /** Messages queued for the next frame, and their bytes with their length prefixes. */
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private readonly coalesceBytes: number;
 
   constructor(
     private readonly socket: Socket,
     private readonly keys: FrameKeys,
     private readonly maxBody: number,
-  ) {}
-
-  send(body: Buffer): void {
-    const cipher = createCipheriv('aes-256-gcm', this.keys.send, nonceOf(this.sent++));
-    const sealed = Buffer.concat([cipher.update(body), cipher.final()]);
-    const header = Buffer.allocUnsafe(4);
-    header.writeUInt32BE(sealed.length + TAG_BYTES);
-    this.socket.write(Buffer.concat([header, sealed, cipher.getAuthTag()]));
+  ) {
+    // A peer's maxBody is normally this process's: never more than that in one frame either.
+    this.coalesceBytes = Math.min(COALESCE_BYTES, maxBody + PREFIX_BYTES);
   }
 
-  /** Opens every complete frame in `incoming`, in order; throws FrameError on the first bad one. */
-  *frames(incoming: Incoming): Generator<Buffer> {
+  /** Queues a message for the next frame; a frame that is full (or would overflow with it) is sealed at once. */
+  queue(message: Buffer): void {
+    if (this.batchBytes > 0 && this.batchBytes + PREFIX_BYTES + message.length > this.coalesceBytes) this.flush();
+    this.batch.push(message);
+    this.batchBytes += PREFIX_BYTES + message.length;
+    if (this.batchBytes >= this.coalesceBytes) this.flush();
+  }
+
+  /** Seals the queued messages into one frame and writes it; nothing when none are queued. */
+  flush(): void {
+    if (this.batchBytes === 0) return;
+    const plain = this.batchBytes;
+    // The messages are laid out in the frame buffer, then overwritten by their ciphertext (as long).
+    const frame = Buffer.allocUnsafe(4 + plain + TAG_BYTES);
+    frame.writeUInt32BE(plain + TAG_BYTES, 0);
+    let offset = 4;
+    for (const message of this.batch) {
+      frame.writeUInt32BE(message.length, offset);
+      message.copy(frame, offset + PREFIX_BYTES);
+      offset += PREFIX_BYTES + message.length;
+    }
+    this.batch = [];
+    this.batchBytes = 0;
+    numberNonce(this.sendNonce, this.sent++);
+    const cipher = createCipheriv('aes-256-gcm', this.keys.send, this.sendNonce);
+    cipher.update(frame.subarray(4, 4 + plain)).copy(frame, 4);
+    cipher.final();
+    cipher.getAuthTag().copy(frame, 4 + plain);
+    this.socket.write(frame);
+  }
+
+  /**
+   * Opens every complete frame in `incoming`, in order, and yields its messages; throws FrameError
+   * on the first bad frame, before yielding any of its messages.
+   */
+  *messages(incoming: Incoming): Generator<Buffer> {
     for (;;) {
       const length = incoming.peekLength();
       if (length === undefined) return;
-      if (length < TAG_BYTES || length > this.maxBody + TAG_BYTES) throw new FrameError(`frame of ${length} bytes out of bounds`);
+      if (length < PREFIX_BYTES + TAG_BYTES || length > PREFIX_BYTES + this.maxBody + TAG_BYTES) throw new FrameError(`frame of ${length} bytes out of bounds`);
       if (incoming.available < 4 + length) return;
       const frame = incoming.take(4 + length)!;
-      const decipher = createDecipheriv('aes-256-gcm', this.keys.receive, nonceOf(this.received++));
+      numberNonce(this.receiveNonce, this.received++);
+      const decipher = createDecipheriv('aes-256-gcm', this.keys.receive, this.receiveNonce);
       decipher.setAuthTag(frame.subarray(4 + length - TAG_BYTES));
-      let body: Buffer;
+      // GCM's final() yields no bytes: it only checks the tag.
+      const plain = decipher.update(frame.subarray(4, 4 + length - TAG_BYTES));
       try {
-        body = Buffer.concat([decipher.update(frame.subarray(4, 4 + length - TAG_BYTES)), decipher.final()]);
+        decipher.final();
       } catch {
         throw new FrameError('frame failed authentication');
       }
-      yield body;
+      const messages: Buffer[] = [];
+      for (let offset = 0; offset < plain.length; ) {
+        const end = plain.length - offset < PREFIX_BYTES ? Infinity : offset + PREFIX_BYTES + plain.readUInt32BE(offset);
+        if (end > plain.length) throw new FrameError('message length out of its frame');
+        messages.push(plain.subarray(offset + PREFIX_BYTES, end));
+        offset = end;
+      }
+      yield* messages;
     }
   }
 }

@@ -20,7 +20,8 @@ interface Pending {
   what: string;
   resolve: (response: PeerResponse) => void;
   reject: (err: unknown) => void;
-  timer: NodeJS.Timeout;
+  /** performance.now() by which the answer is due. */
+  deadline: number;
 }
 
 /** The peer did not prove it holds the secret, or does not speak this protocol. */
@@ -30,9 +31,11 @@ class HandshakeRefused extends Error {
 
 /**
  * One connection to a peer's endpoint, opened on the first call and again after a failure:
- * authenticates (see peer-channel.ts), then pipelines requests. A call that misses its deadline
- * drops the connection (failing the calls queued on it with the same DeadlineError, counted once);
- * a connection that fails fails its calls with NodeConnectionError.
+ * authenticates (see peer-channel.ts), then pipelines requests (those made in one event-loop turn
+ * while others are in flight share a frame). A call that misses its deadline drops the connection
+ * (failing the calls queued on it with the same DeadlineError, counted once); a connection that
+ * fails fails its calls with NodeConnectionError. Answers come in request order, so the oldest
+ * pending call has the earliest deadline: one timer, armed for it, watches them all.
  */
 export class PeerConnection implements PeerTransport {
   private socket: Socket | undefined;
@@ -40,6 +43,13 @@ export class PeerConnection implements PeerTransport {
   /** Requests made before the handshake finished, sent once it does. */
   private outbox: Buffer[] = [];
   private pending: Pending[] = [];
+  /**
+   * The deadline timer, due at the oldest pending call's deadline or before it; left armed (and
+   * unreferenced) when no call is pending, as setting a timer per call costs more than one spare run.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  /** A flush of the channel's queued requests is scheduled (setImmediate). */
+  private flushing = false;
 
   constructor(
     private readonly address: NodeAddress,
@@ -51,17 +61,44 @@ export class PeerConnection implements PeerTransport {
     // An exception encoding the request (a key too long) is the request's fault: thrown before anything is sent.
     const body = encodeRequest(request);
     return new Promise<PeerResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const err = new DeadlineError(`peer ${this.address.id} ${what}`, this.options.operationTimeout);
-        this.reset(() => err);
-      }, this.options.operationTimeout);
-      this.pending.push({ what, resolve, reject, timer });
+      this.pending.push({ what, resolve, reject, deadline: performance.now() + this.options.operationTimeout });
+      if (this.timer) this.timer.ref();
+      else this.timer = setTimeout(this.checkDeadline, this.options.operationTimeout);
       const socket = this.socket ?? this.open();
       socket.ref();
-      if (this.channel) this.channel.send(body);
-      else this.outbox.push(body);
+      if (this.channel) {
+        this.channel.queue(body);
+        // Sent once this turn's I/O callbacks have run: the calls of concurrent requests share a frame.
+        if (!this.flushing) {
+          this.flushing = true;
+          setImmediate(this.flush);
+        }
+      } else this.outbox.push(body);
     });
   }
+
+  /**
+   * Fails the oldest call once its deadline has passed; else waits for it. A timer armed for a call
+   * answered since finds the next one (a later deadline) and waits again.
+   */
+  private readonly checkDeadline = (): void => {
+    this.timer = undefined;
+    const oldest = this.pending[0];
+    if (!oldest) return;
+    const left = oldest.deadline - performance.now();
+    if (left > 0) {
+      // Timers count whole milliseconds: rounding up keeps the call from being failed early.
+      this.timer = setTimeout(this.checkDeadline, Math.ceil(left));
+      return;
+    }
+    const err = new DeadlineError(`peer ${this.address.id} ${oldest.what}`, this.options.operationTimeout);
+    this.reset(() => err);
+  };
+
+  private readonly flush = (): void => {
+    this.flushing = false;
+    this.channel?.flush();
+  };
 
   close(): void {
     this.reset((what) => new NodeConnectionError(this.address.id, what, new Error('connection closed')));
@@ -97,16 +134,19 @@ export class PeerConnection implements PeerTransport {
           if (!proof) return;
           if (!timingSafeEqual(proof, expected)) throw new HandshakeRefused('the peer did not prove it holds the secret (is its secret option the same?)');
           this.channel = new FrameChannel(socket, keys!, this.options.maxBody);
-          for (const body of this.outbox) this.channel.send(body);
+          for (const body of this.outbox) this.channel.queue(body);
+          this.channel.flush();
           this.outbox = [];
         }
-        for (const body of this.channel.frames(incoming)) {
+        for (const body of this.channel.messages(incoming)) {
           const call = this.pending.shift();
           if (!call) throw new Error('an answer to no request');
-          clearTimeout(call.timer);
           call.resolve(decodeResponse(body));
         }
-        if (this.pending.length === 0) socket.unref();
+        if (this.pending.length === 0) {
+          socket.unref();
+          this.timer?.unref();
+        }
       } catch (err) {
         fail(err);
       }
@@ -120,11 +160,10 @@ export class PeerConnection implements PeerTransport {
     this.socket = undefined;
     this.channel = undefined;
     this.outbox = [];
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const calls = this.pending;
     this.pending = [];
-    for (const call of calls) {
-      clearTimeout(call.timer);
-      call.reject(errorFor(call.what));
-    }
+    for (const call of calls) call.reject(errorFor(call.what));
   }
 }

@@ -103,11 +103,12 @@ export class PeerEndpoint {
    */
   private serve(socket: Socket, channel: FrameChannel, incoming: Incoming, refuse: (reason: Refusal) => void): void {
     let body: Buffer;
-    const frames = channel.frames(incoming);
+    const messages = channel.messages(incoming);
     while (!socket.writableNeedDrain) {
       try {
-        const next = frames.next();
-        if (next.done) return;
+        const next = messages.next();
+        // The answers to what arrived together leave together.
+        if (next.done) return channel.flush();
         body = next.value;
       } catch {
         return refuse('frame');
@@ -118,8 +119,9 @@ export class PeerEndpoint {
       } catch {
         return refuse('request');
       }
-      channel.send(encodeResponse(this.store.answer(request)));
+      channel.queue(encodeResponse(this.store.answer(request)));
     }
+    channel.flush();
     socket.pause();
     socket.once('drain', () => {
       socket.resume();
