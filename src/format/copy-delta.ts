@@ -113,7 +113,8 @@ const DELTA_LINE = /^(\d{1,15})#([A-Za-z0-9_-]{1,22}) (\[[^\n]*\])\n/;
  * (another version or write) or the delta is malformed.
  */
 export function applyDelta(stored: VersionedCopy, delta: string): VersionedCopy | undefined {
-  const line = DELTA_LINE.exec(delta.slice(0, 1024));
+  // The header line ends at the first newline: JSON as JSON.stringify writes it has none.
+  const line = DELTA_LINE.exec(delta);
   if (!line || Number(line[1]) !== stored.version || line[2] !== stored.writeId) return undefined;
   const next = decodeCopy(delta.slice(line[0].length));
   const members = membersOf(stored.json);

@@ -94,6 +94,16 @@ describe('copyDelta and applyDelta', () => {
     expect(delta.length).toBeLessThan(300);
   });
 
+  it('applies with many attributes removed (a header line of any length)', () => {
+    const before: Record<string, unknown> = { big: 'k'.repeat(20_000) };
+    for (let i = 0; i < 80; i++) before[`a rather long attribute name number ${i}`] = i;
+    const after = { big: before.big, kept: true };
+    const delta = copyDelta(BASE, JSON.stringify(before), copyOf(8, 'w8', JSON.stringify(after), cookie(1)), JSON.stringify(after), cookie(1))!;
+    expect(delta.indexOf('\n')).toBeGreaterThan(2000);
+    const applied = applyDelta(copyOf(7, 'w7', JSON.stringify(before), cookie(1)), delta)!;
+    expect(JSON.parse(applied.json)).toEqual({ cookie: cookie(1), ...after });
+  });
+
   it('is not made for small bodies, nor when it would not be under half the body', () => {
     const small = JSON.stringify({ count: 1 });
     expect(copyDelta(BASE, small, copyOf(8, 'w8', small, cookie(1)), small, cookie(1))).toBeUndefined();

@@ -12,8 +12,8 @@ import type { Socket } from 'node:net';
  *    derived from the link key and both nonces, the nonce being the frame's number on the
  *    connection. A frame replayed (from this connection or another), reordered, altered or forged
  *    fails to open. Its plaintext is one or more messages (peer-protocol.ts), each u32 length ‖
- *    message, filling it exactly: a client's calls made together (while others await their
- *    answers) and an endpoint's answers to one read share a frame, one seal and one write.
+ *    message, filling it exactly: a client's calls made in one event-loop turn, and an endpoint's
+ *    answers to one read, share a frame, one seal and one write.
  * Link keys are derived from the `secret` option (HKDF-SHA256, a salt of their own).
  */
 

@@ -32,7 +32,7 @@ class HandshakeRefused extends Error {
 /**
  * One connection to a peer's endpoint, opened on the first call and again after a failure:
  * authenticates (see peer-channel.ts), then pipelines requests (those made in one event-loop turn
- * while others are in flight share a frame). A call that misses its deadline drops the connection
+ * share a frame). A call that misses its deadline drops the connection
  * (failing the calls queued on it with the same DeadlineError, counted once); a connection that
  * fails fails its calls with NodeConnectionError. Answers come in request order, so the oldest
  * pending call has the earliest deadline: one timer, armed for it, watches them all.

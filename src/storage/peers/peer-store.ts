@@ -91,7 +91,10 @@ export class PeerStore {
     const item = this.items.live(key);
     const stored = item && this.copies?.decode(key, item.value);
     const patched = stored && applyDelta(stored, delta.toString());
-    return patched ? this.store(key, Buffer.from(this.copies!.encode(key, patched)), ttl) : REFUSED;
+    if (!patched) return REFUSED;
+    const sealed = this.copies!.encode(key, patched);
+    // Sealed afresh: a buffer of its own, kept as it is.
+    return this.store(key, typeof sealed === 'string' ? Buffer.from(sealed) : sealed, ttl, true);
   }
 
   /** The live items whose keys sort after `after`, in key order; their recency is left as it is. */
@@ -112,10 +115,10 @@ export class PeerStore {
     return ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : 0;
   }
 
-  private store(key: string, value: Buffer, ttl: number): PeerResponse {
+  /** Stores `value`, copied unless `owned` (a value read off the socket shares its buffer with the rest of the frame). */
+  private store(key: string, value: Buffer, ttl: number, owned = false): PeerResponse {
     if (value.length > this.limits.itemSizeLimit) return TOO_LARGE;
-    // A copy: a value read off the socket shares its buffer with the rest of the frame.
-    const item: Item = { value: Buffer.from(value), expiresAt: this.expiry(ttl), version: this.tag | ++this.counter };
+    const item: Item = { value: owned ? value : Buffer.from(value), expiresAt: this.expiry(ttl), version: this.tag | ++this.counter };
     this.items.set(key, item, this.limits.maxBytes);
     return new Response(STATUS.ok, item.version, EMPTY);
   }
