@@ -7,6 +7,7 @@
  * Only processes and containers started here are ever signalled, by their own PID or id.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { readStats, waitUntilAnswering } from './memcached-text.js';
@@ -20,15 +21,39 @@ export interface MemcachedInstance extends StorageServer {
   stats(): Promise<Record<string, number>>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Lowest port the kernel hands out for port 0 and outgoing connections (Linux; a safe guess elsewhere). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 12_000) return low;
+  } catch {
+    // not Linux: fall through
+  }
+  return 32_768;
+}
+const PORT_FLOOR = 10_000;
+const portCeiling = ephemeralLow();
+const handedOut = new Set<number>();
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A loopback port that is free now, chosen below the kernel's ephemeral range: a port the kernel
+ * picked (port 0) can be handed again to any outgoing connection before the test's server binds it.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = PORT_FLOOR + Math.floor(Math.random() * (portCeiling - PORT_FLOOR));
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 const binaryLauncher: Launcher = (port) => {
