@@ -54,7 +54,7 @@ const COUNTER_HELP: Record<CounterName, string> = {
   revocationCheckTimeouts: 'Tombstone nodes that missed revocationCheckTimeout in a check (the node counts as not answering; sticky mode)',
   sessionsRevalidated: 'Sessions served after their revocation data was lost, because memcached still held their copy (sticky mode)',
   revalidationsRefused: 'Sessions dropped because their revocation data was lost and memcached held no copy of them (sticky mode)',
-  revocationPushFallbacks: 'Revocation tokens read from a node because its pushed feed was not current (subscription cut, stalled or just opened; sticky mode over Redis)',
+  revocationPushFallbacks: 'Revocation tokens read from a node because its pushed feed was not current (subscription cut, stalled or just opened; sticky mode over Redis or peers)',
 };
 
 /**
@@ -118,7 +118,7 @@ export function sessionMetrics(middleware: MetricsSource, registry?: MetricsRegi
     ['localSessions', 'Sessions held in this process (sticky mode)'],
     ['localBytes', 'Memory of the sessions held in this process, in bytes (sticky mode)'],
     ['sessionsInUse', 'Sessions in use by requests of this process (non-sticky mode)'],
-    ['revocationPushCurrent', 'Nodes whose revocation tokens reach this process by push, current (sticky mode over Redis; the others are read)'],
+    ['revocationPushCurrent', 'Nodes whose revocation tokens reach this process by push, current (sticky mode over Redis or peers; the others are read)'],
     ['relocationsPending', 'Sessions queued, being re-copied or waiting for a retry after a memcached node change (some may have one copy until it is 0)'],
   ] as const) {
     new Gauge({

@@ -10,9 +10,9 @@ import { createCipheriv, randomBytes, type KeyObject } from 'node:crypto';
 import { PeerEndpoint, type EndpointLimits, type Refusal } from '../../src/storage/peers/peer-endpoint.js';
 import { PeerStore } from '../../src/storage/peers/peer-store.js';
 import { PeerConnection } from '../../src/storage/peers/peer-connection.js';
-import { PeerNode } from '../../src/storage/peers/peer-node.js';
+import { LocalTransport, PeerNode } from '../../src/storage/peers/peer-node.js';
 import { answerHello, checkAnswer, CLIENT_PROOF_BYTES, FrameChannel, hello, HELLO_BYTES, Incoming, linkKey, SERVER_PROOF_BYTES } from '../../src/storage/peers/peer-channel.js';
-import { decodeResponse, encodeRequest, encodeResponse, MAX_MESSAGE_OVERHEAD, OP, REFUSED, Request } from '../../src/storage/peers/peer-protocol.js';
+import { decodeResponse, encodeFields, encodeRequest, encodeResponse, MAX_MESSAGE_OVERHEAD, OP, REFUSED, Request } from '../../src/storage/peers/peer-protocol.js';
 import { NodeAnswerError, NodeConnectionError, faultOf } from '../../src/storage/call-fault.js';
 import { DeadlineError } from '../../src/base/deadline.js';
 
@@ -472,5 +472,87 @@ describe('PeerNode', () => {
     expect(await node.deleteIf('k', old.cas)).toBe(false);
     expect((await node.get('k'))?.toString()).toBe('after');
     expect(await node.instance()).not.toBe(instance);
+  });
+});
+
+describe('peer messages (publish/subscribe, as over Redis)', () => {
+  /** A node subscribed to `channels`, with what it received and how often its subscription (re)opened. */
+  function subscriber(port: number, channels: string[]) {
+    const node = peerNode(port);
+    const received: string[] = [];
+    let opened = 0;
+    node.messages.subscribe(channels, (channel, message) => received.push(`${channel}: ${message.toString()}`), () => opened++);
+    return { node, received, opened: () => opened };
+  }
+  const until = async (check: () => boolean) => {
+    for (let i = 0; i < 400 && !check(); i++) await sleep(5);
+    expect(check()).toBe(true);
+  };
+
+  it('delivers what is published to every subscriber of the channel, in the store\'s order, and counts the receivers', async () => {
+    const { address } = await endpoint();
+    const one = subscriber(address.port, ['push', 'own-1']);
+    const two = subscriber(address.port, ['push', 'own-2']);
+    await until(() => one.opened() === 1 && two.opened() === 1);
+    const writer = peerNode(address.port);
+    expect(await writer.messages.publish('push', 'hello')).toBe(2);
+    expect(await writer.messages.publish('own-1', 'only one')).toBe(1);
+    expect(await writer.messages.publish('nobody', 'lost')).toBe(0);
+    const first = await writer.messages.storeIfAndPublish('token', Buffer.from('t1'), undefined, 'push', 'own-2');
+    expect(first.receivers).toBe(2);
+    // A conditional write on a stale version is refused, and publishes nothing.
+    expect(await writer.messages.storeIfAndPublish('token', Buffer.from('stale'), undefined, 'push', 'own-2')).toEqual({ order: null, receivers: 0 });
+    const second = await writer.messages.storeIfAndPublish('token', Buffer.from('t2'), first.order!, 'push', 'own-2');
+    expect(second.order).not.toBeNull();
+    expect((await writer.gets('token'))?.cas).toBe(second.order);
+    expect(await writer.messages.publishState('own-1', 'h 7', 'token')).toBe(1);
+    expect(await writer.messages.publishState('own-1', 'h 8', 'absent')).toBe(1);
+    await until(() => one.received.length === 6 && two.received.length === 3);
+    expect(one.received).toEqual(['push: hello', 'own-1: only one', `push: ${first.order} own-2 t1`, `push: ${second.order} own-2 t2`, `own-1: h 7 ${second.order} t2`, 'own-1: h 8 0 ']);
+    expect(two.received).toEqual(['push: hello', `push: ${first.order} own-2 t1`, `push: ${second.order} own-2 t2`]);
+  });
+
+  it('a subscription lost with its connection opens again (onOpen tells), and receives from then on', async () => {
+    const first = await endpoint();
+    const one = subscriber(first.address.port, ['push']);
+    await until(() => one.opened() === 1);
+    await first.server.close();
+    const again = await endpoint({}, undefined, first.address.port);
+    await until(() => one.opened() === 2);
+    expect(await peerNode(again.address.port).messages.publish('push', 'after')).toBe(1);
+    await until(() => one.received.length === 1);
+    expect(one.received).toEqual(['push: after']);
+  });
+
+  it('this process\'s own store delivers to its own subscription after the call returns, in order', async () => {
+    const store = new PeerStore({ itemSizeLimit: ITEM_LIMIT, maxBytes: 1 << 20 });
+    const node = new PeerNode('a', new LocalTransport(store, () => undefined), ITEM_LIMIT);
+    cleanups.push(() => node.close());
+    const received: string[] = [];
+    node.messages.subscribe(['push'], (channel, message) => received.push(message.toString()), () => undefined);
+    await until(() => store.answer(new Request(OP.publish, '', 0, 0n, encodeFields(['push'], 'probe'))).version === 1n);
+    received.length = 0;
+    const published = node.messages.publish('push', 'one');
+    expect(received).toEqual([]);
+    await published;
+    await node.messages.publish('push', 'two');
+    await until(() => received.length === 2);
+    expect(received).toEqual(['one', 'two']);
+  });
+
+  it('closes the connection on a message operation whose fields overrun it, or a subscription naming too many channels', async () => {
+    const { address, refusals } = await endpoint();
+    for (const request of [
+      encodeRequest(new Request(OP.publish, '', 0, 0n, Buffer.from([0xff, 0xff, 1]))),
+      encodeRequest(new Request(OP.storeIfAndPublish, 'k', 0, 0n, encodeFields(['push']))),
+      encodeRequest(new Request(OP.subscribe, '', 0, 0n, encodeFields(Array.from({ length: 9 }, (_, i) => `c${i}`)))),
+    ]) {
+      const client = await rawClient(address.port);
+      const { channel, frames } = await client.authenticate();
+      sendTogether(channel, request);
+      client.socket.write(frames[0]);
+      await client.closedPromise;
+    }
+    expect(refusals).toEqual(['request', 'request', 'request']);
   });
 });

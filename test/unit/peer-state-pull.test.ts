@@ -80,7 +80,7 @@ describe('pullState', () => {
   });
 
   it('passes over a peer that fails or holds nothing; with none holding anything the store stays empty', async () => {
-    const failing = new PeerNode('a', { request: () => Promise.reject(new NodeConnectionError('a', 'scan', new Error('refused'))), close: () => undefined }, ITEM_LIMIT);
+    const failing = new PeerNode('a', { request: () => Promise.reject(new NodeConnectionError('a', 'scan', new Error('refused'))), listen: () => undefined, close: () => undefined }, ITEM_LIMIT);
     const full = newStore();
     put(full, 'x1', 'v');
     const target = newStore();

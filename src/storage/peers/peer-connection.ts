@@ -3,9 +3,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { DeadlineError } from '../../base/deadline.js';
 import { NodeConnectionError } from '../call-fault.js';
 import { answerHello, FrameChannel, HELLO_BYTES, Incoming, SERVER_PROOF_BYTES, type FrameKeys } from './peer-channel.js';
-import { decodeResponse, encodeRequest, type PeerRequest, type PeerResponse } from './peer-protocol.js';
+import { decodeResponse, encodeRequest, STATUS, type PeerRequest, type PeerResponse } from './peer-protocol.js';
 import type { NodeAddress } from '../node-list.js';
-import type { PeerTransport } from './peer-node.js';
+import type { PeerTransport, PushListener } from './peer-node.js';
 
 /** Settings of a connection to a peer. */
 export interface ConnectionOptions {
@@ -50,6 +50,8 @@ export class PeerConnection implements PeerTransport {
   private timer: NodeJS.Timeout | undefined;
   /** A flush of the channel's queued requests is scheduled (setImmediate). */
   private flushing = false;
+  /** Where pushed messages go, and who hears that a connection (and any subscription on it) ended. */
+  private pushes?: PushListener;
 
   constructor(
     private readonly address: NodeAddress,
@@ -100,6 +102,10 @@ export class PeerConnection implements PeerTransport {
     this.channel?.flush();
   };
 
+  listen(pushes: PushListener): void {
+    this.pushes = pushes;
+  }
+
   close(): void {
     this.reset((what) => new NodeConnectionError(this.address.id, what, new Error('connection closed')));
   }
@@ -139,9 +145,14 @@ export class PeerConnection implements PeerTransport {
           this.outbox = [];
         }
         for (const body of this.channel.messages(incoming)) {
+          const response = decodeResponse(body);
+          if (response.status === STATUS.message) {
+            this.pushes?.message(response.value);
+            continue;
+          }
           const call = this.pending.shift();
           if (!call) throw new Error('an answer to no request');
-          call.resolve(decodeResponse(body));
+          call.resolve(response);
         }
         if (this.pending.length === 0) {
           socket.unref();
@@ -156,6 +167,7 @@ export class PeerConnection implements PeerTransport {
 
   /** Drops the connection and fails every call on it with `errorFor(call)`. */
   private reset(errorFor: (what: string) => unknown): void {
+    if (this.socket) this.pushes?.lost();
     this.socket?.destroy();
     this.socket = undefined;
     this.channel = undefined;

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { checkAnswer, CLIENT_PROOF_BYTES, FrameChannel, hello, Incoming } from './peer-channel.js';
-import { decodeRequest, encodeResponse } from './peer-protocol.js';
+import { decodeRequest, encodeResponse, Response, STATUS } from './peer-protocol.js';
+import type { Subscriber } from './message-hub.js';
 import type { PeerStore } from './peer-store.js';
 import type { NodeAddress } from '../node-list.js';
 
@@ -13,6 +14,9 @@ export interface EndpointLimits {
   /** How long a new connection has to authenticate, in ms. */
   handshakeTimeout: number;
 }
+
+/** Bytes waiting to be sent to a subscribed connection beyond which it is dropped. */
+const SUBSCRIBER_BACKLOG = 8 * 1024 * 1024;
 
 /** Why a connection was closed unserved (for the log: it says nothing to the other side). */
 export type Refusal = 'too many connections' | 'handshake' | 'handshake timeout' | 'frame' | 'request';
@@ -78,6 +82,8 @@ export class PeerEndpoint {
     socket.write(greeting.message);
     const incoming = new Incoming();
     let channel: FrameChannel | undefined;
+    const subscriber = this.subscriberFor(socket, () => channel);
+    socket.once('close', () => this.store.unsubscribe(subscriber));
     const timer = setTimeout(() => refuse('handshake timeout'), this.limits.handshakeTimeout);
     socket.once('close', () => clearTimeout(timer));
     socket.on('data', (chunk: Buffer) => {
@@ -92,8 +98,33 @@ export class PeerEndpoint {
         socket.write(accepted.message);
         channel = new FrameChannel(socket, accepted.keys, this.limits.maxBody);
       }
-      if (!socket.isPaused()) this.serve(socket, channel, incoming, refuse);
+      if (!socket.isPaused()) this.serve(socket, channel, incoming, refuse, subscriber);
     });
+  }
+
+  /**
+   * Where messages published to this connection's subscription go: into its next frame, sent once
+   * this turn's work is done. A subscriber that does not read (over SUBSCRIBER_BACKLOG bytes
+   * waiting) is dropped, as Redis drops one over its output limit: it subscribes again and
+   * catches up from a fresh state.
+   */
+  private subscriberFor(socket: Socket, channel: () => FrameChannel | undefined): Subscriber {
+    let flushing = false;
+    return (push) => {
+      const frames = channel();
+      if (!frames || socket.destroyed) return;
+      if (socket.writableLength > SUBSCRIBER_BACKLOG) {
+        socket.destroy();
+        return;
+      }
+      frames.queue(encodeResponse(new Response(STATUS.message, 0n, push)));
+      if (flushing) return;
+      flushing = true;
+      setImmediate(() => {
+        flushing = false;
+        if (!socket.destroyed) frames.flush();
+      });
+    };
   }
 
   /**
@@ -101,7 +132,7 @@ export class PeerEndpoint {
    * peer that sends requests without reading the answers is neither read from nor answered until
    * it catches up: its answers wait in one socket buffer, not in memory without bound.
    */
-  private serve(socket: Socket, channel: FrameChannel, incoming: Incoming, refuse: (reason: Refusal) => void): void {
+  private serve(socket: Socket, channel: FrameChannel, incoming: Incoming, refuse: (reason: Refusal) => void, subscriber: Subscriber): void {
     let body: Buffer;
     const messages = channel.messages(incoming);
     while (!socket.writableNeedDrain) {
@@ -113,19 +144,19 @@ export class PeerEndpoint {
       } catch {
         return refuse('frame');
       }
-      let request;
+      let response;
       try {
-        request = decodeRequest(body);
+        response = this.store.answer(decodeRequest(body), subscriber);
       } catch {
         return refuse('request');
       }
-      channel.queue(encodeResponse(this.store.answer(request)));
+      channel.queue(encodeResponse(response));
     }
     channel.flush();
     socket.pause();
     socket.once('drain', () => {
       socket.resume();
-      this.serve(socket, channel, incoming, refuse);
+      this.serve(socket, channel, incoming, refuse, subscriber);
     });
   }
 }

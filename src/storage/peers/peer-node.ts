@@ -2,26 +2,50 @@ import { NodeAnswerError } from '../call-fault.js';
 import { decodeScanPage, FEATURE_PATCH, OP, Request, STATUS, type Op, type PeerRequest, type PeerResponse, type ScanPage } from './peer-protocol.js';
 import type { StorageNode, VersionedValue } from '../storage-node.js';
 import type { PeerStore } from './peer-store.js';
+import { PeerMessages } from './peer-messages.js';
+
+/** Who takes what a transport's subscription receives. */
+export interface PushListener {
+  /** A pushed message (channel · message, see peer-protocol.ts). */
+  message(push: Buffer): void;
+  /** The connection ended, and any subscription with it. */
+  lost(): void;
+}
 
 /** How a PeerNode reaches a store: over an authenticated connection, or in this process. */
 export interface PeerTransport {
   /** The store's answer; rejects with NodeConnectionError or DeadlineError when it cannot be had. */
   request(request: PeerRequest, what: string): Promise<PeerResponse>;
+  /** Where messages pushed to this transport's subscription go. */
+  listen(pushes: PushListener): void;
   close(): void;
 }
 
 /** This process's own store, reached without the network (no deadline needed: it answers at once). */
 export class LocalTransport implements PeerTransport {
+  private pushes?: PushListener;
+  /** This process as a subscriber of its own store: messages arrive after the call that published them returns, in order, as from a peer. */
+  private readonly subscriber = (push: Buffer) => queueMicrotask(() => this.pushes?.message(push));
+
   constructor(
     private readonly store: PeerStore,
     private readonly onClose: () => void,
   ) {}
 
   request(request: PeerRequest): Promise<PeerResponse> {
-    return Promise.resolve(this.store.answer(request));
+    try {
+      return Promise.resolve(this.store.answer(request, this.subscriber));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  listen(pushes: PushListener): void {
+    this.pushes = pushes;
   }
 
   close(): void {
+    this.store.unsubscribe(this.subscriber);
     this.onClose();
   }
 }
@@ -45,12 +69,17 @@ export class PeerNode implements StorageNode {
   readonly kind = 'peer';
   /** The peer said it applies deltas (its instance answer, see OP.instance): a version before them closes the connection on one. */
   private patches = false;
+  /** Publish/subscribe on this peer's store: revocation tokens are pushed over it. */
+  readonly messages: PeerMessages;
 
   constructor(
     readonly id: string,
     private readonly transport: PeerTransport,
     private readonly itemSizeLimit: number,
-  ) {}
+  ) {
+    this.messages = new PeerMessages(id, (op, what, key, version, value) => this.call(op, what, key, 0, version, value));
+    transport.listen(this.messages);
+  }
 
   private call(op: Op, what: string, key: string, ttl = 0, version = 0n, value: Buffer | string = EMPTY): Promise<PeerResponse> {
     const bytes = typeof value === 'string' ? Buffer.from(value) : value;
@@ -135,6 +164,7 @@ export class PeerNode implements StorageNode {
   }
 
   close(): void {
+    this.messages.close();
     this.transport.close();
   }
 }

@@ -15,6 +15,15 @@
  *
  * `patch` applies a session copy's delta (its value, see format/copy-delta.ts) to the copy stored
  * under its key: refused when that copy is not the delta's base, and then the writer sends it whole.
+ *
+ * Messages (NodeMessages over peers): `subscribe` (value: the channels, see encodeFields) makes its
+ * connection a subscriber until it closes; from then on the store pushes each message published on
+ * those channels to it as a response of status `message`, which answers no request (value:
+ * channel · message). `publish` (value: channel · message) answers the number of receivers as its
+ * version. `storeIfAndPublish` (version 0: add) stores the item and, in the same step, publishes
+ * `<order> <replyTo> <value>` (value: channel · replyTo · item); it answers the new version (the
+ * order) and, as a u32 value, the receivers. `publishState` (value: channel · tag) publishes
+ * `<tag> <version or 0> <value>` of its key and answers the receivers as its version.
  */
 
 /** Operations; each mirrors a StorageNode call. */
@@ -30,6 +39,10 @@ export const OP = {
   instance: 9,
   scan: 10,
   patch: 11,
+  subscribe: 12,
+  publish: 13,
+  storeIfAndPublish: 14,
+  publishState: 15,
 } as const;
 
 /** What an `instance` answer names when the store applies deltas (`patch`). */
@@ -40,6 +53,8 @@ export const STATUS = {
   ok: 0,
   refused: 1,
   tooLarge: 2,
+  /** A message pushed to a subscribed connection (see `subscribe`). */
+  message: 3,
 } as const;
 
 export type Op = (typeof OP)[keyof typeof OP];
@@ -126,7 +141,7 @@ export function encodeRequest(request: PeerRequest): Buffer {
 export function decodeRequest(body: Buffer): PeerRequest {
   if (body.length < REQUEST_HEADER) throw new MalformedMessage('request shorter than its header');
   const op = body[0];
-  if (op < OP.get || op > OP.patch) throw new MalformedMessage(`unknown operation ${op}`);
+  if (op < OP.get || op > OP.publishState) throw new MalformedMessage(`unknown operation ${op}`);
   const keyLength = body.readUInt16BE(21);
   if (keyLength > MAX_KEY_BYTES || REQUEST_HEADER + keyLength > body.length) throw new MalformedMessage('key length out of bounds');
   const key = body.toString('utf8', REQUEST_HEADER, REQUEST_HEADER + keyLength);
@@ -142,7 +157,7 @@ export function encodeResponse(response: PeerResponse): Buffer {
 }
 
 export function decodeResponse(body: Buffer): PeerResponse {
-  if (body.length < RESPONSE_HEADER || body[0] > STATUS.tooLarge) throw new MalformedMessage('malformed response');
+  if (body.length < RESPONSE_HEADER || body[0] > STATUS.message) throw new MalformedMessage('malformed response');
   return new Response(body[0] as Status, readVersion(body, 1), body.subarray(RESPONSE_HEADER));
 }
 
@@ -201,4 +216,49 @@ export function decodeScanPage(page: Buffer): ScanPage {
     offset = valueEnd;
   }
   return { items, more: page[0] === 1 };
+}
+
+/**
+ * `fields`, each as u16 length · bytes, then `rest` as it is: the values of the message
+ * operations (a channel, a reply channel, a tag; see the header).
+ */
+export function encodeFields(fields: readonly string[], rest: Buffer | string = EMPTY): Buffer {
+  const encoded = fields.map((field) => Buffer.from(field));
+  const tail = typeof rest === 'string' ? Buffer.from(rest) : rest;
+  const body = Buffer.allocUnsafe(encoded.reduce((sum, field) => sum + 2 + field.length, 0) + tail.length);
+  let offset = 0;
+  for (const field of encoded) {
+    if (field.length > MAX_KEY_BYTES) throw new RangeError(`field of ${field.length} bytes exceeds ${MAX_KEY_BYTES}`);
+    body.writeUInt16BE(field.length, offset);
+    field.copy(body, offset + 2);
+    offset += 2 + field.length;
+  }
+  tail.copy(body, offset);
+  return body;
+}
+
+/** The first `count` fields of `value` (see encodeFields) and the bytes after them. */
+export function decodeFields(value: Buffer, count: number): { fields: string[]; rest: Buffer } {
+  const fields: string[] = [];
+  let offset = 0;
+  for (let i = 0; i < count; i++) {
+    if (offset + 2 > value.length) throw new MalformedMessage('field shorter than its length');
+    const end = offset + 2 + value.readUInt16BE(offset);
+    if (end - offset - 2 > MAX_KEY_BYTES || end > value.length) throw new MalformedMessage('field length out of bounds');
+    fields.push(value.toString('utf8', offset + 2, end));
+    offset = end;
+  }
+  return { fields, rest: value.subarray(offset) };
+}
+
+/** The fields of a value made of fields only (a subscription's channels), at most `max`. */
+export function decodeAllFields(value: Buffer, max: number): string[] {
+  const fields: string[] = [];
+  for (let rest = value; rest.length > 0; ) {
+    if (fields.length === max) throw new MalformedMessage(`more than ${max} fields`);
+    const next = decodeFields(rest, 1);
+    fields.push(next.fields[0]);
+    rest = next.rest;
+  }
+  return fields;
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { encodeScanPage, FEATURE_PATCH, OP, REFUSED, Response, ScanItem, STATUS, TOO_LARGE, type PeerRequest, type PeerResponse } from './peer-protocol.js';
+import { decodeAllFields, decodeFields, encodeScanPage, FEATURE_PATCH, OP, REFUSED, Response, ScanItem, STATUS, TOO_LARGE, type PeerRequest, type PeerResponse } from './peer-protocol.js';
+import { MAX_CHANNELS, MessageHub, type Subscriber } from './message-hub.js';
 import { LruItems } from '../lru-items.js';
 import { applyDelta } from '../../format/copy-delta.js';
 import type { CopyCodec } from '../../format/copy-codec.js';
@@ -32,6 +33,7 @@ export class PeerStore {
   readonly instance = randomBytes(16).toString('hex');
   private readonly tag = BigInt(`0x${this.instance.slice(0, 16)}`) << 64n;
   private readonly items: LruItems<Item>;
+  private readonly hub = new MessageHub();
   private counter = 0n;
 
   constructor(
@@ -47,8 +49,11 @@ export class PeerStore {
     return this.items.size;
   }
 
-  /** Carries out one request: what PeerNode asks, over the network or in-process. */
-  answer(request: PeerRequest): PeerResponse {
+  /**
+   * Carries out one request: what PeerNode asks, over the network or in-process. `subscriber` is
+   * where the asker's connection takes pushed messages (a `subscribe` without one is refused).
+   */
+  answer(request: PeerRequest, subscriber?: Subscriber): PeerResponse {
     const { key, ttl, version, value } = request;
     switch (request.op) {
       case OP.get:
@@ -83,7 +88,42 @@ export class PeerStore {
         return new Response(STATUS.ok, 0n, encodeScanPage(this.itemsAfter(key), this.limits.itemSizeLimit).page);
       case OP.patch:
         return this.patch(key, value, ttl);
+      case OP.subscribe:
+        if (!subscriber) return REFUSED;
+        this.hub.subscribe(subscriber, decodeAllFields(value, MAX_CHANNELS));
+        return new Response(STATUS.ok, 0n, EMPTY);
+      case OP.publish: {
+        const { fields, rest } = decodeFields(value, 1);
+        return new Response(STATUS.ok, BigInt(this.hub.publish(fields[0], Buffer.from(rest))), EMPTY);
+      }
+      case OP.storeIfAndPublish:
+        return this.storeAndPublish(key, version, value);
+      case OP.publishState: {
+        const { fields, rest } = decodeFields(value, 1);
+        const item = this.items.live(key);
+        const state = Buffer.concat([Buffer.from(`${rest.toString()} ${item ? item.version : 0} `), item?.value ?? EMPTY]);
+        return new Response(STATUS.ok, BigInt(this.hub.publish(fields[0], state)), EMPTY);
+      }
     }
+  }
+
+  /** A subscriber gone with its connection. */
+  unsubscribe(subscriber: Subscriber): void {
+    this.hub.unsubscribe(subscriber);
+  }
+
+  /** OP.storeIfAndPublish: the write and its message in one step, so subscribers see writes in the store's order. */
+  private storeAndPublish(key: string, version: bigint, value: Buffer): PeerResponse {
+    const { fields, rest } = decodeFields(value, 2);
+    const current = this.items.live(key);
+    if (version === 0n ? current : current?.version !== version) return REFUSED;
+    const stored = this.store(key, rest, 0);
+    if (stored.status !== STATUS.ok) return stored;
+    const item = this.items.peek(key)!;
+    const receivers = this.hub.publish(fields[0], Buffer.concat([Buffer.from(`${item.version} ${fields[1]} `), item.value]));
+    const count = Buffer.allocUnsafe(4);
+    count.writeUInt32BE(receivers);
+    return new Response(STATUS.ok, item.version, count);
   }
 
   /** Applies a copy's delta (see OP.patch): refused unless the copy stored under `key` is its base. */

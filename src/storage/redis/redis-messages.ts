@@ -1,13 +1,10 @@
 import { DeadlineError } from '../../base/deadline.js';
+import { KeptSubscription } from '../kept-subscription.js';
 import type { NodeAddress } from '../node-list.js';
 import type { NodeMessages, PublishedWrite } from '../storage-node.js';
 import { RedisConnection, type RedisArgument, type RedisNodeOptions } from './redis-connection.js';
 import { PUBLISH_STATE, VERSION_MARK_KEY, WRITE_AND_PUBLISH, type RedisScript } from './redis-scripts.js';
 
-/** How often a dropped subscription is looked for and opened again, in ms. */
-const RESUBSCRIBE_INTERVAL = 100;
-/** After a subscription failed to open, the wait before the next try doubles up to this, in ms. */
-const MAX_RESUBSCRIBE_DELAY = 5000;
 
 /** What RedisMessages uses of its node: its calls with their deadline, its scripts, its conditional writes. */
 export interface RedisCommands {
@@ -26,10 +23,7 @@ const REFUSED: PublishedWrite = { order: null, receivers: 0 };
  */
 export class RedisMessages implements NodeMessages {
   private subscription?: RedisConnection;
-  private timer?: NodeJS.Timeout;
-  /** Failed tries to open the subscription in a row, and when the next may start (performance.now()). */
-  private failures = 0;
-  private nextTry = 0;
+  private kept?: KeptSubscription;
   private closed = false;
 
   constructor(
@@ -58,39 +52,29 @@ export class RedisMessages implements NodeMessages {
   }
 
   subscribe(channels: readonly string[], listener: (channel: string, message: Buffer) => void, onOpen: () => void): void {
-    if (this.timer) throw new Error(`redis ${this.node.id}: one subscription per node`);
-    const open = () => {
+    if (this.kept) throw new Error(`redis ${this.node.id}: one subscription per node`);
+    const open = async () => {
       if (this.closed) return;
       const connection = new RedisConnection(0, this.node, this.options);
       this.subscription = connection;
       const deadline = setTimeout(() => connection.close(new DeadlineError(`redis ${this.node.id} subscribe`, this.options.operationTimeout)), this.options.operationTimeout);
-      connection.ready
-        .then(() => connection.subscribe(channels, listener))
-        .then(
-          () => {
-            clearTimeout(deadline);
-            this.failures = 0;
-            if (!connection.isClosed && !this.closed) onOpen();
-          },
-          () => {
-            clearTimeout(deadline);
-            connection.close();
-            // A node that refuses (no channel permission, down) is not asked ten times a second.
-            this.failures++;
-            this.nextTry = performance.now() + Math.min(MAX_RESUBSCRIBE_DELAY, RESUBSCRIBE_INTERVAL * 2 ** this.failures);
-          },
-        );
+      try {
+        await connection.ready;
+        await connection.subscribe(channels, listener);
+      } catch (err) {
+        connection.close();
+        throw err;
+      } finally {
+        clearTimeout(deadline);
+      }
+      if (!connection.isClosed && !this.closed) onOpen();
     };
-    open();
-    this.timer = setInterval(() => {
-      if (this.subscription?.isClosed && performance.now() >= this.nextTry) open();
-    }, RESUBSCRIBE_INTERVAL);
-    this.timer.unref();
+    this.kept = new KeptSubscription(open, () => this.subscription !== undefined && !this.subscription.isClosed);
   }
 
   close(): void {
     this.closed = true;
-    clearInterval(this.timer);
+    this.kept?.close();
     this.subscription?.close();
   }
 }
