@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { peersPerTest } from '../helpers/peer-apps.js';
 import { Client } from '../helpers/http.js';
+import { destroyFrom, pausedThroughDestroy, readsCostNothing, sessionData } from '../helpers/pushed-revocation.js';
 
 const scope = peersPerTest(3);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -226,10 +227,9 @@ describe.each(['backup', 'all'])('peers, deltas (replication: %s)', (replication
 });
 
 describe('peers, revocation tokens pushed between processes', () => {
-  const data = async (client: Client) => (await client.json<{ data: Record<string, unknown> }>('/read')).data;
   const statsOf = (url: string) => new Client(url).json<{ counters: Record<string, number>; gauges: Record<string, number> }>('/stats');
-  const storageCalls = async (url: string) => (await new Client(url).json<{ calls: number }>('/storage-calls')).calls;
-  const sessionIdOf = (client: Client) => decodeURIComponent(client.cookie!.split('=')[1]).slice(2).replace(/\.[^.]*$/, '');
+  /** Calls `app` made to storage nodes (its own store included), counted by the fixture from its first ask on. */
+  const storageCalls = (url: string) => async () => (await new Client(url).json<{ calls: number }>('/storage-calls')).calls;
 
   /** Three peers, once `a` gets every peer's revocation token by push. */
   async function pushing() {
@@ -240,53 +240,28 @@ describe('peers, revocation tokens pushed between processes', () => {
     return apps;
   }
 
-  /**
-   * Whether `reads` reads of `client`'s session (holding `user`) on `url` made no storage call.
-   * Tried up to three times: a process stalled for most of operationTimeout (a loaded CI machine)
-   * rightly stops trusting its feed and reads the tokens once; a broken push costs calls every time.
-   */
-  async function readsCostNothing(url: string, client: Client, user: string, reads: number): Promise<boolean> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const before = await storageCalls(url);
-      for (let i = 0; i < reads; i++) expect((await data(client)).user).toBe(user);
-      if ((await storageCalls(url)) === before) return true;
-    }
-    return false;
-  }
-
   it('reads of a held session make no storage call with the strict bound; a destroy on another peer is refused on the next request', async () => {
     const [a, b] = await pushing();
     const client = new Client(a.url);
     await client.get('/set?user=ada');
-    await data(client);
+    await sessionData(client);
     await sleep(200); // its first check (in the background) has recorded the tokens
-    expect(await readsCostNothing(a.url, client, 'ada', 20)).toBe(true);
-    const destroyed = await fetch(`${b.url}/store-destroy?sid=${encodeURIComponent(sessionIdOf(client))}`);
-    expect(await destroyed.json()).toEqual({ destroyed: true });
-    expect((await data(client)).user).toBeUndefined();
+    expect(await readsCostNothing(storageCalls(a.url), client, 'ada', 20)).toBe(true);
+    await destroyFrom(b.url, client);
+    expect((await sessionData(client)).user).toBeUndefined();
     expect((await statsOf(a.url)).counters.revokedSessionsRefused).toBe(1);
   });
 
   it('a peer paused through a revocation refuses the session when it resumes', async () => {
     const [a, b] = await pushing();
-    const client = new Client(a.url);
-    await client.get('/set?user=ada');
-    await data(client);
-    a.child.kill('SIGSTOP');
-    try {
-      const destroyed = await fetch(`${b.url}/store-destroy?sid=${encodeURIComponent(sessionIdOf(client))}`);
-      expect(await destroyed.json()).toEqual({ destroyed: true });
-    } finally {
-      a.child.kill('SIGCONT');
-    }
-    expect((await data(client)).user).toBeUndefined();
+    await pausedThroughDestroy(a, b);
   });
 
   it('a peer killed and restarted: the others read its token until its pushes are current again, then reads are free', async () => {
     const [a, , c] = await pushing();
     const client = new Client(a.url);
     await client.get('/set?user=ada');
-    await data(client);
+    await sessionData(client);
     await c.kill('SIGKILL');
     const before = await statsOf(a.url);
     await sleep(1200); // longer than the operation timeout: a's feed from c is stale
@@ -294,15 +269,14 @@ describe('peers, revocation tokens pushed between processes', () => {
     const restarted = await scope.start('c', { sessionBackupAsync: false });
     for (let i = 0; i < 240 && (await statsOf(a.url)).gauges.revocationPushCurrent !== 3; i++) await sleep(50);
     expect((await statsOf(a.url)).gauges.revocationPushCurrent).toBe(3);
-    expect((await data(client)).user).toBe('ada');
+    expect((await sessionData(client)).user).toBe('ada');
     await client.get('/set?user=grace');
-    await data(client);
+    await sessionData(client);
     await sleep(200);
-    expect(await readsCostNothing(a.url, client, 'grace', 10)).toBe(true);
+    expect(await readsCostNothing(storageCalls(a.url), client, 'grace', 10)).toBe(true);
     // And a destroy made on the restarted peer still reaches a.
-    const destroyed = await fetch(`${restarted.url}/store-destroy?sid=${encodeURIComponent(sessionIdOf(client))}`);
-    expect(await destroyed.json()).toEqual({ destroyed: true });
-    expect((await data(client)).user).toBeUndefined();
+    await destroyFrom(restarted.url, client);
+    expect((await sessionData(client)).user).toBeUndefined();
     expect((await statsOf(a.url)).counters.revokedSessionsRefused).toBeGreaterThan(before.counters.revokedSessionsRefused ?? 0);
   });
 });

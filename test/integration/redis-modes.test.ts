@@ -10,6 +10,7 @@ import { Client } from '../helpers/http.js';
 import { missingPackage } from '../helpers/system-programs.js';
 import { textCommand } from '../helpers/memcached.js';
 import type { StorageServer } from '../helpers/server-process.js';
+import { destroyFrom, pausedThroughDestroy, readsCostNothing } from '../helpers/pushed-revocation.js';
 
 const noRedis = missingPackage('redis-server');
 const scope = freshServersPerTest(() => startServers(2, 'redis'));
@@ -76,23 +77,7 @@ async function itemReads(server: StorageServer): Promise<number> {
 
 const allItemReads = async () => (await Promise.all(scope.cluster.instances.map(itemReads))).reduce((a, b) => a + b, 0);
 
-/**
- * Whether `reads` reads of `client`'s session (holding `user`) went by with no HGET on any node.
- * Tried up to three times: a process stalled for most of operationTimeout (a loaded CI machine)
- * rightly stops trusting its feed and reads the tokens once; a broken push would cost HGETs every time.
- */
-async function readsCostNothing(client: Client, user: string, reads: number): Promise<boolean> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const before = await allItemReads();
-    for (let i = 0; i < reads; i++) expect((await data(client)).user).toBe(user);
-    if ((await allItemReads()) === before) return true;
-  }
-  return false;
-}
 const statsOf = async (url: string) => JSON.parse((await new Client(url).get('/stats')).body) as { counters: Record<string, number>; gauges: Record<string, number> };
-/** The session id in a client's cookie (signed, with its route). */
-const sessionIdOf = (client: Client) => decodeURIComponent(client.cookie!.split('=')[1]).slice(2).replace(/\.[^.]*$/, '');
-
 describe.skipIf(noRedis)('sticky revocation pushed over Redis', () => {
   /** Starts two app processes and waits until `a` gets both nodes' revocation tokens by push. */
   async function twoApps() {
@@ -110,27 +95,15 @@ describe.skipIf(noRedis)('sticky revocation pushed over Redis', () => {
     await client.get('/set?user=ada');
     await data(client);
     await new Promise((r) => setTimeout(r, 200)); // its first check (in the background) has recorded the tokens
-    expect(await readsCostNothing(client, 'ada', 20)).toBe(true);
-    const destroyed = await fetch(`${b.url}/store-destroy?sid=${encodeURIComponent(sessionIdOf(client))}`);
-    expect(await destroyed.json()).toEqual({ destroyed: true });
+    expect(await readsCostNothing(allItemReads, client, 'ada', 20)).toBe(true);
+    await destroyFrom(b.url, client);
     expect((await data(client)).user).toBeUndefined();
     expect((await statsOf(a.url)).counters.revokedSessionsRefused).toBe(1);
   });
 
   it('an app process paused through a revocation refuses the session when it resumes', async () => {
     const { a, b } = await twoApps();
-    const client = new Client(a.url);
-    await client.get('/set?user=ada');
-    await data(client);
-    a.child.kill('SIGSTOP');
-    try {
-      // The destroy waits for a's acknowledgement until the operation timeout, then answers.
-      const destroyed = await fetch(`${b.url}/store-destroy?sid=${encodeURIComponent(sessionIdOf(client))}`);
-      expect(await destroyed.json()).toEqual({ destroyed: true });
-    } finally {
-      a.child.kill('SIGCONT');
-    }
-    expect((await data(client)).user).toBeUndefined();
+    await pausedThroughDestroy(a, b);
   });
 
   it('with its subscription cut, a process reads the tokens instead (and says so), then goes back to pushes', async () => {
@@ -146,8 +119,7 @@ describe.skipIf(noRedis)('sticky revocation pushed over Redis', () => {
       await new Promise((r) => setTimeout(r, 1200)); // longer than the operation timeout: a's feed is stale
       const before = await statsOf(a.url);
       expect(before.gauges.revocationPushCurrent).toBe(0);
-      const destroyed = await fetch(`${b.url}/store-destroy?sid=${encodeURIComponent(sessionIdOf(client))}`);
-      expect(await destroyed.json()).toEqual({ destroyed: true });
+      await destroyFrom(b.url, client);
       expect((await data(client)).user).toBeUndefined();
       expect((await statsOf(a.url)).counters.revocationPushFallbacks).toBeGreaterThan(before.counters.revocationPushFallbacks);
     } finally {
@@ -159,7 +131,7 @@ describe.skipIf(noRedis)('sticky revocation pushed over Redis', () => {
     await client.get('/set?user=grace');
     await data(client);
     await new Promise((r) => setTimeout(r, 200));
-    expect(await readsCostNothing(client, 'grace', 10)).toBe(true);
+    expect(await readsCostNothing(allItemReads, client, 'grace', 10)).toBe(true);
   });
 });
 

@@ -529,7 +529,7 @@ describe('peer messages (publish/subscribe, as over Redis)', () => {
     const node = new PeerNode('a', new LocalTransport(store, () => undefined), ITEM_LIMIT);
     cleanups.push(() => node.close());
     const received: string[] = [];
-    node.messages.subscribe(['push'], (channel, message) => received.push(message.toString()), () => undefined);
+    node.messages.subscribe(['push'], (_channel, message) => received.push(message.toString()), () => undefined);
     await until(() => store.answer(new Request(OP.publish, '', 0, 0n, encodeFields(['push'], 'probe'))).version === 1n);
     received.length = 0;
     const published = node.messages.publish('push', 'one');
