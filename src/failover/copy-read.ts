@@ -40,6 +40,8 @@ export interface ReadResult {
   leftovers: Map<string, bigint>;
   /** CAS of what each node that answered holds (undefined: nothing), for fenced writes. */
   cas: ReadonlyMap<string, bigint | undefined>;
+  /** The session's own nodes as this read saw them (the first up nodes the ring gave), asked first. */
+  nodes: readonly string[];
 }
 
 /** A ReadResult as `read` fills it in (a class, as LoadedFence). */
@@ -51,7 +53,10 @@ class ReadOutcome implements ReadResult {
   doubtful = false;
   corrupt: string[] = [];
   leftovers = new Map<string, bigint>();
-  constructor(readonly cas: Map<string, bigint | undefined>) {}
+  constructor(
+    readonly cas: Map<string, bigint | undefined>,
+    readonly nodes: readonly string[],
+  ) {}
 }
 
 /** How long a doubtful newest copy (contested or unvouched, see newestOf) is left alone. */
@@ -127,7 +132,7 @@ export class CopyReader {
         targets.map((node) => this.cluster.run(node, (client) => (touchTtl === undefined ? client.gets(key) : client.getAndTouch(key, touchTtl)))),
       );
     const cas = new Map<string, bigint | undefined>();
-    const result = new ReadOutcome(cas);
+    const result = new ReadOutcome(cas, nodes);
     // Array.of, not []: an array literal may be allocated old like an object literal (see LoadedSession in modes/session-mode.ts).
     const found = Array.of<Found>();
     // Copies are usually byte-identical: one is decoded, and the others compared as bytes.

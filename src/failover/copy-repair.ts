@@ -3,6 +3,7 @@ import type { Statistics } from '../base/statistics.js';
 import { isDestroyed } from '../format/versioned-copy.js';
 import type { CopyCodec } from '../format/copy-codec.js';
 import type { ReadResult } from './copy-read.js';
+import { isWriteQuorum } from './write-quorum.js';
 
 /** Brings a session's copies back in agreement after a read found them apart. */
 export class CopyRepair {
@@ -15,7 +16,8 @@ export class CopyRepair {
   /**
    * Writes the newest copy of a read where it was missing or old, so the copies agree again;
    * each only over what the read saw there, so a repair never replaces a newer write. Then, with
-   * both own nodes known to hold it, removes the read's left-over copies (unless changed since).
+   * own nodes known to hold it that are two of its home nodes, removes the read's left-over
+   * copies (unless changed since).
    * Resolves false when the copies may still disagree: the read was not complete, a node did not
    * answer, or a copy changed since the read.
    */
@@ -34,8 +36,10 @@ export class CopyRepair {
       // write deletes: only a fresh read can tell, so the repair is not done.
       if (repaired < answers.length) return false;
     }
-    // A destroy's marker stays on every node it reached: it must outvote any old copy.
-    if (result.failed.length === 0 && !isDestroyed(copy)) {
+    // A destroy's marker stays on every node it reached: it must outvote any old copy. A left-over
+    // goes only while the own nodes hold two of the home nodes: a process that saw the others down
+    // has one own node, and without the left-over a read of the other two would find nothing.
+    if (result.failed.length === 0 && !isDestroyed(copy) && result.leftovers.size > 0 && isWriteQuorum(this.cluster.homeNodes(key), result.nodes)) {
       await Promise.allSettled([...result.leftovers].map(([node, cas]) => this.cluster.run(node, (client) => client.deleteIf(key, cas))));
     }
     return true;

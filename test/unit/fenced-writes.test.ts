@@ -324,3 +324,36 @@ describe('a write finds its own copy where a repair put it (same version and wri
     await expect(copies.writeFenced(KEY, mine, ['X', 'Y'], fence)).rejects.toBeInstanceOf(SessionConflictError);
   });
 });
+
+describe('a repair removes a left-over copy only while two home nodes keep the session', () => {
+  /** X and Z hold v2, Y nothing; the repairing process saw only Z up when it chose its own nodes, and X came up before it asked the next one. */
+  async function oneOwnNode() {
+    const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
+    const v2: VersionedCopy = { version: 2, ttl: 60, json: '{"n":2}' };
+    for (const node of [nodes.X, nodes.Z]) await node.storeIf(KEY, encodeCopy(v2), 0, undefined);
+    const cluster = { ...view(nodes, ['Z', 'X']), readNodesFor: () => ['Z'] } as unknown as StorageCluster;
+    return { nodes, v2, copies: new SessionCopies(cluster, new Statistics(false), UNSEALED_COPIES, 2) };
+  }
+
+  it('keeps the copy found on the next node when the own nodes are one home node: a read of the two others still finds the session', async () => {
+    const { nodes, v2, copies } = await oneOwnNode();
+    expect(await copies.repair(KEY)).toBe(true);
+    expect(nodes.X.items.has(KEY)).toBe(true);
+    const other = new SessionCopies(view(nodes, ['X', 'Y']), new Statistics(false), UNSEALED_COPIES, 2);
+    expect((await other.read(KEY)).copy).toEqual(v2);
+  });
+
+  it('removes it once two home nodes hold the newest copy', async () => {
+    const nodes = { X: new FakeNode(), Y: new FakeNode(), Z: new FakeNode() };
+    const v2: VersionedCopy = { version: 2, ttl: 60, json: '{"n":2}' };
+    await nodes.X.storeIf(KEY, encodeCopy(v2), 0, undefined);
+    await nodes.Y.storeIf(KEY, encodeCopy(v1), 0, undefined);
+    await nodes.Z.storeIf(KEY, encodeCopy(v2), 0, undefined);
+    // Own nodes X and Y (Y stale, repaired); Z asked in addition holds v2 as well: a left-over.
+    const cluster = { ...view(nodes, ['X', 'Y', 'Z']), readNodesFor: () => ['X', 'Y'] } as unknown as StorageCluster;
+    const copies = new SessionCopies(cluster, new Statistics(false), UNSEALED_COPIES, 2);
+    expect(await copies.repair(KEY)).toBe(true);
+    expect(decodeCopy(nodes.Y.items.get(KEY)!.value)).toEqual(v2);
+    expect(nodes.Z.items.has(KEY)).toBe(false);
+  });
+});
