@@ -1,8 +1,10 @@
 // Two builds compared with bench/in-process.mjs: one process per run, the builds alternating
 // (A B, then B A, …) so that load from other processes on a shared machine weighs on both alike.
 // Usage: node bench/in-process-ab.mjs <memcached nodes option> <dist A> <dist B> [rounds, 8]
-// The BENCH_IN_PROCESS_* variables (BYTES, SESSIONS, CHECKED, ONLY, ITERATIONS) pass through.
-// Prints, per shape and middleware, CPU µs per read request of each build (median of the rounds,
+// The BENCH_IN_PROCESS_* variables (BYTES, SESSIONS, CHECKED, ONLY, ITERATIONS, NONSTICKY,
+// NONSTICKY_ITERATIONS, SHAPES) pass through: BENCH_IN_PROCESS_NONSTICKY=1 BENCH_IN_PROCESS_ONLY="msm non-sticky"
+// compares unlocked non-sticky reads and writes against real memcached nodes.
+// Prints, per shape and middleware, CPU µs per request (a read, or for a non-sticky write row a write) of each build (median of the rounds,
 // with the range) and the median of the per-round B/A ratios; then one JSON line of every run.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -40,7 +42,7 @@ for (const [shape, rows] of Object.entries(runs[0].A)) {
     const a = runs.map((r) => r.A[shape][name]);
     const b = runs.map((r) => r.B[shape][name]);
     const ratio = median(b.map((value, i) => value / a[i]));
-    console.log(`${shape.padEnd(9)} ${name.padEnd(45)} A ${figure(a)}  B ${figure(b)}  µs CPU/read; B/A per round: median ${ratio.toFixed(3)}`);
+    console.log(`${shape.padEnd(9)} ${name.padEnd(45)} A ${figure(a)}  B ${figure(b)}  µs CPU/request; B/A per round: median ${ratio.toFixed(3)}`);
   }
 }
 console.log(JSON.stringify({ builds, runs }));

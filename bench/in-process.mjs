@@ -10,7 +10,10 @@
 // (BENCH_IN_PROCESS_ONLY=<name prefix> measures one middleware, e.g. under --cpu-prof;
 // BENCH_IN_PROCESS_DIST=<a build's dist folder> measures that build instead of this checkout's,
 // so one script runs against two builds in separate processes: see bench/in-process-ab.mjs;
-// BENCH_IN_PROCESS_HEAP=1 with node --expose-gc reports the heap once the sessions are created).
+// BENCH_IN_PROCESS_HEAP=1 with node --expose-gc reports the heap once the sessions are created;
+// BENCH_IN_PROCESS_NONSTICKY=1 adds non-sticky, unlocked (lockingMode 'none') reads and writes,
+// CONCURRENCY in flight, each a memcached round trip: BENCH_IN_PROCESS_NONSTICKY_ITERATIONS of
+// them per repeat, 8000 by default; BENCH_IN_PROCESS_SHAPES=node:http (or express) measures one shape).
 import http from 'node:http';
 import net from 'node:net';
 import express from 'express';
@@ -46,6 +49,18 @@ if (process.env.BENCH_IN_PROCESS_CHECKED === '1') {
   MIDDLEWARES[CHECKED] = () => session({ ...common, memcachedNodes: nodes, logger: quiet });
 }
 
+// Non-sticky, unlocked: every request loads the session from memcached (reads and writes alike),
+// and a write stores it back before its response ends. The route names the request kind.
+const NONSTICKY_READ = 'msm non-sticky (locking none) read';
+const NONSTICKY_WRITE = 'msm non-sticky (locking none) write';
+const NONSTICKY = new Set([NONSTICKY_READ, NONSTICKY_WRITE]);
+const NONSTICKY_ITERATIONS = Number(process.env.BENCH_IN_PROCESS_NONSTICKY_ITERATIONS ?? 8000);
+if (process.env.BENCH_IN_PROCESS_NONSTICKY === '1') {
+  const make = () => session({ ...common, memcachedNodes: nodes, sticky: false, lockingMode: 'none', logger: quiet });
+  MIDDLEWARES[NONSTICKY_READ] = make;
+  MIDDLEWARES[NONSTICKY_WRITE] = make;
+}
+
 // BENCH_BASELINE=<another build's dist/esm/index.js>: that build's sticky row too, as in run.mjs.
 if (process.env.BENCH_BASELINE) {
   const { default: baseline } = await import(pathToFileURL(process.env.BENCH_BASELINE).href);
@@ -55,7 +70,7 @@ if (process.env.BENCH_BASELINE) {
 const app = express();
 const socket = new net.Socket();
 /** Runs one request through `middleware` and `route`; returns whether it completed synchronously. */
-function request(middleware, cookie, url, route, asExpress, onDone) {
+function request(middleware, cookie, url, route, asExpress, onDone, onEnded) {
   const req = new http.IncomingMessage(socket);
   req.headers = cookie ? { host: 'bench', cookie } : { host: 'bench' };
   req.url = url;
@@ -74,6 +89,23 @@ function request(middleware, cookie, url, route, asExpress, onDone) {
     req.query = {};
   }
   let done = false;
+  if (onEnded) {
+    // An own `end` that the middleware's hook wraps: called once the response really ends (after
+    // a non-sticky write has stored the session). Without a socket, Node never emits the
+    // response's 'finish' and 'close': emitted here as a socket's flush would, for non-sticky
+    // mode releases the request's hold on the session then (else the next request of the same
+    // session would reuse the copy this one loaded instead of reading memcached).
+    const end = res.end;
+    res.end = function (...args) {
+      const result = end.apply(this, args);
+      process.nextTick(() => {
+        res.emit('finish');
+        res.emit('close');
+        onEnded();
+      });
+      return result;
+    };
+  }
   middleware(req, res, () => {
     if (asExpress) req.params = {};
     route(req, res);
@@ -87,6 +119,17 @@ const init = (req, res) => {
   res.end('ok');
 };
 const read = (req, res) => res.end(req.session ? String(req.session.n) : 'none');
+// Non-sticky requests that found no stored session (the bench would then measure the wrong path).
+let lost = 0;
+const nonStickyRead = (req, res) => {
+  if (req.session?.user !== 'bench') lost++;
+  res.end(req.session ? String(req.session.n) : 'none');
+};
+const write = (req, res) => {
+  if (req.session?.user !== 'bench') lost++;
+  if (req.session) req.session.n = (req.session.n ?? 0) + 1;
+  res.end('ok');
+};
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 /** ITERATIONS reads, CONCURRENCY at a time, each started when one completes. */
@@ -101,6 +144,18 @@ async function readsInFlight(middleware, cookies, asExpress) {
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
 }
 
+/** `iterations` requests to `route`, CONCURRENCY at a time, each done once its response has ended. */
+async function endedInFlight(middleware, cookies, asExpress, route, url, iterations) {
+  let next = 0;
+  const worker = async () => {
+    while (next < iterations) {
+      const cookie = cookies[next++ % cookies.length];
+      await new Promise((resolve) => request(middleware, cookie, url, route, asExpress, undefined, resolve));
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+}
+
 const results = { express: {}, 'node:http': {} };
 // The process's CPU time (user + system, GC threads included) per request: steadier than wall
 // time when other processes share the cores.
@@ -110,8 +165,11 @@ for (const [name, make] of Object.entries(MIDDLEWARES)) {
   const middleware = make();
   const cookies = [];
   for (let i = 0; i < (name === 'no middleware' ? 1 : SESSIONS); i++) {
-    const { res } = request(middleware, '', '/init', init, false);
-    await tick();
+    let ended;
+    const stored = new Promise((resolve) => (ended = resolve));
+    const { res } = request(middleware, '', '/init', init, false, undefined, NONSTICKY.has(name) ? ended : undefined);
+    if (NONSTICKY.has(name)) await stored;
+    else await tick();
     const header = res.getHeader('set-cookie');
     const cookie = Array.isArray(header) ? header[0] : header;
     cookies.push(cookie ? String(cookie).split(';')[0] : '');
@@ -123,8 +181,17 @@ for (const [name, make] of Object.entries(MIDDLEWARES)) {
     process.stderr.write(`${name}: ${cookies.length} sessions held, heap ${(heapUsed / 2 ** 20).toFixed(1)} MiB, external ${(external / 2 ** 20).toFixed(1)} MiB\n`);
   }
   for (const shape of Object.keys(results)) {
+    if (process.env.BENCH_IN_PROCESS_SHAPES && !process.env.BENCH_IN_PROCESS_SHAPES.split(',').includes(shape)) continue;
     const asExpress = shape === 'express';
-    for (const cookie of cookies) request(middleware, cookie, '/read', read, asExpress);
+    const nonSticky = NONSTICKY.has(name);
+    const route = name === NONSTICKY_WRITE ? write : nonStickyRead;
+    const url = name === NONSTICKY_WRITE ? '/write' : '/read';
+    const iterations = nonSticky ? NONSTICKY_ITERATIONS : ITERATIONS;
+    // Warm-up: every session read (non-sticky: the measured request, at least once per session
+    // and as many as a repeat has: the first thousands of requests after the sessions were
+    // created cost a third more, until the JIT and the young generation have settled).
+    if (nonSticky) await endedInFlight(middleware, cookies, asExpress, route, url, Math.max(cookies.length, iterations));
+    else for (const cookie of cookies) request(middleware, cookie, '/read', read, asExpress);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const runs = [];
     const cpuRuns = [];
@@ -133,10 +200,12 @@ for (const [name, make] of Object.entries(MIDDLEWARES)) {
       const started = process.hrtime.bigint();
       const cpuStarted = process.cpuUsage();
       if (name === CHECKED) await readsInFlight(middleware, cookies, asExpress);
+      else if (nonSticky) await endedInFlight(middleware, cookies, asExpress, route, url, iterations);
       else for (let i = 0; i < ITERATIONS; i++) if (!request(middleware, cookies[i % cookies.length], '/read', read, asExpress).done) notSync++;
-      runs.push(Number(process.hrtime.bigint() - started) / 1e3 / ITERATIONS);
+      runs.push(Number(process.hrtime.bigint() - started) / 1e3 / iterations);
       const used = process.cpuUsage(cpuStarted);
-      cpuRuns.push((used.user + used.system) / ITERATIONS);
+      cpuRuns.push((used.user + used.system) / iterations);
+      if (lost) throw new Error(`${name}: ${lost} requests found no stored session`);
       if (notSync) throw new Error(`${name}: ${notSync} reads did not complete synchronously`);
       await tick();
     }
