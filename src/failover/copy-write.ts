@@ -68,7 +68,23 @@ export class CopyWriter {
    * With `patch`, the nodes that hold its base and can apply it get the delta instead (and the
    * whole copy when they turn it down).
    */
-  async write(key: string, copy: VersionedCopy, nodes: string[], patch?: CopyPatch): Promise<string[]> {
+  write(key: string, copy: VersionedCopy, nodes: string[], patch?: CopyPatch): Promise<string[]> {
+    return this.writeCopies(key, copy, nodes, patch, false);
+  }
+
+  /**
+   * Writes `copy` like `write`, and acknowledges it only once a majority of the key's home nodes
+   * holds it (see isHomeMajority): else SessionStoreUnavailableError, with the copies written
+   * left in place (a later read may or may not find that unacknowledged version).
+   */
+  writeToHomeMajority(key: string, copy: VersionedCopy, nodes: string[]): Promise<string[]> {
+    // The check runs inside the one async write: every unlocked non-sticky save passes here, and a
+    // second async layer around it cost a promise and its turns per save.
+    return this.writeCopies(key, copy, nodes, undefined, true);
+  }
+
+  /** `write`, and with `homeMajority` the check of `writeToHomeMajority`. */
+  private async writeCopies(key: string, copy: VersionedCopy, nodes: string[], patch: CopyPatch | undefined, homeMajority: boolean): Promise<string[]> {
     if (nodes.length === 0) throw new SessionStoreUnavailableError(`no ${this.cluster.kind} node is up`);
     // Sealed only when some node needs the whole copy.
     let sealed: Buffer | string | undefined;
@@ -91,19 +107,11 @@ export class CopyWriter {
       const spareAnswers = await Promise.allSettled(spares.map((node) => this.cluster.run(node, store)));
       written.push(...spares.filter((_, i) => spareAnswers[i].status === 'fulfilled'));
     }
-    return written;
-  }
-
-  /**
-   * Writes `copy` like `write`, and acknowledges it only once a majority of the key's home nodes
-   * holds it (see isHomeMajority): else SessionStoreUnavailableError, with the copies written
-   * left in place (a later read may or may not find that unacknowledged version).
-   */
-  async writeToHomeMajority(key: string, copy: VersionedCopy, nodes: string[]): Promise<string[]> {
-    const written = await this.write(key, copy, nodes);
-    const home = this.cluster.homeNodes(key);
-    if (!isHomeMajority(home, written)) {
-      throw new SessionStoreUnavailableError(`the session could not be written to two of its home ${this.cluster.kind} nodes ${home.join(', ')}`);
+    if (homeMajority) {
+      const home = this.cluster.homeNodes(key);
+      if (!isHomeMajority(home, written)) {
+        throw new SessionStoreUnavailableError(`the session could not be written to two of its home ${this.cluster.kind} nodes ${home.join(', ')}`);
+      }
     }
     return written;
   }

@@ -79,9 +79,14 @@ export class AvailableRing {
     return regularOnly ? regular : [...regular, ...this.failover];
   }
 
-  /** A key's first three regular nodes on the full ring, whatever their health (see isWriteQuorum). */
+  /**
+   * A key's first three regular nodes on the full ring, whatever their health (see isWriteQuorum).
+   * Every unlocked non-sticky save asks for them: one array (the memo's fresh copy), not three.
+   */
   home(key: string): string[] {
-    return this.preference(key).slice(0, Math.min(3, this.regular.length));
+    const order = this.regular.length > 1 ? this.fullOrder.get(key, this.regular.length) : [...this.regular];
+    if (order.length > 3) order.length = 3;
+    return order;
   }
 
   /** Whether every regular node is up: then a key's first up nodes are its first home nodes. */
