@@ -44,7 +44,8 @@ const MIDDLEWARES = {
 // every read waits for its revocation check (a token get per node), so reads complete later;
 // CONCURRENCY of them are kept in flight, as the bench's connections would.
 const CHECKED = 'msm sticky (revocation check per request)';
-const CONCURRENCY = 32;
+// BENCH_IN_PROCESS_CONCURRENCY: requests in flight (32 by default; bench/run.mjs's load has 10 connections).
+const CONCURRENCY = Number(process.env.BENCH_IN_PROCESS_CONCURRENCY ?? 32);
 if (process.env.BENCH_IN_PROCESS_CHECKED === '1') {
   MIDDLEWARES[CHECKED] = () => session({ ...common, memcachedNodes: nodes, logger: quiet });
 }
