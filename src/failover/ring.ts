@@ -81,10 +81,10 @@ export class AvailableRing {
 
   /**
    * A key's first three regular nodes on the full ring, whatever their health (see isWriteQuorum).
-   * Every unlocked non-sticky save asks for them: one array (the memo's fresh copy), not three.
+   * Every unlocked non-sticky save asks for them: one array (preference's own), not three.
    */
   home(key: string): string[] {
-    const order = this.regular.length > 1 ? this.fullOrder.get(key, this.regular.length) : [...this.regular];
+    const order = this.preference(key, true);
     if (order.length > 3) order.length = 3;
     return order;
   }
