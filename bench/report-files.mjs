@@ -22,6 +22,9 @@ const SUMMARY_COLUMNS = [
   ['large', 'write-heavy', '20 KB, write-heavy'],
 ];
 
+/** The Node major version whose summary is the README's table (the Active LTS). */
+export const README_NODE_MAJOR = '26';
+
 /**
  * The README's table: each row's "× Express" (median of its per-round ratios to plain Express)
  * from `rows` as bench/run.mjs records them, under a line naming `machine` and `date`.

@@ -17,7 +17,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chart } from './chart.mjs';
-import { replaceBetweenMarkers, summaryTable, SUMMARY_CONFIG_NAMES } from './report-files.mjs';
+import { README_NODE_MAJOR, replaceBetweenMarkers, summaryTable, SUMMARY_CONFIG_NAMES } from './report-files.mjs';
 import { CONFIGS as CONFIG_TABLE } from './configs.mjs';
 import { ensureSystemPackages, onPath } from '../scripts/system-deps.mjs';
 import { freePort } from './free-port.mjs';
@@ -336,8 +336,10 @@ try {
 if (SUMMARY) {
   const major = process.versions.node.split('.')[0];
   const summary = summaryTable(rows, machine, new Date().toISOString().slice(0, 10));
-  replaceBetweenMarkers(path.join(here, '../docs/performance.md'), `bench:summary:node${major}`, summary);
-  console.log(`\n${summary}\n\nwrote the Node ${major} summary in docs/performance.md`);
+  // The README's table is the Active LTS's; the other versions' go to docs/performance.md.
+  const [file, marker] = major === README_NODE_MAJOR ? ['README.md', 'bench:summary'] : ['docs/performance.md', `bench:summary:node${major}`];
+  replaceBetweenMarkers(path.join(here, '..', file), marker, summary);
+  console.log(`\n${summary}\n\nwrote the Node ${major} summary in ${file}`);
   process.exit(0);
 }
 
