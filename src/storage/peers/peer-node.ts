@@ -72,20 +72,26 @@ export class PeerNode implements StorageNode {
   /** Publish/subscribe on this peer's store: revocation tokens are pushed over it. */
   readonly messages: PeerMessages;
 
+  /**
+   * @param messagesTransport where publish/subscribe goes (a connection of its own to a remote
+   *   peer: a heartbeat or subscription that misses its deadline then drops only that connection,
+   *   not the copies' calls queued behind it); `transport` when omitted
+   */
   constructor(
     readonly id: string,
     private readonly transport: PeerTransport,
     private readonly itemSizeLimit: number,
+    private readonly messagesTransport: PeerTransport = transport,
   ) {
-    this.messages = new PeerMessages(id, (op, what, key, version, value) => this.call(op, what, key, 0, version, value));
-    transport.listen(this.messages);
+    this.messages = new PeerMessages(id, (op, what, key, version, value) => this.call(op, what, key, 0, version, value, messagesTransport));
+    messagesTransport.listen(this.messages);
   }
 
-  private call(op: Op, what: string, key: string, ttl = 0, version = 0n, value: Buffer | string = EMPTY): Promise<PeerResponse> {
+  private call(op: Op, what: string, key: string, ttl = 0, version = 0n, value: Buffer | string = EMPTY, transport = this.transport): Promise<PeerResponse> {
     const bytes = typeof value === 'string' ? Buffer.from(value) : value;
     // Refused here, as the peer would: a frame over the bound would close the connection instead.
     if (bytes.length > this.itemSizeLimit) return Promise.reject(this.tooLarge(what));
-    return this.transport.request(new Request(op, key, ttl, version, bytes), what).then((response) => {
+    return transport.request(new Request(op, key, ttl, version, bytes), what).then((response) => {
       if (response.status === STATUS.tooLarge) throw this.tooLarge(what);
       return response;
     });
@@ -166,5 +172,6 @@ export class PeerNode implements StorageNode {
   close(): void {
     this.messages.close();
     this.transport.close();
+    if (this.messagesTransport !== this.transport) this.messagesTransport.close();
   }
 }

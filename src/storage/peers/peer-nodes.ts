@@ -31,8 +31,8 @@ export interface PeerNodesOptions {
 
 /** Memory for the copies a process keeps for its peers; least recently used ones go beyond it. */
 const STORE_BYTES = 512 * 1024 * 1024;
-/** Connections an endpoint takes per configured peer (reconnects overlap for a moment). */
-const CONNECTIONS_PER_PEER = 4;
+/** Connections an endpoint takes per configured peer: one for copies, one for messages, and reconnects that overlap for a moment. */
+const CONNECTIONS_PER_PEER = 6;
 
 /** The peer nodes, and when this process is ready to serve (see SessionMiddleware.ready). */
 export interface PeerCluster {
@@ -66,7 +66,12 @@ export function peerNodes(options: PeerNodesOptions): PeerCluster {
   const built = nodes.map((node) =>
     node.id === self
       ? new PeerNode(node.id, new LocalTransport(store, () => void endpoint.close()), itemSizeLimit)
-      : new PeerNode(node.id, new PeerConnection(node, keys[0], { operationTimeout, maxBody }), itemSizeLimit),
+      : new PeerNode(
+          node.id,
+          new PeerConnection(node, keys[0], { operationTimeout, maxBody }),
+          itemSizeLimit,
+          new PeerConnection(node, keys[0], { operationTimeout, maxBody }),
+        ),
   );
   const listening = endpoint.listen().then(
     () => logEvent(logger, 'info', { event: 'peer_endpoint_listening', node: self }, `peer endpoint ${self} listening on ${address.host}:${address.port}`),
