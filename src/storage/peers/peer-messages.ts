@@ -10,8 +10,9 @@ const REFUSED: PublishedWrite = { order: null, receivers: 0 };
 /**
  * Publish/subscribe on one peer's store (see the message operations in peer-protocol.ts): the
  * same calls as Redis pub/sub, so revocation tokens are pushed between app processes as they are
- * over Redis. The subscription rides the node's one connection (in-process for this process's
- * own store) and is opened again whenever that connection drops.
+ * over Redis. The calls go over the node's messages transport (a connection of its own to a
+ * remote peer, in-process for this process's own store); the subscription is opened again
+ * whenever that connection drops.
  */
 export class PeerMessages implements NodeMessages {
   private kept?: KeptSubscription;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { decodeAllFields, decodeFields, encodeScanPage, FEATURE_PATCH, OP, REFUSED, Response, ScanItem, STATUS, TOO_LARGE, type PeerRequest, type PeerResponse } from './peer-protocol.js';
+import { decodeAllFields, decodeFields, encodeScanPage, FEATURE_PATCH, OP, REFUSED, Request, Response, ScanItem, STATUS, TOO_LARGE, type PeerRequest, type PeerResponse } from './peer-protocol.js';
 import { MAX_CHANNELS, MessageHub, type Subscriber } from './message-hub.js';
 import { LruItems } from '../lru-items.js';
 import { applyDelta } from '../../format/copy-delta.js';
@@ -115,9 +115,7 @@ export class PeerStore {
   /** OP.storeIfAndPublish: the write and its message in one step, so subscribers see writes in the store's order. */
   private storeAndPublish(key: string, version: bigint, value: Buffer): PeerResponse {
     const { fields, rest } = decodeFields(value, 2);
-    const current = this.items.live(key);
-    if (version === 0n ? current : current?.version !== version) return REFUSED;
-    const stored = this.store(key, rest, 0);
+    const stored = this.answer(new Request(version === 0n ? OP.add : OP.replaceIf, key, 0, version, rest));
     if (stored.status !== STATUS.ok) return stored;
     const item = this.items.peek(key)!;
     const receivers = this.hub.publish(fields[0], Buffer.concat([Buffer.from(`${item.version} ${fields[1]} `), item.value]));

@@ -5,7 +5,6 @@ import type { NodeMessages, PublishedWrite } from '../storage-node.js';
 import { RedisConnection, type RedisArgument, type RedisNodeOptions } from './redis-connection.js';
 import { PUBLISH_STATE, VERSION_MARK_KEY, WRITE_AND_PUBLISH, type RedisScript } from './redis-scripts.js';
 
-
 /** What RedisMessages uses of its node: its calls with their deadline, its scripts, its conditional writes. */
 export interface RedisCommands {
   call<T>(what: string, work: (connection: RedisConnection) => Promise<T>): Promise<T>;
