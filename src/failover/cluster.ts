@@ -134,6 +134,23 @@ export class StorageCluster {
   }
 
   /**
+   * Up to `missing` up nodes that follow `tried` in `key`'s ring order: where the copies a write
+   * missed go. A write that missed one of its nodes (not yet marked down, restarting, hung) would
+   * leave the newest version in one place only: if that node is lost next, an older copy would
+   * win; and two processes that disagree about which nodes are up could each land the same
+   * version on a different single node. So the missed copies go to the next nodes of the ring
+   * (destroy deletes there too; reads look there too), never to this process's own node (see
+   * BackupPlacement): a backup there dies with the session it backs up.
+   */
+  spareNodesFor(key: string, tried: readonly string[], missing: number): string[] {
+    const { self } = this.placement;
+    return this.ring
+      .nodesFor(key, tried.length + missing + (self === undefined ? 1 : 2))
+      .filter((node) => node !== self && !tried.includes(node))
+      .slice(0, missing);
+  }
+
+  /**
    * The up nodes where any process's backup of `key` may be, to delete it: its first `copies`; with
    * peers every one (see readNodesFor).
    */

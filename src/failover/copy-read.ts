@@ -71,17 +71,6 @@ export interface DoubtOptions {
 const MAX_DOUBTS_TRACKED = 10_000;
 
 /**
- * Where the copies a write missed go. A write that missed one of its nodes (not yet marked down,
- * restarting, hung) would leave the newest version in one place only: if that node is lost next,
- * an older copy would win; and two processes that disagree about which nodes are up could each
- * land the same version on a different single node. The missed copies go to the next nodes of
- * the ring instead (destroy deletes there too); reads look there too.
- */
-export function spareNodes(cluster: StorageCluster, key: string, tried: readonly string[], missing: number): string[] {
-  return cluster.nodesFor(key, tried.length + missing + 1).filter((node) => !tried.includes(node)).slice(0, missing);
-}
-
-/**
  * Reads a session's copies from its nodes and elects the newest (see copy-vote.ts), noting which
  * nodes lack it, which could not be asked, and whether the result is in doubt.
  */
@@ -159,7 +148,7 @@ export class CopyReader {
       record(await ask(nodes), nodes);
       const newest = newestOf(found, nodes);
       if (this.copiesKept < 2 || (withCopy() >= 2 && !newest.contested && !newest.unvouched)) return;
-      const next = spareNodes(this.cluster, key, nodes, 1);
+      const next = this.cluster.spareNodesFor(key, nodes, 1);
       asked.push(...next);
       if (next.length > 0) record(await ask(next), next);
     });

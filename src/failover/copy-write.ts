@@ -1,10 +1,10 @@
-import type { StorageCluster } from './cluster.js';
+import { NodeDownError, type StorageCluster } from './cluster.js';
+import { faultOf } from '../storage/call-fault.js';
 import type { Statistics } from '../base/statistics.js';
 import { SessionConflictError, SessionStoreUnavailableError } from '../base/errors.js';
 import type { VersionedCopy } from '../format/versioned-copy.js';
 import type { CopyCodec } from '../format/copy-codec.js';
 import { isHomeMajority, isWriteQuorum } from './write-quorum.js';
-import { spareNodes } from './copy-read.js';
 import type { StorageNode } from '../storage/storage-node.js';
 
 /** What a fenced write started from: the version a request loaded, and the CAS it saw per node. */
@@ -101,11 +101,16 @@ export class CopyWriter {
     const written = nodes.filter((_, i) => answers[i].status === 'fulfilled');
     this.stats.inc('backups', written.length);
     if (written.length < nodes.length) this.stats.inc('backupFailures', nodes.length - written.length);
-    if (written.length === 0) throw (answers[0] as PromiseRejectedResult).reason;
+    // A copy no node took goes to spares too, unless its nodes turned down the copy itself (too
+    // large, say): then every spare would as well. Majority writes are acknowledged on home nodes
+    // only, which spares do not add to when none of them took it.
+    const nodeLost = answers.some((answer) => answer.status === 'rejected' && (answer.reason instanceof NodeDownError || faultOf(answer.reason) === 'node'));
+    if (written.length === 0 && (homeMajority || !nodeLost)) throw (answers[0] as PromiseRejectedResult).reason;
     if (written.length < nodes.length) {
-      const spares = spareNodes(this.cluster, key, nodes, nodes.length - written.length);
+      const spares = this.cluster.spareNodesFor(key, nodes, nodes.length - written.length);
       const spareAnswers = await Promise.allSettled(spares.map((node) => this.cluster.run(node, store)));
       written.push(...spares.filter((_, i) => spareAnswers[i].status === 'fulfilled'));
+      if (written.length === 0) throw (answers[0] as PromiseRejectedResult).reason;
     }
     if (homeMajority) {
       const home = this.cluster.homeNodes(key);
@@ -169,7 +174,7 @@ export class CopyWriter {
     const vouched = () => [...written.values()].filter((w) => w.replaced).length;
     let unvouched = false;
     if (!conflict && written.size > 0 && (written.size < nodes.length || (loadedVersion > 0 && vouched() < 2))) {
-      const [next] = spareNodes(this.cluster, key, nodes, 1);
+      const [next] = this.cluster.spareNodesFor(key, nodes, 1);
       if (next && written.size < nodes.length) {
         // Fenced like the rest: of two requests that each missed a node, the second finds the first's
         // version here and fails with 409, instead of both being acknowledged on different nodes.

@@ -41,6 +41,26 @@ describe('peers, replication: backup', () => {
     expect((await client.json<{ data: { count: number } }>('/inc')).data.count).toBe(3);
   });
 
+  it('a synchronous backup whose peer hangs goes to the other peer: the owner\'s SIGKILL right after loses no acknowledged update', async () => {
+    const apps = await cluster({ sessionBackupAsync: false, operationTimeout: 200, sessionBackupTimeout: 1000 });
+    const client = new Client(apps[0].url);
+    const { id } = await client.json<{ id: string }>('/inc');
+    const [holder] = await scope.holders(id);
+    const hung = apps['abc'.indexOf(holder)];
+    const otherName = holder === 'b' ? 'c' : 'b';
+    const other = apps['abc'.indexOf(otherName)];
+    hung.child.kill('SIGSTOP');
+    try {
+      expect((await client.json<{ data: { count: number } }>('/inc')).data.count).toBe(2);
+      await apps[0].kill('SIGKILL');
+      client.moveTo(other.url);
+      const reply = await client.json<{ node: string; data: { count: number } }>('/read');
+      expect(reply).toMatchObject({ node: otherName, data: { count: 2 } });
+    } finally {
+      hung.child.kill('SIGCONT');
+    }
+  });
+
   it('a stale owner never overwrites the newer session: a paused owner coming back serves the old id no more', async () => {
     const [a, b, c] = await cluster({ sessionBackupAsync: false });
     const client = new Client(a.url);

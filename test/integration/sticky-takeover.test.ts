@@ -131,6 +131,34 @@ describe('a session that moves between app nodes again and again', () => {
   });
 });
 
+describe('a synchronous backup whose node hangs', () => {
+  it('goes to the next node, so a takeover right after the owner dies still finds the acknowledged update', async () => {
+    const a = await app('a', { operationTimeout: 200, sessionBackupAsync: false, sessionBackupTimeout: 1000 });
+    const b = await app('b', { operationTimeout: 200, sessionBackupAsync: false, sessionBackupTimeout: 1000 });
+    // Twelve sessions: about half have their backup on the node about to hang.
+    const clients = Array.from({ length: 12 }, () => new Client(a.url));
+    for (const c of clients) await c.get('/inc');
+    const [hung] = scope.cluster.instances;
+    await hung.signal('SIGSTOP');
+    try {
+      // At once, before the owner marks the hung node down: their backups reach no target.
+      const replies = await Promise.all(clients.map((c) => c.get('/inc')));
+      for (const reply of replies) expect(JSON.parse(reply.body).data.count).toBe(2);
+      const stats = JSON.parse((await clients[0].get('/stats')).body);
+      expect(stats.counters.backupFailures).toBeGreaterThan(0);
+      await a.kill('SIGKILL');
+      for (const c of clients) {
+        c.moveTo(b.url);
+        const reply = await c.get('/read');
+        expect(reply.status).toBe(200);
+        expect(JSON.parse(reply.body)).toMatchObject({ node: 'b', data: { count: 2 } });
+      }
+    } finally {
+      await hung.signal('SIGCONT');
+    }
+  });
+});
+
 describe('a slow memcached node never blocks requests', () => {
   it('keeps answering within the deadline while a node is paused with SIGSTOP', async () => {
     const a = await app('a', { operationTimeout: 200 });

@@ -45,6 +45,20 @@ describe('backup placement', () => {
     }
   });
 
+  it('a spare for a copy its node missed is the next node in ring order, and with peers never the owner', () => {
+    const memcached = cluster(peers);
+    const views = peers.map((self) => cluster(peers, { self, copies: 1 }));
+    for (const key of keys) {
+      const order = memcached.nodesFor(key, peers.length);
+      expect(memcached.spareNodesFor(key, [order[0]], 1)).toEqual([order[1]]);
+      expect(memcached.spareNodesFor(key, order.slice(0, 2), 2)).toEqual(order.slice(2, 4));
+      for (const [i, view] of views.entries()) {
+        const [target] = view.backupNodesFor(key);
+        expect(view.spareNodesFor(key, [target], 1)).toEqual([order.filter((node) => node !== target && node !== peers[i])[0]]);
+      }
+    }
+  });
+
   it('peers, all: every other peer', () => {
     const view = cluster(peers, { self: 'c', copies: peers.length - 1 });
     for (const key of keys) expect(view.backupNodesFor(key).sort()).toEqual(['a', 'b', 'd', 'e']);

@@ -55,6 +55,7 @@ function view(nodes: Record<string, FakeNode>, up: string[]): StorageCluster {
     kind: 'memcached',
     nodesFor: (_key: string, count: number) => up.slice(0, count),
     readNodesFor: (_key: string, count: number) => up.slice(0, count),
+    spareNodesFor: (_key: string, tried: readonly string[], missing: number) => up.filter((node) => !tried.includes(node)).slice(0, missing),
     mayHideCopies: () => false,
     homeNodes: () => Object.keys(nodes),
     readsHomeMajority: (_key: string, answered: string[]) => isHomeMajority(Object.keys(nodes), answered),

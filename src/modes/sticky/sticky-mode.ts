@@ -538,8 +538,9 @@ export class StickyMode implements SessionMode {
     // Nodes that already hold this very copy are not written again (a node joined the targets).
     const current = this.copiesCurrent(entry) ? (entry.backupNodes ?? []) : [];
     const missing = nodes.filter((node) => !current.includes(node));
+    let written = missing;
     try {
-      if (missing.length > 0) await this.copies.write(key, copy, missing, this.patchOf(entry, copy, missing));
+      if (missing.length > 0) written = await this.copies.write(key, copy, missing, this.patchOf(entry, copy, missing));
     } catch (err) {
       const node = missing.join(',');
       this.warnings.warn(`backup:${node}`, { event: 'backup_failed', node }, `backup to ${this.cluster.kind} node ${node} failed: ${(err as Error).message}`);
@@ -548,11 +549,14 @@ export class StickyMode implements SessionMode {
     const previousNodes = entry.backupNodes ?? [];
     entry.backedUp = stored;
     entry.backedUpBase = copy.writeId === undefined ? undefined : { version: copy.version, writeId: copy.writeId };
-    entry.backupNodes = nodes;
+    // Spares that took the copy a target missed hold it instead of that target: the session is then
+    // not where the ring wants it, and its next use backs it up to the target again.
+    const holders = [...nodes.filter((node) => !missing.includes(node) || written.includes(node)), ...written.filter((node) => !nodes.includes(node))];
+    entry.backupNodes = holders;
     // The copies left alone record the expiry they were written with.
     if (current.length === 0) entry.backupExpiresAt = expiresAt;
     // A copy left on a node that held it before is older than this one: remove it.
-    const left = previousNodes.filter((node) => !nodes.includes(node));
+    const left = previousNodes.filter((node) => !holders.includes(node));
     if (left.length > 0) void this.copies.delete(key, left);
     const old = this.superseded.get(id);
     if (old !== undefined) {
