@@ -21,7 +21,7 @@ export interface ItemStoreLimits {
  * evicted when memory is full.
  */
 export class ItemStore {
-  private readonly items = new LruItems<Item>();
+  private readonly items = new LruItems<Item>((item) => item.value.length);
   private casCounter = 0n;
   readonly stats = { cmd_get: 0, cmd_set: 0, cmd_touch: 0, get_hits: 0, get_misses: 0, touch_hits: 0, touch_misses: 0, delete_hits: 0, delete_misses: 0, evictions: 0 };
 

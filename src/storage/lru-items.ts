@@ -1,6 +1,5 @@
-/** What an in-memory store keeps per key: the value, and when it expires (ms since epoch; 0: never). */
+/** What an in-memory store keeps per key: at least when it expires (ms since epoch; 0: never). */
 export interface ExpiringItem {
-  value: Buffer;
   expiresAt: number;
 }
 
@@ -13,7 +12,11 @@ export class LruItems<T extends ExpiringItem> {
   private readonly items = new Map<string, T>();
   private bytesUsed = 0;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    /** The bytes an item's value takes, counted against the budget; fixed while the item is stored. */
+    private readonly sizeOf: (item: T) => number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   get size(): number {
     return this.items.size;
@@ -50,7 +53,7 @@ export class LruItems<T extends ExpiringItem> {
 
   remove(key: string, item: T): void {
     this.items.delete(key);
-    this.bytesUsed -= item.value.length + key.length;
+    this.bytesUsed -= this.sizeOf(item) + key.length;
   }
 
   /** Stores `item` as most recently used (replacing any), then evicts while over `maxBytes`; returns how many went. */
@@ -58,7 +61,7 @@ export class LruItems<T extends ExpiringItem> {
     const old = this.items.get(key);
     if (old) this.remove(key, old);
     this.items.set(key, item);
-    this.bytesUsed += item.value.length + key.length;
+    this.bytesUsed += this.sizeOf(item) + key.length;
     let evicted = 0;
     for (const [oldKey, oldest] of this.items) {
       if (this.bytesUsed <= maxBytes) break;

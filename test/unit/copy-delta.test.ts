@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { applyDelta, copyDelta, DELTA_MIN_BODY, membersOf, type DeltaBase } from '../../src/format/copy-delta.js';
-import { SessionCopy } from '../../src/format/versioned-copy.js';
+import { SessionCopy, type VersionedCopy } from '../../src/format/versioned-copy.js';
 import { storedJson } from '../../src/format/session-codec.js';
 import { sealedCopies } from '../../src/format/copy-codec.js';
 import { PeerStore } from '../../src/storage/peers/peer-store.js';
@@ -147,6 +147,39 @@ describe('the peer store applies deltas', () => {
     expect(opened.writeId).toBe('w8');
     // Applied once: the same delta again finds another base.
     expect(request(store, OP.patch, delta).status).toBe(STATUS.refused);
+  });
+
+  it('one after another to the copy held open, which is sealed only when read: each read opens as the latest copy', () => {
+    let seals = 0;
+    const counting = { encode: (k: string, copy: VersionedCopy) => (seals++, codec.encode(k, copy)), decode: codec.decode };
+    const store = new PeerStore({ itemSizeLimit: 1 << 20, maxBytes: 1 << 24 }, Date.now, counting);
+    expect(request(store, OP.set, Buffer.from(codec.encode(key, base))).status).toBe(STATUS.ok);
+    let previous = base;
+    let previousBody = body;
+    for (let count = 2; count <= 5; count++) {
+      const nextBody = JSON.stringify({ big: 'p'.repeat(8000), count });
+      const copy = copyOf(6 + count, `w${6 + count}`, nextBody, cookie(count));
+      const step = copyDelta({ version: previous.version, writeId: previous.writeId! }, previousBody, copy, nextBody, cookie(count))!;
+      expect(request(store, OP.patch, step).status).toBe(STATUS.ok);
+      previous = copy;
+      previousBody = nextBody;
+    }
+    expect(seals).toBe(0);
+    const read = request(store, OP.get);
+    expect(seals).toBe(1);
+    expect(JSON.parse(codec.decode(key, read.value)!.json)).toEqual(JSON.parse(previous.json));
+    // Read again: the same bytes, not sealed again.
+    expect(request(store, OP.get).value.equals(read.value)).toBe(true);
+    expect(seals).toBe(1);
+  });
+
+  it('refuses a delta whose result outgrows the item size limit', () => {
+    const store = new PeerStore({ itemSizeLimit: 8400, maxBytes: 1 << 24 }, Date.now, codec);
+    expect(request(store, OP.set, Buffer.from(codec.encode(key, base))).status).toBe(STATUS.ok);
+    const bigger = JSON.stringify({ big: 'p'.repeat(8000), count: 1, more: 'm'.repeat(1000) });
+    const grown = copyDelta(BASE, body, copyOf(8, 'w8', bigger, cookie(2)), bigger, cookie(2))!;
+    expect(request(store, OP.patch, grown).status).toBe(STATUS.tooLarge);
+    expect(JSON.parse(codec.decode(key, request(store, OP.get).value)!.json)).toEqual(JSON.parse(base.json));
   });
 
   it('and refuses them with no copy, a forged copy, or no way to open copies', () => {

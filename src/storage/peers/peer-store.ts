@@ -4,13 +4,25 @@ import { MAX_CHANNELS, MessageHub, type Subscriber } from './message-hub.js';
 import { LruItems } from '../lru-items.js';
 import { applyDelta } from '../../format/copy-delta.js';
 import type { CopyCodec } from '../../format/copy-codec.js';
+import { encodeCopy, type VersionedCopy } from '../../format/versioned-copy.js';
 
+/**
+ * A stored value: the bytes as they came, or a session copy a delta was applied to, kept open and
+ * sealed only when asked for (a takeover, a state pull): the next delta then needs no open and
+ * seal of the whole copy. Open copies are as private as the sessions this process serves.
+ */
 interface Item {
-  value: Buffer;
+  sealed: Buffer | undefined;
+  open: VersionedCopy | undefined;
+  /** What the item counts against the memory budget. */
+  bytes: number;
   /** Expiry in ms since epoch; 0: never. */
   expiresAt: number;
   version: bigint;
 }
+
+/** Sealing's overhead over a copy's text, counted for an open copy until it is sealed. */
+const SEAL_OVERHEAD = 64;
 
 /** Bounds of a peer store. */
 export interface PeerStoreLimits {
@@ -42,7 +54,7 @@ export class PeerStore {
     /** How session copies are stored, to apply deltas to them (without: every delta is refused). */
     private readonly copies?: CopyCodec,
   ) {
-    this.items = new LruItems(now);
+    this.items = new LruItems<Item>((item) => item.bytes, now);
   }
 
   get size(): number {
@@ -57,11 +69,11 @@ export class PeerStore {
     const { key, ttl, version, value } = request;
     switch (request.op) {
       case OP.get:
-        return this.found(this.items.live(key));
+        return this.found(key, this.items.live(key));
       case OP.getAndTouch: {
         const item = this.items.live(key);
         if (item) item.expiresAt = this.expiry(ttl);
-        return this.found(item);
+        return this.found(key, item);
       }
       case OP.set:
         return this.store(key, value, ttl);
@@ -101,7 +113,7 @@ export class PeerStore {
       case OP.publishState: {
         const { fields, rest } = decodeFields(value, 1);
         const item = this.items.live(key);
-        const state = Buffer.concat([Buffer.from(`${rest.toString()} ${item ? item.version : 0} `), item?.value ?? EMPTY]);
+        const state = Buffer.concat([Buffer.from(`${rest.toString()} ${item ? item.version : 0} `), item ? this.valueOf(key, item) : EMPTY]);
         return new Response(STATUS.ok, BigInt(this.hub.publish(fields[0], state)), EMPTY);
       }
     }
@@ -118,7 +130,7 @@ export class PeerStore {
     const stored = this.answer(new Request(version === 0n ? OP.add : OP.replaceIf, key, 0, version, rest));
     if (stored.status !== STATUS.ok) return stored;
     const item = this.items.peek(key)!;
-    const receivers = this.hub.publish(fields[0], Buffer.concat([Buffer.from(`${item.version} ${fields[1]} `), item.value]));
+    const receivers = this.hub.publish(fields[0], Buffer.concat([Buffer.from(`${item.version} ${fields[1]} `), this.valueOf(key, item)]));
     const count = Buffer.allocUnsafe(4);
     count.writeUInt32BE(receivers);
     return new Response(STATUS.ok, item.version, count);
@@ -127,12 +139,19 @@ export class PeerStore {
   /** Applies a copy's delta (see OP.patch): refused unless the copy stored under `key` is its base. */
   private patch(key: string, delta: Buffer, ttl: number): PeerResponse {
     const item = this.items.live(key);
-    const stored = item && this.copies?.decode(key, item.value);
+    const stored = item && (item.open ?? this.copies?.decode(key, item.sealed!));
     const patched = stored && applyDelta(stored, delta.toString());
     if (!patched) return REFUSED;
-    const sealed = this.copies!.encode(key, patched);
-    // Sealed afresh: a buffer of its own, kept as it is.
-    return this.store(key, typeof sealed === 'string' ? Buffer.from(sealed) : sealed, ttl, true);
+    const bytes = encodeCopy(patched).length + SEAL_OVERHEAD;
+    if (bytes > this.limits.itemSizeLimit) return TOO_LARGE;
+    return this.keep(key, { sealed: undefined, open: patched, bytes, expiresAt: this.expiry(ttl), version: 0n });
+  }
+
+  /** An item's bytes, sealed now if it is held open. */
+  private valueOf(key: string, item: Item): Buffer {
+    if (item.sealed) return item.sealed;
+    const sealed = this.copies!.encode(key, item.open!);
+    return (item.sealed = typeof sealed === 'string' ? Buffer.from(sealed) : sealed);
   }
 
   /** The live items whose keys sort after `after`, in key order; their recency is left as it is. */
@@ -141,22 +160,27 @@ export class PeerStore {
     const now = this.now();
     for (const key of keys) {
       const item = this.items.peek(key)!;
-      yield new ScanItem(key, item.expiresAt === 0 ? 0 : Math.max(1, Math.ceil((item.expiresAt - now) / 1000)), item.value);
+      yield new ScanItem(key, item.expiresAt === 0 ? 0 : Math.max(1, Math.ceil((item.expiresAt - now) / 1000)), this.valueOf(key, item));
     }
   }
 
-  private found(item: Item | undefined): PeerResponse {
-    return item ? new Response(STATUS.ok, item.version, item.value) : REFUSED;
+  private found(key: string, item: Item | undefined): PeerResponse {
+    return item ? new Response(STATUS.ok, item.version, this.valueOf(key, item)) : REFUSED;
   }
 
   private expiry(ttlSeconds: number): number {
     return ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : 0;
   }
 
-  /** Stores `value`, copied unless `owned` (a value read off the socket shares its buffer with the rest of the frame). */
-  private store(key: string, value: Buffer, ttl: number, owned = false): PeerResponse {
+  /** Stores a copy of `value` (a value read off the socket shares its buffer with the rest of the frame). */
+  private store(key: string, value: Buffer, ttl: number): PeerResponse {
     if (value.length > this.limits.itemSizeLimit) return TOO_LARGE;
-    const item: Item = { value: owned ? value : Buffer.from(value), expiresAt: this.expiry(ttl), version: this.tag | ++this.counter };
+    return this.keep(key, { sealed: Buffer.from(value), open: undefined, bytes: value.length, expiresAt: this.expiry(ttl), version: 0n });
+  }
+
+  /** Stores `item` under a new version. */
+  private keep(key: string, item: Item): PeerResponse {
+    item.version = this.tag | ++this.counter;
     this.items.set(key, item, this.limits.maxBytes);
     return new Response(STATUS.ok, item.version, EMPTY);
   }
