@@ -5,6 +5,7 @@ import { LruItems } from '../lru-items.js';
 import { applyDelta } from '../../format/copy-delta.js';
 import type { CopyCodec } from '../../format/copy-codec.js';
 import { encodeCopy, type VersionedCopy } from '../../format/versioned-copy.js';
+import { SEAL_OVERHEAD } from '../../format/sealing.js';
 
 /**
  * A stored value: the bytes as they came, or a session copy a delta was applied to, kept open and
@@ -14,15 +15,12 @@ import { encodeCopy, type VersionedCopy } from '../../format/versioned-copy.js';
 interface Item {
   sealed: Buffer | undefined;
   open: VersionedCopy | undefined;
-  /** What the item counts against the memory budget. */
+  /** What the item counts against the memory budget: its size once sealed. */
   bytes: number;
   /** Expiry in ms since epoch; 0: never. */
   expiresAt: number;
   version: bigint;
 }
-
-/** Sealing's overhead over a copy's text, counted for an open copy until it is sealed. */
-const SEAL_OVERHEAD = 64;
 
 /** Bounds of a peer store. */
 export interface PeerStoreLimits {
@@ -142,7 +140,8 @@ export class PeerStore {
     const stored = item && (item.open ?? this.copies?.decode(key, item.sealed!));
     const patched = stored && applyDelta(stored, delta.toString());
     if (!patched) return REFUSED;
-    const bytes = encodeCopy(patched).length + SEAL_OVERHEAD;
+    // The size it will have once sealed, so the limit applies as to a copy that came sealed.
+    const bytes = Buffer.byteLength(encodeCopy(patched)) + SEAL_OVERHEAD;
     if (bytes > this.limits.itemSizeLimit) return TOO_LARGE;
     return this.keep(key, { sealed: undefined, open: patched, bytes, expiresAt: this.expiry(ttl), version: 0n });
   }
