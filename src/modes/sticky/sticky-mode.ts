@@ -550,8 +550,10 @@ export class StickyMode implements SessionMode {
     entry.backedUp = stored;
     entry.backedUpBase = copy.writeId === undefined ? undefined : { version: copy.version, writeId: copy.writeId };
     // Spares that took the copy a target missed hold it instead of that target: the session is then
-    // not where the ring wants it, and its next use backs it up to the target again.
-    const holders = [...nodes.filter((node) => !missing.includes(node) || written.includes(node)), ...written.filter((node) => !nodes.includes(node))];
+    // not where the ring wants it, and its next use backs it up to the target again. Usually every
+    // target took it, and the targets (an array kept with the entry) are the holders.
+    const everyTarget = written.length === missing.length && written.every((node) => nodes.includes(node));
+    const holders = everyTarget ? nodes : [...nodes.filter((node) => !missing.includes(node) || written.includes(node)), ...written.filter((node) => !nodes.includes(node))];
     entry.backupNodes = holders;
     // The copies left alone record the expiry they were written with.
     if (current.length === 0) entry.backupExpiresAt = expiresAt;
