@@ -289,6 +289,8 @@ describe('peers, revocation tokens pushed between processes', () => {
     const restarted = await scope.start('c', { sessionBackupAsync: false });
     for (let i = 0; i < 240 && (await statsOf(a.url)).gauges.revocationPushCurrent !== 3; i++) await sleep(50);
     expect((await statsOf(a.url)).gauges.revocationPushCurrent).toBe(3);
+    // Its pushes can be current before a's health check marks it up; until then a's checks read.
+    await scope.settle([a, restarted]);
     expect((await sessionData(client)).user).toBe('ada');
     await client.get('/set?user=grace');
     await sessionData(client);
